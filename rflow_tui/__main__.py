@@ -1,0 +1,3 @@
+from rflow_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Node generation for live AI builds: the interface, generators, validation, fixtures."""

@@ -1,0 +1,96 @@
+"""Entry point: ``rflow`` opens the app; subcommands set up a desk once.
+
+Subcommands live in small modules (``commands/``), each with ``register(subparsers)``;
+heavy imports happen inside the handlers, so ``rflow --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+from rflow_tui import __version__
+
+COMMAND_MODULES = (
+    "rflow_tui.commands.setup",
+    "rflow_tui.commands.flows",
+    "rflow_tui.commands.app",
+)
+
+
+class CommandError(Exception):
+    """A refusal printed as ``rflow: <message>`` with exit status 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="rflow",
+        description="Walk troubleshooting trees against help-desk tickets. With no command, opens the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"rflow {__version__}")
+    parser.add_argument("--config", metavar="FILE", help="config file (default: the user config dir; env RFLOW_CONFIG)")
+    parser.add_argument("--db", metavar="URL", help="database URL or SQLite path (env RFLOW_DATABASE_URL)")
+    parser.add_argument("--user", metavar="EMAIL", help="act as this user (env RFLOW_USER)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def load(args: argparse.Namespace, allow_missing: bool = False):
+    from rflow_tui.config import load_settings
+
+    return load_settings(args.config, database_url=args.db, user=args.user, allow_missing=allow_missing)
+
+
+@asynccontextmanager
+async def store(settings) -> AsyncIterator[Any]:
+    """A store session on the configured database, disposed afterwards."""
+    from rflow_tui.db import open_store
+
+    engine, sessions = await open_store(settings.resolved_database_url)
+    try:
+        async with sessions() as db:
+            yield db
+    finally:
+        await engine.dispose()
+
+
+async def acting_user(db, settings):
+    from rflow_tui.services.users import find_login
+
+    return await find_login(db, settings.user)
+
+
+def run_async(fn: Callable[[], Awaitable[int | None]]) -> int:
+    return asyncio.run(fn()) or 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rflow_tui.config import ConfigError
+    from rflow_tui.db import DatabaseError
+    from rflow_tui.services.errors import ServiceError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        from rflow_tui.commands.app import run_app
+
+        handler = run_app
+    try:
+        return handler(args) or 0
+    except (CommandError, ConfigError, DatabaseError, ServiceError) as exc:
+        print(f"rflow: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Set-up commands a desk runs once: init, users, tickets, config-path."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rflow_tui.cli import CommandError, acting_user, load, run_async, store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("init", help="create the database, a first account and its owner")
+    p.add_argument("--account", required=True, help="the desk's name, e.g. 'Contoso IT'")
+    p.add_argument("--email", required=True, help="the owner's email")
+    p.add_argument("--name", default="", help="the owner's name")
+    p.set_defaults(handler=cmd_init)
+
+    sub.add_parser("config-path", help="print where the config file is read from").set_defaults(
+        handler=cmd_config_path
+    )
+
+    users = sub.add_parser("users", help="manage the desk's users").add_subparsers(dest="users_cmd", required=True)
+    p = users.add_parser("add", help="add a user to the acting user's account")
+    p.add_argument("email")
+    p.add_argument("--name", default="")
+    p.add_argument("--role", default="l1_tech", choices=("owner", "admin", "engineer", "l1_tech"))
+    p.add_argument("--coverage", action="store_true", help="an engineer who may also walk tickets (L1 coverage)")
+    p.set_defaults(handler=cmd_users_add)
+
+    tickets = sub.add_parser("tickets", help="add or import tickets").add_subparsers(dest="tickets_cmd", required=True)
+    p = tickets.add_parser("add", help="add one ticket")
+    p.add_argument("ticket_id")
+    p.add_argument("--subject", required=True)
+    p.add_argument("--body", default="")
+    p.add_argument("--requester", default="")
+    p.add_argument("--category", default="")
+    p.add_argument("--psa", metavar="SYSTEM", help="a PSA ticket (connectwise, autotask, halopsa, ...) referenced by id")
+    p.set_defaults(handler=cmd_tickets_add)
+    p = tickets.add_parser("import", help="import tickets from CSV or JSON (all rows or none)")
+    p.add_argument("file", type=Path)
+    p.set_defaults(handler=cmd_tickets_import)
+
+
+def cmd_config_path(args) -> int:
+    from rflow_tui.config import user_config_path
+
+    print(args.config or user_config_path())
+    return 0
+
+
+def cmd_init(args) -> int:
+    settings = load(args, allow_missing=True)
+
+    async def go() -> int:
+        from rflow_tui.services.users import create_account
+
+        async with store(settings) as db:
+            owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
+        print(f"created account '{args.account}' with owner {owner.email}")
+        print(f"database: {settings.resolved_database_url}")
+        path = settings.config_path
+        if path is not None and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f'user = "{owner.email}"\n', encoding="utf-8")
+            print(f"wrote {path} (the app opens as {owner.email})")
+        return 0
+
+    return run_async(go)
+
+
+def cmd_users_add(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.users import add_user
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            user = await add_user(db, actor=actor, email=args.email, name=args.name, role=args.role, coverage=args.coverage)
+        print(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
+        return 0
+
+    return run_async(go)
+
+
+def cmd_tickets_add(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.tickets import add_ticket
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            ticket = await add_ticket(
+                db, actor=actor, ticket_id=args.ticket_id, subject=args.subject, body=args.body,
+                requester=args.requester, category=args.category,
+                ticket_kind="psa" if args.psa else "internal", psa_system=args.psa,
+            )
+        print(f"added ticket {ticket.ticket_id}")
+        return 0
+
+    return run_async(go)
+
+
+def cmd_tickets_import(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.tickets import import_tickets, read_ticket_file
+
+        rows = read_ticket_file(args.file)
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            report = await import_tickets(db, actor=actor, rows=rows, source=str(args.file))
+        if report.errors:
+            for line in report.errors:
+                print(line, file=sys.stderr)
+            raise CommandError(f"{len(report.errors)} problem(s) in {args.file}; nothing was imported")
+        print(f"imported {report.imported} ticket(s) from {args.file}")
+        return 0
+
+    return run_async(go)

@@ -1,0 +1,146 @@
+"""Settings: defaults < config file < environment < command-line flags, validated once.
+
+The config file is TOML, in the platform's user config directory unless
+``--config`` or ``RFLOW_CONFIG`` names another. A bad file stops the app with an
+error naming the file, the key and what was expected: nothing half-read runs.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+APP_NAME = "rflow"
+
+
+class ConfigError(Exception):
+    """A config file or override that cannot be used, said in words a person can act on."""
+
+
+def user_config_path() -> Path:
+    from platformdirs import user_config_path as _p
+
+    return _p(APP_NAME, appauthor=False) / "config.toml"
+
+
+def default_database_url() -> str:
+    from platformdirs import user_data_path
+
+    return f"sqlite+aiosqlite:///{user_data_path(APP_NAME, appauthor=False) / 'rflow.sqlite3'}"
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    generator: str = "anthropic"
+    model: str = ""  # empty: the generator's own default
+    api_key: str = ""  # empty: ANTHROPIC_API_KEY
+    base_url: str = ""  # empty: ANTHROPIC_BASE_URL, else the SDK default
+    timeout_seconds: float = 20.0
+    max_retries: int = 1
+    fixture: str = ""  # empty: the shipped demo fixture
+    replay_latency: bool = False
+    record_to: str = ""  # a path: wrap the generator and record every exchange there
+
+
+@dataclass(frozen=True)
+class UISettings:
+    autosave_seconds: float = 1.0
+    escalations_poll_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = ""
+    user: str = ""
+    llm: LLMSettings = field(default_factory=LLMSettings)
+    ui: UISettings = field(default_factory=UISettings)
+    config_path: Path | None = None
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or default_database_url()
+
+
+_SECTIONS = {"llm": LLMSettings, "ui": UISettings}
+
+
+def _type_name(t: Any) -> str:
+    return {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}[t]
+
+
+def _coerce(path: Path | str, key: str, value: Any, expected: type) -> Any:
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if expected is bool and not isinstance(value, bool):
+        raise ConfigError(f"{path}: key '{key}' must be {_type_name(bool)}, got {value!r}")
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"{path}: key '{key}' must be {_type_name(expected)}, got {value!r}")
+    if expected in (int, float) and value < 0:
+        raise ConfigError(f"{path}: key '{key}' must not be negative, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: dict, path: Path | str, prefix: str = "") -> Any:
+    known = {f.name: f for f in fields(cls) if f.name != "config_path"}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if key not in known:
+            raise ConfigError(
+                f"{path}: unknown key '{dotted}' (expected one of: {', '.join(sorted(known))})"
+            )
+        if key in _SECTIONS and not prefix:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{path}: key '{dotted}' must be a [{key}] table")
+            kwargs[key] = _build(_SECTIONS[key], value, path, f"{key}.")
+        else:
+            expected = {"str": str, "bool": bool, "int": int, "float": float}[str(known[key].type)]
+            kwargs[key] = _coerce(path, dotted, value, expected)
+    return cls(**kwargs)
+
+
+def load_settings(
+    config_path: str | os.PathLike | None = None,
+    database_url: str | None = None,
+    user: str | None = None,
+    environ: dict[str, str] | None = None,
+    allow_missing: bool = False,
+) -> Settings:
+    """Read the config file (if any), then apply environment and flag overrides."""
+    env = os.environ if environ is None else environ
+    explicit = config_path or env.get("RFLOW_CONFIG")
+    path = Path(explicit).expanduser() if explicit else user_config_path()
+    data: dict = {}
+    if path.exists():
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+    elif explicit and not allow_missing:
+        raise ConfigError(f"{path}: config file not found")
+    settings = replace(_build(Settings, data, path), config_path=path)
+    db = database_url or env.get("RFLOW_DATABASE_URL")
+    if db:
+        settings = replace(settings, database_url=normalize_database_url(db))
+    elif settings.database_url:
+        settings = replace(settings, database_url=normalize_database_url(settings.database_url))
+    if user or env.get("RFLOW_USER"):
+        settings = replace(settings, user=user or env["RFLOW_USER"])
+    return settings
+
+
+def normalize_database_url(value: str) -> str:
+    """Accept a bare file path or a sync URL and return an async SQLAlchemy URL."""
+    if "://" not in value:
+        return f"sqlite+aiosqlite:///{Path(value).expanduser().resolve()}"
+    scheme, rest = value.split("://", 1)
+    if scheme == "sqlite":
+        scheme = "sqlite+aiosqlite"
+    elif scheme in ("postgres", "postgresql"):
+        scheme = "postgresql+asyncpg"
+    return f"{scheme}://{rest}"

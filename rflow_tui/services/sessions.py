@@ -1,0 +1,509 @@
+"""The walk-session lifecycle (SPEC "Walk sessions"): start, step, note, resolve, escalate.
+
+Every operation takes the store's ``AsyncSession`` first and an ``actor`` (the user
+doing it); every lookup is scoped to the actor's account. Each mutation is one
+write transaction that takes the write lock before reading the session, so the
+audit entry, ticket status and notifications commit together with the change and
+two processes never lose each other's steps.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from rflow_tui.ai.base import NodeContext, NodeGenerator
+from rflow_tui.db import write_transaction
+from rflow_tui.flow_format import normalize_walked_path
+from rflow_tui.models import ENGINEER_ROLES, Flow, FlowProposal, L1WalkSession, TICKET_KINDS, User, utcnow
+from rflow_tui.services import audit, notifications, tickets
+from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed
+from rflow_tui.services.users import can_log_in, l1_acting_as
+
+NOTES_CAP_BYTES = 256 * 1024
+STEP_NOTE_CAP = 16 * 1024
+TEXT_CAP = 64 * 1024
+TITLE_CAP = 255
+TERMINAL_NODE_TYPES = ("resolution", "escalate")
+
+ESCALATION_CATEGORIES = {
+    "needs_admin": "Needs admin rights or access L1 does not have",
+    "hardware": "Hardware fault or replacement",
+    "network": "Network or infrastructure outage",
+    "security": "Possible security incident",
+    "vendor": "Needs a vendor or third party",
+    "no_flow": "No flow covers it and no fix found",
+    "user_unavailable": "User unavailable to continue",
+    "other": "Other",
+}
+
+
+# --- helpers -------------------------------------------------------------------
+
+
+def _check_len(value: str | None, cap: int, what: str) -> str | None:
+    if value is not None and len(value) > cap:
+        raise PayloadTooLarge(f"{what} is {len(value):,} characters; the limit is {cap:,}")
+    return value
+
+
+def _check_ticket_kind(kind: str) -> None:
+    if kind not in TICKET_KINDS:
+        raise ValidationFailed(f"ticket_kind must be internal or psa, not '{kind}'")
+
+
+async def get_session(db: AsyncSession, *, actor: User, session_id: int, lock: bool = False) -> L1WalkSession:
+    """The session if it belongs to the actor's account; NotFound otherwise (same message)."""
+    stmt = select(L1WalkSession).where(
+        L1WalkSession.id == session_id, L1WalkSession.account_id == actor.account_id
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    walk = (await db.exec(stmt.execution_options(populate_existing=True))).first()
+    if walk is None:
+        raise NotFound(f"walk session {session_id} does not exist")
+    return walk
+
+
+async def _active(db: AsyncSession, actor: User, session_id: int, kinds: tuple[str, ...] | None = None) -> L1WalkSession:
+    l1_acting_as(actor)
+    walk = await get_session(db, actor=actor, session_id=session_id, lock=True)
+    if walk.status != "active":
+        raise InvalidState(f"walk session {session_id} is {walk.status}, not active")
+    if kinds and walk.session_kind not in kinds:
+        raise InvalidState(
+            f"walk session {session_id} is an {walk.session_kind} session; this needs "
+            + " or ".join(kinds)
+        )
+    return walk
+
+
+async def _start(
+    db: AsyncSession,
+    *,
+    actor: User,
+    ticket_id: str,
+    ticket_kind: str,
+    session_kind: str,
+    **fields: Any,
+) -> L1WalkSession:
+    acting_as = l1_acting_as(actor)
+    _check_ticket_kind(ticket_kind)
+    if not ticket_id or len(ticket_id) > 64:
+        raise ValidationFailed("a walk needs a ticket id of at most 64 characters")
+    async with write_transaction(db):
+        if ticket_kind == "internal":
+            ticket = await tickets.get_ticket(db, actor.account_id, ticket_id)
+            if ticket.status not in tickets.OPEN_STATUSES:
+                raise InvalidState(f"ticket {ticket_id} is {ticket.status}; reopen it before walking it")
+            await tickets.set_internal_status(db, actor.account_id, ticket_id, "in_progress")
+        walk = L1WalkSession(
+            account_id=actor.account_id,
+            created_by_user_id=actor.id,
+            acting_as=acting_as,
+            ticket_id=ticket_id,
+            ticket_kind=ticket_kind,
+            session_kind=session_kind,
+            walked_path=[],
+            walk_notes=[],
+            last_step_at=utcnow(),
+            **fields,
+        )
+        db.add(walk)
+        await db.flush()
+        audit.record(
+            db,
+            account_id=actor.account_id,
+            actor_user_id=actor.id,
+            action="l1.session.start",
+            target_type="l1_walk_session",
+            target_id=walk.id,
+            session_kind=session_kind,
+            ticket_id=ticket_id,
+            ticket_kind=ticket_kind,
+            acting_as=acting_as,
+        )
+    return walk
+
+
+# --- start ----------------------------------------------------------------------
+
+
+async def start_flow_session(
+    db: AsyncSession, *, actor: User, ticket_id: str, flow_id: int, ticket_kind: str = "internal"
+) -> L1WalkSession:
+    flow = (await db.exec(select(Flow).where(Flow.id == flow_id, Flow.account_id == actor.account_id))).first()
+    if flow is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    return await _start(
+        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="flow",
+        flow_id=flow.id, category=flow.category or None,
+    )
+
+
+async def start_proposal_session(
+    db: AsyncSession, *, actor: User, ticket_id: str, proposal_id: int, ticket_kind: str = "internal"
+) -> L1WalkSession:
+    proposal = (
+        await db.exec(
+            select(FlowProposal).where(FlowProposal.id == proposal_id, FlowProposal.account_id == actor.account_id)
+        )
+    ).first()
+    if proposal is None:
+        raise NotFound(f"flow proposal {proposal_id} does not exist")
+    if proposal.status != "pending":
+        raise InvalidState(f"flow proposal {proposal_id} is {proposal.status}, not pending")
+    return await _start(
+        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="proposal",
+        flow_proposal_id=proposal.id, category=proposal.category or None,
+    )
+
+
+async def start_adhoc_session(
+    db: AsyncSession, *, actor: User, ticket_id: str, ticket_kind: str = "internal"
+) -> L1WalkSession:
+    return await _start(db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="adhoc")
+
+
+async def start_ai_build_session(
+    db: AsyncSession,
+    *,
+    actor: User,
+    ticket_id: str,
+    category: str,
+    problem_text: str,
+    ticket_kind: str = "internal",
+) -> L1WalkSession:
+    """Category and problem text are fixed here, once; later steps never re-derive them."""
+    if not problem_text or not problem_text.strip():
+        raise ValidationFailed("an AI build needs a problem description")
+    _check_len(problem_text, TEXT_CAP, "the problem text")
+    _check_len(category, 80, "the category")
+    return await _start(
+        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="ai_build",
+        category=(category or "general").strip(), problem_text=problem_text.strip(),
+    )
+
+
+# --- steps ----------------------------------------------------------------------
+
+
+async def record_step(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    node_id: str,
+    question: str,
+    answer: str | None,
+    note: str | None = None,
+    **extra: Any,
+) -> L1WalkSession:
+    """Append ``{node_id, question, answer, l1_note}`` (plus labels the caller passes)."""
+    _check_len(note, STEP_NOTE_CAP, "the step note")
+    async with write_transaction(db):
+        walk = await _active(db, actor, session_id, ("flow", "proposal"))
+        entry = {"node_id": node_id, "question": question, "answer": answer, "l1_note": note or None, **extra}
+        walk.walked_path = [*(walk.walked_path or []), entry]
+        walk.current_node_id = node_id
+        walk.last_step_at = utcnow()
+        db.add(walk)
+    return walk
+
+
+async def update_notes(db: AsyncSession, *, actor: User, session_id: int, notes: list[Any]) -> L1WalkSession:
+    """Replace the session notes. Over 256 KiB encoded is refused; the stored notes stay."""
+    if not isinstance(notes, list):
+        raise ValidationFailed("notes must be a list")
+    size = len(json.dumps(notes, ensure_ascii=False).encode("utf-8"))
+    if size > NOTES_CAP_BYTES:
+        raise PayloadTooLarge(
+            f"notes are {size / 1024:,.0f} KiB; the limit is {NOTES_CAP_BYTES // 1024} KiB. "
+            "Nothing was saved: shorten them and try again"
+        )
+    async with write_transaction(db):
+        walk = await _active(db, actor, session_id)
+        walk.walk_notes = list(notes)
+        walk.last_step_at = utcnow()
+        db.add(walk)
+    return walk
+
+
+def _path_entry(pending: dict[str, Any], answer: str | None, note: str | None) -> dict[str, Any]:
+    is_question = answer in ("yes", "no")
+    entry: dict[str, Any] = {
+        "node_type": "question" if is_question else "instruction",
+        "id": pending["id"],
+        "text": pending.get("text", ""),
+        "answer": answer if is_question else None,
+        "l1_note": note or None,
+    }
+    if is_question:
+        yes_label = pending.get("yes_label") or "Yes"
+        no_label = pending.get("no_label") or "No"
+        entry.update(
+            answer_label=yes_label if answer == "yes" else no_label, yes_label=yes_label, no_label=no_label
+        )
+    return entry
+
+
+async def advance_ai_build(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    generator: NodeGenerator,
+    node_id: str | None = None,
+    answer: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """Answer the pending node (if ``node_id``) and return the next one.
+
+    With no ``node_id`` and a pending node, the pending node comes back unchanged:
+    no new generator call while a served node is unanswered. The generator runs
+    outside any transaction (it may take seconds); if it fails, the answer is
+    already saved and calling again with no ``node_id`` retries the generation.
+    """
+    _check_len(note, STEP_NOTE_CAP, "the step note")
+    async with write_transaction(db):
+        walk = await _active(db, actor, session_id, ("ai_build",))
+        pending = walk.pending_node
+        if node_id is None:
+            if pending is not None:
+                return pending
+        else:
+            if pending is None or pending.get("id") != node_id:
+                raise InvalidState(
+                    f"node {node_id} is not the question waiting in session {session_id}; "
+                    "it was answered already or replaced (refresh the walk)"
+                )
+            if pending.get("type") in TERMINAL_NODE_TYPES:
+                raise InvalidState("this walk has reached its end: resolve or escalate it")
+            if pending.get("type") == "question" and answer not in ("yes", "no"):
+                raise ValidationFailed("answer a question with 'yes' or 'no'")
+            if pending.get("type") != "question":
+                answer = None
+            walk.walked_path = [*(walk.walked_path or []), _path_entry(pending, answer, note)]
+            walk.pending_node = None
+            walk.last_step_at = utcnow()
+            db.add(walk)
+        context = NodeContext(
+            problem_text=walk.problem_text or "",
+            category=walk.category or "",
+            walked_path=list(walk.walked_path or []),
+        )
+        steps_before = len(walk.walked_path or [])
+
+    from rflow_tui.ai.generate import next_valid_node
+
+    node = await next_valid_node(generator, context)
+
+    async with write_transaction(db):
+        walk = await _active(db, actor, session_id, ("ai_build",))
+        if walk.pending_node is not None or len(walk.walked_path or []) != steps_before:
+            # Another window served or answered a node meanwhile: theirs stands.
+            if walk.pending_node is not None:
+                return walk.pending_node
+            raise InvalidState("this walk moved on in another window; refresh it")
+        walk.pending_node = node
+        walk.current_node_id = node["id"]
+        walk.last_step_at = utcnow()
+        db.add(walk)
+    return node
+
+
+# --- endings --------------------------------------------------------------------
+
+
+async def resolve(
+    db: AsyncSession, *, actor: User, session_id: int, helpful: bool, resolution_notes: str
+) -> L1WalkSession:
+    _check_len(resolution_notes, TEXT_CAP, "the resolution notes")
+    async with write_transaction(db):
+        walk = await _active(db, actor, session_id)
+        now = utcnow()
+        walk.status = "resolved"
+        walk.helpful = bool(helpful)
+        walk.resolution_notes = resolution_notes
+        walk.resolved_at = now
+        walk.last_step_at = now
+        db.add(walk)
+        if helpful and walk.session_kind == "proposal" and walk.flow_proposal_id:
+            proposal = (
+                await db.exec(
+                    select(FlowProposal).where(
+                        FlowProposal.id == walk.flow_proposal_id, FlowProposal.account_id == actor.account_id
+                    )
+                )
+            ).first()
+            if proposal is not None:
+                proposal.validated_by_outcome = True
+                db.add(proposal)
+        path = walk.walked_path or []
+        if helpful and walk.session_kind == "ai_build" and path:
+            title = (resolution_notes or "").strip()[:TITLE_CAP] or "AI L1 resolution"
+            db.add(
+                FlowProposal(
+                    account_id=walk.account_id,
+                    proposal_type="new_flow",
+                    source="ai_realtime_l1",
+                    status="pending",
+                    validated_by_outcome=True,
+                    title=title,
+                    category=walk.category or "",
+                    proposed_flow_data={"tree_structure": normalize_walked_path(path), "match_keywords": []},
+                    source_session_id=walk.id,
+                    ticket_id=walk.ticket_id,
+                    ticket_kind=walk.ticket_kind,
+                )
+            )
+        if walk.ticket_kind == "internal":
+            await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, "resolved", resolution_notes)
+        audit.record(
+            db,
+            account_id=actor.account_id,
+            actor_user_id=actor.id,
+            action="l1.session.resolve",
+            target_type="l1_walk_session",
+            target_id=walk.id,
+            session_kind=walk.session_kind,
+            helpful=bool(helpful),
+            ticket_id=walk.ticket_id,
+            ticket_kind=walk.ticket_kind,
+        )
+    return walk
+
+
+def _check_reason(reason: str, reason_category: str) -> None:
+    if reason_category not in ESCALATION_CATEGORIES:
+        raise ValidationFailed(
+            f"reason category must be one of {', '.join(ESCALATION_CATEGORIES)}, not '{reason_category}'"
+        )
+    if not reason or not reason.strip():
+        raise ValidationFailed("say why you are escalating")
+    _check_len(reason, TEXT_CAP, "the escalation reason")
+
+
+def _summary(walk: L1WalkSession, subject: str | None) -> str:
+    text = (walk.problem_text or subject or f"ticket {walk.ticket_id}").strip()
+    return text.splitlines()[0][:200] if text else f"ticket {walk.ticket_id}"
+
+
+async def _escalate(db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str) -> None:
+    now = utcnow()
+    walk.status = "escalated"
+    walk.escalation_reason = reason.strip()
+    walk.escalation_reason_category = reason_category
+    walk.resolved_at = now
+    walk.last_step_at = now
+    db.add(walk)
+    await db.flush()
+    ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
+    if walk.ticket_kind == "internal":
+        await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, "escalated")
+    audit.record(
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action=action,
+        target_type="l1_walk_session",
+        target_id=walk.id,
+        session_kind=walk.session_kind,
+        reason_category=reason_category,
+        ticket_id=walk.ticket_id,
+        ticket_kind=walk.ticket_kind,
+    )
+    await notifications.notify_escalation(
+        db,
+        actor.account_id,
+        {
+            "session_id": walk.id,
+            "ticket_id": walk.ticket_id,
+            "problem_summary": _summary(walk, ticket.subject if ticket else None),
+            "reason_category": reason_category,
+            "escalated_by_user_id": actor.id,
+        },
+    )
+
+
+async def escalate(
+    db: AsyncSession, *, actor: User, session_id: int, reason: str, reason_category: str
+) -> L1WalkSession:
+    _check_reason(reason, reason_category)
+    async with write_transaction(db):
+        walk = await _active(db, actor, session_id)
+        await _escalate(db, actor, walk, reason, reason_category, "l1.session.escalate")
+    return walk
+
+
+async def escalate_without_walk(
+    db: AsyncSession,
+    *,
+    actor: User,
+    ticket_id: str,
+    reason: str,
+    reason_category: str,
+    ticket_kind: str = "internal",
+    problem_text: str | None = None,
+    category: str | None = None,
+) -> L1WalkSession:
+    """No tree could be built: an ``adhoc`` session born escalated, with an empty path."""
+    acting_as = l1_acting_as(actor)
+    _check_ticket_kind(ticket_kind)
+    _check_reason(reason, reason_category)
+    _check_len(problem_text, TEXT_CAP, "the problem text")
+    async with write_transaction(db):
+        if ticket_kind == "internal":
+            await tickets.get_ticket(db, actor.account_id, ticket_id)
+        walk = L1WalkSession(
+            account_id=actor.account_id,
+            created_by_user_id=actor.id,
+            acting_as=acting_as,
+            ticket_id=ticket_id,
+            ticket_kind=ticket_kind,
+            session_kind="adhoc",
+            category=category,
+            problem_text=problem_text,
+            walked_path=[],
+            walk_notes=[],
+        )
+        db.add(walk)
+        await db.flush()
+        await _escalate(db, actor, walk, reason, reason_category, "l1.session.escalate_no_walk")
+    return walk
+
+
+# --- reads ----------------------------------------------------------------------
+
+
+async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSession]:
+    """The actor's unfinished walks, most recent first: offered first on start (resume)."""
+    rows = await db.exec(
+        select(L1WalkSession)
+        .where(
+            L1WalkSession.account_id == actor.account_id,
+            L1WalkSession.created_by_user_id == actor.id,
+            L1WalkSession.status == "active",
+        )
+        .order_by(col(L1WalkSession.last_step_at).desc(), col(L1WalkSession.id).desc())
+    )
+    return list(rows)
+
+
+async def list_escalations(
+    db: AsyncSession, *, actor: User, since: datetime | None = None, limit: int = 200
+) -> list[L1WalkSession]:
+    """Escalated sessions, newest first; ``since`` keeps only those escalated after it."""
+    if not can_log_in(actor) or actor.account_role not in ENGINEER_ROLES:
+        raise AccessDenied("only owners, admins and engineers see the escalations screen")
+    stmt = select(L1WalkSession).where(
+        L1WalkSession.account_id == actor.account_id, L1WalkSession.status == "escalated"
+    )
+    if since is not None:
+        stmt = stmt.where(col(L1WalkSession.resolved_at) > since)
+    stmt = stmt.order_by(col(L1WalkSession.resolved_at).desc(), col(L1WalkSession.id).desc()).limit(limit)
+    return list(await db.exec(stmt))

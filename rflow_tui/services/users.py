@@ -1,0 +1,114 @@
+"""Users and roles: who may log in, who may use the L1 surface, who gets notified."""
+
+from __future__ import annotations
+
+from sqlalchemy import func
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from rflow_tui.models import ENGINEER_ROLES, ROLES, Account, User
+from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
+
+L1_COVERAGE = "l1_coverage"
+
+
+def can_log_in(user: User) -> bool:
+    return user.is_active and user.deleted_at is None
+
+
+def l1_acting_as(user: User) -> str | None:
+    """The ``acting_as`` tag for a session this user starts, or AccessDenied."""
+    if not can_log_in(user):
+        raise AccessDenied(f"{user.email} is deactivated and cannot start walks")
+    if user.account_role == "l1_tech":
+        return None
+    if user.account_role == "engineer" and user.coverage:
+        return L1_COVERAGE
+    if user.account_role == "engineer":
+        raise AccessDenied(
+            f"{user.email} is an engineer without L1 coverage; ask an owner or admin to run "
+            f"`rflow users set-coverage {user.email} on`"
+        )
+    raise AccessDenied(
+        f"{user.email} is an {user.account_role}; only L1 techs and engineers with coverage "
+        "may walk tickets"
+    )
+
+
+def require_engineer(user: User) -> None:
+    if not can_log_in(user) or user.account_role not in ENGINEER_ROLES:
+        raise AccessDenied("only owners, admins and engineers may do this")
+
+
+async def find_login(db: AsyncSession, email: str) -> User:
+    """The user for ``email`` if they may log in; otherwise an error that says how to fix it."""
+    if not email:
+        raise NotFound(
+            "no user configured: pass --user EMAIL, set RFLOW_USER, or set `user` in the "
+            "config file (create one with `rflow users add`)"
+        )
+    user = (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first()
+    if user is None:
+        raise NotFound(f"no user {email}; create one with `rflow users add {email} --role l1_tech`")
+    if user.deleted_at is not None:
+        raise AccessDenied(f"{email} has been deleted; ask an owner or admin for a new account")
+    if not user.is_active:
+        raise AccessDenied(f"{email} is deactivated; an owner or admin can reactivate them")
+    return user
+
+
+async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner_name: str = "") -> User:
+    """A new desk and its first owner, in one transaction."""
+    if not name.strip():
+        raise ValidationFailed("the account needs a name")
+    account = Account(name=name.strip())
+    db.add(account)
+    await db.flush()
+    owner = await _add(db, account.id, owner_email, owner_name, "owner", False)
+    await db.commit()
+    return owner
+
+
+async def add_user(
+    db: AsyncSession,
+    *,
+    actor: User,
+    email: str,
+    name: str = "",
+    role: str = "l1_tech",
+    coverage: bool = False,
+) -> User:
+    if actor.account_role not in ("owner", "admin"):
+        raise AccessDenied("only owners and admins may add users")
+    user = await _add(db, actor.account_id, email, name, role, coverage)
+    await db.commit()
+    return user
+
+
+async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: str, coverage: bool) -> User:
+    email = email.strip()
+    if "@" not in email or len(email) > 320:
+        raise ValidationFailed(f"'{email}' is not an email address")
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}, not '{role}'")
+    if coverage and role != "engineer":
+        raise ValidationFailed("only engineers carry the L1 coverage flag")
+    if (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first():
+        raise ValidationFailed(f"a user {email} already exists")
+    user = User(account_id=account_id, email=email, name=name.strip(), account_role=role, coverage=coverage)
+    db.add(user)
+    await db.flush()
+    return user
+
+
+async def escalation_recipients(db: AsyncSession, account_id: int) -> list[User]:
+    """Active, not deleted owners/admins/engineers of this account."""
+    rows = await db.exec(
+        select(User).where(
+            User.account_id == account_id,
+            User.account_role.in_(ENGINEER_ROLES),
+            User.is_active.is_(True),
+            User.deleted_at.is_(None),
+        ).order_by(User.id)
+    )
+    return list(rows)
