@@ -58,7 +58,11 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
 
 @asynccontextmanager
 async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
-    """One unit of work holding the write lock from its first read; commits or rolls back."""
+    """One unit of work holding the write lock from its first read; commits or rolls back.
+
+    After a commit every object is detached with its attributes loaded, so what a
+    service returns stays readable as a plain value even if a later unit rolls back.
+    """
     if db.in_transaction():
         await db.commit()
     await db.connection(execution_options=WRITE)
@@ -68,6 +72,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
     except BaseException:
         await db.rollback()
         raise
+    db.expunge_all()
 
 
 def is_postgres(db: AsyncSession) -> bool:

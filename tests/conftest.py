@@ -52,6 +52,9 @@ async def make_desk(db, name: str = "Contoso IT", domain: str = "contoso.test") 
     ):
         db.add(Ticket(account_id=owner.account_id, ticket_id=f"T-{n}", subject=subject, body="", category=category))
     await db.commit()
+    # Detached, like the app's logged-in user: a rolled-back operation must not expire them.
+    for user in (owner, admin, engineer, coverage, tech):
+        db.expunge(user)
     return Desk(owner, admin, engineer, coverage, tech)
 
 

@@ -41,7 +41,7 @@ def require_engineer(user: User) -> None:
 
 
 async def find_login(db: AsyncSession, email: str) -> User:
-    """The user for ``email`` if they may log in; otherwise an error that says how to fix it."""
+    """The user for ``email`` if they may log in (detached); otherwise an error saying how to fix it."""
     if not email:
         raise NotFound(
             "no user configured: pass --user EMAIL, set RFLOW_USER, or set `user` in the "
@@ -54,6 +54,7 @@ async def find_login(db: AsyncSession, email: str) -> User:
         raise AccessDenied(f"{email} has been deleted; ask an owner or admin for a new account")
     if not user.is_active:
         raise AccessDenied(f"{email} is deactivated; an owner or admin can reactivate them")
+    db.expunge(user)  # a plain value from here on: no later rollback can expire it
     return user
 
 
