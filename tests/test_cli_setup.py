@@ -1,0 +1,106 @@
+"""The set-up CLI a desk runs once: init, users add, tickets add / import."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from sqlmodel import select
+
+from rflow_tui.cli import main
+from rflow_tui.db import open_store
+from rflow_tui.models import Ticket, User
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "config.toml"))
+    monkeypatch.setenv("RFLOW_DATABASE_URL", str(tmp_path / "desk.sqlite3"))
+    monkeypatch.delenv("RFLOW_USER", raising=False)
+    return tmp_path
+
+
+def rows(env, model):
+    async def go():
+        engine, sessions = await open_store(f"sqlite+aiosqlite:///{env / 'desk.sqlite3'}")
+        async with sessions() as db:
+            result = list(await db.exec(select(model)))
+        await engine.dispose()
+        return result
+
+    return asyncio.run(go())
+
+
+def test_init_creates_account_owner_and_config(env, capsys):
+    assert main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"]) == 0
+    assert 'user = "owner@contoso.test"' in (env / "config.toml").read_text()
+    [owner] = rows(env, User)
+    assert (owner.email, owner.account_role) == ("owner@contoso.test", "owner")
+
+
+def test_users_add_acts_for_the_configured_owner(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    assert main(["users", "add", "eng@contoso.test", "--role", "engineer", "--coverage"]) == 0
+    eng = next(u for u in rows(env, User) if u.email == "eng@contoso.test")
+    assert eng.coverage and eng.account_id is not None
+
+
+def test_unknown_user_is_refused_with_how_to_fix(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    assert main(["--user", "ghost@contoso.test", "tickets", "add", "T-1", "--subject", "x"]) == 2
+    assert "no user ghost@contoso.test; create one with `rflow users add" in capsys.readouterr().err
+
+
+def test_l1_tech_cannot_add_users(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    main(["users", "add", "tech@contoso.test"])
+    assert main(["--user", "tech@contoso.test", "users", "add", "x@contoso.test"]) == 2
+    assert "only owners and admins may add users" in capsys.readouterr().err
+
+
+def test_tickets_import_csv_and_json(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    (env / "t.csv").write_text("ticket_id,subject,requester,category\nT-1,Printer offline,Bob,printing\n")
+    (env / "t.json").write_text(json.dumps([{"ticket_id": "CW-9", "subject": "VPN", "ticket_kind": "psa", "psa_system": "connectwise"}]))
+    assert main(["tickets", "import", str(env / "t.csv")]) == 0
+    assert main(["tickets", "import", str(env / "t.json")]) == 0
+    got = {t.ticket_id: t for t in rows(env, Ticket)}
+    assert got["T-1"].requester == "Bob" and got["CW-9"].ticket_kind == "psa"
+
+
+def test_import_with_bad_rows_reports_each_and_imports_nothing(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    main(["tickets", "add", "T-1", "--subject", "exists"])
+    capsys.readouterr()
+    (env / "t.csv").write_text(
+        "ticket_id,subject\nT-2,fine\n,no id\nT-3,\nT-1,dup of stored\nT-2,dup in file\n"
+    )
+    assert main(["tickets", "import", str(env / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "row 2: ticket_id is required" in err
+    assert "row 3: subject is required" in err
+    assert "row 5: ticket_id T-2 appears twice" in err
+    assert "ticket T-1 already exists" in err
+    assert "nothing was imported" in err
+    assert [t.ticket_id for t in rows(env, Ticket)] == ["T-1"]
+
+
+def test_import_of_malformed_json_says_so(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    (env / "t.json").write_text("{not json")
+    assert main(["tickets", "import", str(env / "t.json")]) == 2
+    assert "not valid JSON" in capsys.readouterr().err
+
+
+def test_help_does_not_import_heavy_libraries():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom rflow_tui.cli import build_parser\nbuild_parser()\n"
+        "heavy = [m for m in ('textual', 'anthropic', 'alembic', 'sqlalchemy') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""
