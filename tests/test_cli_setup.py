@@ -104,3 +104,18 @@ def test_help_does_not_import_heavy_libraries():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
+
+
+def test_coverage_switch_and_deactivation_take_effect(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    main(["users", "add", "eng@contoso.test", "--role", "engineer"])
+    main(["users", "add", "tech@contoso.test"])
+    assert main(["users", "set-coverage", "eng@contoso.test", "on"]) == 0
+    assert main(["users", "deactivate", "tech@contoso.test"]) == 0
+    users = {u.email: u for u in rows(env, User)}
+    assert users["eng@contoso.test"].coverage and not users["tech@contoso.test"].is_active
+    capsys.readouterr()
+    assert main(["--user", "tech@contoso.test", "users", "list"]) == 2
+    assert "tech@contoso.test is deactivated" in capsys.readouterr().err
+    assert main(["users", "set-coverage", "tech@contoso.test", "on"]) == 2
+    assert "only engineers carry the L1 coverage flag" in capsys.readouterr().err

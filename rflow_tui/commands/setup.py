@@ -28,6 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--coverage", action="store_true", help="an engineer who may also walk tickets (L1 coverage)")
     p.set_defaults(handler=cmd_users_add)
 
+    users.add_parser("list", help="list the account's users").set_defaults(handler=cmd_users_list)
+    p = users.add_parser("set-coverage", help="let an engineer walk tickets (on) or not (off)")
+    p.add_argument("email")
+    p.add_argument("state", choices=("on", "off"))
+    p.set_defaults(handler=cmd_users_update, field="coverage")
+    for verb, state in (("deactivate", "off"), ("reactivate", "on")):
+        p = users.add_parser(verb, help=f"{verb} a user")
+        p.add_argument("email")
+        p.set_defaults(handler=cmd_users_update, field="active", state=state)
+
     tickets = sub.add_parser("tickets", help="add or import tickets").add_subparsers(dest="tickets_cmd", required=True)
     p = tickets.add_parser("add", help="add one ticket")
     p.add_argument("ticket_id")
@@ -79,6 +89,37 @@ def cmd_users_add(args) -> int:
             actor = await acting_user(db, settings)
             user = await add_user(db, actor=actor, email=args.email, name=args.name, role=args.role, coverage=args.coverage)
         print(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
+        return 0
+
+    return run_async(go)
+
+
+def cmd_users_list(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.users import list_users
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            for u in await list_users(db, actor=actor):
+                flags = [f for f, on in (("coverage", u.coverage), ("inactive", not u.is_active), ("deleted", u.deleted_at)) if on]
+                print(f"{u.email:40} {u.account_role:9} {u.name:24} {' '.join(flags)}".rstrip())
+        return 0
+
+    return run_async(go)
+
+
+def cmd_users_update(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.users import update_user
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            user = await update_user(db, actor=actor, email=args.email, **{args.field: args.state == "on"})
+        print(f"{user.email}: {args.field} {args.state}")
         return 0
 
     return run_async(go)

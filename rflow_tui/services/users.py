@@ -86,6 +86,47 @@ async def add_user(
     return user
 
 
+async def _account_user(db: AsyncSession, actor: User, email: str) -> User:
+    user = (
+        await db.exec(
+            select(User).where(User.account_id == actor.account_id, func.lower(User.email) == email.strip().lower())
+        )
+    ).first()
+    if user is None:
+        raise NotFound(f"no user {email} in this account")
+    return user
+
+
+async def update_user(
+    db: AsyncSession, *, actor: User, email: str, coverage: bool | None = None, active: bool | None = None
+) -> User:
+    """Owners and admins switch a user's L1 coverage or deactivate / reactivate them (audited)."""
+    if actor.account_role not in ("owner", "admin"):
+        raise AccessDenied("only owners and admins may change users")
+    user = await _account_user(db, actor, email)
+    if coverage is not None:
+        if coverage and user.account_role != "engineer":
+            raise ValidationFailed("only engineers carry the L1 coverage flag")
+        user.coverage = coverage
+    if active is not None:
+        if not active and user.id == actor.id:
+            raise ValidationFailed("you cannot deactivate yourself")
+        user.is_active = active
+    db.add(user)
+    from rflow_tui.services import audit
+
+    audit.record(
+        db, account_id=actor.account_id, actor_user_id=actor.id, action="user.update",
+        target_type="user", target_id=user.id, coverage=coverage, active=active,
+    )
+    await db.commit()
+    return user
+
+
+async def list_users(db: AsyncSession, *, actor: User) -> list[User]:
+    return list(await db.exec(select(User).where(User.account_id == actor.account_id).order_by(User.email)))
+
+
 async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: str, coverage: bool) -> User:
     email = email.strip()
     if "@" not in email or len(email) > 320:
