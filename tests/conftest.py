@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from dataclasses import dataclass
 
 import pytest
 
+from rflow_tui.config import normalize_database_url
 from rflow_tui.db import open_store
 from rflow_tui.models import Ticket, User
 from rflow_tui.services.users import add_user, create_account
 
 
 @pytest.fixture
-def db_url(tmp_path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'rflow.sqlite3'}"
+async def db_url(tmp_path):
+    """A fresh SQLite file; or, with RFLOW_TEST_POSTGRES set to a server URL, a fresh
+    PostgreSQL database per test (the whole suite then runs against PostgreSQL)."""
+    server = os.environ.get("RFLOW_TEST_POSTGRES")
+    if not server:
+        yield f"sqlite+aiosqlite:///{tmp_path / 'rflow.sqlite3'}"
+        return
+    import asyncpg
+
+    name = f"rflow_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    base = server.rsplit("/", 1)[0]
+    yield normalize_database_url(f"{base}/{name}")
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()
 
 
 @pytest.fixture

@@ -544,3 +544,25 @@ async def test_resume_lists_the_techs_active_sessions_newest_first(db, desk):
     await svc.resolve(db, actor=desk.tech, session_id=done.id, helpful=True, resolution_notes="x")
     await svc.update_notes(db, actor=desk.tech, session_id=a.id, notes=["touched last"])
     assert [w.id for w in await svc.active_sessions_for(db, actor=desk.tech)] == [a.id, b.id]
+
+
+async def test_escalation_is_all_or_nothing_when_notifying_fails(db, desk, monkeypatch):
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(svc.notifications, "notify_escalation", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+    stored = await reload(db, walk.id)
+    assert stored.status == "active" and stored.escalation_reason is None
+    assert (await db.exec(select(Ticket.status).where(Ticket.ticket_id == "T-1"))).one() == "in_progress"
+    assert await audits(db, "l1.session.escalate") == []
+
+
+async def test_starting_a_walk_marks_the_internal_ticket_in_progress_and_audits(db, desk):
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    assert (await db.exec(select(Ticket.status).where(Ticket.ticket_id == "T-1"))).one() == "in_progress"
+    [entry] = await audits(db, "l1.session.start")
+    assert entry.target_id == str(walk.id) and entry.details["session_kind"] == "adhoc"
