@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import AsyncIterator
 
 from sqlalchemy import event, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -19,29 +20,32 @@ BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
 
 
-class DatabaseError(Exception):
+from rflow_tui.services.errors import ServiceError
+
+
+class DatabaseError(ServiceError):
     """The store cannot be opened or used; the message says what to do."""
 
 
-def make_engine(url: str) -> AsyncEngine:
+def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine:
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:":
             Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
-        _configure_sqlite(engine)
+        engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        _configure_sqlite(engine, busy_timeout_ms)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Let us issue BEGIN ourselves (the driver's implicit BEGIN is always DEFERRED).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -65,10 +69,18 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
     """
     if db.in_transaction():
         await db.commit()
-    await db.connection(execution_options=WRITE)
     try:
+        await db.connection(execution_options=WRITE)
         yield db
         await db.commit()
+    except OperationalError as exc:
+        await db.rollback()
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            raise DatabaseError(
+                "the database is busy: another rflow process held it too long. Nothing was "
+                "saved; try again in a moment"
+            ) from exc
+        raise
     except BaseException:
         await db.rollback()
         raise
