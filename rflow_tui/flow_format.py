@@ -11,6 +11,8 @@ A flow is JSON: ``{"format", "title", "category", "match_keywords", "version",
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 FORMAT = "rflow.flow/1"
@@ -80,3 +82,260 @@ def normalize_walked_path(path: list[dict[str, Any]]) -> dict[str, Any]:
             }
         )
     return {"format": FORMAT, "start": ids[0] if ids else RESOLVED_ID, "nodes": nodes}
+
+
+# --- reading a flow ------------------------------------------------------------
+
+NODE_TYPES = ("question", "instruction", *TERMINAL_TYPES)
+ANSWERS = ("yes", "no")
+ID_MAX = 120
+TITLE_MAX = 255
+CATEGORY_MAX = 80
+MAX_NODES = 1000
+TOP_KEYS = {"format", "title", "slug", "category", "match_keywords", "version", "description", "start", "nodes"}
+NODE_KEYS = {
+    "question": {"id", "type", "text", "yes_label", "no_label", "yes", "no"},
+    "instruction": {"id", "type", "text", "next"},
+    "resolution": {"id", "type", "text"},
+    "escalate": {"id", "type", "text"},
+}
+
+
+def node_by_id(doc: Any, node_id: Any) -> dict[str, Any] | None:
+    """The node with this id, or None (also for a malformed document)."""
+    nodes = doc.get("nodes") if isinstance(doc, dict) else None
+    if not isinstance(nodes, list):
+        return None
+    for node in nodes:
+        if isinstance(node, dict) and node.get("id") == node_id:
+            return node
+    return None
+
+
+def labels(node: dict[str, Any]) -> tuple[str, str]:
+    """A question's button texts; missing labels default to Yes / No (as for AI nodes)."""
+    return node.get("yes_label") or "Yes", node.get("no_label") or "No"
+
+
+def next_node_id(node: dict[str, Any], answer: str | None) -> str | None:
+    """Where an answer leads: ``yes``/``no`` for a question, None to acknowledge an
+    instruction. Terminal nodes lead nowhere (None). A question without a yes/no answer
+    is a caller error (ValueError)."""
+    kind = node.get("type")
+    if kind == "question":
+        if answer not in ANSWERS:
+            raise ValueError(f"answer the question with 'yes' or 'no', not {answer!r}")
+        return node.get(answer)
+    if kind == "instruction":
+        return node.get("next")
+    return None
+
+
+# --- checking a flow -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a flow document, located by a JSONPath-like ``path``."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _text_problem(value: Any, what: str, *, required: bool = True, cap: int | None = None) -> str | None:
+    if value is None:
+        return f"{what} is missing" if required else None
+    if not isinstance(value, str):
+        return f"{what} must be a string"
+    if required and not value.strip():
+        return f"{what} is empty"
+    if cap is not None and len(value) > cap:
+        return f"{what} is {len(value)} characters; the limit is {cap}"
+    if _CONTROL.search(value):
+        return f"{what} contains control characters (terminal escapes are not allowed)"
+    return None
+
+
+def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
+    """Every problem in a flow document, each with its path; [] means the flow is valid.
+
+    Never raises on arbitrary JSON. ``title``/``category``/``match_keywords``/``version``
+    are optional in the format (a walk captured by ``normalize_walked_path`` has none);
+    importing into the library needs a title, so ``require_title=True`` is what
+    ``flows check`` and ``flows import`` use.
+    """
+    problems: list[Problem] = []
+
+    def report(path: str, message: str) -> None:
+        problems.append(Problem(path, message))
+
+    if not isinstance(doc, dict):
+        report("$", "a flow must be a JSON object")
+        return problems
+    for key in doc:
+        if key not in TOP_KEYS:
+            report(f"$.{key}" if isinstance(key, str) else "$", f"unknown field {str(key)[:60]!r}")
+    if doc.get("format") != FORMAT:
+        report("$.format", f"format must be {FORMAT!r}" + ("" if "format" in doc else " (missing)"))
+    msg = _text_problem(doc.get("title"), "title", required=require_title, cap=TITLE_MAX)
+    if msg:
+        report("$.title", msg)
+    for key, cap in (("category", CATEGORY_MAX), ("slug", ID_MAX), ("description", 4000)):
+        msg = _text_problem(doc.get(key), key, required=False, cap=cap)
+        if msg:
+            report(f"$.{key}", msg)
+    slug = doc.get("slug")
+    if isinstance(slug, str) and slug and not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug):
+        report("$.slug", "slug must be lower-case letters, digits and single hyphens")
+    keywords = doc.get("match_keywords")
+    if keywords is not None:
+        if not isinstance(keywords, list):
+            report("$.match_keywords", "match_keywords must be a list of strings")
+        else:
+            for i, word in enumerate(keywords):
+                msg = _text_problem(word, "a keyword", cap=80)
+                if msg:
+                    report(f"$.match_keywords[{i}]", msg)
+    version = doc.get("version")
+    if version is not None and (isinstance(version, bool) or not isinstance(version, int) or version < 1):
+        report("$.version", "version must be a whole number from 1")
+
+    nodes = doc.get("nodes")
+    if not isinstance(nodes, list) or not nodes:
+        report("$.nodes", "nodes must be a non-empty list")
+        return problems
+    if len(nodes) > MAX_NODES:
+        report("$.nodes", f"a flow has at most {MAX_NODES} nodes, this one has {len(nodes)}")
+        return problems
+
+    before = len(problems)
+    index: dict[str, int] = {}
+    sound: list[int] = []  # nodes whose own fields are well formed
+    for i, node in enumerate(nodes):
+        here = f"$.nodes[{i}]"
+        if not isinstance(node, dict):
+            report(here, "a node must be a JSON object")
+            continue
+        node_id = node.get("id")
+        msg = _text_problem(node_id, "id", cap=ID_MAX)
+        if msg:
+            report(f"{here}.id", msg)
+            node_id = None
+        elif node_id in index:
+            report(f"{here}.id", f"duplicate id {node_id!r} (also $.nodes[{index[node_id]}])")
+            node_id = None
+        else:
+            index[node_id] = i
+        kind = node.get("type")
+        if kind not in NODE_TYPES:
+            report(f"{here}.type", f"type must be one of {', '.join(NODE_TYPES)}")
+            continue
+        ok = node_id is not None
+        for key in node:
+            if key not in NODE_KEYS[kind]:
+                report(f"{here}.{key}" if isinstance(key, str) else here, f"unknown field for a {kind} node")
+                ok = False
+        msg = _text_problem(node.get("text"), "text")
+        if msg:
+            report(f"{here}.text", msg)
+            ok = False
+        if kind == "question":
+            for key in ("yes_label", "no_label"):
+                if key in node:
+                    msg = _text_problem(node[key], key, cap=80)
+                    if msg:
+                        report(f"{here}.{key}", msg)
+                        ok = False
+            yes_label, no_label = (x if isinstance(x, str) else "" for x in labels(node))
+            if ok and yes_label.strip().casefold() == no_label.strip().casefold():
+                report(f"{here}.no_label", f"both answers are labelled {yes_label!r}; labels must differ")
+                ok = False
+        if ok:
+            sound.append(i)
+
+    # Targets: every branch must name a node that exists.
+    edges: dict[str, list[str]] = {}
+    for i, node in enumerate(nodes):
+        if not isinstance(node, dict) or node.get("type") not in NODE_TYPES:
+            continue
+        node_id = node.get("id")
+        outs: list[str] = []
+        for key in {"question": ANSWERS, "instruction": ("next",)}.get(node["type"], ()):
+            target = node.get(key)
+            where = f"$.nodes[{i}].{key}"
+            if target is None:
+                report(where, f"missing: a {node['type']} node needs '{key}' (the id of the next node)")
+            elif not isinstance(target, str):
+                report(where, "a target must be a node id (string)")
+            elif target not in index:
+                report(where, f"target {target[:ID_MAX]!r} is not a node in this flow")
+            elif target == node_id:
+                report(where, "a node cannot lead to itself")
+            else:
+                outs.append(target)
+        if isinstance(node_id, str) and index.get(node_id) == i:
+            edges[node_id] = outs
+    malformed = len(problems) > before
+
+    start = doc.get("start")
+    if not isinstance(start, str) or start not in index:
+        report("$.start", "start must be the id of a node in this flow")
+        start = None
+
+    if start is not None:
+        reachable = _reach(start, edges)
+        for node_id, i in index.items():
+            if node_id not in reachable:
+                report(f"$.nodes[{i}]", f"node {node_id!r} cannot be reached from the start")
+    if start is not None and not malformed:
+        # Only meaningful once every node is well formed and every branch points at one.
+        terminals = {n for n, i in index.items() if nodes[i].get("type") in TERMINAL_TYPES}
+        reverse: dict[str, list[str]] = {}
+        for src, outs in edges.items():
+            for dst in outs:
+                reverse.setdefault(dst, []).append(src)
+        can_finish = set()
+        for t in terminals:
+            can_finish |= _reach(t, reverse)
+        for node_id in sorted(reachable - can_finish, key=index.__getitem__):
+            report(
+                f"$.nodes[{index[node_id]}]",
+                f"node {node_id!r} is in a loop with no way out to a resolution or escalation",
+            )
+
+    for i in sound:
+        message = _hard_floor(nodes[i])
+        if message:
+            report(f"$.nodes[{i}]", message)
+    return problems
+
+
+def _reach(start: str, edges: dict[str, list[str]]) -> set[str]:
+    seen, todo = {start}, [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+def _hard_floor(node: dict[str, Any]) -> str | None:
+    """The AI validator's verdict on one node (lengths, labels, the hard floor)."""
+    from rflow_tui.ai.base import InvalidNodeError
+    from rflow_tui.ai.validate import validate_node
+
+    plain = {k: node[k] for k in ("id", "type", "text", "yes_label", "no_label") if k in node}
+    try:
+        validate_node(plain)
+    except InvalidNodeError as exc:
+        return str(exc)
+    except Exception as exc:  # a validator bug must not crash `flows check`
+        return f"could not be validated: {exc}"
+    return None

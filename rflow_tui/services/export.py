@@ -1,0 +1,207 @@
+"""Session transcripts for pasting into a PSA ticket: one plain dict, as Markdown or JSON.
+
+The transcript keeps every step, including those stepped back over (marked undone),
+so the ticket shows what was actually tried. All text comes from tickets, techs or
+the LLM: control characters and terminal escapes are stripped before it leaves.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from rflow_tui.models import Flow, FlowProposal, User
+from rflow_tui.services import sessions, tickets
+from rflow_tui.services.errors import ServiceError
+
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(value: Any) -> Any:
+    """Text without terminal escapes or control characters (newlines and tabs stay)."""
+    if isinstance(value, str):
+        return _CONTROL.sub("", _ESCAPES.sub("", value.replace("\r\n", "\n")))
+    return value
+
+
+def _when(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") if value else None
+
+
+def _step(entry: dict[str, Any]) -> dict[str, Any]:
+    """One walked_path entry in one shape, whatever kind of walk recorded it."""
+    node_type = entry.get("node_type") or ("question" if entry.get("answer") in ("yes", "no") else "instruction")
+    answer = entry.get("answer")
+    label = entry.get("answer_label")
+    if node_type == "question" and not label and answer in ("yes", "no"):
+        label = entry.get(f"{answer}_label") or answer.capitalize()
+    return {
+        "node_id": clean(str(entry.get("node_id") or entry.get("id") or "")),
+        "node_type": node_type,
+        "text": clean(entry.get("question") or entry.get("text") or ""),
+        "answer": answer,
+        "answer_label": clean(label) if node_type == "question" else None,
+        "note": clean(entry.get("l1_note")) or None,
+        "undone": bool(entry.get("undone")),
+    }
+
+
+def _note(note: Any) -> str:
+    if isinstance(note, str):
+        return clean(note)
+    if isinstance(note, dict) and isinstance(note.get("text"), str):
+        return clean(note["text"])
+    return clean(json.dumps(note, ensure_ascii=False))
+
+
+async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
+    """Everything a PSA ticket needs about one walk, as plain JSON-ready values."""
+    walk = await sessions.get_session(db, actor=actor, session_id=session_id)
+    ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
+    tech = (
+        await db.exec(select(User).where(User.id == walk.created_by_user_id, User.account_id == actor.account_id))
+    ).first()
+    walked: dict[str, Any] | None = None
+    if walk.session_kind == "flow" and walk.flow_id:
+        flow = (await db.exec(select(Flow).where(Flow.id == walk.flow_id, Flow.account_id == actor.account_id))).first()
+        if flow:
+            walked = {"type": "flow", "id": flow.id, "title": clean(flow.title), "version": flow.version}
+    elif walk.session_kind == "proposal" and walk.flow_proposal_id:
+        proposal = (
+            await db.exec(
+                select(FlowProposal).where(
+                    FlowProposal.id == walk.flow_proposal_id, FlowProposal.account_id == actor.account_id
+                )
+            )
+        ).first()
+        if proposal:
+            walked = {"type": "proposal", "id": proposal.id, "title": clean(proposal.title), "version": None}
+    end_node = None
+    if walk.session_kind in ("flow", "proposal"):
+        from rflow_tui.services.flows import current_flow_node
+
+        try:
+            node = await current_flow_node(db, actor=actor, session_id=walk.id)
+        except ServiceError:
+            node = None
+        if node is not None:
+            end_node = {"node_id": clean(str(node.get("id"))), "node_type": node.get("type"), "text": clean(node.get("text"))}
+    return {
+        "session_id": walk.id,
+        "kind": walk.session_kind,
+        "status": walk.status,
+        "ticket": {
+            "id": clean(walk.ticket_id),
+            "kind": walk.ticket_kind,
+            "psa_system": clean(ticket.psa_system) if ticket else None,
+            "subject": clean(ticket.subject) if ticket else None,
+            "requester": clean(ticket.requester) if ticket else None,
+        },
+        "tech": {
+            "name": clean(tech.name) if tech else None,
+            "email": clean(tech.email) if tech else None,
+            "acting_as": walk.acting_as,
+        },
+        "walked": walked,
+        "category": clean(walk.category),
+        "problem": clean(walk.problem_text),
+        "started_at": _when(walk.created_at),
+        "ended_at": _when(walk.resolved_at),
+        "steps": [_step(e) for e in walk.walked_path or [] if isinstance(e, dict)],
+        "current_node": end_node,
+        "notes": [_note(n) for n in walk.walk_notes or []],
+        "resolution": (
+            {"helpful": walk.helpful, "notes": clean(walk.resolution_notes)} if walk.status == "resolved" else None
+        ),
+        "escalation": (
+            {
+                "reason_category": walk.escalation_reason_category,
+                "reason_category_label": sessions.ESCALATION_CATEGORIES.get(walk.escalation_reason_category or ""),
+                "reason": clean(walk.escalation_reason),
+            }
+            if walk.status == "escalated"
+            else None
+        ),
+    }
+
+
+def transcript_json(t: dict[str, Any]) -> str:
+    return json.dumps(t, indent=2, ensure_ascii=False, default=str)
+
+
+def _md(text: Any) -> str:
+    """One line of untrusted text, safe inside Markdown (no headings/links/HTML injected)."""
+    if text is None:
+        return ""
+    flat = " ".join(str(clean(text)).split())
+    return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", flat)
+
+
+def transcript_markdown(t: dict[str, Any]) -> str:
+    """A Markdown transcript: header facts, numbered steps with the chosen labels, notes, outcome."""
+    ticket, tech = t.get("ticket") or {}, t.get("tech") or {}
+    title = f"rflow walk {t.get('session_id')} - ticket {_md(ticket.get('id'))}"
+    lines = [f"## {title}", ""]
+    ticket_line = f"{_md(ticket.get('id'))} ({ticket.get('kind')}"
+    ticket_line += f", {_md(ticket['psa_system'])})" if ticket.get("psa_system") else ")"
+    tech_line = _md(tech.get("name") or "")
+    if tech.get("email"):
+        tech_line = f"{tech_line} ({_md(tech['email'])})".strip()
+    if tech.get("acting_as"):
+        tech_line += " (engineer covering L1)"
+    walk_line = str(t.get("kind"))
+    walked = t.get("walked")
+    if walked:
+        walk_line += f": {walked['type']} \"{_md(walked['title'])}\""
+        walk_line += f" v{walked['version']}" if walked.get("version") else ""
+    facts = [
+        ("Ticket", ticket_line),
+        ("Subject", _md(ticket.get("subject"))),
+        ("Requester", _md(ticket.get("requester"))),
+        ("Technician", tech_line),
+        ("Walk", walk_line),
+        ("Category", _md(t.get("category"))),
+        ("Problem", _md(t.get("problem"))),
+        ("Status", t.get("status")),
+        ("Started", t.get("started_at")),
+        ("Ended", t.get("ended_at")),
+    ]
+    lines += [f"- **{name}:** {value}" for name, value in facts if value]
+    lines += ["", "### Steps", ""]
+    steps = t.get("steps") or []
+    if not steps:
+        lines.append("_No steps were recorded._")
+    for n, step in enumerate(steps, start=1):
+        if step.get("node_type") == "question":
+            outcome = f" -> **{_md(step.get('answer_label') or step.get('answer'))}**"
+        else:
+            outcome = " -> done"
+        undone = " _(stepped back; not counted)_" if step.get("undone") else ""
+        line = f"{n}. {_md(step.get('text'))}{outcome}{undone}"
+        if step.get("undone"):
+            line = f"{n}. ~~{_md(step.get('text'))}{outcome}~~{undone}"
+        lines.append(line)
+        if step.get("note"):
+            lines.append(f"   - Note: {_md(step['note'])}")
+    node = t.get("current_node")
+    if node and node.get("node_type") in ("resolution", "escalate"):
+        lines += ["", f"Flow end: {_md(node.get('text'))}"]
+    if t.get("notes"):
+        lines += ["", "### Notes", ""] + [f"- {_md(note)}" for note in t["notes"]]
+    if t.get("resolution"):
+        res = t["resolution"]
+        lines += ["", "### Resolution", "", f"- **Helpful walk:** {'yes' if res.get('helpful') else 'no'}"]
+        if res.get("notes"):
+            lines.append(f"- **Notes:** {_md(res['notes'])}")
+    if t.get("escalation"):
+        esc = t["escalation"]
+        lines += ["", "### Escalation", ""]
+        lines.append(f"- **Category:** {_md(esc.get('reason_category_label') or esc.get('reason_category'))}")
+        lines.append(f"- **Reason:** {_md(esc.get('reason'))}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,357 @@
+"""The flow library and walking flows: import, versions, matching a ticket, the walk itself.
+
+A flow's stored ``flow_data`` is its whole document (see ``flow_format``); the row
+repeats slug, version, title, category and keywords so lists and matching need no
+JSON parsing. Walking a ``flow`` or ``proposal`` session follows the document by the
+labelled answers; each answered node becomes one ``record_step`` entry, and stepping
+back marks the last live entry ``undone`` (history is kept, never rewritten).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from rflow_tui.db import write_transaction
+from rflow_tui.flow_format import (
+    FORMAT,
+    TERMINAL_TYPES,
+    Problem,
+    check_flow,
+    labels,
+    live_steps,
+    next_node_id,
+    node_by_id,
+)
+from rflow_tui.models import Flow, FlowProposal, User, utcnow
+from rflow_tui.services import audit, sessions
+from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, ValidationFailed
+from rflow_tui.services.users import can_log_in, require_engineer
+
+STARTER_DIR = Path(__file__).resolve().parent.parent / "data" / "flows"
+WALKABLE_KINDS = ("flow", "proposal")
+
+
+class FlowProblems(ValidationFailed):
+    """A flow document failed its check; ``problems`` lists each one with its JSON path."""
+
+    def __init__(self, source: str, problems: list[Problem]):
+        self.source = source
+        self.problems = problems
+        lines = "\n".join(f"  {p}" for p in problems)
+        super().__init__(f"{source}: {len(problems)} problem(s); nothing was imported\n{lines}")
+
+
+def slugify(text: str) -> str:
+    """A stable, URL-safe name for a flow: versions of one flow share it."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:120].strip("-") or "flow"
+
+
+def _require_user(actor: User) -> None:
+    if not can_log_in(actor):
+        raise AccessDenied(f"{actor.email} is deactivated")
+
+
+# --- the library -------------------------------------------------------------------
+
+
+async def list_flows(db: AsyncSession, *, actor: User, current_only: bool = True) -> list[Flow]:
+    """The desk's flows by title; with ``current_only`` False, every version (newest first)."""
+    _require_user(actor)
+    stmt = select(Flow).where(Flow.account_id == actor.account_id)
+    if current_only:
+        stmt = stmt.where(col(Flow.is_current).is_(True))
+    stmt = stmt.order_by(func.lower(Flow.title), col(Flow.slug), col(Flow.version).desc())
+    return list(await db.exec(stmt))
+
+
+async def get_flow(db: AsyncSession, *, actor: User, flow_id: int) -> Flow:
+    _require_user(actor)
+    flow = (await db.exec(select(Flow).where(Flow.id == flow_id, Flow.account_id == actor.account_id))).first()
+    if flow is None:
+        raise NotFound(f"flow {flow_id} does not exist")
+    return flow
+
+
+def flow_document(flow: Flow) -> dict[str, Any]:
+    """The flow as a document to export or walk: its stored data with the row's metadata."""
+    doc = dict(flow.flow_data or {})
+    doc.update(
+        format=FORMAT,
+        title=flow.title,
+        slug=flow.slug,
+        category=flow.category or "",
+        match_keywords=list(flow.match_keywords or []),
+        version=flow.version,
+    )
+    order = ("format", "title", "slug", "category", "match_keywords", "version", "description", "start", "nodes")
+    return {k: doc[k] for k in order if k in doc}
+
+
+def _content(doc: dict[str, Any]) -> str:
+    """What makes two versions the same flow (the version number itself does not)."""
+    return json.dumps({k: v for k, v in doc.items() if k != "version"}, sort_keys=True)
+
+
+async def _store_flow(
+    db: AsyncSession,
+    actor: User,
+    doc: dict[str, Any],
+    *,
+    source: str,
+    slug: str | None = None,
+    source_proposal_id: int | None = None,
+) -> Flow:
+    """Inside the caller's write transaction: a new flow or the next version of its slug.
+
+    Importing a document identical to the current version returns that version
+    unchanged, so installing the starter library twice adds nothing.
+    """
+    problems = check_flow(doc, require_title=True)
+    if problems:
+        raise FlowProblems(source, problems)
+    slug = slug or doc.get("slug") or slugify(doc["title"])
+    versions = list(
+        await db.exec(
+            select(Flow)
+            .where(Flow.account_id == actor.account_id, Flow.slug == slug)
+            .order_by(col(Flow.version).desc())
+        )
+    )
+    data = {**doc, "slug": slug}
+    current = next((f for f in versions if f.is_current), None)
+    if current is not None and _content(flow_document(current)) == _content(data):
+        return current
+    version = versions[0].version + 1 if versions else 1
+    for old in versions:
+        if old.is_current:
+            old.is_current = False
+            db.add(old)
+    flow = Flow(
+        account_id=actor.account_id,
+        slug=slug,
+        version=version,
+        title=doc["title"].strip(),
+        category=(doc.get("category") or "").strip(),
+        match_keywords=[k.strip() for k in doc.get("match_keywords") or []],
+        flow_data={**data, "version": version},
+        is_current=True,
+        source_proposal_id=source_proposal_id,
+        created_by_user_id=actor.id,
+    )
+    db.add(flow)
+    await db.flush()
+    audit.record(
+        db, account_id=actor.account_id, actor_user_id=actor.id, action="flow.import",
+        target_type="flow", target_id=flow.id, slug=slug, version=version, source=source[:200],
+    )
+    return flow
+
+
+async def import_flow_doc(db: AsyncSession, *, actor: User, doc: dict[str, Any], source: str) -> Flow:
+    """Check and store one flow document (engineers only); a known slug gets a new version.
+
+    Raises FlowProblems (a ValidationFailed) listing every problem; nothing is stored then.
+    The stored version number is the store's own (previous + 1); a ``version`` in the
+    document is informational.
+    """
+    require_engineer(actor)
+    problems = check_flow(doc, require_title=True)
+    if problems:
+        raise FlowProblems(source, problems)
+    async with write_transaction(db):
+        flow = await _store_flow(db, actor, doc, source=source)
+    return flow
+
+
+def starter_documents() -> list[tuple[str, dict[str, Any]]]:
+    """The shipped starter flows as (file name, document), in file-name order."""
+    return [(p.name, json.loads(p.read_text(encoding="utf-8"))) for p in sorted(STARTER_DIR.glob("*.json"))]
+
+
+async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow]:
+    """Import every shipped flow in one transaction; already-installed ones are left as they are."""
+    require_engineer(actor)
+    docs = starter_documents()
+    async with write_transaction(db):
+        flows = [await _store_flow(db, actor, doc, source=f"starter:{name}") for name, doc in docs]
+    return flows
+
+
+# --- matching a ticket to flows ------------------------------------------------------
+
+_STOP = frozenset(
+    "a an and are as at be but by can cant cannot do does doesnt dont for from has have how i im in is it its "
+    "me my no not of on or our please she so that the their them then there they this to up us was we were "
+    "what when where which who will wont with you your".split()
+)
+
+
+def _tokens(text: str) -> list[str]:
+    words = re.findall(r"[a-z0-9]+", (text or "").lower().replace("'", ""))
+    return [_stem(w) for w in words if w not in _STOP]
+
+
+def _stem(word: str) -> str:
+    """Crude plural/verb folding so 'printers'/'printer' and 'syncing'/'sync' meet."""
+    for suffix in ("ing", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def _phrase_in(phrase: list[str], words: list[str]) -> bool:
+    n = len(phrase)
+    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
+
+
+def match_score(flow: Flow, subject: str, body: str) -> float:
+    """How well a flow fits a ticket: keyword phrases weigh most, the subject more than
+    the body; title and category words add a little. 0 means no evidence at all."""
+    subject_words, body_words = _tokens(subject), _tokens(body)
+    score = 0.0
+    for keyword in flow.match_keywords or []:
+        phrase = _tokens(keyword)
+        weight = 1.0 + 0.5 * (len(phrase) - 1)  # a matched phrase is stronger evidence than a word
+        if _phrase_in(phrase, subject_words):
+            score += 3.0 * weight
+        elif _phrase_in(phrase, body_words):
+            score += 1.5 * weight
+    subject_set, body_set = set(subject_words), set(body_words)
+    for word in set(_tokens(flow.title)):
+        score += 1.0 if word in subject_set else 0.5 if word in body_set else 0.0
+    for word in set(_tokens(flow.category or "")):
+        score += 0.5 if word in subject_set or word in body_set else 0.0
+    return score
+
+
+async def match_flows(
+    db: AsyncSession, *, actor: User, subject: str, body: str, limit: int = 5
+) -> list[tuple[Flow, float]]:
+    """Current flows ranked for a ticket, best first (ties by title); flows with no evidence are left out."""
+    scored = [(flow, match_score(flow, subject, body)) for flow in await list_flows(db, actor=actor)]
+    ranked = sorted((pair for pair in scored if pair[1] > 0), key=lambda p: (-p[1], p[0].title.lower(), p[0].id))
+    return ranked[: max(limit, 0)]
+
+
+# --- walking a flow or a proposal ------------------------------------------------------
+
+
+async def walk_document(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
+    """The document a ``flow`` or ``proposal`` session walks (a proposal: its tree_structure)."""
+    walk = await sessions.get_session(db, actor=actor, session_id=session_id)
+    if walk.session_kind == "flow":
+        return flow_document(await get_flow(db, actor=actor, flow_id=walk.flow_id))
+    if walk.session_kind == "proposal":
+        proposal = (
+            await db.exec(
+                select(FlowProposal).where(
+                    FlowProposal.id == walk.flow_proposal_id, FlowProposal.account_id == actor.account_id
+                )
+            )
+        ).first()
+        if proposal is None:
+            raise NotFound(f"the proposal walked by session {session_id} no longer exists")
+        return dict((proposal.proposed_flow_data or {}).get("tree_structure") or {})
+    raise InvalidState(f"walk session {session_id} is an {walk.session_kind} session; it walks no flow")
+
+
+def _shown(node: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of the node as a screen shows it: a question always carries both labels."""
+    if node is None:
+        return None
+    shown = dict(node)
+    if shown.get("type") == "question":
+        shown["yes_label"], shown["no_label"] = labels(node)
+    return shown
+
+
+def _position(doc: dict[str, Any], path: list[dict[str, Any]]) -> dict[str, Any] | None:
+    steps = live_steps(path or [])
+    if not steps:
+        return _shown(node_by_id(doc, doc.get("start")))
+    last = steps[-1]
+    node = node_by_id(doc, last.get("node_id"))
+    if node is None:
+        return None
+    try:
+        return _shown(node_by_id(doc, next_node_id(node, last.get("answer"))))
+    except ValueError:
+        return None
+
+
+async def current_flow_node(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any] | None:
+    """The node the tech is on: the start for an empty path, else where the last live step led.
+
+    None only if the document no longer has the node the path points at.
+    """
+    doc = await walk_document(db, actor=actor, session_id=session_id)
+    walk = await sessions.get_session(db, actor=actor, session_id=session_id)
+    return _position(doc, walk.walked_path or [])
+
+
+async def answer_flow_node(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    answer: str | None,
+    note: str | None = None,
+    node_id: str | None = None,
+) -> dict[str, Any] | None:
+    """Record the current node with its answer (``yes``/``no``; None acknowledges an
+    instruction) and return the next node. A terminal node comes back as a node: the
+    walk then ends by resolve or escalate. Pass ``node_id`` (the node the screen shows)
+    to be refused if another window moved the walk on meanwhile.
+    """
+    node = await current_flow_node(db, actor=actor, session_id=session_id)
+    if node is None:
+        raise InvalidState(f"walk session {session_id} points at a node its flow does not have; escalate it")
+    if node_id is not None and node.get("id") != node_id:
+        raise InvalidState("this walk moved on in another window; refresh it")
+    kind = node.get("type")
+    if kind in TERMINAL_TYPES:
+        raise InvalidState("this walk has reached its end: resolve or escalate it")
+    extra: dict[str, Any] = {"node_type": kind}
+    if kind == "question":
+        if answer not in ("yes", "no"):
+            raise ValidationFailed("answer a question with 'yes' or 'no'")
+        yes_label, no_label = labels(node)
+        extra.update(yes_label=yes_label, no_label=no_label, answer_label=yes_label if answer == "yes" else no_label)
+    else:
+        answer = None
+    await sessions.record_step(
+        db, actor=actor, session_id=session_id, node_id=node["id"], question=node.get("text", ""),
+        answer=answer, note=note, **extra,
+    )
+    doc = await walk_document(db, actor=actor, session_id=session_id)
+    return _shown(node_by_id(doc, next_node_id(node, answer)))
+
+
+async def step_back(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any] | None:
+    """Undo the last live step and return the node now current (the one that step answered).
+
+    The entry stays in ``walked_path`` with ``undone: true`` and ``undone_at``: the
+    transcript keeps every answer given, and ``live_steps`` skips undone ones.
+    """
+    async with write_transaction(db):
+        walk = await sessions._active(db, actor, session_id, WALKABLE_KINDS)
+        path = [dict(step) for step in walk.walked_path or []]
+        live = [i for i, step in enumerate(path) if not step.get("undone")]
+        if not live:
+            raise InvalidState("nothing to step back from: this is the first node of the walk")
+        now = utcnow()
+        path[live[-1]].update(undone=True, undone_at=now.isoformat())
+        walk.walked_path = path
+        remaining = live_steps(path)
+        walk.current_node_id = remaining[-1].get("node_id") if remaining else None
+        walk.last_step_at = now
+        db.add(walk)
+    return await current_flow_node(db, actor=actor, session_id=session_id)

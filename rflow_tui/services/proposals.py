@@ -1,0 +1,164 @@
+"""Reviewing flow proposals: the flywheel's last step, where engineers promote a
+helpful AI walk into a flow (or a new version of one) or reject it with a reason.
+
+Anyone on the desk may list and read pending proposals (techs walk them); only
+owners, admins and engineers may approve or reject. A proposal's
+``proposed_flow_data`` is ``{"tree_structure": <flow document>, "match_keywords": [...]}``;
+the tree carries no title or category, so approval adds them from the proposal
+(or from the arguments) before the flow is checked and stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from rflow_tui.db import write_transaction
+from rflow_tui.flow_format import TITLE_MAX
+from rflow_tui.models import Flow, FlowProposal, User, utcnow
+from rflow_tui.services import audit
+from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, ValidationFailed
+from rflow_tui.services.flows import _store_flow, slugify
+from rflow_tui.services.users import can_log_in, require_engineer
+
+STATUSES = ("pending", "approved", "rejected")
+REASON_CAP = 4000
+
+
+async def list_pending(db: AsyncSession, *, actor: User) -> list[FlowProposal]:
+    """Pending proposals, oldest first (the review queue)."""
+    if not can_log_in(actor):
+        raise AccessDenied(f"{actor.email} is deactivated")
+    rows = await db.exec(
+        select(FlowProposal)
+        .where(FlowProposal.account_id == actor.account_id, FlowProposal.status == "pending")
+        .order_by(col(FlowProposal.created_at).asc(), col(FlowProposal.id).asc())
+    )
+    return list(rows)
+
+
+async def get_proposal(db: AsyncSession, *, actor: User, proposal_id: int, lock: bool = False) -> FlowProposal:
+    if not can_log_in(actor):
+        raise AccessDenied(f"{actor.email} is deactivated")
+    stmt = select(FlowProposal).where(FlowProposal.id == proposal_id, FlowProposal.account_id == actor.account_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    proposal = (await db.exec(stmt.execution_options(populate_existing=True))).first()
+    if proposal is None:
+        raise NotFound(f"flow proposal {proposal_id} does not exist")
+    return proposal
+
+
+def proposal_tree(proposal: FlowProposal) -> dict[str, Any]:
+    """The proposal's tree as a flow document (what the review screen draws)."""
+    return dict((proposal.proposed_flow_data or {}).get("tree_structure") or {})
+
+
+def _pending(proposal: FlowProposal) -> None:
+    if proposal.status != "pending":
+        raise InvalidState(f"flow proposal {proposal.id} is already {proposal.status}")
+
+
+async def _free_slug(db: AsyncSession, account_id: int, base: str) -> str:
+    taken = set(await db.exec(select(Flow.slug).where(Flow.account_id == account_id, col(Flow.slug).startswith(base))))
+    slug, n = base, 2
+    while slug in taken:
+        slug, n = f"{base[:110]}-{n}", n + 1
+    return slug
+
+
+async def approve(
+    db: AsyncSession,
+    *,
+    actor: User,
+    proposal_id: int,
+    title: str | None = None,
+    slug: str | None = None,
+    target_flow_id: int | None = None,
+) -> Flow:
+    """Promote a pending proposal into the library and return the new flow.
+
+    With ``target_flow_id`` (or the proposal's own target) the tree becomes the next
+    version of that flow, keeping its slug, category and keywords unless the proposal
+    has its own. Otherwise it becomes a new flow; a ``slug`` that is already taken is
+    refused (say which flow to version instead), a slug made from the title gets a
+    number. The flow is checked like any import; a failing tree is refused, the
+    proposal stays pending.
+    """
+    require_engineer(actor)
+    if title is not None and not title.strip():
+        raise ValidationFailed("the flow needs a title")
+    async with write_transaction(db):
+        proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
+        _pending(proposal)
+        data = proposal.proposed_flow_data or {}
+        doc = proposal_tree(proposal)
+        keywords = [k for k in data.get("match_keywords") or [] if isinstance(k, str) and k.strip()]
+        target_id = target_flow_id or proposal.target_flow_id
+        if target_id is not None:
+            target = (
+                await db.exec(select(Flow).where(Flow.id == target_id, Flow.account_id == actor.account_id))
+            ).first()
+            if target is None:
+                raise NotFound(f"flow {target_id} does not exist")
+            flow_slug = target.slug
+            doc.update(
+                title=(title or target.title).strip()[:TITLE_MAX],
+                category=proposal.category or target.category or "",
+                match_keywords=keywords or list(target.match_keywords or []),
+            )
+        else:
+            doc.update(
+                title=(title or proposal.title or "AI L1 resolution").strip()[:TITLE_MAX],
+                category=proposal.category or "",
+                match_keywords=keywords,
+            )
+            if slug:
+                flow_slug = slugify(slug)
+                if (await db.exec(select(Flow.id).where(Flow.account_id == actor.account_id, Flow.slug == flow_slug))).first():
+                    raise ValidationFailed(
+                        f"the slug '{flow_slug}' belongs to an existing flow; choose another, or pass "
+                        "that flow as the target to add a new version of it"
+                    )
+            else:
+                flow_slug = await _free_slug(db, actor.account_id, slugify(doc["title"]))
+        doc.pop("slug", None)
+        doc.pop("version", None)
+        flow = await _store_flow(
+            db, actor, doc, source=f"proposal {proposal.id}", slug=flow_slug, source_proposal_id=proposal.id
+        )
+        proposal.status = "approved"
+        proposal.target_flow_id = target_id
+        proposal.reviewed_by_user_id = actor.id
+        proposal.reviewed_at = utcnow()
+        db.add(proposal)
+        audit.record(
+            db, account_id=actor.account_id, actor_user_id=actor.id, action="proposal.approve",
+            target_type="flow_proposal", target_id=proposal.id, flow_id=flow.id, slug=flow.slug,
+            version=flow.version, new_version_of=target_id,
+        )
+    return flow
+
+
+async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str) -> FlowProposal:
+    """Close a pending proposal with the reviewer's reason (kept on the proposal and audited)."""
+    require_engineer(actor)
+    if not reason or not reason.strip():
+        raise ValidationFailed("say why the proposal is rejected")
+    if len(reason) > REASON_CAP:
+        raise ValidationFailed(f"the reason is {len(reason):,} characters; the limit is {REASON_CAP:,}")
+    async with write_transaction(db):
+        proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
+        _pending(proposal)
+        proposal.status = "rejected"
+        proposal.review_reason = reason.strip()
+        proposal.reviewed_by_user_id = actor.id
+        proposal.reviewed_at = utcnow()
+        db.add(proposal)
+        audit.record(
+            db, account_id=actor.account_id, actor_user_id=actor.id, action="proposal.reject",
+            target_type="flow_proposal", target_id=proposal.id, reason=proposal.review_reason,
+        )
+    return proposal
