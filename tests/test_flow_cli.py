@@ -1,0 +1,135 @@
+"""`rflow flows ...` and `rflow sessions export` as a desk would run them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from rflow_tui.cli import main
+from rflow_tui.db import open_store
+from rflow_tui.services import flows, sessions
+from rflow_tui.services.flows import STARTER_DIR
+from rflow_tui.services.users import find_login
+
+OWNER = "owner@contoso.test"
+TECH = "tech@contoso.test"
+
+
+@pytest.fixture
+def desk_db(tmp_path, monkeypatch):
+    """A desk made through the CLI, with one ticket; returns the --db path."""
+    monkeypatch.delenv("RFLOW_USER", raising=False)
+    monkeypatch.delenv("RFLOW_DATABASE_URL", raising=False)
+    monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "none.toml"))
+    db = str(tmp_path / "desk.db")
+    assert main(["--db", db, "init", "--account", "Contoso IT", "--email", OWNER]) == 0
+    assert main(["--db", db, "--user", OWNER, "users", "add", TECH, "--role", "l1_tech"]) == 0
+    assert main(["--db", db, "--user", OWNER, "tickets", "add", "T-1", "--subject", "Printer offline"]) == 0
+    return db
+
+
+def run(db, *args, user=OWNER):
+    return main(["--db", db, "--user", user, *args])
+
+
+def write(tmp_path, name, doc):
+    path = tmp_path / name
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def starter(name="printer-offline.json"):
+    return json.loads((STARTER_DIR / name).read_text(encoding="utf-8"))
+
+
+def test_check_reports_every_problem_with_its_path_and_needs_no_database(tmp_path, capsys):
+    doc = starter()
+    doc["nodes"][0]["yes"] = "missing-node"
+    doc["nodes"][1]["id"] = doc["nodes"][0]["id"]
+    bad = write(tmp_path, "bad.json", doc)
+    good = write(tmp_path, "good.json", starter("slow-pc.json"))
+    assert main(["flows", "check", str(good), str(bad)]) == 2
+    out, err = capsys.readouterr()
+    assert f"{bad}: $.nodes[0].yes:" in err and f"{bad}: $.nodes[1].id:" in err
+    assert "problem(s)" in err and str(good) not in err
+
+
+def test_check_reports_unreadable_and_non_json_files(tmp_path, capsys):
+    junk = tmp_path / "junk.json"
+    junk.write_text("{not json", encoding="utf-8")
+    assert main(["flows", "check", str(junk), str(tmp_path / "absent.json")]) == 2
+    err = capsys.readouterr().err
+    assert "not valid JSON" in err and "cannot be read" in err
+
+
+def test_check_passes_the_shipped_library(capsys):
+    files = sorted(str(p) for p in STARTER_DIR.glob("*.json"))
+    assert main(["flows", "check", *files]) == 0
+    assert capsys.readouterr().out.count(": ok") == len(files)
+
+
+def test_import_is_all_or_nothing_across_files(desk_db, tmp_path, capsys):
+    good = write(tmp_path, "good.json", starter())
+    doc = starter("slow-pc.json")
+    doc["nodes"][2]["no_label"] = ""
+    bad = write(tmp_path, "bad.json", doc)
+    assert run(desk_db, "flows", "import", str(good), str(bad)) == 2
+    assert "nothing was imported" in capsys.readouterr().err
+    assert run(desk_db, "flows", "list") == 0
+    assert "no flows yet" in capsys.readouterr().out
+
+
+def test_import_list_export_round_trip(desk_db, tmp_path, capsys):
+    source = write(tmp_path, "printer.json", starter())
+    assert run(desk_db, "flows", "import", str(source)) == 0
+    assert "printer-offline v1" in capsys.readouterr().out
+    assert run(desk_db, "flows", "list") == 0
+    listing = capsys.readouterr().out
+    flow_id = int(listing.split()[0])
+    assert "Printer offline or not printing" in listing
+
+    assert run(desk_db, "flows", "export", str(flow_id)) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert exported["nodes"] == starter()["nodes"]
+    # Edit the export and import it again: a second version of the same flow.
+    exported["nodes"][0]["text"] = "Is it one person who cannot print, or everyone on this printer?"
+    again = write(tmp_path, "printer-v2.json", exported)
+    assert run(desk_db, "flows", "import", str(again)) == 0
+    assert "printer-offline v2" in capsys.readouterr().out
+    assert run(desk_db, "flows", "list", "--all") == 0
+    assert "(old version)" in capsys.readouterr().out
+
+
+def test_an_l1_tech_cannot_import(desk_db, tmp_path, capsys):
+    source = write(tmp_path, "printer.json", starter())
+    assert run(desk_db, "flows", "import", str(source), user=TECH) == 2
+    assert "only owners, admins and engineers" in capsys.readouterr().err
+
+
+def test_export_of_an_unknown_flow_is_a_clear_error(desk_db, capsys):
+    assert run(desk_db, "flows", "export", "999") == 2
+    assert "flow 999 does not exist" in capsys.readouterr().err
+
+
+def test_sessions_export_prints_markdown_and_json(desk_db, tmp_path, capsys):
+    async def walk() -> int:
+        engine, factory = await open_store(f"sqlite+aiosqlite:///{desk_db}")
+        async with factory() as db:
+            owner, tech = await find_login(db, OWNER), await find_login(db, TECH)
+            flow = await flows.import_flow_doc(db, actor=owner, doc=starter(), source="t")
+            walk = await sessions.start_flow_session(db, actor=tech, ticket_id="T-1", flow_id=flow.id)
+            await flows.answer_flow_node(db, actor=tech, session_id=walk.id, answer="no")  # Everyone
+            await sessions.escalate(db, actor=tech, session_id=walk.id, reason="toner light", reason_category="hardware")
+        await engine.dispose()
+        return walk.id
+
+    session_id = asyncio.run(walk())
+    assert run(desk_db, "sessions", "export", str(session_id), user=TECH) == 0
+    markdown = capsys.readouterr().out
+    assert "T-1" in markdown and "**Everyone**" in markdown and "toner light" in markdown
+    out = tmp_path / "t.json"
+    assert run(desk_db, "sessions", "export", str(session_id), "--format", "json", "-o", str(out)) == 0
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["steps"][0]["answer_label"] == "Everyone" and data["escalation"]["reason"] == "toner light"
