@@ -92,6 +92,7 @@ ID_MAX = 120
 TITLE_MAX = 255
 CATEGORY_MAX = 80
 MAX_NODES = 1000
+TEXT_MAX = 4000
 TOP_KEYS = {"format", "title", "slug", "category", "match_keywords", "version", "description", "start", "nodes"}
 NODE_KEYS = {
     "question": {"id", "type", "text", "yes_label", "no_label", "yes", "no"},
@@ -241,7 +242,7 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
             if key not in NODE_KEYS[kind]:
                 report(f"{here}.{key}" if isinstance(key, str) else here, f"unknown field for a {kind} node")
                 ok = False
-        msg = _text_problem(node.get("text"), "text")
+        msg = _text_problem(node.get("text"), "text", cap=TEXT_MAX)
         if msg:
             report(f"{here}.text", msg)
             ok = False

@@ -125,32 +125,30 @@ async def _store_flow(
             .order_by(col(Flow.version).desc())
         )
     )
-    data = {**doc, "slug": slug}
-    current = next((f for f in versions if f.is_current), None)
-    if current is not None and _content(flow_document(current)) == _content(data):
-        return current
-    version = versions[0].version + 1 if versions else 1
-    for old in versions:
-        if old.is_current:
-            old.is_current = False
-            db.add(old)
     flow = Flow(
         account_id=actor.account_id,
         slug=slug,
-        version=version,
+        version=versions[0].version + 1 if versions else 1,
         title=doc["title"].strip(),
         category=(doc.get("category") or "").strip(),
         match_keywords=[k.strip() for k in doc.get("match_keywords") or []],
-        flow_data={**data, "version": version},
         is_current=True,
         source_proposal_id=source_proposal_id,
         created_by_user_id=actor.id,
     )
+    flow.flow_data = {**doc, "slug": slug, "version": flow.version}
+    current = next((f for f in versions if f.is_current), None)
+    if current is not None and _content(flow_document(current)) == _content(flow_document(flow)):
+        return current
+    for old in versions:
+        if old.is_current:
+            old.is_current = False
+            db.add(old)
     db.add(flow)
     await db.flush()
     audit.record(
         db, account_id=actor.account_id, actor_user_id=actor.id, action="flow.import",
-        target_type="flow", target_id=flow.id, slug=slug, version=version, source=source[:200],
+        target_type="flow", target_id=flow.id, slug=slug, version=flow.version, source=source[:200],
     )
     return flow
 
