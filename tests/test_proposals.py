@@ -55,6 +55,9 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
 async def test_pending_proposals_are_listed_for_everyone_on_the_desk_only(db, desk):
     proposal = await captured_proposal(db, desk)
     assert proposal.source_session_id and proposal.status == "pending"
+    source = await proposals.source_session(db, actor=desk.engineer, proposal=proposal)
+    assert (source.status, source.helpful, source.resolution_notes) == ("resolved", True, "Local account reset")
+    assert proposals.proposal_tree(proposal)["start"] == "acct"
     assert [p.id for p in await proposals.list_pending(db, actor=desk.tech)] == [proposal.id]
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
     assert await proposals.list_pending(db, actor=other.engineer) == []

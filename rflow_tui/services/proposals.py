@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.flow_format import TITLE_MAX
-from rflow_tui.models import Flow, FlowProposal, User, utcnow
+from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit
 from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, ValidationFailed
 from rflow_tui.services.flows import _store_flow, slugify
@@ -49,6 +49,19 @@ async def get_proposal(db: AsyncSession, *, actor: User, proposal_id: int, lock:
     if proposal is None:
         raise NotFound(f"flow proposal {proposal_id} does not exist")
     return proposal
+
+
+async def source_session(db: AsyncSession, *, actor: User, proposal: FlowProposal) -> L1WalkSession | None:
+    """The walk a proposal was captured from (its outcome, notes, tech), if it still exists."""
+    if proposal.source_session_id is None or proposal.account_id != actor.account_id:
+        return None
+    return (
+        await db.exec(
+            select(L1WalkSession).where(
+                L1WalkSession.id == proposal.source_session_id, L1WalkSession.account_id == actor.account_id
+            )
+        )
+    ).first()
 
 
 def proposal_tree(proposal: FlowProposal) -> dict[str, Any]:
