@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from rflow_tui.cli import main
 from rflow_tui.db import open_store
-from rflow_tui.models import Ticket, User
+from rflow_tui.models import Flow, Ticket, User
 
 
 @pytest.fixture
@@ -37,6 +37,8 @@ def test_init_creates_account_owner_and_config(env, capsys):
     assert 'user = "owner@contoso.test"' in (env / "config.toml").read_text()
     [owner] = rows(env, User)
     assert (owner.email, owner.account_role) == ("owner@contoso.test", "owner")
+    flows = rows(env, Flow)
+    assert len(flows) >= 12 and all(f.account_id == owner.account_id for f in flows)
 
 
 def test_users_add_acts_for_the_configured_owner(env, capsys):

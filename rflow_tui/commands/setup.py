@@ -14,6 +14,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--account", required=True, help="the desk's name, e.g. 'Contoso IT'")
     p.add_argument("--email", required=True, help="the owner's email")
     p.add_argument("--name", default="", help="the owner's name")
+    p.add_argument("--no-starter-flows", action="store_true", help="do not install the shipped starter flows")
     p.set_defaults(handler=cmd_init)
 
     sub.add_parser("config-path", help="print where the config file is read from").set_defaults(
@@ -63,11 +64,13 @@ def cmd_init(args) -> int:
     settings = load(args, allow_missing=True)
 
     async def go() -> int:
+        from rflow_tui.services.flows import install_starter_library
         from rflow_tui.services.users import create_account
 
         async with store(settings) as db:
             owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
-        print(f"created account '{args.account}' with owner {owner.email}")
+            flows = [] if args.no_starter_flows else await install_starter_library(db, actor=owner)
+        print(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
         print(f"database: {settings.resolved_database_url}")
         path = settings.config_path
         if path is not None and not path.exists():
