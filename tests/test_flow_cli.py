@@ -44,6 +44,13 @@ def starter(name="printer-offline.json"):
     return json.loads((STARTER_DIR / name).read_text(encoding="utf-8"))
 
 
+def custom():
+    """A flow the desk writes itself (init already installed the starter library)."""
+    doc = starter()
+    doc.update(title="Label printer offline", slug="label-printer-offline")
+    return doc
+
+
 def test_check_reports_every_problem_with_its_path_and_needs_no_database(tmp_path, capsys):
     doc = starter()
     doc["nodes"][0]["yes"] = "missing-node"
@@ -71,24 +78,25 @@ def test_check_passes_the_shipped_library(capsys):
 
 
 def test_import_is_all_or_nothing_across_files(desk_db, tmp_path, capsys):
-    good = write(tmp_path, "good.json", starter())
+    good = write(tmp_path, "good.json", custom())
     doc = starter("slow-pc.json")
     doc["nodes"][2]["no_label"] = ""
     bad = write(tmp_path, "bad.json", doc)
     assert run(desk_db, "flows", "import", str(good), str(bad)) == 2
     assert "nothing was imported" in capsys.readouterr().err
     assert run(desk_db, "flows", "list") == 0
-    assert "no flows yet" in capsys.readouterr().out
+    listing = capsys.readouterr().out
+    assert "printer-offline" in listing and "label-printer-offline" not in listing
 
 
 def test_import_list_export_round_trip(desk_db, tmp_path, capsys):
-    source = write(tmp_path, "printer.json", starter())
+    source = write(tmp_path, "printer.json", custom())
     assert run(desk_db, "flows", "import", str(source)) == 0
-    assert "printer-offline v1" in capsys.readouterr().out
+    assert "label-printer-offline v1" in capsys.readouterr().out
     assert run(desk_db, "flows", "list") == 0
-    listing = capsys.readouterr().out
-    flow_id = int(listing.split()[0])
-    assert "Printer offline or not printing" in listing
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if "label-printer-offline" in row]
+    flow_id = int(line.split()[0])
+    assert "Label printer offline" in line
 
     assert run(desk_db, "flows", "export", str(flow_id)) == 0
     exported = json.loads(capsys.readouterr().out)
@@ -97,13 +105,14 @@ def test_import_list_export_round_trip(desk_db, tmp_path, capsys):
     exported["nodes"][0]["text"] = "Is it one person who cannot print, or everyone on this printer?"
     again = write(tmp_path, "printer-v2.json", exported)
     assert run(desk_db, "flows", "import", str(again)) == 0
-    assert "printer-offline v2" in capsys.readouterr().out
+    assert "label-printer-offline v2" in capsys.readouterr().out
     assert run(desk_db, "flows", "list", "--all") == 0
-    assert "(old version)" in capsys.readouterr().out
+    old = [row for row in capsys.readouterr().out.splitlines() if "(old version)" in row]
+    assert len(old) == 1 and "label-printer-offline" in old[0] and " v1 " in old[0]
 
 
 def test_an_l1_tech_cannot_import(desk_db, tmp_path, capsys):
-    source = write(tmp_path, "printer.json", starter())
+    source = write(tmp_path, "printer.json", custom())
     assert run(desk_db, "flows", "import", str(source), user=TECH) == 2
     assert "only owners, admins and engineers" in capsys.readouterr().err
 
