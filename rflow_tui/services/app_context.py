@@ -1,0 +1,80 @@
+"""What the app needs to reach the domain: settings, the store, the user, a generator.
+
+Kept free of Textual so the app, the CLI and tests share one way of running a
+service call in its own store session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, TypeVar
+
+from rflow_tui.config import Settings
+from rflow_tui.models import User
+
+T = TypeVar("T")
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Any
+    sessions: Callable[[], Any]
+    user: User
+    _generator: Any = field(default=None, repr=False)
+    _generator_error: str | None = field(default=None, repr=False)
+
+    async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
+        """Run one service operation as the logged-in user, in a fresh store session."""
+        async with self.sessions() as db:
+            return await fn(db, actor=self.user, **kwargs)
+
+    def generator(self):
+        """The configured node generator, built once; None (see ``generator_error``) if unavailable."""
+        if self._generator is None and self._generator_error is None:
+            from rflow_tui.ai.base import GenerationError, make_generator
+
+            try:
+                self._generator = make_generator(self.settings.llm.generator, self.settings.llm)
+            except GenerationError as exc:
+                self._generator_error = str(exc)
+            except ImportError as exc:
+                self._generator_error = f"the '{self.settings.llm.generator}' generator cannot load: {exc}"
+        return self._generator
+
+    @property
+    def generator_error(self) -> str | None:
+        self.generator()
+        return self._generator_error
+
+    @property
+    def is_l1(self) -> bool:
+        from rflow_tui.services.users import l1_acting_as
+        from rflow_tui.services.errors import AccessDenied
+
+        try:
+            l1_acting_as(self.user)
+        except AccessDenied:
+            return False
+        return True
+
+    @property
+    def is_engineer(self) -> bool:
+        from rflow_tui.models import ENGINEER_ROLES
+
+        return self.user.account_role in ENGINEER_ROLES
+
+
+async def open_context(settings: Settings, email: str | None = None) -> AppContext:
+    """Open the store and log the user in; raises ServiceError with a how-to-fix message."""
+    from rflow_tui.db import open_store
+    from rflow_tui.services.users import find_login
+
+    engine, sessions = await open_store(settings.resolved_database_url)
+    try:
+        async with sessions() as db:
+            user = await find_login(db, email or settings.user)
+    except Exception:
+        await engine.dispose()
+        raise
+    return AppContext(settings=settings, engine=engine, sessions=sessions, user=user)

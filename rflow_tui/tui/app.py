@@ -1,0 +1,101 @@
+"""The rflow app: paints at once, then opens the store in a worker and shows the
+right first screen for the user (techs: resume or picker; engineers: escalations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, Header, LoadingIndicator, Static
+
+from rflow_tui.tui.safe import plain
+
+
+class RflowApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "rflow"
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f2", "show_picker", "Tickets"),
+        Binding("f3", "show_escalations", "Escalations"),
+        Binding("f4", "show_proposals", "Proposals"),
+    ]
+
+    def __init__(self, settings: Any, *, email: str | None = None, context: Any = None, start: str = "auto") -> None:
+        super().__init__()
+        self.settings = settings
+        self.email = email
+        self.ctx = context
+        self.start = start
+        self.ready = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("Opening the desk…", id="splash-text")
+        yield LoadingIndicator(id="splash")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.ctx is None:
+            self.open_desk()
+        else:
+            self.show_first_screen()
+
+    @work(exclusive=True, group="open")
+    async def open_desk(self) -> None:
+        from rflow_tui.services.app_context import open_context
+        from rflow_tui.services.errors import ServiceError
+
+        try:
+            self.ctx = await open_context(self.settings, self.email)
+        except ServiceError as exc:
+            self.exit(2, message=plain(f"rflow: {exc}"))
+            return
+        self.show_first_screen()
+
+    def show_first_screen(self) -> None:
+        user = self.ctx.user
+        self.sub_title = f"{user.name or user.email} · {user.account_role}"
+        if self.start == "escalations" or (self.start == "auto" and not self.ctx.is_l1):
+            self.action_show_escalations()
+        else:
+            self.action_show_picker()
+        self.ready = True
+
+    def _require(self, allowed: bool, message: str) -> bool:
+        if not allowed:
+            self.notify(message, severity="warning", markup=False)
+        return allowed
+
+    def action_show_picker(self) -> None:
+        if self.ctx is None or not self._require(self.ctx.is_l1, "Only L1 techs and engineers with coverage walk tickets"):
+            return
+        from rflow_tui.tui.screens.picker import PickerScreen
+
+        self._switch(PickerScreen(self.ctx))
+
+    def action_show_escalations(self) -> None:
+        if self.ctx is None or not self._require(self.ctx.is_engineer, "Only owners, admins and engineers see escalations"):
+            return
+        from rflow_tui.tui.screens.escalations import EscalationsScreen
+
+        self._switch(EscalationsScreen(self.ctx))
+
+    def action_show_proposals(self) -> None:
+        if self.ctx is None or not self._require(self.ctx.is_engineer, "Only owners, admins and engineers review proposals"):
+            return
+        from rflow_tui.tui.screens.proposals import ProposalsScreen
+
+        self._switch(ProposalsScreen(self.ctx))
+
+    def _switch(self, screen) -> None:
+        """Replace everything above the base screen with ``screen``."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(screen)
+
+    async def on_unmount(self) -> None:
+        if self.ctx is not None and getattr(self.ctx, "engine", None) is not None:
+            await self.ctx.engine.dispose()

@@ -1,0 +1,124 @@
+"""Escalations for engineers: newest first, live, with each walk's transcript and notes."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from rflow_tui.services import sessions as session_svc
+from rflow_tui.services.users import list_users
+from rflow_tui.tui.format import age
+from rflow_tui.tui.safe import clean, plain
+from rflow_tui.tui.screens.walk import notes_text, transcript
+
+
+def detail(walk, tech: str) -> Text:
+    out = Text()
+    out.append(clean(f"{walk.ticket_id} · escalated by {tech}", single_line=True) + "\n", style="bold")
+    out.append("Category: ", style="dim")
+    out.append(clean(session_svc.ESCALATION_CATEGORIES.get(walk.escalation_reason_category or "", walk.escalation_reason_category)) + "\n")
+    if walk.problem_text:
+        out.append("Problem: ", style="dim")
+        out.append(clean(walk.problem_text) + "\n")
+    out.append("Reason: ", style="dim")
+    out.append(clean(walk.escalation_reason) + "\n\n")
+    out.append("Transcript\n", style="bold underline")
+    out.append_text(transcript(walk.walked_path or []))
+    notes = notes_text(walk.walk_notes)
+    out.append("\n\nSession notes\n", style="bold underline")
+    out.append(clean(notes) if notes else "none", style="" if notes else "dim")
+    return out
+
+
+class EscalationsScreen(Screen):
+    BINDINGS = [Binding("x", "copy_transcript", "Copy transcript"), Binding("f5", "refresh", "Refresh")]
+
+    def __init__(self, ctx) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.rows: list = []
+        self.names: dict[int, str] = {}
+        self.since = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal():
+            table = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
+            for label, key, width in (("Ticket", "ticket", 10), ("Tech", "tech", 16), ("Category", "category", 14), ("Reason", "reason", 34), ("Age", "age", 5)):
+                table.add_column(label, key=key, width=width)
+            yield table
+            with VerticalScroll(id="escalation-detail"):
+                yield Static("Select an escalation to see its transcript.", id="escalation-body")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).loading = True
+        self.poll()
+        self.set_interval(self.ctx.settings.ui.escalations_poll_seconds, self.poll)
+
+    def action_refresh(self) -> None:
+        self.since = None
+        self.rows = []
+        self.poll()
+
+    @work(exclusive=True, group="escalations")
+    async def poll(self) -> None:
+        async with self.ctx.sessions() as db:
+            if not self.names:
+                self.names = {u.id: u.name or u.email for u in await list_users(db, actor=self.ctx.user)}
+            fresh = await session_svc.list_escalations(db, actor=self.ctx.user, since=self.since)
+        table = self.query_one(DataTable)
+        table.loading = False
+        if not fresh:
+            return
+        known = {w.id for w in fresh}
+        self.rows = fresh + [w for w in self.rows if w.id not in known]
+        self.since = max(w.resolved_at for w in self.rows if w.resolved_at)
+        selected = self.rows_key_at_cursor()
+        table.clear()
+        for walk in self.rows:
+            table.add_row(
+                plain(walk.ticket_id, single_line=True),
+                plain(self.names.get(walk.created_by_user_id, "?"), single_line=True),
+                plain(walk.escalation_reason_category or "", single_line=True),
+                plain(walk.escalation_reason or "", single_line=True),
+                age(walk.resolved_at),
+                key=str(walk.id),
+            )
+        if selected is not None:
+            table.move_cursor(row=table.get_row_index(selected))
+        self.title = f"Escalations · {len(self.rows)}"
+        if len(fresh) < len(self.rows):
+            self.notify(f"{len(fresh)} new escalation(s)", markup=False)
+
+    def rows_key_at_cursor(self) -> str | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def _current(self):
+        key = self.rows_key_at_cursor()
+        return next((w for w in self.rows if str(w.id) == key), None)
+
+    @on(DataTable.RowHighlighted)
+    def _show(self) -> None:
+        walk = self._current()
+        if walk is not None:
+            self.query_one("#escalation-body", Static).update(detail(walk, self.names.get(walk.created_by_user_id, "?")))
+
+    @work(group="copy")
+    async def action_copy_transcript(self) -> None:
+        from rflow_tui.services.export import session_transcript, transcript_markdown
+
+        walk = self._current()
+        if walk is None:
+            return
+        data = await self.ctx.call(session_transcript, session_id=walk.id)
+        self.app.copy_to_clipboard(transcript_markdown(data))
+        self.notify("Transcript copied as Markdown", markup=False)

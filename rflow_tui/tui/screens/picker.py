@@ -1,0 +1,182 @@
+"""Ticket picker: the desk's open queue, filtered as you type, loaded a page at a time."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from rflow_tui.services import tickets as ticket_svc
+from rflow_tui.tui.format import age
+from rflow_tui.tui.safe import plain
+
+PAGE = 100
+SORTS = ("age", "newest", "subject", "requester", "status", "id")
+
+
+class PickerScreen(Screen):
+    BINDINGS = [
+        Binding("enter", "open_ticket", "Start walk", show=True),
+        Binding("ctrl+s", "cycle_sort", "Sort"),
+        Binding("ctrl+r", "resume", "Resume"),
+        Binding("ctrl+f", "focus_filter", "Filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        Binding("f5", "reload", "Refresh"),
+    ]
+
+    def __init__(self, ctx) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.search = ""
+        self.sort = "age"
+        self.total = 0
+        self.loaded: list = []
+        self.exhausted = False
+        self._debounce: Timer | None = None
+        self._offered_resume = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Input(placeholder="Type to filter by id, subject, requester or category", id="filter")
+        table = DataTable(id="tickets", cursor_type="row", zebra_stripes=True)
+        table.add_column("Ticket", key="id", width=12)
+        table.add_column("Subject", key="subject", width=52)
+        table.add_column("Requester", key="requester", width=20)
+        table.add_column("Age", key="age", width=5)
+        table.add_column("Status", key="status", width=11)
+        yield table
+        yield Static("Loading tickets…", id="queue-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).loading = True
+        self.reload()
+        self.offer_resume()
+
+    def on_screen_resume(self) -> None:
+        if self.loaded:  # back from a walk: the queue has changed
+            self.reload()
+
+    # --- loading ------------------------------------------------------------
+
+    def reload(self) -> None:
+        self.loaded, self.exhausted = [], False
+        self.load_page(reset=True)
+
+    @work(exclusive=True, group="picker-load")
+    async def load_page(self, reset: bool = False) -> None:
+        search, sort, offset = self.search, self.sort, 0 if reset else len(self.loaded)
+        async with self.ctx.sessions() as db:
+            page = await ticket_svc.list_open_tickets(
+                db, self.ctx.user.account_id, search=search or None, sort=sort, offset=offset, limit=PAGE
+            )
+            if reset:
+                self.total = await ticket_svc.count_open_tickets(db, self.ctx.user.account_id, search=search or None)
+        table = self.query_one(DataTable)
+        if reset:
+            table.clear()
+            self.loaded = []
+        for ticket in page:
+            table.add_row(
+                plain(ticket.ticket_id, single_line=True),
+                plain(ticket.subject, single_line=True),
+                plain(ticket.requester, single_line=True),
+                age(ticket.created_at),
+                ticket.status.replace("_", " "),
+                key=str(len(self.loaded)),
+            )
+            self.loaded.append(ticket)
+        self.exhausted = len(page) < PAGE
+        table.loading = False
+        self._show_status()
+
+    def _show_status(self) -> None:
+        shown = f"{len(self.loaded):,} of {self.total:,} open tickets"
+        where = f" matching “{self.search}”" if self.search else ""
+        self.query_one("#queue-status", Static).update(
+            plain(f"{shown}{where} · sorted by {self.sort} · Enter start · Ctrl+S sort · Ctrl+R resume")
+        )
+
+    @on(DataTable.RowHighlighted)
+    def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
+        if not self.exhausted and event.cursor_row >= len(self.loaded) - 20:
+            self.load_page()
+
+    # --- filter & sort ------------------------------------------------------
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(0.15, lambda: self._apply_filter(event.value))
+
+    def _apply_filter(self, value: str) -> None:
+        self.search = value.strip()
+        self.reload()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#filter", Input).value = ""
+
+    def action_cycle_sort(self) -> None:
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def on_key(self, event) -> None:
+        """Typing a letter anywhere on the picker goes to the filter."""
+        filter_input = self.query_one("#filter", Input)
+        if event.is_printable and event.character and not filter_input.has_focus and event.character.isalnum():
+            filter_input.focus()
+            filter_input.insert_text_at_cursor(event.character)
+            event.stop()
+
+    # --- actions ------------------------------------------------------------
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self._open(event.cursor_row)
+
+    def action_open_ticket(self) -> None:
+        table = self.query_one(DataTable)
+        if table.row_count:
+            self._open(table.cursor_row)
+
+    def _open(self, row: int) -> None:
+        if 0 <= row < len(self.loaded):
+            from rflow_tui.tui.screens.start import StartDialog
+
+            self.app.push_screen(StartDialog(self.ctx, self.loaded[row]), self._started)
+
+    def _started(self, walk) -> None:
+        if walk is not None:
+            from rflow_tui.tui.screens.walk import open_walk
+
+            open_walk(self.app, self.ctx, walk)
+
+    @work(group="resume")
+    async def offer_resume(self) -> None:
+        from rflow_tui.services.sessions import active_sessions_for
+
+        if self._offered_resume:
+            return
+        self._offered_resume = True
+        active = await self.ctx.call(active_sessions_for)
+        if active:
+            self.action_resume(active)
+
+    def action_resume(self, active=None) -> None:
+        from rflow_tui.tui.screens.resume import ResumeDialog
+
+        self.app.push_screen(ResumeDialog(self.ctx, active), self._started)

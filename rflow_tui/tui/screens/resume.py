@@ -1,0 +1,67 @@
+"""Resume: the tech's unfinished walks, offered first when the app starts."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, OptionList, Static
+from textual.widgets.option_list import Option
+
+from rflow_tui.tui.format import age
+from rflow_tui.tui.safe import plain
+
+KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_build": "AI build"}
+
+
+class ResumeDialog(ModalScreen):
+    """Dismisses with the walk session to reopen, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Not now")]
+
+    def __init__(self, ctx, active=None) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.active = active
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Pick up where you left off", classes="dialog-title")
+            yield OptionList(id="resume-options")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Resume", variant="primary", id="resume")
+                yield Button("Not now (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.load()
+
+    @work(exclusive=True)
+    async def load(self) -> None:
+        from rflow_tui.services.sessions import active_sessions_for
+
+        if self.active is None:
+            self.active = await self.ctx.call(active_sessions_for)
+        options = self.query_one(OptionList)
+        if not self.active:
+            options.add_option(Option("No unfinished walks", disabled=True))
+            return
+        for walk in self.active:
+            label = f"{walk.ticket_id} · {KIND_NAMES.get(walk.session_kind, walk.session_kind)} · {len(walk.walked_path or [])} steps · {age(walk.last_step_at)} ago"
+            if walk.problem_text:
+                label += f" · {walk.problem_text.splitlines()[0][:60]}"
+            options.add_option(Option(plain(label, single_line=True), id=str(walk.id)))
+        options.highlighted = 0
+        options.focus()
+
+    @on(OptionList.OptionSelected)
+    @on(Button.Pressed, "#resume")
+    def _resume(self) -> None:
+        options = self.query_one(OptionList)
+        if self.active and options.highlighted is not None:
+            self.dismiss(self.active[options.highlighted])
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

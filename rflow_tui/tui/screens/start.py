@@ -1,0 +1,138 @@
+"""Start dialog: the ways to walk one ticket, best match first."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, LoadingIndicator, OptionList, Static, TextArea
+from textual.widgets.option_list import Option
+
+from rflow_tui.services import sessions as session_svc
+from rflow_tui.services.errors import ServiceError
+from rflow_tui.services.tickets import problem_text
+from rflow_tui.tui.safe import clean, plain
+
+
+class StartDialog(ModalScreen):
+    """Dismisses with the started walk session, or None."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, ctx, ticket) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.ticket = ticket
+        self.choices: dict[str, tuple[str, object]] = {}
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static(plain(f"Start a walk · {self.ticket.ticket_id} · {self.ticket.subject}", single_line=True), classes="dialog-title")
+            yield LoadingIndicator(id="start-loading")
+            yield OptionList(id="start-options")
+            yield Static("AI build: category and problem (editable)", classes="field-label")
+            yield Input(clean(self.ticket.category, single_line=True), id="category", placeholder="category")
+            yield TextArea(clean(problem_text(self.ticket)), id="problem", soft_wrap=True)
+            yield Static("", id="start-error", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Start", variant="primary", id="start")
+                yield Button("Cancel", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#start-options").display = False
+        self.load_options()
+
+    @work(exclusive=True)
+    async def load_options(self) -> None:
+        from rflow_tui.services.flows import match_flows
+        from rflow_tui.services.proposals import list_pending
+
+        async with self.ctx.sessions() as db:
+            matches = await match_flows(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
+            proposals = await list_pending(db, actor=self.ctx.user)
+        generator_error = self.ctx.generator_error
+        if not matches and generator_error:
+            from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
+
+            self.dismiss(None)
+            self.app.push_screen(NoKnowledgeScreen(self.ctx, self.ticket, generator_error), self._relay)
+            return
+        options: list[Option] = []
+        for flow, score in matches:
+            key = f"flow-{flow.id}"
+            self.choices[key] = ("flow", flow)
+            options.append(Option(plain(f"Flow · {flow.title}  (match {score:.0%})", single_line=True), id=key))
+        for proposal in proposals[:10]:
+            key = f"proposal-{proposal.id}"
+            self.choices[key] = ("proposal", proposal)
+            checked = " · validated" if proposal.validated_by_outcome else ""
+            options.append(Option(plain(f"Proposal · {proposal.title}{checked}", single_line=True), id=key))
+        ai_label = "AI build · the AI writes each next step" if not generator_error else f"AI build · unavailable: {generator_error}"
+        self.choices["ai"] = ("ai", None)
+        options.append(Option(plain(ai_label, single_line=True), id="ai", disabled=bool(generator_error)))
+        self.choices["adhoc"] = ("adhoc", None)
+        options.append(Option("Ad-hoc · free-form notes only", id="adhoc"))
+        self.choices["escalate"] = ("escalate", None)
+        options.append(Option("Escalate without a walk", id="escalate"))
+        option_list = self.query_one(OptionList)
+        option_list.add_options(options)
+        option_list.highlighted = 0
+        self.query_one("#start-loading").display = False
+        option_list.display = True
+        option_list.focus()
+
+    def _relay(self, walk) -> None:
+        """The no-knowledge screen escalates on its own; nothing to open."""
+
+    @on(OptionList.OptionSelected)
+    def _selected(self) -> None:
+        self.start()
+
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.start()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    def _error(self, message: str) -> None:
+        self.query_one("#start-error", Static).update(plain(message))
+
+    @work(exclusive=True, group="start")
+    async def start(self) -> None:
+        option_list = self.query_one(OptionList)
+        if option_list.highlighted is None:
+            return
+        option = option_list.get_option_at_index(option_list.highlighted)
+        kind, target = self.choices[option.id]
+        ticket = dict(ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind)
+        try:
+            if kind == "escalate":
+                from rflow_tui.tui.screens.dialogs import EscalateDialog
+
+                reason = await self.app.push_screen_wait(EscalateDialog(title=f"Escalate {self.ticket.ticket_id} without a walk"))
+                if reason is None:
+                    return
+                await self.ctx.call(session_svc.escalate_without_walk, **ticket, **reason, problem_text=problem_text(self.ticket), category=self.ticket.category or None)
+                self.app.notify(f"{self.ticket.ticket_id} escalated", markup=False)
+                self.dismiss(None)
+                return
+            if kind == "flow":
+                walk = await self.ctx.call(session_svc.start_flow_session, **ticket, flow_id=target.id)
+            elif kind == "proposal":
+                walk = await self.ctx.call(session_svc.start_proposal_session, **ticket, proposal_id=target.id)
+            elif kind == "ai":
+                walk = await self.ctx.call(
+                    session_svc.start_ai_build_session, **ticket,
+                    category=self.query_one("#category", Input).value,
+                    problem_text=self.query_one("#problem", TextArea).text,
+                )
+            else:
+                walk = await self.ctx.call(session_svc.start_adhoc_session, **ticket)
+        except ServiceError as exc:
+            self._error(str(exc))
+            return
+        self.dismiss(walk)
