@@ -95,7 +95,7 @@ class EscalateDialog(_Dialog):
             yield Select(
                 [(label, key) for key, label in ESCALATION_CATEGORIES.items()],
                 prompt="Choose a category",
-                value=self.draft.get("reason_category") or Select.BLANK,
+                value=self.draft.get("reason_category") or Select.NULL,
                 id="reason-category",
             )
             yield Static("Why are you escalating? (what you tried, what you saw)", classes="field-label")
@@ -112,7 +112,7 @@ class EscalateDialog(_Dialog):
     def _save_draft(self) -> None:
         value = self.query_one(Select).value
         self.draft.update(
-            reason_category=None if value is Select.BLANK else value,
+            reason_category=None if value is Select.NULL else value,
             reason=self.query_one(TextArea).text,
         )
 

@@ -49,7 +49,7 @@ class EscalationsScreen(Screen):
         yield Header()
         with Horizontal():
             table = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
-            for label, key, width in (("Ticket", "ticket", 10), ("Tech", "tech", 16), ("Category", "category", 14), ("Reason", "reason", 34), ("Age", "age", 5)):
+            for label, key, width in (("Ticket", "ticket", 10), ("Tech", "tech", 16), ("Category", "category", 14), ("Reason", "reason", 28), ("Age", "age", 5)):
                 table.add_column(label, key=key, width=width)
             yield table
             with VerticalScroll(id="escalation-detail"):

@@ -128,50 +128,50 @@ class WalkScreen(Screen):
         for button in self.query("#answers Button"):
             button.disabled = busy
 
-    def _show_node(self, node: dict[str, Any] | None) -> None:
+    async def _show_node(self, node: dict[str, Any] | None) -> None:
         self.node = node
         self.failed = None
         self.query_one("#walk-error").display = False
         kind_label = self.query_one("#node-kind", Static)
         text = self.query_one("#node-text", Static)
         answers = self.query_one("#answers", Horizontal)
-        answers.remove_children()
+        await answers.remove_children()
         if self.walk.session_kind == "adhoc":
             kind_label.update("Ad-hoc walk")
             text.update("No tree for this one: write what you try and find in the session notes, then resolve or escalate.")
-            answers.mount(Button("Resolve (r)", variant="success", id="do-resolve"), Button("Escalate (e)", variant="warning", id="do-escalate"))
+            await answers.mount(Button("Resolve (r)", variant="success", id="do-resolve"), Button("Escalate (e)", variant="warning", id="do-escalate"))
             self.query_one("#session-notes").focus()
             return
         if node is None:
             kind_label.update("")
             text.update("This walk has no step to show. Resolve or escalate it.")
-            answers.mount(Button("Resolve (r)", variant="success", id="do-resolve"), Button("Escalate (e)", variant="warning", id="do-escalate"))
+            await answers.mount(Button("Resolve (r)", variant="success", id="do-resolve"), Button("Escalate (e)", variant="warning", id="do-escalate"))
             return
         kind = node.get("type")
         kind_label.update(KIND_TITLES.get(kind, kind or ""))
         text.update(plain(node.get("text", "")))
         if kind == "question":
-            answers.mount(
+            await answers.mount(
                 Button(plain(f"1  {node.get('yes_label') or 'Yes'}", single_line=True), variant="primary", id="answer-yes"),
                 Button(plain(f"2  {node.get('no_label') or 'No'}", single_line=True), variant="primary", id="answer-no"),
             )
             self.call_after_refresh(lambda: self.query_one("#answer-yes").focus())
         elif kind == "instruction":
-            answers.mount(Button("Done · Enter", variant="primary", id="acknowledge"))
+            await answers.mount(Button("Done · Enter", variant="primary", id="acknowledge"))
             self.call_after_refresh(lambda: self.query_one("#acknowledge").focus())
         else:
             first = ("do-resolve", "Resolve (r)", "success") if kind == "resolution" else ("do-escalate", "Escalate (e)", "warning")
             second = ("do-escalate", "Escalate (e)", "warning") if kind == "resolution" else ("do-resolve", "Resolve (r)", "success")
-            answers.mount(*(Button(label, variant=variant, id=bid) for bid, label, variant in (first, second)))
+            await answers.mount(*(Button(label, variant=variant, id=bid) for bid, label, variant in (first, second)))
 
-    def _show_error(self, message: str) -> None:
+    async def _show_error(self, message: str) -> None:
         self.failed = message
         error = self.query_one("#walk-error", Static)
         error.update(plain(f"{message}\n\nt retry · e escalate · r resolve"))
         error.display = True
         answers = self.query_one("#answers", Horizontal)
-        answers.remove_children()
-        answers.mount(
+        await answers.remove_children()
+        await answers.mount(
             Button("Retry (t)", variant="primary", id="do-retry"),
             Button("Escalate (e)", variant="warning", id="do-escalate"),
             Button("Resolve (r)", id="do-resolve"),
@@ -219,7 +219,7 @@ class WalkScreen(Screen):
         except GenerationError as exc:
             await self._reload_walk()
             self._set_busy(False)
-            self._show_error(str(exc))
+            await self._show_error(str(exc))
             return
         except ServiceError as exc:
             self._set_busy(False)
@@ -227,7 +227,7 @@ class WalkScreen(Screen):
             return
         await self._reload_walk()
         self._set_busy(False)
-        self._show_node(node)
+        await self._show_node(node)
 
     def _answerable(self, kind: str) -> bool:
         return not self.busy and self.failed is None and self.node is not None and self.node.get("type") == kind
