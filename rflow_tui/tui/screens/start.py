@@ -32,9 +32,9 @@ class StartDialog(ModalScreen):
             yield Static(plain(f"Start a walk · {self.ticket.ticket_id} · {self.ticket.subject}", single_line=True), classes="dialog-title")
             yield LoadingIndicator(id="start-loading")
             yield OptionList(id="start-options")
-            yield Static("AI build: category and problem (editable)", classes="field-label")
-            yield Input(clean(self.ticket.category, single_line=True), id="category", placeholder="category")
-            yield TextArea(clean(problem_text(self.ticket)), id="problem", soft_wrap=True)
+            yield Static("AI build: category and problem (editable)", classes="field-label ai-field")
+            yield Input(clean(self.ticket.category, single_line=True), id="category", placeholder="category", classes="ai-field")
+            yield TextArea(clean(problem_text(self.ticket)), id="problem", soft_wrap=True, classes="ai-field")
             yield Static("", id="start-error", classes="error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Start", variant="primary", id="start")
@@ -53,17 +53,18 @@ class StartDialog(ModalScreen):
             matches = await match_flows(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
             proposals = await list_pending(db, actor=self.ctx.user)
         generator_error = self.ctx.generator_error
-        if not matches and generator_error:
+        if not matches and not proposals and generator_error:
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
 
             self.dismiss(None)
             self.app.push_screen(NoKnowledgeScreen(self.ctx, self.ticket, generator_error), self._relay)
             return
         options: list[Option] = []
-        for flow, score in matches:
+        for rank, (flow, _score) in enumerate(matches):
             key = f"flow-{flow.id}"
             self.choices[key] = ("flow", flow)
-            options.append(Option(plain(f"Flow · {flow.title}  (match {score:.0%})", single_line=True), id=key))
+            best = "  · best match" if rank == 0 else ""
+            options.append(Option(plain(f"Flow · {flow.title}{best}", single_line=True), id=key))
         for proposal in proposals[:10]:
             key = f"proposal-{proposal.id}"
             self.choices[key] = ("proposal", proposal)
@@ -77,6 +78,9 @@ class StartDialog(ModalScreen):
         self.choices["escalate"] = ("escalate", None)
         options.append(Option("Escalate without a walk", id="escalate"))
         option_list = self.query_one(OptionList)
+        if generator_error:
+            for widget in self.query(".ai-field"):
+                widget.display = False
         option_list.add_options(options)
         option_list.highlighted = 0
         self.query_one("#start-loading").display = False

@@ -1,0 +1,289 @@
+"""User journeys through the app, with the store checked afterwards."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from rflow_tui.flow_format import normalize_walked_path
+from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
+from rflow_tui.services import sessions as svc
+from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.tui import format as tui_format
+from tests.tui_support import INJECTION, SMALL_FLOW, ScriptedGenerator, make_app, seed_tickets, wait_for
+
+ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",
+             "yes_label": "Microsoft account", "no_label": "Local account"}
+SAFE_MODE = {"id": "i1", "type": "instruction", "text": "Start Outlook in safe mode."}
+FIXED = {"id": "r1", "type": "resolution", "text": "Outlook opens: close the ticket."}
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    from tests.tui_support import FROZEN_NOW
+
+    monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW)
+
+
+async def the_walk(db) -> L1WalkSession:
+    await db.rollback()  # end any read snapshot, so what the app wrote is visible
+    return (await db.exec(select(L1WalkSession).order_by(L1WalkSession.id.desc()))).first()
+
+
+async def open_first_ticket(pilot, app):
+    await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+    app.screen.query_one("DataTable").focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "StartDialog" and app.screen.query_one("OptionList").option_count > 0)
+
+
+async def resolve_via_dialog(pilot, app, notes: str, helpful: bool = True):
+    await pilot.press("r")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResolveDialog")
+    app.screen.query_one("#helpful-yes" if helpful else "#helpful-no").value = True
+    app.screen.query_one("#resolution-notes").text = notes
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+
+
+async def test_walk_a_flow_to_resolution_with_labels_and_notes(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-100", "Outlook will not open after update", "Bob")])
+    await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_first_ticket(pilot, app)
+        assert "Outlook will not open" in str(app.screen.query_one("OptionList").get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        assert str(app.screen.query_one("#answer-yes").label).endswith("Microsoft account")
+        assert str(app.screen.query_one("#answer-no").label).endswith("Local account")
+        await pilot.press("c", *"uses work account", "enter", "1")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes") and "safe mode?" in str(app.screen.query_one("#node-text").render()))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.screen.query("#do-resolve"))
+        await resolve_via_dialog(pilot, app, "Disabled the broken add-in")
+    walk = await the_walk(db)
+    assert walk.status == "resolved" and walk.helpful is True
+    assert [(s["node_id"], s["answer"], s.get("answer_label"), s["l1_note"]) for s in walk.walked_path] == [
+        ("q-account", "yes", "Microsoft account", "uses work account"),
+        ("i-safe", None, None, None),
+        ("q-works", "yes", "Yes", None),
+    ]
+    ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-100"))).one()
+    assert (ticket.status, ticket.resolution_notes) == ("resolved", "Disabled the broken add-in")
+    actions = [a.action for a in await db.exec(select(AuditLog).order_by(AuditLog.id))]
+    assert actions[-2:] == ["l1.session.start", "l1.session.resolve"]
+
+
+async def test_walk_a_captured_proposal_and_validate_it(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-200", "Teams camera black", "Ann")])
+    path = [{"node_type": "question", "id": "q1", "text": "Is the camera cover open?", "answer": "yes",
+             "l1_note": None, "answer_label": "Open", "yes_label": "Open", "no_label": "Closed"}]
+    proposal = FlowProposal(account_id=desk.tech.account_id, title="Camera cover", source="ai_realtime_l1",
+                            proposed_flow_data={"tree_structure": normalize_walked_path(path), "match_keywords": []})
+    db.add(proposal)
+    await db.commit()
+    proposal_id = proposal.id
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_first_ticket(pilot, app)
+        assert "Proposal · Camera cover" in str(app.screen.query_one("OptionList").get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        assert str(app.screen.query_one("#answer-yes").label).endswith("Open")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.query("#do-resolve"))
+        await resolve_via_dialog(pilot, app, "Cover was closed")
+    walk = await the_walk(db)
+    assert walk.session_kind == "proposal" and walk.status == "resolved"
+    assert walk.walked_path[0]["answer_label"] == "Open"
+    db.expire_all()
+    assert (await db.get(FlowProposal, proposal_id)).validated_by_outcome is True
+
+
+async def test_ai_build_walk_shows_labels_and_feeds_the_flywheel(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-300", "Outlook will not open", "Bob")])
+    generator = ScriptedGenerator(ACCOUNT_Q, SAFE_MODE, FIXED)
+    app = make_app(store, desk.tech, generator=generator)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_first_ticket(pilot, app)
+        options = app.screen.query_one("OptionList")
+        ai_index = next(i for i in range(options.option_count) if options.get_option_at_index(i).id == "ai")
+        options.highlighted = ai_index
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-no"))
+        assert str(app.screen.query_one("#answer-no").label).endswith("Local account")
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
+        transcript = str(app.screen.query_one("#transcript-body").render())
+        assert "→ Local account" in transcript
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#do-resolve"))
+        await resolve_via_dialog(pilot, app, "Safe mode, removed add-in")
+    walk = await the_walk(db)
+    assert walk.session_kind == "ai_build" and walk.status == "resolved"
+    assert walk.problem_text == "Outlook will not open" and walk.category == "email"
+    assert [(s["id"], s["answer_label"] if s["answer"] else None) for s in walk.walked_path] == [("q1", "Local account"), ("i1", None)]
+    [proposal] = list(await db.exec(select(FlowProposal)))
+    assert proposal.source == "ai_realtime_l1" and proposal.title == "Safe mode, removed add-in"
+    assert len(generator.calls) == 3
+
+
+async def test_adhoc_walk_autosaves_notes_and_escalates(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-400", "Weird noise from laptop", "Cy")])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        app.screen.query_one("DataTable").focus()
+        await pilot.press("enter")  # no flow, no proposal, no AI: the no-knowledge screen offers ad-hoc
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "NoKnowledgeScreen")
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen" and app.screen.focused is not None)
+        app.screen.query_one("#session-notes").text = "Fan grinding; BIOS fan test fails"
+        await wait_for(pilot, lambda: str(app.screen.query_one("#notes-status").render()) == "Saved")
+        walk = await the_walk(db)
+        assert walk.walk_notes == ["Fan grinding; BIOS fan test fails"]
+        await pilot.press("escape", "e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Choose a reason category" in str(app.screen.query_one(".error").render()))
+        app.screen.query_one("Select").value = "hardware"
+        app.screen.query_one("#escalation-reason").text = "Fan failing, needs replacement"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+    walk = await the_walk(db)
+    assert (walk.session_kind, walk.status, walk.escalation_reason_category) == ("adhoc", "escalated", "hardware")
+    assert walk.escalation_reason == "Fan failing, needs replacement"
+    [audit] = list(await db.exec(select(AuditLog).where(AuditLog.action == "l1.session.escalate")))
+    assert audit.details["session_kind"] == "adhoc"
+
+
+async def test_cancelled_dialog_keeps_what_was_typed(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-450", "Mouse", "Di")])
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-450")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+        await pilot.press("escape", "r")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResolveDialog")
+        app.screen.query_one("#resolution-notes").text = "half-written notes"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResolveDialog")
+        assert app.screen.query_one("#resolution-notes").text == "half-written notes"
+    assert (await the_walk(db)).status == "active"
+
+
+async def test_oversize_notes_are_refused_visibly_and_kept_in_the_editor(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-500", "Big logs", "Ed")])
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-500")
+    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["first line"])
+    app = make_app(store, desk.tech)
+    huge = "log line\n" * 40_000
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+        app.screen.query_one("#session-notes").text = huge
+        await wait_for(pilot, lambda: "Not saved" in str(app.screen.query_one("#notes-status").render()))
+        assert "256 KiB" in str(app.screen.query_one("#notes-status").render())
+        assert app.screen.query_one("#session-notes").text == huge
+    assert (await the_walk(db)).walk_notes == ["first line"]
+
+
+async def test_resume_reopens_an_ai_walk_on_the_same_pending_node_without_a_new_call(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-600", "Outlook will not open", "Bob")])
+    first = ScriptedGenerator(ACCOUNT_Q)
+    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-600", category="email", problem_text="Outlook")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=first)
+    after_restart = ScriptedGenerator(SAFE_MODE)
+    app = make_app(store, desk.tech, generator=after_restart)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        assert str(app.screen.query_one("#answer-yes").label).endswith("Microsoft account")
+    assert after_restart.calls == []
+
+
+async def test_generator_failure_offers_retry_and_keeps_the_answer(store, db, desk):
+    from rflow_tui.ai.base import GenerationError
+
+    class Down(ScriptedGenerator):
+        async def generate(self, context):
+            if len(self.calls) == 1:
+                self.calls.append(context)
+                raise GenerationError("The AI service is overloaded. Try again in a minute.")
+            return await super().generate(context)
+
+    await seed_tickets(db, desk.tech.account_id, [("T-650", "Outlook will not open", "Bob")])
+    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-650", category="email", problem_text="Outlook")
+    generator = Down(ACCOUNT_Q, SAFE_MODE)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=generator)
+    app = make_app(store, desk.tech, generator=generator)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.query("#do-retry"))
+        assert "overloaded" in str(app.screen.query_one("#walk-error").render())
+        await pilot.press("t")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
+    stored = await the_walk(db)
+    assert [s["id"] for s in stored.walked_path] == ["q1"] and stored.pending_node["id"] == "i1"
+
+
+async def test_no_knowledge_escalates_without_a_walk_in_two_keystrokes(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-700", "Strange smell from the server room", "Fay")])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        app.screen.query_one("DataTable").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "NoKnowledgeScreen")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+    walk = await the_walk(db)
+    assert (walk.session_kind, walk.status, walk.walked_path) == ("adhoc", "escalated", [])
+    assert walk.escalation_reason_category == "no_flow"
+
+
+async def test_injection_subject_is_shown_literally_and_does_nothing(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-800", INJECTION, "[b]Mallory[/b]")])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        table = app.screen.query_one("DataTable")
+        subject = table.get_cell_at((0, 1))
+        assert subject.plain == "[bold red]x[/] [@click=app.quit]q[/] red"
+        assert not subject.spans and "\x1b" not in subject.plain
+        assert table.get_cell_at((0, 2)).plain == "[b]Mallory[/b]"
+        await pilot.click("DataTable", offset=(20, 1))
+        await pilot.pause(0.1)
+        assert app.is_running
+        table.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ in ("StartDialog", "NoKnowledgeScreen"))
+        shown = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert "[bold red]x[/] [@click=app.quit]q[/] red" in shown
+        assert app.is_running
+
+
+async def test_escalations_screen_shows_other_processes_escalations_live(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-900", "Printer", "Gus")])
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        assert app.screen.query_one("DataTable").row_count == 0
+        walk = await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-900", reason="no toner", reason_category="hardware")
+        await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1, timeout=2.0)
+        await wait_for(pilot, lambda: "no toner" in str(app.screen.query_one("#escalation-body").render()))
+    assert walk.status == "escalated"

@@ -1,0 +1,78 @@
+"""Helpers for app tests: a seeded desk, an app bound to it, waiting on the UI."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+
+from rflow_tui.ai.base import NodeContext
+from rflow_tui.config import Settings, UISettings
+from rflow_tui.models import Ticket
+from rflow_tui.services.app_context import AppContext
+from rflow_tui.tui.app import RflowApp
+
+FROZEN_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+INJECTION = "[bold red]x[/] [@click=app.quit]q[/] \x1b[31mred\x1b[0m"
+
+SMALL_FLOW = {
+    "format": "rflow.flow/1",
+    "title": "Outlook will not open",
+    "category": "email",
+    "match_keywords": ["outlook", "open"],
+    "version": 1,
+    "start": "q-account",
+    "nodes": [
+        {"id": "q-account", "type": "question", "text": "Does the user sign in with a Microsoft account or a local account?",
+         "yes_label": "Microsoft account", "no_label": "Local account", "yes": "i-safe", "no": "esc"},
+        {"id": "i-safe", "type": "instruction", "text": "Start Outlook in safe mode (outlook.exe /safe).", "next": "q-works"},
+        {"id": "q-works", "type": "question", "text": "Does Outlook open in safe mode?", "yes": "done", "no": "esc"},
+        {"id": "done", "type": "resolution", "text": "Disable the faulty add-in and confirm with the user."},
+        {"id": "esc", "type": "escalate", "text": "Escalate to the messaging team."},
+    ],
+}
+
+
+class ScriptedGenerator:
+    name = "scripted"
+
+    def __init__(self, *nodes: dict) -> None:
+        self.nodes = list(nodes)
+        self.calls: list[NodeContext] = []
+
+    async def generate(self, context: NodeContext) -> dict:
+        self.calls.append(context)
+        return self.nodes.pop(0)
+
+
+async def seed_tickets(db, account_id: int, rows: list[tuple[str, str, str]]) -> None:
+    for n, (ticket_id, subject, requester) in enumerate(rows):
+        created = FROZEN_NOW - timedelta(hours=2 * (len(rows) - n), minutes=5)
+        db.add(Ticket(account_id=account_id, ticket_id=ticket_id, subject=subject, requester=requester,
+                      category="email", created_at=created, updated_at=created))
+    await db.commit()
+
+
+def make_app(store, user, *, generator=None, start: str = "auto", generator_error: str | None = None) -> RflowApp:
+    engine, sessions = store
+    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2))
+    ctx = AppContext(settings=settings, engine=None, sessions=sessions, user=user)
+    if generator is not None:
+        ctx._generator = generator
+    else:
+        ctx._generator_error = generator_error or "no API key is configured"
+    return RflowApp(settings, context=ctx, start=start)
+
+
+async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
+    """Let workers run until ``predicate()`` holds; fail loudly if it never does."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        await pilot.pause(0.02)
+        try:
+            if predicate():
+                return
+        except Exception:
+            pass
+    raise AssertionError("the app never reached the expected state")
