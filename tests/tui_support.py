@@ -75,4 +75,4 @@ async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
                 return
         except Exception:
             pass
-    raise AssertionError("the app never reached the expected state")
+    raise AssertionError(f"the app never reached the expected state (screens: {pilot.app.screen_stack})")

@@ -64,6 +64,20 @@ def transcript(path: list[dict[str, Any]]) -> Text:
     return out
 
 
+class _Unavailable:
+    """Stands in for a generator that could not be built: a pending node still shows."""
+
+    name = "unavailable"
+
+    def __init__(self, why: str | None) -> None:
+        self.why = why
+
+    async def generate(self, context):
+        from rflow_tui.ai.base import NoGeneratorError
+
+        raise NoGeneratorError(f"The AI is unavailable: {self.why}")
+
+
 class WalkScreen(Screen):
     BINDINGS = [
         Binding("1,y", "answer('yes')", "Yes / first", show=False),
@@ -202,11 +216,7 @@ class WalkScreen(Screen):
         return None
 
     async def _advance(self, **answer: Any) -> dict:
-        generator = self.ctx.generator()
-        if generator is None:
-            from rflow_tui.ai.base import NoGeneratorError
-
-            raise NoGeneratorError(f"The AI is unavailable: {self.ctx.generator_error}")
+        generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         return await self.ctx.call(session_svc.advance_ai_build, session_id=self.walk.id, generator=generator, **answer)
 
     async def _run(self, fetch) -> None:

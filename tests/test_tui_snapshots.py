@@ -1,0 +1,151 @@
+"""Snapshots of every screen, on a desk seeded the same way each time, clock frozen."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from rflow_tui.config import Settings
+from rflow_tui.db import open_store
+from rflow_tui.services import sessions as svc
+from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.tui import format as tui_format
+from rflow_tui.tui.app import RflowApp
+from tests.conftest import make_desk
+from tests.tui_support import FROZEN_NOW, INJECTION, SMALL_FLOW, seed_tickets, wait_for
+
+SIZE = (120, 34)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock(monkeypatch):
+    monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW)
+
+
+def seed(url: str, steps=None) -> None:
+    async def go():
+        engine, sessions = await open_store(url)
+        async with sessions() as db:
+            desk = await make_desk(db)
+            await seed_tickets(db, desk.tech.account_id, [
+                ("T-1001", "Outlook will not open after the Monday update", "Bob Baker"),
+                ("T-1002", INJECTION, "Mallory"),
+                ("T-1003", "Printer on 3rd floor shows offline", "Carol Chen"),
+            ])
+            if steps:
+                await steps(db, desk)
+        await engine.dispose()
+
+    asyncio.run(go())
+
+
+def app_for(url: str, email: str, start: str = "auto") -> RflowApp:
+    return RflowApp(Settings(database_url=url, user=email), start=start)
+
+
+async def flow_walk(db, desk):
+    flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1001", flow_id=flow.id)
+
+
+def screen_is(name: str):
+    async def run_before(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == name)
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def walk_at(selector: str, *keys: str, then=None):
+    async def run_before(pilot):
+        app = pilot.app
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query(selector))
+        if keys:
+            await pilot.press(*keys)
+        if then is not None:
+            await then(pilot)
+        await pilot.pause(0.3)
+
+    return run_before
+
+
+def test_picker(snap_compare, db_url):
+    seed(db_url)
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=screen_is("PickerScreen"))
+
+
+def test_walk_question_with_custom_labels(snap_compare, db_url):
+    seed(db_url, flow_walk)
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes"))
+
+
+def test_walk_instruction(snap_compare, db_url):
+    seed(db_url, flow_walk)
+
+    async def until_instruction(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.query("#acknowledge"))
+
+    assert snap_compare(
+        app_for(db_url, "tech@contoso.test"), terminal_size=SIZE,
+        run_before=walk_at("#answer-yes", "c", *"work account", "enter", "1", then=until_instruction),
+    )
+
+
+def test_walk_notes_pane(snap_compare, db_url):
+    seed(db_url, flow_walk)
+
+    async def notes(pilot):
+        await pilot.press("s", *"Called Bob 9:05, will retry after lunch")
+        await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#notes-status").render()) == "Saved")
+
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", then=notes))
+
+
+def test_resolve_dialog(snap_compare, db_url):
+    seed(db_url, flow_walk)
+
+    async def invalid(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "ResolveDialog")
+        await pilot.press("ctrl+s")
+
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "r", then=invalid))
+
+
+def test_escalate_dialog(snap_compare, db_url):
+    seed(db_url, flow_walk)
+
+    async def opened(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "EscalateDialog")
+
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "e", then=opened))
+
+
+def test_escalations_screen(snap_compare, db_url):
+    async def escalated(db, desk):
+        walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1003")
+        await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Printer shows no IP address"])
+        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware")
+
+    seed(db_url, escalated)
+
+    async def shown(pilot):
+        await wait_for(pilot, lambda: "Needs onsite visit" in str(pilot.app.screen.query_one("#escalation-body").render()))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=SIZE, run_before=shown)
+
+
+def test_no_knowledge_screen(snap_compare, db_url):
+    seed(db_url)
+
+    async def opened(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "PickerScreen" and pilot.app.screen.query_one("DataTable").row_count == 6)
+        pilot.app.screen.query_one("DataTable").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "NoKnowledgeScreen")
+        await pilot.pause(0.3)
+
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=opened)
