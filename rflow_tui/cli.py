@@ -73,8 +73,7 @@ def run_async(fn: Callable[[], Awaitable[int | None]]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from rflow_tui.config import ConfigError
-    from rflow_tui.db import DatabaseError
-    from rflow_tui.services.errors import ServiceError
+    from rflow_tui.services.errors import ServiceError  # covers db.DatabaseError; importing db here costs ~250 ms
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -85,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = run_app
     try:
         return handler(args) or 0
-    except (CommandError, ConfigError, DatabaseError, ServiceError) as exc:
+    except (CommandError, ConfigError, ServiceError) as exc:
         print(f"rflow: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

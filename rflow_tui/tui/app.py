@@ -39,7 +39,9 @@ class RflowApp(App[int]):
 
     def on_mount(self) -> None:
         if self.ctx is None:
-            self.open_desk()
+            # After the first paint: the worker's first act is importing the store layer
+            # (~250 ms of SQLAlchemy/SQLModel), which would otherwise hold the splash back.
+            self.call_after_refresh(self.open_desk)
         else:
             self.show_first_screen()
 
