@@ -81,9 +81,20 @@ def available_generators() -> dict[str, str]:
 
 
 def make_generator(name: str, settings: Any) -> NodeGenerator:
-    """Build the generator ``name`` from settings (an ``LLMSettings``). Imports lazily."""
+    """Build the generator ``name`` from settings (an ``LLMSettings``). Imports lazily.
+
+    With ``record_to`` set, the generator is wrapped so every exchange is recorded there.
+    """
     target = available_generators().get(name)
     if target is None:
         known = ", ".join(sorted(available_generators()))
         raise NoGeneratorError(f"no node generator named '{name}' (known: {known})")
-    return _load(target)(settings)
+    generator = _load(target)(settings)
+    record_to = getattr(settings, "record_to", "")
+    if record_to:
+        from pathlib import Path
+
+        from rflow_tui.ai.fixture import RecordingGenerator
+
+        generator = RecordingGenerator(generator, Path(record_to).expanduser())
+    return generator

@@ -1,0 +1,161 @@
+"""Recorded fixtures: replay a walk with no network and no key, or record a live one.
+
+A fixture is a reviewable JSON file of exchanges: what determined a node (category,
+normalised problem text, the path as (node id, chosen label) pairs) and the node,
+with model, token usage and latency. The tech's notes are not part of the key, so a
+demo replays however the notes are typed. Every node is validated when loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NodeGenerator
+from rflow_tui.ai.validate import validate_node
+
+FORMAT = "rflow.fixture/1"
+DEMO_FIXTURE = Path(__file__).resolve().parent.parent / "data" / "demo" / "fixture.json"
+
+
+class FixtureError(GenerationError):
+    """The fixture file cannot be used; the message names the file and the exchange."""
+
+    kind = "fixture"
+
+
+class NotInRecordingError(GenerationError):
+    """Replay was asked for a step the recording does not hold."""
+
+    kind = "not_in_recording"
+
+
+def path_pairs(walked_path: list[dict[str, Any]]) -> list[list[str]]:
+    """(node id, chosen label) for each step; an acknowledged instruction's label is ""."""
+    pairs = []
+    for step in walked_path:
+        if step.get("undone"):
+            continue
+        node_id = str(step.get("id") or step.get("node_id") or "")
+        label = step.get("answer_label") or ""
+        pairs.append([node_id, label])
+    return pairs
+
+
+def context_record(context: NodeContext) -> dict[str, Any]:
+    return {
+        "category": context.category,
+        "problem_text": context.problem_text,
+        "path": path_pairs(context.walked_path),
+    }
+
+
+def fixture_key(record: dict[str, Any]) -> str:
+    material = [
+        " ".join((record.get("category") or "").split()).casefold(),
+        " ".join((record.get("problem_text") or "").split()).casefold(),
+        [[node_id, " ".join(label.split()).casefold()] for node_id, label in record.get("path", [])],
+    ]
+    return hashlib.sha256(json.dumps(material, ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
+
+
+def load_fixture(path: Path) -> dict[str, dict[str, Any]]:
+    """key -> exchange. Every node is validated like a live one; any problem names the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FixtureError(f"the recording {path} cannot be read: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise FixtureError(f"the recording {path} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("exchanges"), list):
+        raise FixtureError(f"the recording {path} is not an rflow fixture (expected format {FORMAT})")
+    exchanges: dict[str, dict[str, Any]] = {}
+    for index, exchange in enumerate(data["exchanges"]):
+        where = f"{path.name} exchange {index}"
+        if not isinstance(exchange, dict) or not isinstance(exchange.get("context"), dict):
+            raise FixtureError(f"{where}: needs a context and a node")
+        try:
+            node = validate_node(exchange.get("node"))
+        except InvalidNodeError as exc:
+            raise FixtureError(f"{where}: its node fails validation: {exc}") from exc
+        key = fixture_key(exchange["context"])
+        if exchange.get("key") not in (None, key):
+            raise FixtureError(f"{where}: its key does not match its context (edited by hand?)")
+        exchanges[key] = {**exchange, "node": node, "key": key}
+    return exchanges
+
+
+class ReplayGenerator:
+    """Serves a fixture deterministically; never touches the network."""
+
+    name = "fixture"
+
+    def __init__(self, path: Path, *, simulate_latency: bool = False) -> None:
+        self.path = Path(path)
+        self.simulate_latency = simulate_latency
+        self.exchanges = load_fixture(self.path)
+
+    @classmethod
+    def from_settings(cls, llm: Any) -> "ReplayGenerator":
+        path = Path(llm.fixture).expanduser() if getattr(llm, "fixture", "") else DEMO_FIXTURE
+        return cls(path, simulate_latency=bool(getattr(llm, "replay_latency", False)))
+
+    async def generate(self, context: NodeContext) -> dict[str, Any]:
+        exchange = self.exchanges.get(fixture_key(context_record(context)))
+        if exchange is None:
+            raise NotInRecordingError(
+                f"This step is not in the recording {self.path.name}: the demo only knows the "
+                "answers it was recorded with. Escalate or resolve the ticket from here."
+            )
+        if self.simulate_latency and exchange.get("latency_ms"):
+            await asyncio.sleep(float(exchange["latency_ms"]) / 1000)
+        return dict(exchange["node"])
+
+
+class RecordingGenerator:
+    """Wraps a real generator and appends every valid exchange to a fixture file."""
+
+    def __init__(self, inner: NodeGenerator, path: Path) -> None:
+        self.inner = inner
+        self.path = Path(path)
+        self.name = f"recording:{inner.name}"
+
+    async def generate(self, context: NodeContext) -> dict[str, Any]:
+        started = time.perf_counter()
+        raw = await self.inner.generate(context)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        try:
+            node = validate_node(raw)
+        except InvalidNodeError:
+            return raw  # the caller refuses it; a fixture only holds nodes that can be shown
+        record = context_record(context)
+        self._append(
+            {
+                "key": fixture_key(record),
+                "context": record,
+                "node": node,
+                "model": getattr(self.inner, "model", self.inner.name),
+                "usage": getattr(self.inner, "last_usage", None),
+                "latency_ms": latency_ms,
+            }
+        )
+        return raw
+
+    def _append(self, exchange: dict[str, Any]) -> None:
+        if self.path.exists():
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        else:
+            data = {"format": FORMAT, "exchanges": []}
+        data["exchanges"] = [e for e in data["exchanges"] if e.get("key") != exchange["key"]] + [exchange]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".fixture-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, ensure_ascii=False)
+            handle.write("\n")
+        os.replace(tmp, self.path)
