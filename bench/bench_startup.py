@@ -8,7 +8,8 @@ with the parent on Linux) to a pipe at its milestones; the parent subtracts the
 moment it spawned the process, so interpreter start-up and imports count.
 
 - bare:  a Textual app whose only widget is one Label; ready = its first refresh.
-- rflow: ``rflow --db URL --user EMAIL`` through the real CLI entry point;
+- rflow: ``rflow --db URL --user EMAIL`` through the real CLI entry point
+         (rflow_tui byte-compiled first, as a pip install leaves it);
          paint = the splash drawn (the store is not open yet),
          ready = the picker showing the first page of tickets, drawn.
 """
@@ -38,6 +39,10 @@ sys.path.insert(0, str(ROOT))
 
 def _signal(fd: int, milestone: str) -> None:
     os.write(fd, f"{milestone} {time.perf_counter()!r}\n".encode())
+    if milestone == "ready":
+        status = Path("/proc/self/status").read_text()
+        peak = next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))
+        os.write(fd, f"peak_kib {peak}\n".encode())
 
 
 def child_bare(fd: int) -> None:
@@ -114,7 +119,7 @@ def _run_child(args: list[str]) -> dict[str, float]:
     with os.fdopen(ready_r) as reader:
         for line in reader:
             name, value = line.split()
-            marks[name] = float(value) - start
+            marks[name] = float(value) if name == "peak_kib" else float(value) - start
     code = proc.wait(timeout=60)
     os.close(master)
     if code != 0 or "ready" not in marks:
@@ -139,18 +144,26 @@ def main() -> None:
             child_rflow(fd, args.url, TECH_EMAIL)
         return
 
+    import compileall
+
     from bench.bench_picker import seed_store
 
+    # Bytecode as a pip install leaves it (this environment sets PYTHONDONTWRITEBYTECODE,
+    # which would otherwise make every child recompile rflow_tui from source).
+    compileall.compile_dir(ROOT / "rflow_tui", quiet=1)
     with tempfile.TemporaryDirectory(prefix="rflow-bench-") as tmp:
         url = seed_store(Path(tmp), args.tickets)
         _run_child(["--child", "rflow", "--url", url])  # warm the OS file cache and bytecode once
         _run_child(["--child", "bare"])
-        bare, paint, ready = [], [], []
+        bare, paint, ready, bare_peak, rflow_peak = [], [], [], [], []
         for _ in range(args.rounds):
-            bare.append(_run_child(["--child", "bare"])["ready"] * 1000)
+            marks = _run_child(["--child", "bare"])
+            bare.append(marks["ready"] * 1000)
+            bare_peak.append(marks["peak_kib"] / 1024)
             marks = _run_child(["--child", "rflow", "--url", url])
             paint.append(marks["paint"] * 1000)
             ready.append(marks["ready"] * 1000)
+            rflow_peak.append(marks["peak_kib"] / 1024)
 
     def stats(values: list[float]) -> dict[str, float]:
         return {"median_ms": round(statistics.median(values), 1), "min_ms": round(min(values), 1),
@@ -163,6 +176,8 @@ def main() -> None:
         "rflow_splash_painted": stats(paint),
         "rflow_picker_ready": stats(ready),
         "ratio_picker_ready_to_bare_median": round(statistics.median(ready) / statistics.median(bare), 2),
+        "peak_rss_mib_at_ready": {"bare": round(statistics.median(bare_peak), 1),
+                                  "rflow": round(statistics.median(rflow_peak), 1)},
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
     }
