@@ -17,15 +17,18 @@ HEAVY = ("sqlalchemy", "sqlmodel", "aiosqlite", "alembic", "anthropic", "pydanti
 
 
 def test_everything_before_the_first_paint_imports_no_store_or_llm_library():
+    # Run ``rflow`` through cli.main up to the moment the app would start running.
     code = (
         "import sys\n"
         "import rflow_tui._start\n"
-        "from rflow_tui.cli import build_parser, load\n"
-        "args = build_parser().parse_args(['--db', 'x.sqlite3', '--user', 'a@b.test'])\n"
-        "from rflow_tui.commands.app import run_app\n"
-        "from rflow_tui.tui.app import RflowApp\n"
-        "app = RflowApp(load(args))\n"
-        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "import rflow_tui.commands.app as app_command\n"
+        "from rflow_tui.cli import load, main\n"
+        "def run_app(args, start='auto'):\n"
+        "    from rflow_tui.tui.app import RflowApp\n"
+        "    RflowApp(load(args), start=start)\n"
+        f"    print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "app_command.run_app = run_app\n"
+        "main(['--db', 'x.sqlite3', '--user', 'a@b.test'])\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == ""
