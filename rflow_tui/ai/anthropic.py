@@ -1,0 +1,165 @@
+"""The real node generator: Anthropic's Messages API with a JSON-schema output format.
+
+``anthropic`` is imported on first use, never at app start (it costs over a
+second). Timeouts and retries are set for a technician waiting at a screen, and
+every failure reaches the caller as its own GenerationError with a message a
+technician understands.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import Any
+
+from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NoGeneratorError
+
+DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (anthropic 2.13)
+MAX_TOKENS = 1024
+
+NODE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string", "description": "short slug unique in this walk, at most 64 characters"},
+        "type": {"type": "string", "enum": ["question", "instruction", "resolution", "escalate"]},
+        "text": {"type": "string", "description": "plain text shown to the technician, at most 600 characters"},
+        "yes_label": {"type": "string", "description": "first button text for a question; empty otherwise"},
+        "no_label": {"type": "string", "description": "second button text for a question; empty otherwise"},
+    },
+    "required": ["id", "type", "text", "yes_label", "no_label"],
+    "additionalProperties": False,
+}
+
+
+class MissingKeyError(NoGeneratorError):
+    kind = "no_key"
+
+
+class AuthRefusedError(GenerationError):
+    kind = "auth"
+
+
+class NetworkError(GenerationError):
+    kind = "network"
+
+
+class GenerationTimeoutError(GenerationError):
+    kind = "timeout"
+
+
+class RateLimitedError(GenerationError):
+    kind = "rate_limited"
+
+
+class OverloadedError(GenerationError):
+    kind = "overloaded"
+
+
+class ServerError(GenerationError):
+    kind = "server"
+
+
+class RefusalError(GenerationError):
+    kind = "refusal"
+
+
+class TruncatedError(GenerationError):
+    kind = "max_tokens"
+
+
+class AnthropicGenerator:
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        model: str = DEFAULT_MODEL,
+        base_url: str | None = None,
+        timeout: float = 20.0,
+        max_retries: int = 1,
+        client: Any = None,
+    ) -> None:
+        self.api_key = api_key
+        self.model = model or DEFAULT_MODEL
+        self.base_url = base_url or None
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self._client = client
+        self.last_usage: dict[str, int] | None = None
+        self.last_latency_ms: int | None = None
+
+    @classmethod
+    def from_settings(cls, llm: Any) -> "AnthropicGenerator":
+        api_key = llm.api_key or os.environ.get("ANTHROPIC_API_KEY", "")
+        if not api_key:
+            raise MissingKeyError(
+                "no Anthropic API key: set ANTHROPIC_API_KEY or `api_key` under [llm] in the config"
+            )
+        return cls(
+            api_key=api_key,
+            model=llm.model or DEFAULT_MODEL,
+            base_url=llm.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+            timeout=llm.timeout_seconds,
+            max_retries=llm.max_retries,
+        )
+
+    def client(self) -> Any:
+        if self._client is None:
+            from anthropic import AsyncAnthropic
+
+            self._client = AsyncAnthropic(
+                api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
+            )
+        return self._client
+
+    async def generate(self, context: NodeContext) -> dict[str, Any]:
+        from rflow_tui.ai.prompt import system_prompt, user_message
+
+        client = self.client()
+        started = time.perf_counter()
+        try:
+            message = await client.messages.create(
+                model=self.model,
+                max_tokens=MAX_TOKENS,
+                system=system_prompt(),
+                messages=[{"role": "user", "content": user_message(context)}],
+                output_config={"format": {"type": "json_schema", "schema": NODE_SCHEMA}},
+            )
+        except Exception as exc:  # mapped to our own kinds; anything else is re-raised
+            raise _translate(exc) from exc
+        self.last_latency_ms = round((time.perf_counter() - started) * 1000)
+        usage = getattr(message, "usage", None)
+        if usage is not None:
+            self.last_usage = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        if message.stop_reason == "refusal":
+            raise RefusalError("The AI declined to suggest a step for this ticket. Escalate it or resolve it by hand.")
+        if message.stop_reason == "max_tokens":
+            raise TruncatedError("The AI's answer was cut off before it was complete. Try again, or escalate.")
+        text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+        try:
+            raw = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidNodeError("the AI returned something that is not a node (malformed JSON)") from exc
+        return raw
+
+
+def _translate(exc: Exception) -> Exception:
+    import anthropic
+
+    if isinstance(exc, anthropic.APITimeoutError):
+        return GenerationTimeoutError("The AI took too long to answer. Try again, or escalate the ticket.")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return NetworkError("Cannot reach the AI service (network down or blocked). Try again, or escalate.")
+    if isinstance(exc, anthropic.AuthenticationError):
+        return AuthRefusedError("The AI service refused our API key. Tell an admin; escalate this ticket meanwhile.")
+    if isinstance(exc, anthropic.RateLimitError):
+        return RateLimitedError("The desk has hit the AI's rate limit. Wait a minute and try again, or escalate.")
+    if isinstance(exc, anthropic.OverloadedError):
+        return OverloadedError("The AI service is overloaded right now. Try again in a minute, or escalate.")
+    if isinstance(exc, anthropic.InternalServerError):
+        return ServerError("The AI service had an internal error. Try again, or escalate.")
+    if isinstance(exc, anthropic.APIStatusError):
+        return GenerationError(f"The AI service rejected the request (HTTP {exc.status_code}). Escalate, and tell an admin.")
+    return exc
