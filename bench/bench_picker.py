@@ -175,7 +175,8 @@ def timings(url: str, n_tickets: int, rounds: int, query: str = "printer") -> di
         if key not in results[0]:
             continue
         values = [r[key] * 1000 for r in results]
-        summary[key] = {"median_ms": statistics.median(values), "min_ms": min(values), "max_ms": max(values)}
+        summary[key] = {"median_ms": round(statistics.median(values), 1), "min_ms": round(min(values), 1),
+                        "max_ms": round(max(values), 1)}
     if "rows_in_table" in results[-1]:
         summary["rows_in_table"] = {"after_one_page_more": results[-1]["rows_in_table"]}
     return summary
