@@ -287,3 +287,36 @@ async def test_escalations_screen_shows_other_processes_escalations_live(store, 
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1, timeout=2.0)
         await wait_for(pilot, lambda: "no toner" in str(app.screen.query_one("#escalation-body").render()))
     assert walk.status == "escalated"
+
+
+async def test_engineer_promotes_a_proposal_then_walks_the_new_flow(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-950", "Teams camera is black in meetings", "Ann")])
+    path = [{"node_type": "question", "id": "q-cover", "text": "Is the privacy shutter on the camera open?", "answer": "yes",
+             "l1_note": None, "answer_label": "Shutter open", "yes_label": "Shutter open", "no_label": "Shutter closed"}]
+    db.add(FlowProposal(account_id=desk.tech.account_id, title="Teams camera black: check the shutter", category="collaboration",
+                        source="ai_realtime_l1", validated_by_outcome=True,
+                        proposed_flow_data={"tree_structure": normalize_walked_path(path), "match_keywords": []}))
+    await db.commit()
+    app = make_app(store, desk.coverage)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        await pilot.press("f4")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ProposalsScreen" and app.screen.rows)
+        await wait_for(pilot, lambda: "Shutter open" in str(app.screen.query_one("#proposal-body").render()))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: not app.screen.rows)
+        await pilot.press("f2")
+        await open_first_ticket(pilot, app)
+        first = str(app.screen.query_one("OptionList").get_option_at_index(0).prompt)
+        assert first.startswith("Flow · Teams camera black: check the shutter")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        assert str(app.screen.query_one("#answer-yes").label).endswith("Shutter open")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.query("#do-resolve"))
+        await resolve_via_dialog(pilot, app, "Opened the shutter")
+    walk = await the_walk(db)
+    assert (walk.session_kind, walk.status, walk.acting_as) == ("flow", "resolved", "l1_coverage")
+    assert walk.walked_path[0]["answer_label"] == "Shutter open"
+    approvals = list(await db.exec(select(AuditLog).where(AuditLog.action == "proposal.approve")))
+    assert len(approvals) == 1 and approvals[0].actor_user_id == desk.coverage.id
