@@ -19,8 +19,9 @@ SIZE = (120, 34)
 
 
 @pytest.fixture(autouse=True)
-def frozen_clock(monkeypatch):
+def frozen_clock_and_no_key(monkeypatch):
     monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW)
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the AI is unavailable, whatever the machine has
 
 
 def seed(url: str, steps=None) -> None:
