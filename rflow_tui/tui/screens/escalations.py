@@ -49,7 +49,8 @@ class EscalationsScreen(Screen):
         yield Header()
         with Horizontal():
             table = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
-            for label, key, width in (("Ticket", "ticket", 10), ("Tech", "tech", 16), ("Category", "category", 14), ("Reason", "reason", 28), ("Age", "age", 5)):
+            # Reason last: it is the one column that may be cut on a narrow terminal (the detail pane shows it whole).
+            for label, key, width in (("Ticket", "ticket", 10), ("Age", "age", 5), ("Tech", "tech", 14), ("Category", "category", 16), ("Reason", "reason", 28)):
                 table.add_column(label, key=key, width=width)
             yield table
             with VerticalScroll(id="escalation-detail"):
@@ -84,10 +85,10 @@ class EscalationsScreen(Screen):
         for walk in self.rows:
             table.add_row(
                 plain(walk.ticket_id, single_line=True),
+                age(walk.resolved_at),
                 plain(self.names.get(walk.created_by_user_id, "?"), single_line=True),
                 plain(walk.escalation_reason_category or "", single_line=True),
                 plain(walk.escalation_reason or "", single_line=True),
-                age(walk.resolved_at),
                 key=str(walk.id),
             )
         if selected is not None:
