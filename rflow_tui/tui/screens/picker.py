@@ -135,9 +135,13 @@ class PickerScreen(Screen):
         self.reload()
 
     def on_key(self, event) -> None:
-        """Typing a letter anywhere on the picker goes to the filter."""
+        """Typing anywhere on the picker goes to the filter.
+
+        Every printable key, not only letters: focus moves after the keys already
+        queued, so a fast "wi-fi" would otherwise lose its hyphen.
+        """
         filter_input = self.query_one("#filter", Input)
-        if event.is_printable and event.character and not filter_input.has_focus and event.character.isalnum():
+        if event.is_printable and event.character and not filter_input.has_focus:
             filter_input.focus()
             filter_input.insert_text_at_cursor(event.character)
             event.stop()
