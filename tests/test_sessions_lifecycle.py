@@ -8,26 +8,12 @@ import logging
 import pytest
 from sqlmodel import select
 
-from rflow_tui.ai.base import NodeContext
 from rflow_tui.flow_format import normalize_walked_path
 from rflow_tui.models import AuditLog, Flow, FlowProposal, L1WalkSession, Notification, Ticket, User, utcnow
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed
 from tests.conftest import make_desk
-
-
-class ScriptedGenerator:
-    """Serves the given nodes in order and remembers every context it was asked for."""
-
-    name = "scripted"
-
-    def __init__(self, *nodes: dict) -> None:
-        self.nodes = list(nodes)
-        self.calls: list[NodeContext] = []
-
-    async def generate(self, context: NodeContext) -> dict:
-        self.calls.append(context)
-        return self.nodes.pop(0)
+from tests.fakes import ScriptedGenerator
 
 
 ACCOUNT_Q = {

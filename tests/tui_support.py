@@ -6,11 +6,11 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from rflow_tui.ai.base import NodeContext
 from rflow_tui.config import Settings, UISettings
 from rflow_tui.models import Ticket
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
+from tests.fakes import ScriptedGenerator  # noqa: F401  (re-exported for the app tests)
 
 FROZEN_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 INJECTION = "[bold red]x[/] [@click=app.quit]q[/] \x1b[31mred\x1b[0m"
@@ -31,18 +31,6 @@ SMALL_FLOW = {
         {"id": "esc", "type": "escalate", "text": "Escalate to the messaging team."},
     ],
 }
-
-
-class ScriptedGenerator:
-    name = "scripted"
-
-    def __init__(self, *nodes: dict) -> None:
-        self.nodes = list(nodes)
-        self.calls: list[NodeContext] = []
-
-    async def generate(self, context: NodeContext) -> dict:
-        self.calls.append(context)
-        return self.nodes.pop(0)
 
 
 async def seed_tickets(db, account_id: int, rows: list[tuple[str, str, str]]) -> None:

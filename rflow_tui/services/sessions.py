@@ -45,6 +45,21 @@ ESCALATION_CATEGORIES = {
 # --- helpers -------------------------------------------------------------------
 
 
+def _audit(db: AsyncSession, actor: User, walk: L1WalkSession, action: str, **details: Any) -> None:
+    audit.record(
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action=action,
+        target_type="l1_walk_session",
+        target_id=walk.id,
+        session_kind=walk.session_kind,
+        ticket_id=walk.ticket_id,
+        ticket_kind=walk.ticket_kind,
+        **details,
+    )
+
+
 def _check_len(value: str | None, cap: int, what: str) -> str | None:
     if value is not None and len(value) > cap:
         raise PayloadTooLarge(f"{what} is {len(value):,} characters; the limit is {cap:,}")
@@ -115,18 +130,7 @@ async def _start(
         )
         db.add(walk)
         await db.flush()
-        audit.record(
-            db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="l1.session.start",
-            target_type="l1_walk_session",
-            target_id=walk.id,
-            session_kind=session_kind,
-            ticket_id=ticket_id,
-            ticket_kind=ticket_kind,
-            acting_as=acting_as,
-        )
+        _audit(db, actor, walk, "l1.session.start", acting_as=acting_as)
     return walk
 
 
@@ -363,18 +367,7 @@ async def resolve(
             )
         if walk.ticket_kind == "internal":
             await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, "resolved", resolution_notes)
-        audit.record(
-            db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="l1.session.resolve",
-            target_type="l1_walk_session",
-            target_id=walk.id,
-            session_kind=walk.session_kind,
-            helpful=bool(helpful),
-            ticket_id=walk.ticket_id,
-            ticket_kind=walk.ticket_kind,
-        )
+        _audit(db, actor, walk, "l1.session.resolve", helpful=bool(helpful))
     return walk
 
 
@@ -405,18 +398,7 @@ async def _escalate(db: AsyncSession, actor: User, walk: L1WalkSession, reason: 
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
     if walk.ticket_kind == "internal":
         await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, "escalated")
-    audit.record(
-        db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action=action,
-        target_type="l1_walk_session",
-        target_id=walk.id,
-        session_kind=walk.session_kind,
-        reason_category=reason_category,
-        ticket_id=walk.ticket_id,
-        ticket_kind=walk.ticket_kind,
-    )
+    _audit(db, actor, walk, action, reason_category=reason_category)
     await notifications.notify_escalation(
         db,
         actor.account_id,
