@@ -30,6 +30,7 @@ class RflowApp(App[int]):
         self.ctx = context
         self.start = start
         self.ready = False
+        self._quit_anyway = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -56,6 +57,22 @@ class RflowApp(App[int]):
             self.exit(2, message=plain(f"rflow: {exc}"))
             return
         self.show_first_screen()
+
+    async def action_quit(self) -> None:
+        """Quit, saving session notes typed since the last autosave first.
+
+        If they cannot be saved (too large, store busy) the app stays open and says so;
+        a second Ctrl+Q quits without them.
+        """
+        if not self._quit_anyway:
+            for screen in self.screen_stack:
+                flush = getattr(screen, "flush_notes", None)
+                if flush is not None and not await flush():
+                    self._quit_anyway = True
+                    self.notify("Session notes are not saved (see the walk screen). Press Ctrl+Q again to quit without them.",
+                                severity="error", timeout=10, markup=False)
+                    return
+        self.exit()
 
     def show_first_screen(self) -> None:
         user = self.ctx.user

@@ -321,6 +321,14 @@ class WalkScreen(Screen):
     async def save_notes(self) -> None:
         await self._save_notes()
 
+    async def flush_notes(self) -> bool:
+        """Save the editor's text now; the app calls this before it quits.
+
+        Unconditional: the Changed event of the last keystroke may not have arrived yet.
+        """
+        self._notes_dirty = True
+        return await self._save_notes()
+
     async def _save_notes(self) -> bool:
         if not self._notes_dirty:
             return True

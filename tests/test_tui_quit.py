@@ -1,0 +1,60 @@
+"""Quitting never drops the tech's notes: Ctrl+Q saves what the autosave has not yet,
+and if that cannot be saved the app stays open until asked twice."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from sqlmodel import select
+
+from rflow_tui.models import L1WalkSession
+from rflow_tui.services import sessions as svc
+from tests.tui_support import make_app, seed_tickets, wait_for
+
+
+def with_slow_autosave(app):
+    """Autosave far in the future, so only the quit itself can save the notes."""
+    app.ctx.settings = replace(app.ctx.settings, ui=replace(app.ctx.settings.ui, autosave_seconds=600))
+    return app
+
+
+async def open_resumed_walk(pilot, app):
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+
+
+async def stored_notes(db, session_id: int):
+    db.expire_all()
+    return (await db.exec(select(L1WalkSession).where(L1WalkSession.id == session_id))).one().walk_notes
+
+
+async def test_ctrl_q_right_after_typing_saves_the_notes(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-700", "Keyboard sticky", "Al")])
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-700")
+    app = with_slow_autosave(make_app(store, desk.tech))
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+        app.screen.query_one("#session-notes").focus()
+        await pilot.press(*"spilled coffee")
+        assert str(app.screen.query_one("#notes-status").render()) == "Editing…"
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: app._exit)
+    assert await stored_notes(db, walk.id) == ["spilled coffee"]
+
+
+async def test_notes_too_large_to_save_hold_the_quit_until_asked_twice(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-701", "Huge logs", "Bo")])
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-701")
+    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["kept"])
+    app = with_slow_autosave(make_app(store, desk.tech))
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+        app.screen.query_one("#session-notes").text = "log line\n" * 40_000
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: "Not saved" in str(app.screen.query_one("#notes-status").render()))
+        assert not app._exit and app.screen.__class__.__name__ == "WalkScreen"
+        assert any("Ctrl+Q again" in str(n.message) for n in app._notifications)
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: app._exit)
+    assert await stored_notes(db, walk.id) == ["kept"]
