@@ -39,6 +39,7 @@ class RflowApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._catch_termination()
         if self.ctx is None:
             # After the first paint: the worker's first act is importing the store layer
             # (~250 ms of SQLAlchemy/SQLModel), which would otherwise hold the splash back.
@@ -72,6 +73,38 @@ class RflowApp(App[int]):
                     self.notify("Session notes are not saved (see the walk screen). Press Ctrl+Q again to quit without them.",
                                 severity="error", timeout=10, markup=False)
                     return
+        self.exit()
+
+    def _catch_termination(self) -> None:
+        """SIGTERM or SIGHUP (terminal closed) save the notes and exit, instead of dying mid-word."""
+        import asyncio
+        import signal
+
+        if self.is_headless:
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            try:
+                loop.add_signal_handler(sig, self._terminated, sig)
+            except (NotImplementedError, RuntimeError, ValueError):  # not on this platform / thread
+                pass
+
+    def _terminated(self, sig: int) -> None:
+        self.run_worker(self._save_and_exit(sig), group="terminate", exclusive=True)
+
+    async def _save_and_exit(self, sig: int) -> None:
+        import os
+        import signal
+
+        for screen in self.screen_stack:
+            flush = getattr(screen, "flush_notes", None)
+            if flush is not None:
+                await flush()  # best effort: nobody is left to ask
+        if sig == signal.SIGHUP:
+            # The terminal is gone: nothing to restore, and a clean exit would block writing to it.
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+            return
         self.exit()
 
     def show_first_screen(self) -> None:
