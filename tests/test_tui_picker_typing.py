@@ -25,3 +25,15 @@ async def test_a_burst_of_keys_on_the_table_lands_in_the_filter_whole(store, db,
         table = app.screen.query_one("#tickets")
         await wait_for(pilot, lambda: table.row_count == 1)
         assert str(table.get_cell_at((0, 0))) == "T-201"
+
+
+async def test_down_in_the_filter_moves_into_the_queue_and_enter_starts(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-301", "Printer jam", "Fay")])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#tickets").row_count >= 1)
+        app.screen.query_one("#filter").focus()
+        await pilot.press("down")
+        assert app.screen.query_one("#tickets").has_focus
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ in ("StartDialog", "NoKnowledgeScreen"))

@@ -141,6 +141,10 @@ class PickerScreen(Screen):
         queued, so a fast "wi-fi" would otherwise lose its hyphen.
         """
         filter_input = self.query_one("#filter", Input)
+        if event.key == "down" and filter_input.has_focus:  # from the filter straight into the queue
+            self.query_one(DataTable).focus()
+            event.stop()
+            return
         if event.is_printable and event.character and not filter_input.has_focus:
             filter_input.focus()
             filter_input.insert_text_at_cursor(event.character)
