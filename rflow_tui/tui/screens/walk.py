@@ -146,6 +146,7 @@ class WalkScreen(Screen):
         self.node = node
         self.failed = None
         self.query_one("#walk-error").display = False
+        self.query_one("#node-text").display = True
         kind_label = self.query_one("#node-kind", Static)
         text = self.query_one("#node-text", Static)
         answers = self.query_one("#answers", Horizontal)
@@ -183,6 +184,7 @@ class WalkScreen(Screen):
         error = self.query_one("#walk-error", Static)
         error.update(plain(f"{message}\n\nt retry · e escalate · r resolve"))
         error.display = True
+        self.query_one("#node-text").display = self.node is not None  # no empty box above the error
         answers = self.query_one("#answers", Horizontal)
         await answers.remove_children()
         await answers.mount(
