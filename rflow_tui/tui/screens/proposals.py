@@ -92,7 +92,8 @@ class ProposalsScreen(Screen):
         yield Header()
         with Horizontal():
             table = DataTable(id="proposal-list", cursor_type="row", zebra_stripes=True)
-            for label, width in (("#", 5), ("Title", 34), ("Source", 14), ("Outcome", 10), ("Ticket", 10), ("Age", 5)):
+            # Fits 120 columns whole; the source shows in the detail pane.
+            for label, width in (("#", 4), ("Title", 30), ("Outcome", 9), ("Ticket", 10), ("Age", 5)):
                 table.add_column(label, width=width)
             yield table
             with VerticalScroll(id="proposal-detail"):
@@ -112,7 +113,7 @@ class ProposalsScreen(Screen):
         table.clear()
         for p in self.rows:
             table.add_row(
-                str(p.id), plain(p.title, single_line=True), plain(p.source or "-", single_line=True),
+                str(p.id), plain(p.title, single_line=True),
                 "helpful" if p.validated_by_outcome else "unproven", plain(p.ticket_id or "-", single_line=True), age(p.created_at),
             )
         self.title = f"Proposals · {len(self.rows)} pending"
