@@ -149,3 +149,17 @@ async def test_an_unsafe_tree_is_refused_and_the_proposal_stays_pending(db, desk
         await proposals.approve(db, actor=desk.engineer, proposal_id=proposal_id)
     assert (await proposals.get_proposal(db, actor=desk.engineer, proposal_id=proposal_id)).status == "pending"
     assert await flows.list_flows(db, actor=desk.engineer) == []
+
+
+async def test_only_proposals_that_fit_the_ticket_are_offered_best_first(db, desk):
+    from rflow_tui.models import FlowProposal
+    from rflow_tui.services.proposals import match_proposals
+
+    tree = {"tree_structure": {"start": "r", "nodes": [{"id": "r", "type": "resolution", "text": "ok"}]}, "match_keywords": []}
+    for title, category in (("Teams camera black: check the shutter", "collaboration"),
+                            ("Printer jammed on tray 2", "printing"),
+                            ("Camera driver after update", "hardware")):
+        db.add(FlowProposal(account_id=desk.tech.account_id, title=title, category=category, proposed_flow_data=tree))
+    await db.commit()
+    ranked = await match_proposals(db, actor=desk.tech, subject="Teams camera is black", body="in every meeting")
+    assert [p.title for p, _ in ranked] == ["Teams camera black: check the shutter", "Camera driver after update"]

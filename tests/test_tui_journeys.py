@@ -304,7 +304,14 @@ async def test_engineer_promotes_a_proposal_then_walks_the_new_flow(store, db, d
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ProposalsScreen" and app.screen.rows)
         await wait_for(pilot, lambda: "Shutter open" in str(app.screen.query_one("#proposal-body").render()))
         await pilot.press("a")
-        await wait_for(pilot, lambda: not app.screen.rows)
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ApproveDialog")
+        await pilot.press("escape")  # a stray 'a' publishes nothing
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ProposalsScreen")
+        assert len(app.screen.rows) == 1
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ApproveDialog")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ProposalsScreen" and not app.screen.rows)
         await pilot.press("f2")
         await open_first_ticket(pilot, app)
         first = str(app.screen.query_one("OptionList").get_option_at_index(0).prompt)

@@ -39,6 +39,24 @@ async def list_pending(db: AsyncSession, *, actor: User) -> list[FlowProposal]:
     return list(rows)
 
 
+async def match_proposals(
+    db: AsyncSession, *, actor: User, subject: str, body: str, limit: int = 5
+) -> list[tuple[FlowProposal, float]]:
+    """Pending proposals that fit a ticket, best first, scored like flows; unrelated ones are left out."""
+    from rflow_tui.models import Flow
+    from rflow_tui.services.flows import match_score
+
+    scored = []
+    for proposal in await list_pending(db, actor=actor):
+        keywords = (proposal.proposed_flow_data or {}).get("match_keywords") or []
+        stand_in = Flow(title=proposal.title, category=proposal.category, match_keywords=keywords)
+        score = match_score(stand_in, subject, body)
+        if score > 0:
+            scored.append((proposal, score))
+    scored.sort(key=lambda pair: (-pair[1], pair[0].id))
+    return scored[: max(limit, 0)]
+
+
 async def get_proposal(db: AsyncSession, *, actor: User, proposal_id: int, lock: bool = False) -> FlowProposal:
     if not can_log_in(actor):
         raise AccessDenied(f"{actor.email} is deactivated")

@@ -79,6 +79,35 @@ class RejectDialog(ModalScreen):
         self.dismiss(None)
 
 
+class ApproveDialog(ModalScreen):
+    """Approving publishes a flow every tech will walk: one deliberate Enter, not a stray key."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self.proposal_title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Approve proposal", classes="dialog-title")
+            yield Static(plain(f"Publish “{self.proposal_title}” as a flow every tech can walk?"))
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Approve (Enter)", variant="success", id="submit")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#submit", Button).focus()
+
+    @on(Button.Pressed, "#submit")
+    def _approve(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(False)
+
+
 class ProposalsScreen(Screen):
     BINDINGS = [Binding("a", "approve", "Approve"), Binding("j", "reject", "Reject"), Binding("f5", "refresh", "Refresh")]
 
@@ -149,7 +178,7 @@ class ProposalsScreen(Screen):
     @work(exclusive=True, group="review")
     async def action_approve(self) -> None:
         proposal = self._current()
-        if proposal is None:
+        if proposal is None or not await self.app.push_screen_wait(ApproveDialog(proposal.title)):
             return
         try:
             flow = await self.ctx.call(proposal_svc.approve, proposal_id=proposal.id)

@@ -47,11 +47,11 @@ class StartDialog(ModalScreen):
     @work(exclusive=True)
     async def load_options(self) -> None:
         from rflow_tui.services.flows import match_flows
-        from rflow_tui.services.proposals import list_pending
+        from rflow_tui.services.proposals import match_proposals
 
         async with self.ctx.sessions() as db:
             matches = await match_flows(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
-            proposals = await list_pending(db, actor=self.ctx.user)
+            proposals = await match_proposals(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
         generator_error = self.ctx.generator_error
         if not matches and not proposals and generator_error:
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
@@ -65,7 +65,7 @@ class StartDialog(ModalScreen):
             self.choices[key] = ("flow", flow)
             best = "  · best match" if rank == 0 else ""
             options.append(Option(plain(f"Flow · {flow.title}{best}", single_line=True), id=key))
-        for proposal in proposals[:10]:
+        for proposal, _score in proposals:
             key = f"proposal-{proposal.id}"
             self.choices[key] = ("proposal", proposal)
             checked = " · validated" if proposal.validated_by_outcome else ""
