@@ -12,7 +12,7 @@ from anthropic import AsyncAnthropic
 
 from rflow_tui.ai import anthropic as gen_mod
 from rflow_tui.ai.anthropic import AnthropicGenerator
-from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NoGeneratorError, UnsafeNodeError
+from rflow_tui.ai.base import GenerationError, NodeContext, NoGeneratorError, UnsafeNodeError
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.prompt import user_message
 from rflow_tui.config import LLMSettings

@@ -8,24 +8,13 @@ import copy
 import pytest
 from sqlmodel import select
 
-from rflow_tui.ai.base import NodeContext
 from rflow_tui.models import AuditLog, FlowProposal
 from rflow_tui.services import flows, proposals, sessions
 from rflow_tui.services.errors import AccessDenied, InvalidState, ValidationFailed
 from rflow_tui.services.flows import FlowProblems
 from tests.conftest import make_desk
+from tests.fakes import ScriptedGenerator
 
-
-class ScriptedGenerator:
-    """Serves a fixed list of nodes, like a recorded fixture."""
-
-    name = "scripted"
-
-    def __init__(self, nodes):
-        self.nodes = list(nodes)
-
-    async def generate(self, context: NodeContext):
-        return self.nodes.pop(0)
 
 
 WALK = [
@@ -42,7 +31,7 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
     walk = await sessions.start_ai_build_session(
         db, actor=desk.tech, ticket_id=ticket, category="account", problem_text="Cannot sign in to laptop"
     )
-    gen = ScriptedGenerator(WALK)
+    gen = ScriptedGenerator(*WALK)
     node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
     node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id=node["id"], answer="no")
     node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id=node["id"])

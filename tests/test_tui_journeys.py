@@ -10,7 +10,8 @@ from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc
 from rflow_tui.tui import format as tui_format
-from tests.tui_support import INJECTION, SMALL_FLOW, ScriptedGenerator, make_app, seed_tickets, wait_for
+from tests.fakes import ScriptedGenerator
+from tests.tui_support import INJECTION, SMALL_FLOW, make_app, seed_tickets, wait_for
 
 ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",
              "yes_label": "Microsoft account", "no_label": "Local account"}
@@ -162,7 +163,7 @@ async def test_adhoc_walk_autosaves_notes_and_escalates(store, db, desk):
 
 async def test_cancelled_dialog_keeps_what_was_typed(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-450", "Mouse", "Di")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-450")
+    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-450")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)

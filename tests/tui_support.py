@@ -10,7 +10,6 @@ from rflow_tui.config import Settings, UISettings
 from rflow_tui.models import Ticket
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
-from tests.fakes import ScriptedGenerator  # noqa: F401  (re-exported for the app tests)
 
 FROZEN_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 INJECTION = "[bold red]x[/] [@click=app.quit]q[/] \x1b[31mred\x1b[0m"

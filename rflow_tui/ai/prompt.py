@@ -8,19 +8,17 @@ The hard-floor rules are listed from the same data file the validator uses.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rflow_tui.ai.base import NodeContext
 from rflow_tui.ai.hard_floor import rules
 from rflow_tui.ai.validate import MAX_LABEL, MAX_TEXT
-
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from rflow_tui.text import strip_controls
 
 
 def data(text: Any) -> str:
     """Untrusted text made inert inside a data block."""
-    value = _CONTROLS.sub("", "" if text is None else str(text))
+    value = strip_controls(text)
     return value.replace("<", "‹").replace(">", "›").strip()
 
 

@@ -12,14 +12,13 @@ from typing import Any
 
 from rflow_tui.ai.base import InvalidNodeError
 from rflow_tui.ai.hard_floor import scan
+from rflow_tui.text import strip_controls
 
 NODE_TYPES = ("question", "instruction", "resolution", "escalate")
 MAX_ID = 64
 MAX_TEXT = 600
 MAX_LABEL = 60
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 class HardFloorViolation(InvalidNodeError):
@@ -27,7 +26,7 @@ class HardFloorViolation(InvalidNodeError):
 
 
 def _clean(value: str) -> str:
-    return _CONTROLS.sub("", _ESCAPES.sub("", value)).strip()
+    return strip_controls(value).strip()
 
 
 def _text(raw: dict, key: str, limit: int, what: str) -> str:

@@ -18,15 +18,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.models import Flow, FlowProposal, User
 from rflow_tui.services import sessions, tickets
 from rflow_tui.services.errors import ServiceError
+from rflow_tui.text import strip_controls
 
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b.?")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def clean(value: Any) -> Any:
     """Text without terminal escapes or control characters (newlines and tabs stay)."""
     if isinstance(value, str):
-        return _CONTROL.sub("", _ESCAPES.sub("", value.replace("\r\n", "\n")))
+        return strip_controls(value)
     return value
 
 

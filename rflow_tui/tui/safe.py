@@ -8,17 +8,15 @@ escape sequences and control characters.
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?")
-_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+from rflow_tui.text import strip_controls
+
 
 
 def clean(value: object, *, single_line: bool = False) -> str:
     """Drop escape sequences and control characters; keep newlines and tabs unless single_line."""
-    text = _CONTROLS.sub("", _ESCAPES.sub("", "" if value is None else str(value)))
+    text = strip_controls(value)
     if single_line:
         text = " ".join(text.split())
     return text
