@@ -50,7 +50,7 @@ class EscalationsScreen(Screen):
         with Horizontal():
             table = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
             # Reason last: it is the one column that may be cut on a narrow terminal (the detail pane shows it whole).
-            for label, key, width in (("Ticket", "ticket", 10), ("Age", "age", 5), ("Tech", "tech", 14), ("Category", "category", 16), ("Reason", "reason", 28)):
+            for label, key, width in (("Ticket", "ticket", 10), ("Age", "age", 5), ("Tech", "tech", 14), ("Category", "category", 14), ("Reason", "reason", 18)):
                 table.add_column(label, key=key, width=width)
             yield table
             with VerticalScroll(id="escalation-detail"):
