@@ -328,3 +328,11 @@ async def test_engineer_promotes_a_proposal_then_walks_the_new_flow(store, db, d
     assert walk.walked_path[0]["answer_label"] == "Shutter open"
     approvals = list(await db.exec(select(AuditLog).where(AuditLog.action == "proposal.approve")))
     assert len(approvals) == 1 and approvals[0].actor_user_id == desk.coverage.id
+
+
+async def test_escalations_command_run_by_a_tech_opens_their_tickets_instead(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-990", "Keyboard", "Hal")])
+    app = make_app(store, desk.tech, start="escalations")
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        assert any("Escalations are for owners" in n.message for n in app._notifications)

@@ -110,9 +110,12 @@ class RflowApp(App[int]):
     def show_first_screen(self) -> None:
         user = self.ctx.user
         self.sub_title = f"{user.name or user.email} · {user.account_role}"
-        if self.start == "escalations" or (self.start == "auto" and not self.ctx.is_l1):
+        wants_escalations = self.start == "escalations" or (self.start == "auto" and not self.ctx.is_l1)
+        if wants_escalations and self.ctx.is_engineer:
             self.action_show_escalations()
         else:
+            if wants_escalations:  # `rflow escalations` run by an L1 tech
+                self.notify("Escalations are for owners, admins and engineers: here are your tickets.", markup=False)
             self.action_show_picker()
         self.ready = True
 
