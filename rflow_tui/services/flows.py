@@ -310,7 +310,9 @@ async def answer_flow_node(
     walk then ends by resolve or escalate. Pass ``node_id`` (the node the screen shows)
     to be refused if another window moved the walk on meanwhile.
     """
-    node = await current_flow_node(db, actor=actor, session_id=session_id)
+    doc = await walk_document(db, actor=actor, session_id=session_id)
+    path = (await sessions.get_session(db, actor=actor, session_id=session_id)).walked_path or []
+    node = _position(doc, path)
     if node is None:
         raise InvalidState(f"walk session {session_id} points at a node its flow does not have; escalate it")
     if node_id is not None and node.get("id") != node_id:
@@ -328,9 +330,8 @@ async def answer_flow_node(
         answer = None
     await sessions.record_step(
         db, actor=actor, session_id=session_id, node_id=node["id"], question=node.get("text", ""),
-        answer=answer, note=note, **extra,
+        answer=answer, note=note, after_steps=len(path), **extra,
     )
-    doc = await walk_document(db, actor=actor, session_id=session_id)
     return _shown(node_by_id(doc, next_node_id(node, answer)))
 
 

@@ -205,12 +205,19 @@ async def record_step(
     question: str,
     answer: str | None,
     note: str | None = None,
+    after_steps: int | None = None,
     **extra: Any,
 ) -> L1WalkSession:
-    """Append ``{node_id, question, answer, l1_note}`` (plus labels the caller passes)."""
+    """Append ``{node_id, question, answer, l1_note}`` (plus labels the caller passes).
+
+    ``after_steps``: the path length the caller decided on; if another window has
+    stepped since, the step is refused under the lock rather than recorded twice.
+    """
     _check_len(note, STEP_NOTE_CAP, "the step note")
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, ("flow", "proposal"))
+        if after_steps is not None and len(walk.walked_path or []) != after_steps:
+            raise InvalidState("this walk moved on in another window; refresh it")
         entry = {"node_id": node_id, "question": question, "answer": answer, "l1_note": note or None, **extra}
         walk.walked_path = [*(walk.walked_path or []), entry]
         walk.current_node_id = node_id
