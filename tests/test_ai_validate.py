@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rflow_tui.ai.base import InvalidNodeError, UnsafeNodeError
+from rflow_tui.ai.base import InvalidNodeError, MalformedNodeError, NodeContext, UnsafeNodeError, UnusableOutputError
 from rflow_tui.ai.generate import next_valid_node
-from rflow_tui.ai.base import NodeContext
+from rflow_tui.ai.prompt import user_message
+from rflow_tui.ai.safety import scan_node
 from rflow_tui.ai.validate import HardFloorViolation, validate_node
 
 
@@ -14,8 +15,10 @@ from rflow_tui.ai.validate import HardFloorViolation, validate_node
 def test_unsafe_node_is_rejected_whether_in_text_or_label(field):
     node = {"id": "q1", "type": "question", "text": "Which fix?", "yes_label": "Restart", "no_label": "Sign out"}
     node[field] = "Disable the firewall"
-    with pytest.raises(HardFloorViolation, match="must never do"):
+    with pytest.raises(HardFloorViolation) as caught:
         validate_node(node)
+    assert caught.value.rule_ids and all(rule_id in str(caught.value) for rule_id in caught.value.rule_ids)
+    assert "Disable the firewall" not in str(caught.value)
 
 
 def test_missing_labels_default_to_yes_no_and_extra_keys_are_dropped():
@@ -67,18 +70,50 @@ class Sequence:
         return self.nodes.pop(0)
 
 
-async def test_unsafe_node_is_retried_once_with_the_reason_fed_back():
-    gen = Sequence({"id": "i1", "type": "instruction", "text": "Turn off the antivirus"},
+UNSAFE_PHRASE = "Turn off the antivirus quickly-zebra"
+
+
+async def test_unsafe_node_is_retried_once_with_the_rule_fed_back_never_the_text():
+    gen = Sequence({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
                    {"id": "i1", "type": "instruction", "text": "Restart the laptop"})
     node = await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"))
     assert node["text"] == "Restart the laptop"
     assert gen.contexts[0].rejection is None
-    assert "antivirus" in gen.contexts[1].rejection
+    retry = gen.contexts[1]
+    assert retry.rejection_kind == "unsafe"
+    rule_id = scan_node(UNSAFE_PHRASE)[0].rule_id
+    prompt = user_message(retry)
+    assert f"rule {rule_id}" in prompt and "rejected by the safety check" in prompt
+    assert "zebra" not in prompt.lower() and "zebra" not in retry.rejection
 
 
-async def test_second_unsafe_node_is_refused_and_never_returned():
-    gen = Sequence({"id": "i1", "type": "instruction", "text": "Turn off the antivirus"},
-                   {"id": "i2", "type": "instruction", "text": "Open regedit"})
-    with pytest.raises(UnsafeNodeError, match="failed our safety checks twice"):
+async def test_second_unsafe_node_is_refused_naming_the_rule_and_never_quoting_it():
+    gen = Sequence({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
+                   {"id": "i2", "type": "instruction", "text": UNSAFE_PHRASE})
+    with pytest.raises(UnsafeNodeError, match="must never be told") as caught:
         await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"))
     assert len(gen.contexts) == 2
+    assert scan_node(UNSAFE_PHRASE)[0].rule_id in str(caught.value)
+    assert "zebra" not in str(caught.value).lower()
+
+
+async def test_malformed_output_gets_its_own_feedback_and_its_own_error():
+    too_long = {"id": "i1", "type": "instruction", "text": "x" * 700}
+    gen = Sequence(too_long, {"id": "i2", "type": "poem", "text": "Restart the laptop"})
+    with pytest.raises(UnusableOutputError, match="not a usable step") as caught:
+        await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"))
+    assert not isinstance(caught.value, UnsafeNodeError) and "node type must be one of" in str(caught.value)
+    retry = gen.contexts[1]
+    assert retry.rejection_kind == "malformed" and "limit is 600" in retry.rejection
+    prompt = user_message(retry)
+    assert "could not be used" in prompt and "matching the schema" in prompt
+    assert "safety check" not in prompt
+
+
+def test_malformed_and_unsafe_are_different_error_types():
+    with pytest.raises(MalformedNodeError):
+        validate_node({"id": "i1", "type": "instruction", "text": ""})
+    with pytest.raises(HardFloorViolation) as caught:
+        validate_node({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE})
+    assert not isinstance(caught.value, MalformedNodeError)
+

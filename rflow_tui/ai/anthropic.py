@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NoGeneratorError
+from rflow_tui.ai.base import GenerationError, MalformedNodeError, NodeContext, NoGeneratorError
 
 DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (anthropic 2.13)
 MAX_TOKENS = 1024
@@ -141,7 +141,7 @@ class AnthropicGenerator:
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise InvalidNodeError("the AI returned something that is not a node (malformed JSON)") from exc
+            raise MalformedNodeError("the AI returned something that is not a node (malformed JSON)") from exc
         return raw
 
 

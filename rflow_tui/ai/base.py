@@ -13,12 +13,17 @@ from typing import Any, Callable, Protocol, runtime_checkable
 
 @dataclass(frozen=True)
 class NodeContext:
-    """What determines the next node. ``rejection`` carries why the last try was refused."""
+    """What determines the next node.
+
+    ``rejection`` says why the last try was refused and ``rejection_kind`` which way
+    (``"malformed"`` output or an ``"unsafe"`` step): the retry prompt differs.
+    """
 
     problem_text: str
     category: str
     walked_path: list[dict[str, Any]] = field(default_factory=list)
     rejection: str | None = None
+    rejection_kind: str | None = None
 
 
 @runtime_checkable
@@ -41,15 +46,43 @@ class NoGeneratorError(GenerationError):
 
 
 class UnsafeNodeError(GenerationError):
-    """The generator twice produced a node that failed validation; nothing is shown."""
+    """The last try broke a safety rule (after one retry); nothing is shown."""
 
     kind = "unsafe"
 
 
+class UnusableOutputError(GenerationError):
+    """The last try was not a usable node (after one retry); nothing is shown."""
+
+    kind = "malformed"
+
+
 class InvalidNodeError(GenerationError):
-    """One node failed validation (schema, lengths, labels or the hard floor)."""
+    """One node was refused: ``MalformedNodeError`` or ``SafetyRefusal`` say which way."""
 
     kind = "invalid"
+    rejection_kind = "malformed"
+
+
+class MalformedNodeError(InvalidNodeError):
+    """The model's output is not a usable node: bad JSON, schema, lengths or labels."""
+
+
+class SafetyRefusal(InvalidNodeError):
+    """A well-formed node that one of the safety layers refused.
+
+    Carries the rules broken as (id, description) pairs; the message names them and
+    never quotes the node, so it is safe on screen, in a prompt and in a log.
+    """
+
+    rejection_kind = "unsafe"
+    refused_by = "the safety rules"
+
+    def __init__(self, rules: list[tuple[str, str]]) -> None:
+        self.rules = list(rules)
+        self.rule_ids = [rule_id for rule_id, _ in self.rules]
+        named = "; ".join(f"{description} (rule {rule_id})" for rule_id, description in self.rules)
+        super().__init__(f"{self.refused_by} refused it: {named}")
 
 
 GeneratorFactory = Callable[..., NodeGenerator]

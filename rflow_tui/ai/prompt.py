@@ -3,7 +3,7 @@
 Ticket text, labels and notes are untrusted: they go inside delimited data blocks
 with every ``<`` and ``>`` neutralised, so nothing in a ticket can close a block
 or open a new one, and the model is told never to follow instructions found there.
-The hard-floor rules are listed from the same data file the validator uses.
+The safety rules are listed from the same catalogue the validator and the judge use.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from rflow_tui.ai.base import NodeContext
-from rflow_tui.ai.hard_floor import rules
+from rflow_tui.ai.safety import rule_catalogue
 from rflow_tui.ai.validate import MAX_LABEL, MAX_TEXT
 from rflow_tui.text import strip_controls
 
@@ -23,7 +23,7 @@ def data(text: Any) -> str:
 
 
 def system_prompt() -> str:
-    never = "\n".join(f"- {rule.description}" for rule in rules())
+    never = "\n".join(f"- {rule.description}" for rule in rule_catalogue())
     return f"""You guide a junior IT help-desk technician (L1) through troubleshooting a ticket, one step at a time.
 Each reply is exactly ONE next node, as JSON matching the given schema:
 - "question": a yes/no or either/or question the technician answers. "yes_label" and "no_label" are the literal
@@ -66,9 +66,22 @@ def user_message(context: NodeContext) -> str:
         f"<walk>\n{walk}\n</walk>",
     ]
     if context.rejection:
-        parts.append(
-            "Your previous node was rejected by the safety check and was not shown: "
-            f"{data(context.rejection)}\nWrite a different, safe node."
-        )
+        parts.append(_rejection_feedback(context))
     parts.append("Write the next node.")
     return "\n\n".join(parts)
+
+
+def _rejection_feedback(context: NodeContext) -> str:
+    """Why the last try was refused: an unsafe step and malformed output need different fixes."""
+    reason = data(context.rejection)
+    if context.rejection_kind == "unsafe":
+        return (
+            f"Your previous node was rejected by the safety check and was not shown: {reason}.\n"
+            "That is something an L1 technician must never be told. Write a different, safe node; "
+            'if no safe step is left for L1, write an "escalate" node.'
+        )
+    return (
+        f"Your previous reply could not be used and was not shown: {reason}.\n"
+        "Reply with exactly one node as JSON matching the schema, within the length limits, "
+        "and for a question two different labels."
+    )

@@ -2,7 +2,10 @@
 
 Schema and lengths (the API does not enforce the schema's limits), labels
 (defaulting to "Yes"/"No", non-empty, distinct), terminal escape and control
-characters stripped, and the hard floor scanned over text and labels.
+characters stripped, and the safety rules (layer 1) scanned over the whole node:
+text and labels alone and together, once. A malformed node and an unsafe one are
+refused with different errors (``MalformedNodeError`` / ``HardFloorViolation``),
+because the technician and the retry prompt are told different things.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rflow_tui.ai.base import InvalidNodeError
-from rflow_tui.ai.hard_floor import scan
+from rflow_tui.ai.base import MalformedNodeError, SafetyRefusal
+from rflow_tui.ai.safety import Finding, scan_node
 from rflow_tui.text import strip_controls
 
 NODE_TYPES = ("question", "instruction", "resolution", "escalate")
@@ -21,8 +24,11 @@ MAX_LABEL = 60
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
-class HardFloorViolation(InvalidNodeError):
-    """The node tells the tech to do something on the hard floor's list."""
+class HardFloorViolation(SafetyRefusal):
+    """The rules layer found the node tells the tech to do something L1 must never do."""
+
+    def __init__(self, findings: list[Finding]) -> None:
+        super().__init__([(f.rule_id, f.description) for f in findings])
 
 
 def _clean(value: str) -> str:
@@ -32,10 +38,10 @@ def _clean(value: str) -> str:
 def _text(raw: dict, key: str, limit: int, what: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not _clean(value):
-        raise InvalidNodeError(f"{what} is missing or empty")
+        raise MalformedNodeError(f"{what} is missing or empty")
     value = _clean(value)
     if len(value) > limit:
-        raise InvalidNodeError(f"{what} is {len(value)} characters; the limit is {limit}")
+        raise MalformedNodeError(f"{what} is {len(value)} characters; the limit is {limit}")
     return value
 
 
@@ -44,30 +50,31 @@ def _label(raw: dict, key: str, default: str) -> str:
     if value is None or (isinstance(value, str) and not _clean(value)):
         return default
     if not isinstance(value, str):
-        raise InvalidNodeError(f"{key} must be text")
+        raise MalformedNodeError(f"{key} must be text")
     value = " ".join(_clean(value).split())
     if len(value) > MAX_LABEL:
-        raise InvalidNodeError(f"{key} is {len(value)} characters; a button label may have {MAX_LABEL}")
+        raise MalformedNodeError(f"{key} is {len(value)} characters; a button label may have {MAX_LABEL}")
     return value
 
 
 def validate_node(raw: Any) -> dict[str, Any]:
-    """A clean node dict, or InvalidNodeError (HardFloorViolation for unsafe content) saying why."""
+    """A clean node dict, or MalformedNodeError / HardFloorViolation saying why (never quoting it)."""
     if not isinstance(raw, dict):
-        raise InvalidNodeError("the node is not a JSON object")
+        raise MalformedNodeError("the node is not a JSON object")
     node_id = _text(raw, "id", MAX_ID, "the node id")
     if not _ID.match(node_id):
-        raise InvalidNodeError("the node id may use only letters, digits and _ . : -")
+        raise MalformedNodeError("the node id may use only letters, digits and _ . : -")
     node_type = raw.get("type")
     if node_type not in NODE_TYPES:
-        raise InvalidNodeError(f"the node type must be one of {', '.join(NODE_TYPES)}, not {node_type!r}")
+        raise MalformedNodeError(f"the node type must be one of {', '.join(NODE_TYPES)}")
     node: dict[str, Any] = {"id": node_id, "type": node_type, "text": _text(raw, "text", MAX_TEXT, "the node text")}
     if node_type == "question":
         node["yes_label"] = _label(raw, "yes_label", "Yes")
         node["no_label"] = _label(raw, "no_label", "No")
         if node["yes_label"].casefold() == node["no_label"].casefold():
-            raise InvalidNodeError("the two answer labels must differ")
-    for key in ("text", "yes_label", "no_label"):
-        if key in node and (violation := scan(node[key])):
-            raise HardFloorViolation(str(violation))
+            raise MalformedNodeError("the two answer labels must differ")
+    labels = [node["yes_label"], node["no_label"]] if node_type == "question" else []
+    findings = scan_node(node["text"], labels)
+    if findings:
+        raise HardFloorViolation(findings)
     return node
