@@ -53,8 +53,8 @@ async def _seed(url: str, n_tickets: int) -> None:
     from rflow_tui.models import Ticket, utcnow
     from rflow_tui.services.users import add_user, create_account
 
-    engine, sessions = await open_store(url)
-    async with sessions() as db:
+    engine, open_db = await open_store(url)
+    async with open_db() as db:
         owner = await create_account(db, name="Bench desk", owner_email="bench.owner@bench.test")
         await add_user(db, actor=owner, email=TECH_EMAIL, name="Bench Tech", role="l1_tech")
         rng = random.Random(7)

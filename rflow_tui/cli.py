@@ -53,9 +53,9 @@ async def store(settings) -> AsyncIterator[Any]:
     """A store session on the configured database, disposed afterwards."""
     from rflow_tui.db import open_store
 
-    engine, sessions = await open_store(settings.resolved_database_url)
+    engine, open_db = await open_store(settings.resolved_database_url)
     try:
-        async with sessions() as db:
+        async with open_db() as db:
             yield db
     finally:
         await engine.dispose()

@@ -1,4 +1,4 @@
-"""Engine and session factory: SQLite pragmas, write locking, migrations at start.
+"""Engine and database-session factory: SQLite pragmas, write locking, migrations at start.
 
 Writers take the database write lock before they read what they will change
 (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR UPDATE`` on PostgreSQL), so two
@@ -16,15 +16,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rflow_tui.domain.errors import DatabaseError
+
 BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
-
-
-from rflow_tui.services.errors import ServiceError
-
-
-class DatabaseError(ServiceError):
-    """The store cannot be opened or used; the message says what to do."""
 
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine:
@@ -56,7 +51,11 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+def db_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Calling the factory opens one database session (``async with open_db() as db``).
+
+    Named apart from ``services.sessions``, which is about walk sessions.
+    """
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
@@ -85,10 +84,6 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
         await db.rollback()
         raise
     db.expunge_all()
-
-
-def is_postgres(db: AsyncSession) -> bool:
-    return db.get_bind().dialect.name == "postgresql"
 
 
 # --- migrations ---------------------------------------------------------------
@@ -126,11 +121,11 @@ async def migrate(engine: AsyncEngine) -> None:
 
 
 async def open_store(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
-    """Create the engine, apply migrations, return the session factory."""
+    """Create the engine, apply migrations, return it with the database-session factory."""
     engine = make_engine(url)
     try:
         await migrate(engine)
     except Exception as exc:
         await engine.dispose()
         raise DatabaseError(f"cannot open the database at {url}: {exc}") from exc
-    return engine, make_sessionmaker(engine)
+    return engine, db_session_factory(engine)

@@ -15,8 +15,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, Answer, NodeType
+from rflow_tui.domain.walk_step import WalkStep, live_steps
+
 FORMAT = "rflow.flow/1"
-TERMINAL_TYPES = ("resolution", "escalate")
 UNCHARTED_ID = "uncharted"
 RESOLVED_ID = "resolved"
 
@@ -29,55 +31,43 @@ def _unique(base: str, taken: set[str]) -> str:
     return candidate
 
 
-def live_steps(path: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The steps that count: entries marked ``undone`` (stepped back over) are history only."""
-    return [step for step in path if not step.get("undone")]
-
-
-def normalize_walked_path(path: list[dict[str, Any]]) -> dict[str, Any]:
+def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
     """A walked path as a flow tree: the chosen branches in order, ending in a resolution.
 
     Each question keeps its labels; the branch the tech took leads on, the other one
     leads to a shared escalate node, because the walk says nothing about it.
-    Accepts both AI-build entries (``id``/``text``/``node_type``) and flow steps
-    (``node_id``/``question``/``answer``).
     """
-    steps = live_steps(path)
+    steps = live_steps(steps)
     taken: set[str] = {UNCHARTED_ID, RESOLVED_ID}
-    ids = [_unique(str(s.get("id") or s.get("node_id") or f"step-{i + 1}"), taken) for i, s in enumerate(steps)]
+    ids = [_unique(step.node_id or f"step-{i + 1}", taken) for i, step in enumerate(steps)]
     nodes: list[dict[str, Any]] = []
     needs_uncharted = False
     for i, step in enumerate(steps):
         following = ids[i + 1] if i + 1 < len(steps) else RESOLVED_ID
-        text = step.get("text") or step.get("question") or ""
-        answer = step.get("answer")
-        is_question = step.get("node_type") == "question" or (
-            step.get("node_type") is None and answer in ("yes", "no")
-        )
-        if is_question:
+        if step.is_question:
             needs_uncharted = True
-            yes_label = step.get("yes_label") or "Yes"
-            no_label = step.get("no_label") or "No"
-            chose_yes = answer == "yes"
+            chose_yes = step.answer == Answer.YES
             nodes.append(
                 {
                     "id": ids[i],
-                    "type": "question",
-                    "text": text,
-                    "yes_label": yes_label,
-                    "no_label": no_label,
+                    "type": NodeType.QUESTION.value,
+                    "text": step.text,
+                    "yes_label": step.yes_label,
+                    "no_label": step.no_label,
                     "yes": following if chose_yes else UNCHARTED_ID,
                     "no": UNCHARTED_ID if chose_yes else following,
                 }
             )
         else:
-            nodes.append({"id": ids[i], "type": "instruction", "text": text, "next": following})
-    nodes.append({"id": RESOLVED_ID, "type": "resolution", "text": "Resolved: confirm with the user and close."})
+            nodes.append({"id": ids[i], "type": NodeType.INSTRUCTION.value, "text": step.text, "next": following})
+    nodes.append(
+        {"id": RESOLVED_ID, "type": NodeType.RESOLUTION.value, "text": "Resolved: confirm with the user and close."}
+    )
     if needs_uncharted:
         nodes.append(
             {
                 "id": UNCHARTED_ID,
-                "type": "escalate",
+                "type": NodeType.ESCALATE.value,
                 "text": "This branch was not walked when the flow was captured: escalate.",
             }
         )
@@ -86,8 +76,8 @@ def normalize_walked_path(path: list[dict[str, Any]]) -> dict[str, Any]:
 
 # --- reading a flow ------------------------------------------------------------
 
-NODE_TYPES = ("question", "instruction", *TERMINAL_TYPES)
-ANSWERS = ("yes", "no")
+NODE_TYPES = tuple(NodeType)
+ANSWERS = tuple(Answer)
 ID_MAX = 120
 TITLE_MAX = 255
 CATEGORY_MAX = 80
@@ -95,10 +85,10 @@ MAX_NODES = 1000
 TEXT_MAX = 4000
 TOP_KEYS = {"format", "title", "slug", "category", "match_keywords", "version", "description", "start", "nodes"}
 NODE_KEYS = {
-    "question": {"id", "type", "text", "yes_label", "no_label", "yes", "no"},
-    "instruction": {"id", "type", "text", "next"},
-    "resolution": {"id", "type", "text"},
-    "escalate": {"id", "type", "text"},
+    NodeType.QUESTION: {"id", "type", "text", "yes_label", "no_label", "yes", "no"},
+    NodeType.INSTRUCTION: {"id", "type", "text", "next"},
+    NodeType.RESOLUTION: {"id", "type", "text"},
+    NodeType.ESCALATE: {"id", "type", "text"},
 }
 
 
@@ -123,11 +113,11 @@ def next_node_id(node: dict[str, Any], answer: str | None) -> str | None:
     instruction. Terminal nodes lead nowhere (None). A question without a yes/no answer
     is a caller error (ValueError)."""
     kind = node.get("type")
-    if kind == "question":
+    if kind == NodeType.QUESTION:
         if answer not in ANSWERS:
             raise ValueError(f"answer the question with 'yes' or 'no', not {answer!r}")
         return node.get(answer)
-    if kind == "instruction":
+    if kind == NodeType.INSTRUCTION:
         return node.get("next")
     return None
 
@@ -246,7 +236,7 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
         if msg:
             report(f"{here}.text", msg)
             ok = False
-        if kind == "question":
+        if kind == NodeType.QUESTION:
             for key in ("yes_label", "no_label"):
                 if key in node:
                     msg = _text_problem(node[key], key, cap=80)
@@ -267,7 +257,7 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
             continue
         node_id = node.get("id")
         outs: list[str] = []
-        for key in {"question": ANSWERS, "instruction": ("next",)}.get(node["type"], ()):
+        for key in {NodeType.QUESTION: ANSWERS, NodeType.INSTRUCTION: ("next",)}.get(node["type"], ()):
             target = node.get(key)
             where = f"$.nodes[{i}].{key}"
             if target is None:
@@ -296,7 +286,7 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
                 report(f"$.nodes[{i}]", f"node {node_id!r} cannot be reached from the start")
     if start is not None and not malformed:
         # Only meaningful once every node is well formed and every branch points at one.
-        terminals = {n for n, i in index.items() if nodes[i].get("type") in TERMINAL_TYPES}
+        terminals = {n for n, i in index.items() if nodes[i].get("type") in TERMINAL_NODE_TYPES}
         reverse: dict[str, list[str]] = {}
         for src, outs in edges.items():
             for dst in outs:

@@ -8,6 +8,9 @@ from typing import Any, Optional
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from rflow_tui.domain.enums import ProposalStatus, TicketKind, TicketStatus, WalkStatus
+from rflow_tui.domain.walk_step import WalkStep, read_path
+
 
 def utcnow() -> datetime:
     """Aware UTC: SQLModel's datetime columns refuse naive values."""
@@ -16,14 +19,6 @@ def utcnow() -> datetime:
 
 def _json(nullable: bool = True) -> Any:
     return Field(default=None, sa_column=Column(JSON, nullable=nullable))
-
-
-ROLES = ("owner", "admin", "engineer", "l1_tech")
-ENGINEER_ROLES = ("owner", "admin", "engineer")
-SESSION_KINDS = ("flow", "proposal", "adhoc", "ai_build")
-SESSION_STATUSES = ("active", "resolved", "escalated")
-TICKET_KINDS = ("internal", "psa")
-TICKET_STATUSES = ("open", "in_progress", "resolved", "escalated")
 
 
 class Account(SQLModel, table=True):
@@ -55,13 +50,13 @@ class Ticket(SQLModel, table=True):
     id: Optional[int] = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     ticket_id: str = Field(max_length=64, description="the desk's ticket id, e.g. T-1042")
-    ticket_kind: str = Field(default="internal", max_length=10)
+    ticket_kind: str = Field(default=TicketKind.INTERNAL, max_length=10)
     psa_system: Optional[str] = Field(default=None, max_length=40)
     subject: str = Field(max_length=500)
     body: str = ""
     requester: str = Field(default="", max_length=200)
     category: str = Field(default="", max_length=80)
-    status: str = Field(default="open", max_length=20)
+    status: str = Field(default=TicketStatus.OPEN, max_length=20)
     resolution_notes: Optional[str] = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
@@ -91,7 +86,7 @@ class FlowProposal(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     proposal_type: str = Field(default="new_flow", max_length=30)
     source: str = Field(default="", max_length=40)
-    status: str = Field(default="pending", max_length=20, index=True)
+    status: str = Field(default=ProposalStatus.PENDING, max_length=20, index=True)
     title: str = Field(max_length=255)
     category: str = Field(default="", max_length=80)
     proposed_flow_data: Optional[dict] = _json(nullable=False)
@@ -118,13 +113,13 @@ class L1WalkSession(SQLModel, table=True):
     created_by_user_id: int = Field(foreign_key="user.id")
     acting_as: Optional[str] = Field(default=None, max_length=20)
     ticket_id: str = Field(max_length=64)
-    ticket_kind: str = Field(default="internal", max_length=10)
+    ticket_kind: str = Field(default=TicketKind.INTERNAL, max_length=10)
     session_kind: str = Field(max_length=10)
     flow_id: Optional[int] = None
     flow_proposal_id: Optional[int] = None
     category: Optional[str] = Field(default=None, max_length=80)
     problem_text: Optional[str] = None
-    status: str = Field(default="active", max_length=10)
+    status: str = Field(default=WalkStatus.ACTIVE, max_length=10)
     walked_path: Optional[list] = _json(nullable=False)
     pending_node: Optional[dict] = _json()
     current_node_id: Optional[str] = Field(default=None, max_length=120)
@@ -136,6 +131,11 @@ class L1WalkSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_step_at: Optional[datetime] = None
     resolved_at: Optional[datetime] = None
+
+    @property
+    def steps(self) -> list[WalkStep]:
+        """``walked_path`` read as typed steps (the JSON stays the stored form)."""
+        return read_path(self.walked_path)
 
 
 class Notification(SQLModel, table=True):

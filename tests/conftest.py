@@ -36,15 +36,15 @@ async def db_url(tmp_path):
 @pytest.fixture
 async def store(db_url):
     """(engine, session factory) on a migrated, empty database."""
-    engine, sessions = await open_store(db_url)
-    yield engine, sessions
+    engine, open_db = await open_store(db_url)
+    yield engine, open_db
     await engine.dispose()
 
 
 @pytest.fixture
 async def db(store):
-    _, sessions = store
-    async with sessions() as session:
+    _, open_db = store
+    async with open_db() as session:
         yield session
 
 

@@ -17,6 +17,7 @@ from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.prompt import user_message
 from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.config import LLMSettings
+from rflow_tui.domain.walk_step import read_path
 
 NODE = {"id": "q-account", "type": "question", "text": "Microsoft account or local account?",
         "yes_label": "Microsoft account", "no_label": "Local account"}
@@ -156,7 +157,7 @@ def test_prompt_lists_prior_steps_with_chosen_labels_and_notes():
     path = [{"node_type": "question", "id": "q-account", "text": "Which account?", "answer": "no", "l1_note": "work laptop",
              "answer_label": "Local account", "yes_label": "Microsoft account", "no_label": "Local account"},
             {"node_type": "instruction", "id": "i-1", "text": "Restart Outlook", "answer": None, "l1_note": None}]
-    text = user_message(NodeContext(problem_text="Outlook", category="email", walked_path=path))
+    text = user_message(NodeContext(problem_text="Outlook", category="email", walked_path=read_path(path)))
     assert 'answer chosen: "Local account"' in text
     assert "<note>work laptop</note>" in text
     assert "instruction [i-1]: Restart Outlook" in text

@@ -17,6 +17,7 @@ from rflow_tui.ai.fixture import (
     load_fixture,
 )
 from rflow_tui.config import LLMSettings
+from rflow_tui.domain.walk_step import StepSource, WalkStep
 from rflow_tui.models import Ticket
 from rflow_tui.services.demo import DEMO_TICKETS
 from rflow_tui.services.tickets import problem_text
@@ -28,12 +29,8 @@ def demo_context(ticket_id: str, path=()) -> NodeContext:
     return NodeContext(problem_text=problem_text(ticket), category=ticket.category, walked_path=list(path))
 
 
-def step(node: dict, answer: str | None, note: str | None = None) -> dict:
-    entry = {"node_type": node["type"], "id": node["id"], "text": node["text"], "answer": answer, "l1_note": note}
-    if node["type"] == "question":
-        entry.update(answer_label=node["yes_label"] if answer == "yes" else node["no_label"],
-                     yes_label=node["yes_label"], no_label=node["no_label"])
-    return entry
+def step(node: dict, answer: str | None, note: str | None = None) -> WalkStep:
+    return WalkStep.answering(StepSource.AI, node, answer, note)
 
 
 async def walk_all(generator, ticket_id: str) -> tuple[set[str], int]:

@@ -23,8 +23,8 @@ def env(tmp_path, monkeypatch):
 
 def rows(env, model):
     async def go():
-        engine, sessions = await open_store(f"sqlite+aiosqlite:///{env / 'desk.sqlite3'}")
-        async with sessions() as db:
+        engine, open_db = await open_store(f"sqlite+aiosqlite:///{env / 'desk.sqlite3'}")
+        async with open_db() as db:
             result = list(await db.exec(select(model)))
         await engine.dispose()
         return result

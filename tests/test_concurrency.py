@@ -26,14 +26,14 @@ WORKER = textwrap.dedent(
     session_id, count = int(session_id), int(count)
 
     async def main():
-        engine, sessions = await open_store(url)
-        async with sessions() as db:
+        engine, open_db = await open_store(url)
+        async with open_db() as db:
             actor = await find_login(db, email)
         while not Path(go).exists():
             time.sleep(0.005)
         outcome = "ok"
         for i in range(count):
-            async with sessions() as db:
+            async with open_db() as db:
                 try:
                     if op == "step":
                         await svc.record_step(db, actor=actor, session_id=session_id,

@@ -69,7 +69,7 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
     assert t["kind"] == "ai_build" and t["tech"]["acting_as"] == "l1_coverage"
     assert t["steps"][0]["answer_label"] == "Mac"
     assert t["escalation"] == {
-        "reason_category": "hardware", "reason_category_label": sessions.ESCALATION_CATEGORIES["hardware"],
+        "reason_category": "hardware", "reason_category_label": "Hardware fault or replacement",
         "reason": "Needs a new fuser",
     }
     md = transcript_markdown(t)

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rflow_tui.domain.walk_step import read_path
 from rflow_tui.flow_format import (
     FORMAT,
     Problem,
@@ -160,7 +161,7 @@ def test_a_captured_walk_is_a_valid_flow_and_keeps_its_labels():
         {"node_type": "instruction", "id": "reset", "text": "Use the sign-in options to reset it.", "answer": None},
         {"node_id": "again", "question": "Can the user sign in now?", "answer": "yes"},
     ]
-    tree = normalize_walked_path(path)
+    tree = normalize_walked_path(read_path(path))
     assert check_flow(tree) == []
     assert node_by_id(tree, "acct")["no_label"] == "Local account"
     assert check_flow(normalize_walked_path([])) == []
@@ -233,7 +234,7 @@ def test_breaking_one_field_of_a_valid_flow_is_always_reported(data):
 def test_the_schema_file_is_a_valid_schema_that_accepts_sound_flows():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(small_flow(), SCHEMA)
-    jsonschema.validate(normalize_walked_path([{"node_id": "a", "question": "On?", "answer": "yes"}]), SCHEMA)
+    jsonschema.validate(normalize_walked_path(read_path([{"node_id": "a", "question": "On?", "answer": "yes"}])), SCHEMA)
 
 
 @pytest.mark.parametrize(

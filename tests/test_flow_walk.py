@@ -10,7 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rflow_tui.db import open_store
-from rflow_tui.flow_format import FORMAT, TERMINAL_TYPES, check_flow, live_steps, next_node_id, node_by_id
+from rflow_tui.domain.enums import TERMINAL_NODE_TYPES
+from rflow_tui.domain.walk_step import live_steps, read_path
+from rflow_tui.flow_format import FORMAT, check_flow, next_node_id, node_by_id
 from rflow_tui.models import FlowProposal
 from rflow_tui.services import flows, sessions
 from rflow_tui.services.errors import InvalidState, ValidationFailed
@@ -103,7 +105,7 @@ async def test_step_back_marks_the_step_undone_and_keeps_it(db, desk):
     assert undone["undone"] is True and undone["undone_at"]
     assert (undone["answer"], undone["answer_label"], undone["l1_note"]) == ("yes", "Microsoft account", "first try")
     assert redone["answer"] == "no" and not redone.get("undone")
-    assert [s["node_id"] for s in live_steps(stored.walked_path)] == ["kind"]
+    assert [s.node_id for s in live_steps(stored.steps)] == ["kind"]
 
 
 async def test_step_back_is_refused_on_a_finished_walk(db, desk):
@@ -214,7 +216,7 @@ def test_any_walk_records_steps_that_match_the_flow(tmp_path):
                     model.pop()
                     backs += 1
                     continue
-                if node["type"] in TERMINAL_TYPES:
+                if node["type"] in TERMINAL_NODE_TYPES:
                     break
                 answer = move if node["type"] == "question" else None
                 node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=answer)
@@ -223,8 +225,8 @@ def test_any_walk_records_steps_that_match_the_flow(tmp_path):
             path = stored.walked_path
             assert len(path) == len(model) + backs
             assert sum(1 for s in path if s.get("undone")) == backs
-            live = live_steps(path)
-            assert [(s["node_id"], s["answer"]) for s in live] == model
+            live = live_steps(read_path(path))
+            assert [(s.node_id, s.answer) for s in live] == model
             for step in path:
                 source = node_by_id(doc, step["node_id"])
                 assert step["question"] == source["text"] and step["node_type"] == source["type"]

@@ -74,25 +74,25 @@ async def test_a_locked_database_gets_a_clear_error_and_loses_nothing(db_url, tm
     import pytest
     from sqlmodel import select
 
-    from rflow_tui.db import DatabaseError, make_sessionmaker, write_transaction
+    from rflow_tui.db import DatabaseError, db_session_factory, write_transaction
     from rflow_tui.models import Account
     from rflow_tui.services.users import create_account
 
-    engine, sessions = await open_store(db_url)
-    async with sessions() as db:
+    engine, open_db = await open_store(db_url)
+    async with open_db() as db:
         await create_account(db, name="Desk", owner_email="o@x.test")
     await engine.dispose()
 
     holder = sqlite3.connect(db_url.split(":///", 1)[1], isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     engine = make_engine(db_url, busy_timeout_ms=200)
-    async with make_sessionmaker(engine)() as db:
+    async with db_session_factory(engine)() as db:
         with pytest.raises(DatabaseError, match="database is busy.*Nothing was saved"):
             async with write_transaction(db):
                 db.add(Account(name="lost?"))
     holder.rollback()
     holder.close()
-    async with make_sessionmaker(engine)() as db:
+    async with db_session_factory(engine)() as db:
         async with write_transaction(db):
             db.add(Account(name="after"))
         names = [a.name for a in await db.exec(select(Account))]

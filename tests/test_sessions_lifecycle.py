@@ -143,10 +143,13 @@ async def test_record_step_appends_entry_and_sets_current_node_and_last_step(db,
     )
     await svc.record_step(db, actor=desk.tech, session_id=walk.id, node_id="n2", question="Lights on?", answer="no")
     stored = await reload(db, walk.id)
-    assert stored.walked_path == [
+    spec_fields = ("node_id", "question", "answer", "l1_note")
+    assert [{k: entry[k] for k in spec_fields} for entry in stored.walked_path] == [
         {"node_id": "n1", "question": "Is it plugged in?", "answer": "yes", "l1_note": "it is"},
         {"node_id": "n2", "question": "Lights on?", "answer": "no", "l1_note": None},
     ]
+    # Readers never guess: the kind of step and the labels chosen are stored with it.
+    assert [(e["node_type"], e["answer_label"]) for e in stored.walked_path] == [("question", "Yes"), ("question", "No")]
     assert stored.current_node_id == "n2"
     assert stored.last_step_at >= before
 
@@ -264,7 +267,7 @@ async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="yes")
-    assert gen.calls[1].walked_path[0]["answer_label"] == "Microsoft account"
+    assert gen.calls[1].walked_path[0].answer_label == "Microsoft account"
 
 
 async def test_answering_a_node_that_is_not_pending_is_refused(db, desk):
@@ -371,7 +374,7 @@ async def test_flywheel_helpful_ai_build_stores_a_validated_pending_proposal(db,
     assert proposal.status == "pending"
     assert proposal.title == "Safe mode fixed it"
     assert proposal.proposed_flow_data == {
-        "tree_structure": normalize_walked_path(stored.walked_path),
+        "tree_structure": normalize_walked_path(stored.steps),
         "match_keywords": [],
     }
     assert (proposal.source_session_id, proposal.ticket_id, proposal.ticket_kind) == (walk.id, "T-1", "internal")

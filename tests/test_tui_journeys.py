@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from rflow_tui.domain.walk_step import read_path
 from rflow_tui.flow_format import normalize_walked_path
 from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
 from rflow_tui.services import sessions as svc
@@ -83,7 +84,7 @@ async def test_walk_a_captured_proposal_and_validate_it(store, db, desk):
     path = [{"node_type": "question", "id": "q1", "text": "Is the camera cover open?", "answer": "yes",
              "l1_note": None, "answer_label": "Open", "yes_label": "Open", "no_label": "Closed"}]
     proposal = FlowProposal(account_id=desk.tech.account_id, title="Camera cover", source="ai_realtime_l1",
-                            proposed_flow_data={"tree_structure": normalize_walked_path(path), "match_keywords": []})
+                            proposed_flow_data={"tree_structure": normalize_walked_path(read_path(path)), "match_keywords": []})
     db.add(proposal)
     await db.commit()
     proposal_id = proposal.id
@@ -296,7 +297,7 @@ async def test_engineer_promotes_a_proposal_then_walks_the_new_flow(store, db, d
              "l1_note": None, "answer_label": "Shutter open", "yes_label": "Shutter open", "no_label": "Shutter closed"}]
     db.add(FlowProposal(account_id=desk.tech.account_id, title="Teams camera black: check the shutter", category="collaboration",
                         source="ai_realtime_l1", validated_by_outcome=True,
-                        proposed_flow_data={"tree_structure": normalize_walked_path(path), "match_keywords": []}))
+                        proposed_flow_data={"tree_structure": normalize_walked_path(read_path(path)), "match_keywords": []}))
     await db.commit()
     app = make_app(store, desk.coverage)
     async with app.run_test(size=(130, 40)) as pilot:

@@ -79,16 +79,16 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path):
     url = f"sqlite+aiosqlite:///{tmp_path / 'desk.sqlite3'}"
 
     async def seed() -> int:
-        engine, sessions = await open_store(url)
-        async with sessions() as db:
+        engine, open_db = await open_store(url)
+        async with open_db() as db:
             desk = await make_desk(db)
             walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
         await engine.dispose()
         return walk.id
 
     async def notes(session_id: int):
-        engine, sessions = await open_store(url)
-        async with sessions() as db:
+        engine, open_db = await open_store(url)
+        async with open_db() as db:
             walk = (await db.exec(select(L1WalkSession).where(L1WalkSession.id == session_id))).one()
         await engine.dispose()
         return walk.walk_notes

@@ -26,8 +26,8 @@ def frozen_clock_and_no_key(monkeypatch):
 
 def seed(url: str, steps=None) -> None:
     async def go():
-        engine, sessions = await open_store(url)
-        async with sessions() as db:
+        engine, open_db = await open_store(url)
+        async with open_db() as db:
             desk = await make_desk(db)
             await seed_tickets(db, desk.tech.account_id, [
                 ("T-1001", "Outlook will not open after the Monday update", "Bob Baker"),

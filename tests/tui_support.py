@@ -41,9 +41,9 @@ async def seed_tickets(db, account_id: int, rows: list[tuple[str, str, str]]) ->
 
 
 def make_app(store, user, *, generator=None, start: str = "auto", generator_error: str | None = None) -> RflowApp:
-    engine, sessions = store
+    engine, open_db = store
     settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2))
-    ctx = AppContext(settings=settings, engine=None, sessions=sessions, user=user)
+    ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator
     else:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from rflow_tui.ai.base import GenerationError, MalformedNodeError, NodeContext, NoGeneratorError
+from rflow_tui.domain.enums import NodeType
 
 DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (anthropic 2.13)
 MAX_TOKENS = 1024
@@ -22,7 +23,7 @@ NODE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "id": {"type": "string", "description": "short slug unique in this walk, at most 64 characters"},
-        "type": {"type": "string", "enum": ["question", "instruction", "resolution", "escalate"]},
+        "type": {"type": "string", "enum": [node_type.value for node_type in NodeType]},
         "text": {"type": "string", "description": "plain text shown to the technician, at most 600 characters"},
         "yes_label": {"type": "string", "description": "first button text for a question; empty otherwise"},
         "no_label": {"type": "string", "description": "second button text for a question; empty otherwise"},

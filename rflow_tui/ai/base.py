@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol, runtime_checkable
 
+from rflow_tui.domain.walk_step import WalkStep
+
 
 @dataclass(frozen=True)
 class NodeContext:
@@ -17,11 +19,13 @@ class NodeContext:
 
     ``rejection`` says why the last try was refused and ``rejection_kind`` which way
     (``"malformed"`` output or an ``"unsafe"`` step): the retry prompt differs.
+
+    ``walked_path`` holds every step, stepped-back ones included (``step.undone``).
     """
 
     problem_text: str
     category: str
-    walked_path: list[dict[str, Any]] = field(default_factory=list)
+    walked_path: list[WalkStep] = field(default_factory=list)
     rejection: str | None = None
     rejection_kind: str | None = None
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NodeGenerator
 from rflow_tui.ai.validate import validate_node
+from rflow_tui.domain.walk_step import WalkStep, live_steps
 
 FORMAT = "rflow.fixture/1"
 DEMO_FIXTURE = Path(__file__).resolve().parent.parent / "data" / "demo" / "fixture.json"
@@ -36,16 +37,9 @@ class NotInRecordingError(GenerationError):
     kind = "not_in_recording"
 
 
-def path_pairs(walked_path: list[dict[str, Any]]) -> list[list[str]]:
-    """(node id, chosen label) for each step; an acknowledged instruction's label is ""."""
-    pairs = []
-    for step in walked_path:
-        if step.get("undone"):
-            continue
-        node_id = str(step.get("id") or step.get("node_id") or "")
-        label = step.get("answer_label") or ""
-        pairs.append([node_id, label])
-    return pairs
+def path_pairs(walked_path: list[WalkStep]) -> list[list[str]]:
+    """(node id, chosen label) for each live step; an acknowledged instruction's label is ""."""
+    return [[step.node_id, step.answer_label or ""] for step in live_steps(walked_path)]
 
 
 def context_record(context: NodeContext) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from typing import Any
 
 from rflow_tui.ai.base import MalformedNodeError, SafetyRefusal
 from rflow_tui.ai.safety import Finding, scan_node
+from rflow_tui.domain.enums import NodeType
 from rflow_tui.text import strip_controls
 
-NODE_TYPES = ("question", "instruction", "resolution", "escalate")
 MAX_ID = 64
 MAX_TEXT = 600
 MAX_LABEL = 60
@@ -65,15 +65,15 @@ def validate_node(raw: Any) -> dict[str, Any]:
     if not _ID.match(node_id):
         raise MalformedNodeError("the node id may use only letters, digits and _ . : -")
     node_type = raw.get("type")
-    if node_type not in NODE_TYPES:
-        raise MalformedNodeError(f"the node type must be one of {', '.join(NODE_TYPES)}")
+    if node_type not in tuple(NodeType):
+        raise MalformedNodeError(f"the node type must be one of {', '.join(NodeType)}")
     node: dict[str, Any] = {"id": node_id, "type": node_type, "text": _text(raw, "text", MAX_TEXT, "the node text")}
-    if node_type == "question":
+    if node_type == NodeType.QUESTION:
         node["yes_label"] = _label(raw, "yes_label", "Yes")
         node["no_label"] = _label(raw, "no_label", "No")
         if node["yes_label"].casefold() == node["no_label"].casefold():
             raise MalformedNodeError("the two answer labels must differ")
-    labels = [node["yes_label"], node["no_label"]] if node_type == "question" else []
+    labels = [node["yes_label"], node["no_label"]] if node_type == NodeType.QUESTION else []
     findings = scan_node(node["text"], labels)
     if findings:
         raise HardFloorViolation(findings)

@@ -50,8 +50,8 @@ def run_demo(args) -> int:
     async def seed() -> None:
         from rflow_tui.db import open_store
 
-        engine, sessions = await open_store(url)
-        async with sessions() as db:
+        engine, open_db = await open_store(url)
+        async with open_db() as db:
             await demo.seed_demo(db)
         await engine.dispose()
 

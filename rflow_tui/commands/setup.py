@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from rflow_tui.cli import CommandError, acting_user, load, run_async, store
+from rflow_tui.domain.enums import Role, TicketKind
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = users.add_parser("add", help="add a user to the acting user's account")
     p.add_argument("email")
     p.add_argument("--name", default="")
-    p.add_argument("--role", default="l1_tech", choices=("owner", "admin", "engineer", "l1_tech"))
+    p.add_argument("--role", default=Role.L1_TECH.value, choices=[role.value for role in Role])
     p.add_argument("--coverage", action="store_true", help="an engineer who may also walk tickets (L1 coverage)")
     p.set_defaults(handler=cmd_users_add)
 
@@ -139,7 +140,7 @@ def cmd_tickets_add(args) -> int:
             ticket = await add_ticket(
                 db, actor=actor, ticket_id=args.ticket_id, subject=args.subject, body=args.body,
                 requester=args.requester, category=args.category,
-                ticket_kind="psa" if args.psa else "internal", psa_system=args.psa,
+                ticket_kind=TicketKind.PSA if args.psa else TicketKind.INTERNAL, psa_system=args.psa,
             )
         print(f"added ticket {ticket.ticket_id}")
         return 0

@@ -19,14 +19,14 @@ T = TypeVar("T")
 class AppContext:
     settings: Settings
     engine: Any
-    sessions: Callable[[], Any]
+    open_db: Callable[[], Any]
     user: User
     _generator: Any = field(default=None, repr=False)
     _generator_error: str | None = field(default=None, repr=False)
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
         """Run one service operation as the logged-in user, in a fresh store session."""
-        async with self.sessions() as db:
+        async with self.open_db() as db:
             return await fn(db, actor=self.user, **kwargs)
 
     def generator(self):
@@ -49,20 +49,15 @@ class AppContext:
 
     @property
     def is_l1(self) -> bool:
-        from rflow_tui.services.users import l1_acting_as
-        from rflow_tui.services.errors import AccessDenied
+        from rflow_tui.services.access import Need, has
 
-        try:
-            l1_acting_as(self.user)
-        except AccessDenied:
-            return False
-        return True
+        return has(self.user, Need.WALK)
 
     @property
     def is_engineer(self) -> bool:
-        from rflow_tui.models import ENGINEER_ROLES
+        from rflow_tui.services.access import Need, has
 
-        return self.user.account_role in ENGINEER_ROLES
+        return has(self.user, Need.REVIEW)
 
 
 async def open_context(settings: Settings, email: str | None = None) -> AppContext:
@@ -70,11 +65,11 @@ async def open_context(settings: Settings, email: str | None = None) -> AppConte
     from rflow_tui.db import open_store
     from rflow_tui.services.users import find_login
 
-    engine, sessions = await open_store(settings.resolved_database_url)
+    engine, open_db = await open_store(settings.resolved_database_url)
     try:
-        async with sessions() as db:
+        async with open_db() as db:
             user = await find_login(db, email or settings.user)
     except Exception:
         await engine.dispose()
         raise
-    return AppContext(settings=settings, engine=engine, sessions=sessions, user=user)
+    return AppContext(settings=settings, engine=engine, open_db=open_db, user=user)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rflow_tui.domain.enums import Role
 from rflow_tui.models import Account, Ticket, User, utcnow
 from rflow_tui.services.users import add_user, create_account
 
@@ -29,9 +30,9 @@ class DemoDesk:
 async def seed_demo(db: AsyncSession) -> DemoDesk:
     """Seed an empty store with the demo desk; tickets are aged a few hours apart."""
     owner = await create_account(db, name="Demo Help Desk", owner_email=OWNER_EMAIL, owner_name="Olivia Owner")
-    tech = await add_user(db, actor=owner, email=TECH_EMAIL, name="Tina Tech", role="l1_tech")
+    tech = await add_user(db, actor=owner, email=TECH_EMAIL, name="Tina Tech", role=Role.L1_TECH)
     engineer = await add_user(
-        db, actor=owner, email=ENGINEER_EMAIL, name="Eddie Engineer", role="engineer", coverage=True
+        db, actor=owner, email=ENGINEER_EMAIL, name="Eddie Engineer", role=Role.ENGINEER, coverage=True
     )
     rows = json.loads(DEMO_TICKETS.read_text(encoding="utf-8"))
     now = utcnow()

@@ -1,8 +1,11 @@
 """Domain errors. Each message is written for the person who will read it."""
 
+from rflow_tui.domain.errors import DatabaseError, ServiceError
 
-class ServiceError(Exception):
-    """Base for refusals the UI and CLI show as they are."""
+__all__ = [
+    "AccessDenied", "DatabaseError", "InvalidState", "NotFound", "PayloadTooLarge", "ServiceError",
+    "ValidationFailed",
+]
 
 
 class NotFound(ServiceError):

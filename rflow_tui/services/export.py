@@ -12,14 +12,15 @@ import re
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, ReasonCategory, WalkKind, WalkStatus
+from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.models import Flow, FlowProposal, User
 from rflow_tui.services import sessions, tickets
+from rflow_tui.services.access import in_account
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.text import strip_controls
-
 
 
 def clean(value: Any) -> Any:
@@ -33,21 +34,16 @@ def _when(value: datetime | None) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
 
-def _step(entry: dict[str, Any]) -> dict[str, Any]:
-    """One walked_path entry in one shape, whatever kind of walk recorded it."""
-    node_type = entry.get("node_type") or ("question" if entry.get("answer") in ("yes", "no") else "instruction")
-    answer = entry.get("answer")
-    label = entry.get("answer_label")
-    if node_type == "question" and not label and answer in ("yes", "no"):
-        label = entry.get(f"{answer}_label") or answer.capitalize()
+def _step(step: WalkStep) -> dict[str, Any]:
+    """One step as the transcript shows it, whichever kind of walk recorded it."""
     return {
-        "node_id": clean(str(entry.get("node_id") or entry.get("id") or "")),
-        "node_type": node_type,
-        "text": clean(entry.get("question") or entry.get("text") or ""),
-        "answer": answer,
-        "answer_label": clean(label) if node_type == "question" else None,
-        "note": clean(entry.get("l1_note")) or None,
-        "undone": bool(entry.get("undone")),
+        "node_id": clean(step.node_id),
+        "node_type": step.node_type.value,
+        "text": clean(step.text),
+        "answer": step.answer.value if step.answer else None,
+        "answer_label": clean(step.answer_label) if step.is_question else None,
+        "note": clean(step.l1_note) or None,
+        "undone": step.undone,
     }
 
 
@@ -63,26 +59,18 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
     """Everything a PSA ticket needs about one walk, as plain JSON-ready values."""
     walk = await sessions.get_session(db, actor=actor, session_id=session_id)
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
-    tech = (
-        await db.exec(select(User).where(User.id == walk.created_by_user_id, User.account_id == actor.account_id))
-    ).first()
+    tech = await in_account(db, User, actor.account_id, id=walk.created_by_user_id)
     walked: dict[str, Any] | None = None
-    if walk.session_kind == "flow" and walk.flow_id:
-        flow = (await db.exec(select(Flow).where(Flow.id == walk.flow_id, Flow.account_id == actor.account_id))).first()
+    if walk.session_kind == WalkKind.FLOW and walk.flow_id:
+        flow = await in_account(db, Flow, actor.account_id, id=walk.flow_id)
         if flow:
-            walked = {"type": "flow", "id": flow.id, "title": clean(flow.title), "version": flow.version}
-    elif walk.session_kind == "proposal" and walk.flow_proposal_id:
-        proposal = (
-            await db.exec(
-                select(FlowProposal).where(
-                    FlowProposal.id == walk.flow_proposal_id, FlowProposal.account_id == actor.account_id
-                )
-            )
-        ).first()
+            walked = {"type": WalkKind.FLOW.value, "id": flow.id, "title": clean(flow.title), "version": flow.version}
+    elif walk.session_kind == WalkKind.PROPOSAL and walk.flow_proposal_id:
+        proposal = await in_account(db, FlowProposal, actor.account_id, id=walk.flow_proposal_id)
         if proposal:
-            walked = {"type": "proposal", "id": proposal.id, "title": clean(proposal.title), "version": None}
+            walked = {"type": WalkKind.PROPOSAL.value, "id": proposal.id, "title": clean(proposal.title), "version": None}
     end_node = None
-    if walk.session_kind in ("flow", "proposal"):
+    if walk.session_kind in WALKS_A_TREE:
         from rflow_tui.services.flows import current_flow_node
 
         try:
@@ -112,19 +100,21 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
         "problem": clean(walk.problem_text),
         "started_at": _when(walk.created_at),
         "ended_at": _when(walk.resolved_at),
-        "steps": [_step(e) for e in walk.walked_path or [] if isinstance(e, dict)],
+        "steps": [_step(step) for step in walk.steps],
         "current_node": end_node,
         "notes": [_note(n) for n in walk.walk_notes or []],
         "resolution": (
-            {"helpful": walk.helpful, "notes": clean(walk.resolution_notes)} if walk.status == "resolved" else None
+            {"helpful": walk.helpful, "notes": clean(walk.resolution_notes)}
+            if walk.status == WalkStatus.RESOLVED
+            else None
         ),
         "escalation": (
             {
                 "reason_category": walk.escalation_reason_category,
-                "reason_category_label": sessions.ESCALATION_CATEGORIES.get(walk.escalation_reason_category or ""),
+                "reason_category_label": ReasonCategory.label_for(walk.escalation_reason_category),
                 "reason": clean(walk.escalation_reason),
             }
-            if walk.status == "escalated"
+            if walk.status == WalkStatus.ESCALATED
             else None
         ),
     }
@@ -177,7 +167,7 @@ def transcript_markdown(t: dict[str, Any]) -> str:
     if not steps:
         lines.append("_No steps were recorded._")
     for n, step in enumerate(steps, start=1):
-        if step.get("node_type") == "question":
+        if step.get("node_type") == NodeType.QUESTION:
             outcome = f" -> **{_md(step.get('answer_label') or step.get('answer'))}**"
         else:
             outcome = " -> done"
@@ -189,7 +179,7 @@ def transcript_markdown(t: dict[str, Any]) -> str:
         if step.get("note"):
             lines.append(f"   - Note: {_md(step['note'])}")
     node = t.get("current_node")
-    if node and node.get("node_type") in ("resolution", "escalate"):
+    if node and node.get("node_type") in TERMINAL_NODE_TYPES:
         lines += ["", f"Flow end: {_md(node.get('text'))}"]
     if t.get("notes"):
         lines += ["", "### Notes", ""] + [f"- {_md(note)}" for note in t["notes"]]

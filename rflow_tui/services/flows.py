@@ -19,23 +19,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
-from rflow_tui.flow_format import (
-    FORMAT,
-    TERMINAL_TYPES,
-    Problem,
-    check_flow,
-    labels,
-    live_steps,
-    next_node_id,
-    node_by_id,
-)
-from rflow_tui.models import Flow, FlowProposal, User, utcnow
+from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, Answer, NodeType, WalkKind
+from rflow_tui.domain.walk_step import live_steps
+from rflow_tui.flow_format import FORMAT, Problem, check_flow, labels, next_node_id, node_by_id
+from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, sessions
-from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, ValidationFailed
-from rflow_tui.services.users import can_log_in, require_engineer
+from rflow_tui.services.access import Need, authorize, get_in_account
+from rflow_tui.services.errors import InvalidState, ValidationFailed
 
 STARTER_DIR = Path(__file__).resolve().parent.parent / "data" / "flows"
-WALKABLE_KINDS = ("flow", "proposal")
 
 
 class FlowProblems(ValidationFailed):
@@ -54,17 +46,12 @@ def slugify(text: str) -> str:
     return slug[:120].strip("-") or "flow"
 
 
-def _require_user(actor: User) -> None:
-    if not can_log_in(actor):
-        raise AccessDenied(f"{actor.email} is deactivated")
-
-
 # --- the library -------------------------------------------------------------------
 
 
 async def list_flows(db: AsyncSession, *, actor: User, current_only: bool = True) -> list[Flow]:
     """The desk's flows by title; with ``current_only`` False, every version (newest first)."""
-    _require_user(actor)
+    await authorize(db, actor, Need.MEMBER, "read flows")
     stmt = select(Flow).where(Flow.account_id == actor.account_id)
     if current_only:
         stmt = stmt.where(col(Flow.is_current).is_(True))
@@ -73,11 +60,8 @@ async def list_flows(db: AsyncSession, *, actor: User, current_only: bool = True
 
 
 async def get_flow(db: AsyncSession, *, actor: User, flow_id: int) -> Flow:
-    _require_user(actor)
-    flow = (await db.exec(select(Flow).where(Flow.id == flow_id, Flow.account_id == actor.account_id))).first()
-    if flow is None:
-        raise NotFound(f"flow {flow_id} does not exist")
-    return flow
+    await authorize(db, actor, Need.MEMBER, "read flows")
+    return await get_in_account(db, Flow, actor.account_id, id=flow_id, missing=f"flow {flow_id} does not exist")
 
 
 def flow_document(flow: Flow) -> dict[str, Any]:
@@ -160,7 +144,7 @@ async def import_flow_doc(db: AsyncSession, *, actor: User, doc: dict[str, Any],
     The stored version number is the store's own (previous + 1); a ``version`` in the
     document is informational.
     """
-    require_engineer(actor)
+    await authorize(db, actor, Need.REVIEW, "import flows")
     problems = check_flow(doc, require_title=True)
     if problems:
         raise FlowProblems(source, problems)
@@ -176,7 +160,7 @@ def starter_documents() -> list[tuple[str, dict[str, Any]]]:
 
 async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow]:
     """Import every shipped flow in one transaction; already-installed ones are left as they are."""
-    require_engineer(actor)
+    await authorize(db, actor, Need.REVIEW, "install flows")
     docs = starter_documents()
     async with write_transaction(db):
         flows = [await _store_flow(db, actor, doc, source=f"starter:{name}") for name, doc in docs]
@@ -246,18 +230,13 @@ async def match_flows(
 async def walk_document(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
     """The document a ``flow`` or ``proposal`` session walks (a proposal: its tree_structure)."""
     walk = await sessions.get_session(db, actor=actor, session_id=session_id)
-    if walk.session_kind == "flow":
+    if walk.session_kind == WalkKind.FLOW:
         return flow_document(await get_flow(db, actor=actor, flow_id=walk.flow_id))
-    if walk.session_kind == "proposal":
-        proposal = (
-            await db.exec(
-                select(FlowProposal).where(
-                    FlowProposal.id == walk.flow_proposal_id, FlowProposal.account_id == actor.account_id
-                )
-            )
-        ).first()
-        if proposal is None:
-            raise NotFound(f"the proposal walked by session {session_id} no longer exists")
+    if walk.session_kind == WalkKind.PROPOSAL:
+        proposal = await get_in_account(
+            db, FlowProposal, actor.account_id, id=walk.flow_proposal_id,
+            missing=f"the proposal walked by session {session_id} no longer exists",
+        )
         return dict((proposal.proposed_flow_data or {}).get("tree_structure") or {})
     raise InvalidState(f"walk session {session_id} is an {walk.session_kind} session; it walks no flow")
 
@@ -267,21 +246,21 @@ def _shown(node: dict[str, Any] | None) -> dict[str, Any] | None:
     if node is None:
         return None
     shown = dict(node)
-    if shown.get("type") == "question":
+    if shown.get("type") == NodeType.QUESTION:
         shown["yes_label"], shown["no_label"] = labels(node)
     return shown
 
 
-def _position(doc: dict[str, Any], path: list[dict[str, Any]]) -> dict[str, Any] | None:
-    steps = live_steps(path or [])
+def _position(doc: dict[str, Any], walk: L1WalkSession) -> dict[str, Any] | None:
+    steps = live_steps(walk.steps)
     if not steps:
         return _shown(node_by_id(doc, doc.get("start")))
     last = steps[-1]
-    node = node_by_id(doc, last.get("node_id"))
+    node = node_by_id(doc, last.node_id)
     if node is None:
         return None
     try:
-        return _shown(node_by_id(doc, next_node_id(node, last.get("answer"))))
+        return _shown(node_by_id(doc, next_node_id(node, last.answer)))
     except ValueError:
         return None
 
@@ -293,7 +272,7 @@ async def current_flow_node(db: AsyncSession, *, actor: User, session_id: int) -
     """
     doc = await walk_document(db, actor=actor, session_id=session_id)
     walk = await sessions.get_session(db, actor=actor, session_id=session_id)
-    return _position(doc, walk.walked_path or [])
+    return _position(doc, walk)
 
 
 async def answer_flow_node(
@@ -311,26 +290,24 @@ async def answer_flow_node(
     to be refused if another window moved the walk on meanwhile.
     """
     doc = await walk_document(db, actor=actor, session_id=session_id)
-    path = (await sessions.get_session(db, actor=actor, session_id=session_id)).walked_path or []
-    node = _position(doc, path)
+    walk = await sessions.get_session(db, actor=actor, session_id=session_id)
+    node = _position(doc, walk)
     if node is None:
         raise InvalidState(f"walk session {session_id} points at a node its flow does not have; escalate it")
     if node_id is not None and node.get("id") != node_id:
         raise InvalidState("this walk moved on in another window; refresh it")
     kind = node.get("type")
-    if kind in TERMINAL_TYPES:
+    if kind in TERMINAL_NODE_TYPES:
         raise InvalidState("this walk has reached its end: resolve or escalate it")
-    extra: dict[str, Any] = {"node_type": kind}
-    if kind == "question":
-        if answer not in ("yes", "no"):
+    yes_label, no_label = labels(node)
+    if kind == NodeType.QUESTION:
+        if answer not in tuple(Answer):
             raise ValidationFailed("answer a question with 'yes' or 'no'")
-        yes_label, no_label = labels(node)
-        extra.update(yes_label=yes_label, no_label=no_label, answer_label=yes_label if answer == "yes" else no_label)
     else:
         answer = None
     await sessions.record_step(
         db, actor=actor, session_id=session_id, node_id=node["id"], question=node.get("text", ""),
-        answer=answer, note=note, after_steps=len(path), **extra,
+        answer=answer, note=note, yes_label=yes_label, no_label=no_label, after_steps=len(walk.walked_path or []),
     )
     return _shown(node_by_id(doc, next_node_id(node, answer)))
 
@@ -342,16 +319,16 @@ async def step_back(db: AsyncSession, *, actor: User, session_id: int) -> dict[s
     transcript keeps every answer given, and ``live_steps`` skips undone ones.
     """
     async with write_transaction(db):
-        walk = await sessions._active(db, actor, session_id, WALKABLE_KINDS)
-        path = [dict(step) for step in walk.walked_path or []]
-        live = [i for i, step in enumerate(path) if not step.get("undone")]
+        walk = await sessions._active(db, actor, session_id, WALKS_A_TREE)
+        steps = walk.steps
+        live = [i for i, step in enumerate(steps) if not step.undone]
         if not live:
             raise InvalidState("nothing to step back from: this is the first node of the walk")
         now = utcnow()
-        path[live[-1]].update(undone=True, undone_at=now.isoformat())
-        walk.walked_path = path
-        remaining = live_steps(path)
-        walk.current_node_id = remaining[-1].get("node_id") if remaining else None
+        steps[live[-1]] = steps[live[-1]].undo(now)
+        walk.walked_path = [step.to_json() for step in steps]
+        remaining = live_steps(steps)
+        walk.current_node_id = remaining[-1].node_id if remaining else None
         walk.last_step_at = now
         db.add(walk)
     return await current_flow_node(db, actor=actor, session_id=session_id)

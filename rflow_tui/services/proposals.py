@@ -16,24 +16,23 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
+from rflow_tui.domain.enums import ProposalStatus
 from rflow_tui.flow_format import TITLE_MAX
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit
-from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, ValidationFailed
+from rflow_tui.services.access import Need, authorize, get_in_account, in_account
+from rflow_tui.services.errors import InvalidState, ValidationFailed
 from rflow_tui.services.flows import _store_flow, slugify
-from rflow_tui.services.users import can_log_in, require_engineer
 
-STATUSES = ("pending", "approved", "rejected")
 REASON_CAP = 4000
 
 
 async def list_pending(db: AsyncSession, *, actor: User) -> list[FlowProposal]:
     """Pending proposals, oldest first (the review queue)."""
-    if not can_log_in(actor):
-        raise AccessDenied(f"{actor.email} is deactivated")
+    await authorize(db, actor, Need.MEMBER, "read proposals")
     rows = await db.exec(
         select(FlowProposal)
-        .where(FlowProposal.account_id == actor.account_id, FlowProposal.status == "pending")
+        .where(FlowProposal.account_id == actor.account_id, FlowProposal.status == ProposalStatus.PENDING)
         .order_by(col(FlowProposal.created_at).asc(), col(FlowProposal.id).asc())
     )
     return list(rows)
@@ -43,7 +42,6 @@ async def match_proposals(
     db: AsyncSession, *, actor: User, subject: str, body: str, limit: int = 5
 ) -> list[tuple[FlowProposal, float]]:
     """Pending proposals that fit a ticket, best first, scored like flows; unrelated ones are left out."""
-    from rflow_tui.models import Flow
     from rflow_tui.services.flows import match_score
 
     scored = []
@@ -58,28 +56,18 @@ async def match_proposals(
 
 
 async def get_proposal(db: AsyncSession, *, actor: User, proposal_id: int, lock: bool = False) -> FlowProposal:
-    if not can_log_in(actor):
-        raise AccessDenied(f"{actor.email} is deactivated")
-    stmt = select(FlowProposal).where(FlowProposal.id == proposal_id, FlowProposal.account_id == actor.account_id)
-    if lock:
-        stmt = stmt.with_for_update()
-    proposal = (await db.exec(stmt.execution_options(populate_existing=True))).first()
-    if proposal is None:
-        raise NotFound(f"flow proposal {proposal_id} does not exist")
-    return proposal
+    await authorize(db, actor, Need.MEMBER, "read proposals")
+    return await get_in_account(
+        db, FlowProposal, actor.account_id, id=proposal_id, lock=lock,
+        missing=f"flow proposal {proposal_id} does not exist",
+    )
 
 
 async def source_session(db: AsyncSession, *, actor: User, proposal: FlowProposal) -> L1WalkSession | None:
     """The walk a proposal was captured from (its outcome, notes, tech), if it still exists."""
-    if proposal.source_session_id is None or proposal.account_id != actor.account_id:
+    if proposal.source_session_id is None:
         return None
-    return (
-        await db.exec(
-            select(L1WalkSession).where(
-                L1WalkSession.id == proposal.source_session_id, L1WalkSession.account_id == actor.account_id
-            )
-        )
-    ).first()
+    return await in_account(db, L1WalkSession, actor.account_id, id=proposal.source_session_id)
 
 
 def proposal_tree(proposal: FlowProposal) -> dict[str, Any]:
@@ -88,7 +76,7 @@ def proposal_tree(proposal: FlowProposal) -> dict[str, Any]:
 
 
 def _pending(proposal: FlowProposal) -> None:
-    if proposal.status != "pending":
+    if proposal.status != ProposalStatus.PENDING:
         raise InvalidState(f"flow proposal {proposal.id} is already {proposal.status}")
 
 
@@ -118,7 +106,7 @@ async def approve(
     number. The flow is checked like any import; a failing tree is refused, the
     proposal stays pending.
     """
-    require_engineer(actor)
+    await authorize(db, actor, Need.REVIEW, "approve proposals")
     if title is not None and not title.strip():
         raise ValidationFailed("the flow needs a title")
     async with write_transaction(db):
@@ -129,11 +117,9 @@ async def approve(
         keywords = [k for k in data.get("match_keywords") or [] if isinstance(k, str) and k.strip()]
         target_id = target_flow_id or proposal.target_flow_id
         if target_id is not None:
-            target = (
-                await db.exec(select(Flow).where(Flow.id == target_id, Flow.account_id == actor.account_id))
-            ).first()
-            if target is None:
-                raise NotFound(f"flow {target_id} does not exist")
+            target = await get_in_account(
+                db, Flow, actor.account_id, id=target_id, missing=f"flow {target_id} does not exist"
+            )
             flow_slug = target.slug
             doc.update(
                 title=(title or target.title).strip()[:TITLE_MAX],
@@ -160,7 +146,7 @@ async def approve(
         flow = await _store_flow(
             db, actor, doc, source=f"proposal {proposal.id}", slug=flow_slug, source_proposal_id=proposal.id
         )
-        proposal.status = "approved"
+        proposal.status = ProposalStatus.APPROVED
         proposal.target_flow_id = target_id
         proposal.reviewed_by_user_id = actor.id
         proposal.reviewed_at = utcnow()
@@ -175,7 +161,7 @@ async def approve(
 
 async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str) -> FlowProposal:
     """Close a pending proposal with the reviewer's reason (kept on the proposal and audited)."""
-    require_engineer(actor)
+    await authorize(db, actor, Need.REVIEW, "reject proposals")
     if not reason or not reason.strip():
         raise ValidationFailed("say why the proposal is rejected")
     if len(reason) > REASON_CAP:
@@ -183,7 +169,7 @@ async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str
     async with write_transaction(db):
         proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
         _pending(proposal)
-        proposal.status = "rejected"
+        proposal.status = ProposalStatus.REJECTED
         proposal.review_reason = reason.strip()
         proposal.reviewed_by_user_id = actor.id
         proposal.reviewed_at = utcnow()

@@ -18,28 +18,31 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
 from rflow_tui.db import write_transaction
+from rflow_tui.domain.enums import (
+    OPEN_TICKET_STATUSES,
+    Answer,
+    NodeType,
+    ProposalStatus,
+    ReasonCategory,
+    TERMINAL_NODE_TYPES,
+    TicketKind,
+    TicketStatus,
+    WALKS_A_TREE,
+    WalkKind,
+    WalkStatus,
+    values,
+)
+from rflow_tui.domain.walk_step import StepSource, WalkStep
 from rflow_tui.flow_format import normalize_walked_path
-from rflow_tui.models import ENGINEER_ROLES, Flow, FlowProposal, L1WalkSession, TICKET_KINDS, User, utcnow
+from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, notifications, tickets
-from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed
-from rflow_tui.services.users import can_log_in, l1_acting_as
+from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account
+from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
 
 NOTES_CAP_BYTES = 256 * 1024
 STEP_NOTE_CAP = 16 * 1024
 TEXT_CAP = 64 * 1024
 TITLE_CAP = 255
-TERMINAL_NODE_TYPES = ("resolution", "escalate")
-
-ESCALATION_CATEGORIES = {
-    "needs_admin": "Needs admin rights or access L1 does not have",
-    "hardware": "Hardware fault or replacement",
-    "network": "Network or infrastructure outage",
-    "security": "Possible security incident",
-    "vendor": "Needs a vendor or third party",
-    "no_flow": "No flow covers it and no fix found",
-    "user_unavailable": "User unavailable to continue",
-    "other": "Other",
-}
 
 
 # --- helpers -------------------------------------------------------------------
@@ -67,27 +70,25 @@ def _check_len(value: str | None, cap: int, what: str) -> str | None:
 
 
 def _check_ticket_kind(kind: str) -> None:
-    if kind not in TICKET_KINDS:
-        raise ValidationFailed(f"ticket_kind must be internal or psa, not '{kind}'")
+    if kind not in tuple(TicketKind):
+        raise ValidationFailed(f"ticket_kind must be {values(TicketKind)}, not '{kind}'")
 
 
 async def get_session(db: AsyncSession, *, actor: User, session_id: int, lock: bool = False) -> L1WalkSession:
     """The session if it belongs to the actor's account; NotFound otherwise (same message)."""
-    stmt = select(L1WalkSession).where(
-        L1WalkSession.id == session_id, L1WalkSession.account_id == actor.account_id
+    return await get_in_account(
+        db, L1WalkSession, actor.account_id, id=session_id, lock=lock,
+        missing=f"walk session {session_id} does not exist",
     )
-    if lock:
-        stmt = stmt.with_for_update()
-    walk = (await db.exec(stmt.execution_options(populate_existing=True))).first()
-    if walk is None:
-        raise NotFound(f"walk session {session_id} does not exist")
-    return walk
 
 
-async def _active(db: AsyncSession, actor: User, session_id: int, kinds: tuple[str, ...] | None = None) -> L1WalkSession:
-    l1_acting_as(actor)
+async def _active(
+    db: AsyncSession, actor: User, session_id: int, kinds: tuple[WalkKind, ...] | None = None
+) -> L1WalkSession:
+    """The session, locked, if it is active and of one of ``kinds``; the actor must be able to walk."""
+    await authorize(db, actor, Need.WALK, "walk tickets")
     walk = await get_session(db, actor=actor, session_id=session_id, lock=True)
-    if walk.status != "active":
+    if walk.status != WalkStatus.ACTIVE:
         raise InvalidState(f"walk session {session_id} is {walk.status}, not active")
     if kinds and walk.session_kind not in kinds:
         raise InvalidState(
@@ -97,29 +98,35 @@ async def _active(db: AsyncSession, actor: User, session_id: int, kinds: tuple[s
     return walk
 
 
+def _append(walk: L1WalkSession, step: WalkStep) -> None:
+    walk.walked_path = [*(walk.walked_path or []), step.to_json()]
+    walk.current_node_id = step.node_id
+    walk.last_step_at = utcnow()
+
+
 async def _start(
     db: AsyncSession,
     *,
     actor: User,
     ticket_id: str,
     ticket_kind: str,
-    session_kind: str,
+    session_kind: WalkKind,
     **fields: Any,
 ) -> L1WalkSession:
-    acting_as = l1_acting_as(actor)
+    await authorize(db, actor, Need.WALK, "walk tickets")
     _check_ticket_kind(ticket_kind)
     if not ticket_id or len(ticket_id) > 64:
         raise ValidationFailed("a walk needs a ticket id of at most 64 characters")
     async with write_transaction(db):
-        if ticket_kind == "internal":
+        if ticket_kind == TicketKind.INTERNAL:
             ticket = await tickets.get_ticket(db, actor.account_id, ticket_id)
-            if ticket.status not in tickets.OPEN_STATUSES:
+            if ticket.status not in OPEN_TICKET_STATUSES:
                 raise InvalidState(f"ticket {ticket_id} is {ticket.status}; reopen it before walking it")
-            await tickets.set_internal_status(db, actor.account_id, ticket_id, "in_progress")
+            await tickets.set_internal_status(db, actor.account_id, ticket_id, TicketStatus.IN_PROGRESS)
         walk = L1WalkSession(
             account_id=actor.account_id,
             created_by_user_id=actor.id,
-            acting_as=acting_as,
+            acting_as=acting_as(actor),
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
             session_kind=session_kind,
@@ -130,7 +137,7 @@ async def _start(
         )
         db.add(walk)
         await db.flush()
-        _audit(db, actor, walk, "l1.session.start", acting_as=acting_as)
+        _audit(db, actor, walk, "l1.session.start", acting_as=walk.acting_as)
     return walk
 
 
@@ -138,39 +145,33 @@ async def _start(
 
 
 async def start_flow_session(
-    db: AsyncSession, *, actor: User, ticket_id: str, flow_id: int, ticket_kind: str = "internal"
+    db: AsyncSession, *, actor: User, ticket_id: str, flow_id: int, ticket_kind: str = TicketKind.INTERNAL
 ) -> L1WalkSession:
-    flow = (await db.exec(select(Flow).where(Flow.id == flow_id, Flow.account_id == actor.account_id))).first()
-    if flow is None:
-        raise NotFound(f"flow {flow_id} does not exist")
+    flow = await get_in_account(db, Flow, actor.account_id, id=flow_id, missing=f"flow {flow_id} does not exist")
     return await _start(
-        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="flow",
+        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.FLOW,
         flow_id=flow.id, category=flow.category or None,
     )
 
 
 async def start_proposal_session(
-    db: AsyncSession, *, actor: User, ticket_id: str, proposal_id: int, ticket_kind: str = "internal"
+    db: AsyncSession, *, actor: User, ticket_id: str, proposal_id: int, ticket_kind: str = TicketKind.INTERNAL
 ) -> L1WalkSession:
-    proposal = (
-        await db.exec(
-            select(FlowProposal).where(FlowProposal.id == proposal_id, FlowProposal.account_id == actor.account_id)
-        )
-    ).first()
-    if proposal is None:
-        raise NotFound(f"flow proposal {proposal_id} does not exist")
-    if proposal.status != "pending":
+    proposal = await get_in_account(
+        db, FlowProposal, actor.account_id, id=proposal_id, missing=f"flow proposal {proposal_id} does not exist"
+    )
+    if proposal.status != ProposalStatus.PENDING:
         raise InvalidState(f"flow proposal {proposal_id} is {proposal.status}, not pending")
     return await _start(
-        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="proposal",
+        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.PROPOSAL,
         flow_proposal_id=proposal.id, category=proposal.category or None,
     )
 
 
 async def start_adhoc_session(
-    db: AsyncSession, *, actor: User, ticket_id: str, ticket_kind: str = "internal"
+    db: AsyncSession, *, actor: User, ticket_id: str, ticket_kind: str = TicketKind.INTERNAL
 ) -> L1WalkSession:
-    return await _start(db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="adhoc")
+    return await _start(db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.ADHOC)
 
 
 async def start_ai_build_session(
@@ -180,7 +181,7 @@ async def start_ai_build_session(
     ticket_id: str,
     category: str,
     problem_text: str,
-    ticket_kind: str = "internal",
+    ticket_kind: str = TicketKind.INTERNAL,
 ) -> L1WalkSession:
     """Category and problem text are fixed here, once; later steps never re-derive them."""
     if not problem_text or not problem_text.strip():
@@ -188,7 +189,7 @@ async def start_ai_build_session(
     _check_len(problem_text, TEXT_CAP, "the problem text")
     _check_len(category, 80, "the category")
     return await _start(
-        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind="ai_build",
+        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.AI_BUILD,
         category=(category or "general").strip(), problem_text=problem_text.strip(),
     )
 
@@ -205,23 +206,30 @@ async def record_step(
     question: str,
     answer: str | None,
     note: str | None = None,
+    yes_label: str | None = None,
+    no_label: str | None = None,
     after_steps: int | None = None,
-    **extra: Any,
 ) -> L1WalkSession:
-    """Append ``{node_id, question, answer, l1_note}`` (plus labels the caller passes).
+    """Append the step ``{node_id, question, answer, l1_note}`` (an answer of None
+    acknowledges an instruction; a question also records its labels, Yes/No by default).
 
     ``after_steps``: the path length the caller decided on; if another window has
     stepped since, the step is refused under the lock rather than recorded twice.
     """
     _check_len(note, STEP_NOTE_CAP, "the step note")
+    if answer is None:
+        step = WalkStep.instruction(StepSource.FLOW, node_id, question, note=note)
+    elif answer in tuple(Answer):
+        step = WalkStep.question(
+            StepSource.FLOW, node_id, question, answer, yes_label=yes_label, no_label=no_label, note=note
+        )
+    else:
+        raise ValidationFailed("answer a question with 'yes' or 'no'")
     async with write_transaction(db):
-        walk = await _active(db, actor, session_id, ("flow", "proposal"))
+        walk = await _active(db, actor, session_id, WALKS_A_TREE)
         if after_steps is not None and len(walk.walked_path or []) != after_steps:
             raise InvalidState("this walk moved on in another window; refresh it")
-        entry = {"node_id": node_id, "question": question, "answer": answer, "l1_note": note or None, **extra}
-        walk.walked_path = [*(walk.walked_path or []), entry]
-        walk.current_node_id = node_id
-        walk.last_step_at = utcnow()
+        _append(walk, step)
         db.add(walk)
     return walk
 
@@ -244,24 +252,6 @@ async def update_notes(db: AsyncSession, *, actor: User, session_id: int, notes:
     return walk
 
 
-def _path_entry(pending: dict[str, Any], answer: str | None, note: str | None) -> dict[str, Any]:
-    is_question = answer in ("yes", "no")
-    entry: dict[str, Any] = {
-        "node_type": "question" if is_question else "instruction",
-        "id": pending["id"],
-        "text": pending.get("text", ""),
-        "answer": answer if is_question else None,
-        "l1_note": note or None,
-    }
-    if is_question:
-        yes_label = pending.get("yes_label") or "Yes"
-        no_label = pending.get("no_label") or "No"
-        entry.update(
-            answer_label=yes_label if answer == "yes" else no_label, yes_label=yes_label, no_label=no_label
-        )
-    return entry
-
-
 async def advance_ai_build(
     db: AsyncSession,
     *,
@@ -281,7 +271,7 @@ async def advance_ai_build(
     """
     _check_len(note, STEP_NOTE_CAP, "the step note")
     async with write_transaction(db):
-        walk = await _active(db, actor, session_id, ("ai_build",))
+        walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
         pending = walk.pending_node
         if node_id is None:
             if pending is not None:
@@ -294,18 +284,13 @@ async def advance_ai_build(
                 )
             if pending.get("type") in TERMINAL_NODE_TYPES:
                 raise InvalidState("this walk has reached its end: resolve or escalate it")
-            if pending.get("type") == "question" and answer not in ("yes", "no"):
+            if pending.get("type") == NodeType.QUESTION and answer not in tuple(Answer):
                 raise ValidationFailed("answer a question with 'yes' or 'no'")
-            if pending.get("type") != "question":
-                answer = None
-            walk.walked_path = [*(walk.walked_path or []), _path_entry(pending, answer, note)]
+            _append(walk, WalkStep.answering(StepSource.AI, pending, answer, note))
             walk.pending_node = None
-            walk.last_step_at = utcnow()
             db.add(walk)
         context = NodeContext(
-            problem_text=walk.problem_text or "",
-            category=walk.category or "",
-            walked_path=list(walk.walked_path or []),
+            problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps
         )
         steps_before = len(walk.walked_path or [])
 
@@ -314,7 +299,7 @@ async def advance_ai_build(
     node = await next_valid_node(generator, context)
 
     async with write_transaction(db):
-        walk = await _active(db, actor, session_id, ("ai_build",))
+        walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
         if walk.pending_node is not None or len(walk.walked_path or []) != steps_before:
             # Another window served or answered a node meanwhile: theirs stands.
             if walk.pending_node is not None:
@@ -337,51 +322,47 @@ async def resolve(
     async with write_transaction(db):
         walk = await _active(db, actor, session_id)
         now = utcnow()
-        walk.status = "resolved"
+        walk.status = WalkStatus.RESOLVED
         walk.helpful = bool(helpful)
         walk.resolution_notes = resolution_notes
         walk.resolved_at = now
         walk.last_step_at = now
         db.add(walk)
-        if helpful and walk.session_kind == "proposal" and walk.flow_proposal_id:
-            proposal = (
-                await db.exec(
-                    select(FlowProposal).where(
-                        FlowProposal.id == walk.flow_proposal_id, FlowProposal.account_id == actor.account_id
-                    )
-                )
-            ).first()
+        if helpful and walk.session_kind == WalkKind.PROPOSAL and walk.flow_proposal_id:
+            proposal = await in_account(db, FlowProposal, actor.account_id, id=walk.flow_proposal_id)
             if proposal is not None:
                 proposal.validated_by_outcome = True
                 db.add(proposal)
-        path = walk.walked_path or []
-        if helpful and walk.session_kind == "ai_build" and path:
+        steps = walk.steps
+        if helpful and walk.session_kind == WalkKind.AI_BUILD and steps:
             title = (resolution_notes or "").strip()[:TITLE_CAP] or "AI L1 resolution"
             db.add(
                 FlowProposal(
                     account_id=walk.account_id,
                     proposal_type="new_flow",
                     source="ai_realtime_l1",
-                    status="pending",
+                    status=ProposalStatus.PENDING,
                     validated_by_outcome=True,
                     title=title,
                     category=walk.category or "",
-                    proposed_flow_data={"tree_structure": normalize_walked_path(path), "match_keywords": []},
+                    proposed_flow_data={"tree_structure": normalize_walked_path(steps), "match_keywords": []},
                     source_session_id=walk.id,
                     ticket_id=walk.ticket_id,
                     ticket_kind=walk.ticket_kind,
                 )
             )
-        if walk.ticket_kind == "internal":
-            await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, "resolved", resolution_notes)
+        if walk.ticket_kind == TicketKind.INTERNAL:
+            await tickets.set_internal_status(
+                db, actor.account_id, walk.ticket_id, TicketStatus.RESOLVED, resolution_notes
+            )
         _audit(db, actor, walk, "l1.session.resolve", helpful=bool(helpful))
     return walk
 
 
 def _check_reason(reason: str, reason_category: str) -> None:
-    if reason_category not in ESCALATION_CATEGORIES:
+    if reason_category not in tuple(ReasonCategory):
         raise ValidationFailed(
-            f"reason category must be one of {', '.join(ESCALATION_CATEGORIES)}, not '{reason_category}'"
+            f"reason category must be one of {', '.join(ReasonCategory)}, not '{reason_category}'"
         )
     if not reason or not reason.strip():
         raise ValidationFailed("say why you are escalating")
@@ -395,7 +376,7 @@ def _summary(walk: L1WalkSession, subject: str | None) -> str:
 
 async def _escalate(db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str) -> None:
     now = utcnow()
-    walk.status = "escalated"
+    walk.status = WalkStatus.ESCALATED
     walk.escalation_reason = reason.strip()
     walk.escalation_reason_category = reason_category
     walk.resolved_at = now
@@ -403,8 +384,8 @@ async def _escalate(db: AsyncSession, actor: User, walk: L1WalkSession, reason: 
     db.add(walk)
     await db.flush()
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
-    if walk.ticket_kind == "internal":
-        await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, "escalated")
+    if walk.ticket_kind == TicketKind.INTERNAL:
+        await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, TicketStatus.ESCALATED)
     _audit(db, actor, walk, action, reason_category=reason_category)
     await notifications.notify_escalation(
         db,
@@ -436,25 +417,25 @@ async def escalate_without_walk(
     ticket_id: str,
     reason: str,
     reason_category: str,
-    ticket_kind: str = "internal",
+    ticket_kind: str = TicketKind.INTERNAL,
     problem_text: str | None = None,
     category: str | None = None,
 ) -> L1WalkSession:
     """No tree could be built: an ``adhoc`` session born escalated, with an empty path."""
-    acting_as = l1_acting_as(actor)
+    await authorize(db, actor, Need.WALK, "walk tickets")
     _check_ticket_kind(ticket_kind)
     _check_reason(reason, reason_category)
     _check_len(problem_text, TEXT_CAP, "the problem text")
     async with write_transaction(db):
-        if ticket_kind == "internal":
+        if ticket_kind == TicketKind.INTERNAL:
             await tickets.get_ticket(db, actor.account_id, ticket_id)
         walk = L1WalkSession(
             account_id=actor.account_id,
             created_by_user_id=actor.id,
-            acting_as=acting_as,
+            acting_as=acting_as(actor),
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
-            session_kind="adhoc",
+            session_kind=WalkKind.ADHOC,
             category=category,
             problem_text=problem_text,
             walked_path=[],
@@ -476,7 +457,7 @@ async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSe
         .where(
             L1WalkSession.account_id == actor.account_id,
             L1WalkSession.created_by_user_id == actor.id,
-            L1WalkSession.status == "active",
+            L1WalkSession.status == WalkStatus.ACTIVE,
         )
         .order_by(col(L1WalkSession.last_step_at).desc(), col(L1WalkSession.id).desc())
     )
@@ -487,10 +468,9 @@ async def list_escalations(
     db: AsyncSession, *, actor: User, since: datetime | None = None, limit: int = 200
 ) -> list[L1WalkSession]:
     """Escalated sessions, newest first; ``since`` keeps only those escalated after it."""
-    if not can_log_in(actor) or actor.account_role not in ENGINEER_ROLES:
-        raise AccessDenied("only owners, admins and engineers see the escalations screen")
+    await authorize(db, actor, Need.REVIEW, "see the escalations screen")
     stmt = select(L1WalkSession).where(
-        L1WalkSession.account_id == actor.account_id, L1WalkSession.status == "escalated"
+        L1WalkSession.account_id == actor.account_id, L1WalkSession.status == WalkStatus.ESCALATED
     )
     if since is not None:
         stmt = stmt.where(col(L1WalkSession.resolved_at) > since)

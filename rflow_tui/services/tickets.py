@@ -13,10 +13,10 @@ from sqlalchemy import func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.models import TICKET_KINDS, Ticket, User, utcnow
-from rflow_tui.services.errors import NotFound, ValidationFailed
-
-OPEN_STATUSES = ("open", "in_progress")
+from rflow_tui.domain.enums import OPEN_TICKET_STATUSES, TicketKind, values
+from rflow_tui.models import Ticket, User, utcnow
+from rflow_tui.services.access import get_in_account, in_account
+from rflow_tui.services.errors import ValidationFailed
 IMPORT_FIELDS = ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system")
 
 
@@ -27,22 +27,17 @@ def problem_text(ticket: Ticket) -> str:
 
 
 async def get_ticket(db: AsyncSession, account_id: int, ticket_id: str) -> Ticket:
-    ticket = (
-        await db.exec(select(Ticket).where(Ticket.account_id == account_id, Ticket.ticket_id == ticket_id))
-    ).first()
-    if ticket is None:
-        raise NotFound(f"no ticket {ticket_id} in this account")
-    return ticket
+    return await get_in_account(
+        db, Ticket, account_id, ticket_id=ticket_id, missing=f"no ticket {ticket_id} in this account"
+    )
 
 
 async def find_ticket(db: AsyncSession, account_id: int, ticket_id: str) -> Ticket | None:
-    return (
-        await db.exec(select(Ticket).where(Ticket.account_id == account_id, Ticket.ticket_id == ticket_id))
-    ).first()
+    return await in_account(db, Ticket, account_id, ticket_id=ticket_id)
 
 
 def _queue_filter(account_id: int, search: str | None):
-    conds = [Ticket.account_id == account_id, col(Ticket.status).in_(OPEN_STATUSES)]
+    conds = [Ticket.account_id == account_id, col(Ticket.status).in_(OPEN_TICKET_STATUSES)]
     if search:
         like = f"%{search.strip().lower()}%"
         conds.append(
@@ -101,10 +96,10 @@ def _clean_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         raise ValidationFailed(f"{where}: subject is required")
     if len(data["subject"]) > 500:
         raise ValidationFailed(f"{where}: subject is longer than 500 characters")
-    data["ticket_kind"] = data["ticket_kind"] or "internal"
-    if data["ticket_kind"] not in TICKET_KINDS:
-        raise ValidationFailed(f"{where}: ticket_kind must be internal or psa, not '{data['ticket_kind']}'")
-    if data["ticket_kind"] == "psa" and not data["psa_system"]:
+    data["ticket_kind"] = data["ticket_kind"] or TicketKind.INTERNAL.value
+    if data["ticket_kind"] not in tuple(TicketKind):
+        raise ValidationFailed(f"{where}: ticket_kind must be {values(TicketKind)}, not '{data['ticket_kind']}'")
+    if data["ticket_kind"] == TicketKind.PSA and not data["psa_system"]:
         raise ValidationFailed(f"{where}: a psa ticket needs psa_system (e.g. connectwise)")
     data["psa_system"] = data["psa_system"] or None
     return data
@@ -179,7 +174,7 @@ async def set_internal_status(
 ) -> None:
     """Set an internal ticket's status inside the caller's transaction; PSA tickets are left alone."""
     ticket = await find_ticket(db, account_id, ticket_id)
-    if ticket is None or ticket.ticket_kind != "internal":
+    if ticket is None or ticket.ticket_kind != TicketKind.INTERNAL:
         return
     ticket.status = status
     if notes is not None:

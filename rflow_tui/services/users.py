@@ -1,4 +1,6 @@
-"""Users and roles: who may log in, who may use the L1 surface, who gets notified."""
+"""Users and roles: logging in, adding and changing people, who gets notified.
+
+Who may do what is decided in ``services.access``."""
 
 from __future__ import annotations
 
@@ -6,38 +8,10 @@ from sqlalchemy import func
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.models import ENGINEER_ROLES, ROLES, Account, User
+from rflow_tui.domain.enums import ENGINEER_ROLES, Role, values
+from rflow_tui.models import Account, User
+from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
-
-L1_COVERAGE = "l1_coverage"
-
-
-def can_log_in(user: User) -> bool:
-    return user.is_active and user.deleted_at is None
-
-
-def l1_acting_as(user: User) -> str | None:
-    """The ``acting_as`` tag for a session this user starts, or AccessDenied."""
-    if not can_log_in(user):
-        raise AccessDenied(f"{user.email} is deactivated and cannot start walks")
-    if user.account_role == "l1_tech":
-        return None
-    if user.account_role == "engineer" and user.coverage:
-        return L1_COVERAGE
-    if user.account_role == "engineer":
-        raise AccessDenied(
-            f"{user.email} is an engineer without L1 coverage; ask an owner or admin to run "
-            f"`rflow users set-coverage {user.email} on`"
-        )
-    raise AccessDenied(
-        f"{user.email} is an {user.account_role}; only L1 techs and engineers with coverage "
-        "may walk tickets"
-    )
-
-
-def require_engineer(user: User) -> None:
-    if not can_log_in(user) or user.account_role not in ENGINEER_ROLES:
-        raise AccessDenied("only owners, admins and engineers may do this")
 
 
 async def find_login(db: AsyncSession, email: str) -> User:
@@ -65,7 +39,7 @@ async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner
     account = Account(name=name.strip())
     db.add(account)
     await db.flush()
-    owner = await _add(db, account.id, owner_email, owner_name, "owner", False)
+    owner = await _add(db, account.id, owner_email, owner_name, Role.OWNER, False)
     await db.commit()
     return owner
 
@@ -76,24 +50,12 @@ async def add_user(
     actor: User,
     email: str,
     name: str = "",
-    role: str = "l1_tech",
+    role: str = Role.L1_TECH,
     coverage: bool = False,
 ) -> User:
-    if actor.account_role not in ("owner", "admin"):
-        raise AccessDenied("only owners and admins may add users")
+    await authorize(db, actor, Need.MANAGE, "add users")
     user = await _add(db, actor.account_id, email, name, role, coverage)
     await db.commit()
-    return user
-
-
-async def _account_user(db: AsyncSession, actor: User, email: str) -> User:
-    user = (
-        await db.exec(
-            select(User).where(User.account_id == actor.account_id, func.lower(User.email) == email.strip().lower())
-        )
-    ).first()
-    if user is None:
-        raise NotFound(f"no user {email} in this account")
     return user
 
 
@@ -101,11 +63,16 @@ async def update_user(
     db: AsyncSession, *, actor: User, email: str, coverage: bool | None = None, active: bool | None = None
 ) -> User:
     """Owners and admins switch a user's L1 coverage or deactivate / reactivate them (audited)."""
-    if actor.account_role not in ("owner", "admin"):
-        raise AccessDenied("only owners and admins may change users")
-    user = await _account_user(db, actor, email)
+    await authorize(db, actor, Need.MANAGE, "change users")
+    user = (
+        await db.exec(
+            select(User).where(User.account_id == actor.account_id, func.lower(User.email) == email.strip().lower())
+        )
+    ).first()
+    if user is None:
+        raise NotFound(f"no user {email} in this account")
     if coverage is not None:
-        if coverage and user.account_role != "engineer":
+        if coverage and user.account_role != Role.ENGINEER:
             raise ValidationFailed("only engineers carry the L1 coverage flag")
         user.coverage = coverage
     if active is not None:
@@ -124,6 +91,7 @@ async def update_user(
 
 
 async def list_users(db: AsyncSession, *, actor: User) -> list[User]:
+    await authorize(db, actor, Need.MEMBER, "list users")
     return list(await db.exec(select(User).where(User.account_id == actor.account_id).order_by(User.email)))
 
 
@@ -131,9 +99,9 @@ async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: s
     email = email.strip()
     if "@" not in email or len(email) > 320:
         raise ValidationFailed(f"'{email}' is not an email address")
-    if role not in ROLES:
-        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}, not '{role}'")
-    if coverage and role != "engineer":
+    if role not in set(Role):
+        raise ValidationFailed(f"role must be one of {values(Role)}, not '{role}'")
+    if coverage and role != Role.ENGINEER:
         raise ValidationFailed("only engineers carry the L1 coverage flag")
     if (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first():
         raise ValidationFailed(f"a user {email} already exists")

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, RadioButton, RadioSet, Select, Static, TextArea
 
-from rflow_tui.services.sessions import ESCALATION_CATEGORIES
+from rflow_tui.domain.enums import ReasonCategory
 from rflow_tui.tui.safe import plain
 
 
@@ -93,7 +93,7 @@ class EscalateDialog(_Dialog):
             yield Static(plain(self.title_text, single_line=True), classes="dialog-title")
             yield Static("Reason category", classes="field-label")
             yield Select(
-                [(label, key) for key, label in ESCALATION_CATEGORIES.items()],
+                [(category.label, category.value) for category in ReasonCategory],
                 prompt="Choose a category",
                 value=self.draft.get("reason_category") or Select.NULL,
                 id="reason-category",

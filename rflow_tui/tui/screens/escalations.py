@@ -10,6 +10,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from rflow_tui.domain.enums import ReasonCategory
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.users import list_users
 from rflow_tui.tui.format import age
@@ -21,14 +22,14 @@ def detail(walk, tech: str) -> Text:
     out = Text()
     out.append(clean(f"{walk.ticket_id} · escalated by {tech}", single_line=True) + "\n", style="bold")
     out.append("Category: ", style="dim")
-    out.append(clean(session_svc.ESCALATION_CATEGORIES.get(walk.escalation_reason_category or "", walk.escalation_reason_category)) + "\n")
+    out.append(clean(ReasonCategory.label_for(walk.escalation_reason_category) or walk.escalation_reason_category) + "\n")
     if walk.problem_text:
         out.append("Problem: ", style="dim")
         out.append(clean(walk.problem_text) + "\n")
     out.append("Reason: ", style="dim")
     out.append(clean(walk.escalation_reason) + "\n\n")
     out.append("Transcript\n", style="bold underline")
-    out.append_text(transcript(walk.walked_path or []))
+    out.append_text(transcript(walk.steps))
     notes = notes_text(walk.walk_notes)
     out.append("\n\nSession notes\n", style="bold underline")
     out.append(clean(notes) if notes else "none", style="" if notes else "dim")
@@ -69,7 +70,7 @@ class EscalationsScreen(Screen):
 
     @work(exclusive=True, group="escalations")
     async def poll(self) -> None:
-        async with self.ctx.sessions() as db:
+        async with self.ctx.open_db() as db:
             if not self.names:
                 self.names = {u.id: u.name or u.email for u in await list_users(db, actor=self.ctx.user)}
             fresh = await session_svc.list_escalations(db, actor=self.ctx.user, since=self.since)

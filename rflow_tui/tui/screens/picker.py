@@ -69,7 +69,7 @@ class PickerScreen(Screen):
     @work(exclusive=True, group="picker-load")
     async def load_page(self, reset: bool = False) -> None:
         search, sort, offset = self.search, self.sort, 0 if reset else len(self.loaded)
-        async with self.ctx.sessions() as db:
+        async with self.ctx.open_db() as db:
             page = await ticket_svc.list_open_tickets(
                 db, self.ctx.user.account_id, search=search or None, sort=sort, offset=offset, limit=PAGE
             )

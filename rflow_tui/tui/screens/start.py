@@ -49,7 +49,7 @@ class StartDialog(ModalScreen):
         from rflow_tui.services.flows import match_flows
         from rflow_tui.services.proposals import match_proposals
 
-        async with self.ctx.sessions() as db:
+        async with self.ctx.open_db() as db:
             matches = await match_flows(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
             proposals = await match_proposals(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
         generator_error = self.ctx.generator_error

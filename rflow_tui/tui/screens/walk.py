@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, LoadingIndicator, Static, TextArea
 
+from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import PayloadTooLarge, ServiceError
 from rflow_tui.tui.safe import clean, plain
@@ -37,29 +38,23 @@ def notes_payload(text: str) -> list[str]:
     return [text] if text.strip() else []
 
 
-def transcript(path: list[dict[str, Any]]) -> Text:
+def transcript(steps: list[WalkStep]) -> Text:
     out = Text()
-    number = 0
-    for step in path:
-        number += 1
-        undone = bool(step.get("undone"))
-        style = "dim strike" if undone else ""
-        text = step.get("text") or step.get("question") or ""
+    for number, step in enumerate(steps, start=1):
+        style = "dim strike" if step.undone else ""
         out.append(f"{number}. ", style="bold")
-        out.append(clean(text, single_line=True), style=style)
+        out.append(clean(step.text, single_line=True), style=style)
         out.append("\n")
-        kind = step.get("node_type") or ("question" if step.get("answer") in ("yes", "no") else "instruction")
-        answer = step.get("answer_label") or ("Yes" if step.get("answer") == "yes" else "No") if kind == "question" else "done"
         out.append("   → ", style="dim")
-        out.append(clean(answer, single_line=True), style="bold green" if not undone else style)
-        if undone:
+        out.append(clean(step.answer_label or "done", single_line=True), style=style or "bold green")
+        if step.undone:
             out.append("  (stepped back)", style="dim italic")
         out.append("\n")
-        if step.get("l1_note"):
+        if step.l1_note:
             out.append("   note: ", style="dim")
-            out.append(clean(step["l1_note"]), style="italic")
+            out.append(clean(step.l1_note), style="italic")
             out.append("\n")
-    if not path:
+    if not steps:
         out.append("No steps yet.", style="dim")
     return out
 
@@ -194,7 +189,7 @@ class WalkScreen(Screen):
         )
 
     def _refresh_transcript(self) -> None:
-        self.query_one("#transcript-body", Static).update(transcript(self.walk.walked_path or []))
+        self.query_one("#transcript-body", Static).update(transcript(self.walk.steps))
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     async def _reload_walk(self) -> None:

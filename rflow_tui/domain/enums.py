@@ -1,0 +1,112 @@
+"""Every fixed vocabulary of the domain, once. Stored values are these strings.
+
+``StrEnum`` members compare equal to their strings, so rows written before these
+existed read back as members, and a member stored in a column is its plain value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    ENGINEER = "engineer"
+    L1_TECH = "l1_tech"
+
+
+ENGINEER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.ENGINEER})
+ADMIN_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+
+
+class WalkStatus(StrEnum):
+    ACTIVE = "active"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+
+
+class WalkKind(StrEnum):
+    FLOW = "flow"
+    PROPOSAL = "proposal"
+    ADHOC = "adhoc"
+    AI_BUILD = "ai_build"
+
+
+WALKS_A_TREE = (WalkKind.FLOW, WalkKind.PROPOSAL)
+
+
+class NodeType(StrEnum):
+    QUESTION = "question"
+    INSTRUCTION = "instruction"
+    RESOLUTION = "resolution"
+    ESCALATE = "escalate"
+
+
+TERMINAL_NODE_TYPES = (NodeType.RESOLUTION, NodeType.ESCALATE)
+
+
+class Answer(StrEnum):
+    YES = "yes"
+    NO = "no"
+
+
+class TicketKind(StrEnum):
+    INTERNAL = "internal"
+    PSA = "psa"
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    ESCALATED = "escalated"
+
+
+OPEN_TICKET_STATUSES = (TicketStatus.OPEN, TicketStatus.IN_PROGRESS)
+
+
+class ProposalStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class ReasonCategory(StrEnum):
+    """Why a walk was escalated; ``label`` is what a person reads."""
+
+    NEEDS_ADMIN = "needs_admin"
+    HARDWARE = "hardware"
+    NETWORK = "network"
+    SECURITY = "security"
+    VENDOR = "vendor"
+    NO_FLOW = "no_flow"
+    USER_UNAVAILABLE = "user_unavailable"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return _REASON_LABELS[self]
+
+    @classmethod
+    def label_for(cls, value: str | None) -> str | None:
+        """The label of a stored category; None for an unknown one."""
+        return cls(value).label if value in tuple(cls) else None
+
+
+_REASON_LABELS = {
+    ReasonCategory.NEEDS_ADMIN: "Needs admin rights or access L1 does not have",
+    ReasonCategory.HARDWARE: "Hardware fault or replacement",
+    ReasonCategory.NETWORK: "Network or infrastructure outage",
+    ReasonCategory.SECURITY: "Possible security incident",
+    ReasonCategory.VENDOR: "Needs a vendor or third party",
+    ReasonCategory.NO_FLOW: "No flow covers it and no fix found",
+    ReasonCategory.USER_UNAVAILABLE: "User unavailable to continue",
+    ReasonCategory.OTHER: "Other",
+}
+
+
+def values(enum: type[StrEnum]) -> str:
+    """The allowed values, for an error message: 'a, b or c'."""
+    names = [member.value for member in enum]
+    return ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]

@@ -1,0 +1,13 @@
+"""The base of every refusal rflow shows as it is, below every layer that raises one.
+
+The store (``db``) and the services both raise these; keeping the base here lets
+``db`` stay below ``services`` instead of importing from it.
+"""
+
+
+class ServiceError(Exception):
+    """Base for refusals the UI and CLI show as they are. Each message is written for its reader."""
+
+
+class DatabaseError(ServiceError):
+    """The store cannot be opened or used; the message says what to do."""

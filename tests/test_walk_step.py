@@ -1,0 +1,95 @@
+"""One shape for a walk step: each writer's stored JSON keeps the SPEC's field names,
+and rows written by an older rflow (no node_type, no labels) still read, export and walk on."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import text
+
+from rflow_tui.domain.enums import Answer, NodeType
+from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps, read_path
+from rflow_tui.flow_format import check_flow, node_by_id, normalize_walked_path
+from rflow_tui.services import flows, sessions
+from rflow_tui.services.export import session_transcript, transcript_markdown
+from tests.test_flow_walk import start_walk
+
+QUESTION = {"id": "acct", "type": "question", "text": "Microsoft or local?", "yes_label": "Microsoft", "no_label": "Local"}
+
+
+def test_each_writer_stores_the_spec_field_names():
+    flow_step = WalkStep.question(
+        StepSource.FLOW, "acct", "Microsoft or local?", "no", yes_label="Microsoft", no_label="Local"
+    )
+    assert flow_step.to_json() == {
+        "node_id": "acct", "question": "Microsoft or local?", "answer": "no", "l1_note": None,
+        "node_type": "question", "answer_label": "Local", "yes_label": "Microsoft", "no_label": "Local",
+    }
+    ai_step = WalkStep.answering(StepSource.AI, QUESTION, "yes", "on the laptop")
+    assert ai_step.to_json() == {
+        "node_type": "question", "id": "acct", "text": "Microsoft or local?", "answer": "yes",
+        "l1_note": "on the laptop", "answer_label": "Microsoft", "yes_label": "Microsoft", "no_label": "Local",
+    }
+    assert WalkStep.instruction(StepSource.AI, "i1", "Restart it").to_json() == {
+        "node_type": "instruction", "id": "i1", "text": "Restart it", "answer": None, "l1_note": None,
+    }
+    # The stored form reads back as the same step, and is plain JSON.
+    for step in (flow_step, ai_step, flow_step.undo(datetime(2025, 1, 2, tzinfo=timezone.utc))):
+        assert WalkStep.from_json(json.loads(json.dumps(step.to_json()))) == step
+
+
+def test_a_question_needs_a_yes_or_no_answer_and_defaults_its_labels():
+    with pytest.raises(ValueError, match="'yes' or 'no'"):
+        WalkStep.question(StepSource.FLOW, "q", "On?", "maybe")
+    step = WalkStep.question(StepSource.AI, "q", "On?", "no")
+    assert (step.yes_label, step.no_label, step.answer_label) == ("Yes", "No", "No")
+
+
+def test_old_rows_without_node_type_or_labels_read_as_typed_steps():
+    old = [
+        {"node_id": "n1", "question": "Plugged in?", "answer": "yes", "l1_note": "it is"},
+        {"node_id": "n2", "question": "Reseat the cable.", "answer": None, "l1_note": None},
+        {"node_type": "question", "id": "q1", "text": "Lights on?", "answer": "no", "l1_note": None},
+        {"node_id": "n3", "question": "Old undone", "answer": "no", "undone": True, "undone_at": "2025-01-01T00:00:00"},
+        "not a step",
+    ]
+    steps = read_path(old)
+    assert [(s.source, s.node_id, s.node_type, s.answer, s.answer_label) for s in steps] == [
+        (StepSource.FLOW, "n1", NodeType.QUESTION, Answer.YES, "Yes"),
+        (StepSource.FLOW, "n2", NodeType.INSTRUCTION, None, None),
+        (StepSource.AI, "q1", NodeType.QUESTION, Answer.NO, "No"),
+        (StepSource.FLOW, "n3", NodeType.QUESTION, Answer.NO, "No"),
+    ]
+    assert [s.node_id for s in live_steps(steps)] == ["n1", "n2", "q1"]
+    tree = normalize_walked_path(steps)
+    assert check_flow(tree) == [] and node_by_id(tree, "n1")["yes"] == "n2"
+
+
+async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
+    """A walk stored before steps were typed: the transcript reads it and the walk continues."""
+    walk = await start_walk(db, desk)
+    old_path = [{"node_id": "kind", "question": "Microsoft account or local account?", "answer": "no", "l1_note": "old"}]
+    await db.exec(
+        text("UPDATE l1_walk_session SET walked_path = :path WHERE id = :id"),
+        params={"path": json.dumps(old_path), "id": walk.id},
+    )
+    await db.commit()
+
+    transcript = await session_transcript(db, actor=desk.tech, session_id=walk.id)
+    assert [(s["node_id"], s["node_type"], s["answer_label"], s["note"]) for s in transcript["steps"]] == [
+        ("kind", "question", "No", "old")
+    ]
+    assert "Microsoft account or local account? -> **No**" in transcript_markdown(transcript)
+
+    node = await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+    assert node["id"] == "local"
+    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None, node_id="local")
+    back = await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+    assert back["id"] == "local"
+    stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+    assert stored.walked_path[0] == {**old_path[0], "node_type": "question"} | {
+        "answer_label": "No", "yes_label": "Yes", "no_label": "No"
+    }
+    assert [(s.node_id, s.undone) for s in stored.steps] == [("kind", False), ("local", True)]
