@@ -16,10 +16,69 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.domain.errors import DatabaseError
+from rflow_tui.domain.errors import DatabaseError, StoreConflict, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
+
+
+BUSY_MESSAGE = (
+    "the database is busy: another rflow process held it too long. Nothing was saved; try again in a moment"
+)
+
+
+def _cause(exc: BaseException) -> str:
+    """The driver's own words, first line only: never the SQL or its parameters."""
+    orig = getattr(exc, "orig", None) or exc
+    text = getattr(orig, "strerror", None) or str(orig) or type(orig).__name__
+    return text.strip().splitlines()[0][:200] if text.strip() else type(orig).__name__
+
+
+def store_error(exc: BaseException) -> DatabaseError | None:
+    """The domain error for a failure of the store itself, or None for anything else (a bug stays a bug).
+
+    Connection refused or lost, a lock held too long, a constraint, a value the
+    database will not take: each becomes a DatabaseError whose message says what
+    happened and that nothing was saved, so a screen can show it and carry on.
+    """
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, DatabaseError):
+        return exc
+    if isinstance(exc, sa.IntegrityError):
+        return StoreConflict(
+            f"the database refused the change ({_cause(exc)}); it clashes with another change. "
+            "Nothing was saved: refresh and try again"
+        )
+    if isinstance(exc, sa.DBAPIError):
+        if exc.connection_invalidated:
+            return StoreUnavailable(_unavailable(exc))
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            return DatabaseError(BUSY_MESSAGE)
+        if isinstance(exc, (sa.OperationalError, sa.InterfaceError)):
+            return StoreUnavailable(_unavailable(exc))
+        return DatabaseError(f"the database refused this ({_cause(exc)}). Nothing was saved")
+    if isinstance(exc, (sa.TimeoutError, sa.DisconnectionError, OSError, TimeoutError)):
+        return StoreUnavailable(_unavailable(exc))
+    if type(exc).__module__.split(".")[0] == "asyncpg":  # raised while connecting, before SQLAlchemy wraps it
+        return StoreUnavailable(_unavailable(exc))
+    return None
+
+
+def _unavailable(exc: BaseException) -> str:
+    return f"cannot reach the database ({_cause(exc)}). Nothing was changed; rflow reconnects on the next try"
+
+
+@asynccontextmanager
+async def store_errors() -> AsyncIterator[None]:
+    """Re-raise a failure of the store as its DatabaseError; everything else passes through."""
+    try:
+        yield
+    except Exception as exc:
+        error = store_error(exc)
+        if error is None or error is exc:
+            raise
+        raise error from exc
 
 
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine:
@@ -75,10 +134,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
     except OperationalError as exc:
         await db.rollback()
         if "locked" in str(exc.orig) or "busy" in str(exc.orig):
-            raise DatabaseError(
-                "the database is busy: another rflow process held it too long. Nothing was "
-                "saved; try again in a moment"
-            ) from exc
+            raise DatabaseError(BUSY_MESSAGE) from exc
         raise
     except BaseException:
         await db.rollback()

@@ -9,19 +9,13 @@ from sqlmodel import select
 
 from rflow_tui.models import L1WalkSession
 from rflow_tui.services import sessions as svc
-from tests.tui_support import make_app, seed_tickets, wait_for
+from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for
 
 
 def with_slow_autosave(app):
     """Autosave far in the future, so only the quit itself can save the notes."""
     app.ctx.settings = replace(app.ctx.settings, ui=replace(app.ctx.settings.ui, autosave_seconds=600))
     return app
-
-
-async def open_resumed_walk(pilot, app):
-    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
-    await pilot.press("enter")
-    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
 
 
 async def stored_notes(db, session_id: int):

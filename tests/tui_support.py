@@ -63,3 +63,10 @@ async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
         except Exception:
             pass
     raise AssertionError(f"the app never reached the expected state (screens: {pilot.app.screen_stack})")
+
+
+async def open_resumed_walk(pilot, app) -> None:
+    """Take the resume offer the app makes at start for the tech's unfinished walk."""
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")

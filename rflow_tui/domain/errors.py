@@ -11,3 +11,11 @@ class ServiceError(Exception):
 
 class DatabaseError(ServiceError):
     """The store cannot be opened or used; the message says what to do."""
+
+
+class StoreUnavailable(DatabaseError):
+    """The connection was refused or lost; the pool reconnects on the next call (pre-ping)."""
+
+
+class StoreConflict(DatabaseError):
+    """The store refused a change that clashes with a constraint (usually another window's change)."""

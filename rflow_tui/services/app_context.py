@@ -25,8 +25,14 @@ class AppContext:
     _generator_error: str | None = field(default=None, repr=False)
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
-        """Run one service operation as the logged-in user, in a fresh store session."""
-        async with self.open_db() as db:
+        """Run one service operation as the logged-in user, in a fresh store session.
+
+        A failure of the store itself comes out as a DatabaseError (a ServiceError), so
+        the screen that asked shows it like any refusal and keeps what was typed.
+        """
+        from rflow_tui.db import store_errors
+
+        async with store_errors(), self.open_db() as db:
             return await fn(db, actor=self.user, **kwargs)
 
     def generator(self):
@@ -62,12 +68,12 @@ class AppContext:
 
 async def open_context(settings: Settings, email: str | None = None) -> AppContext:
     """Open the store and log the user in; raises ServiceError with a how-to-fix message."""
-    from rflow_tui.db import open_store
+    from rflow_tui.db import open_store, store_errors
     from rflow_tui.services.users import find_login
 
     engine, open_db = await open_store(settings.resolved_database_url)
     try:
-        async with open_db() as db:
+        async with store_errors(), open_db() as db:
             user = await find_login(db, email or settings.user)
     except Exception:
         await engine.dispose()

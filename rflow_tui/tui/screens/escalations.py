@@ -11,10 +11,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from rflow_tui.domain.enums import ReasonCategory
+from rflow_tui.services.errors import DatabaseError
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.users import list_users
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import clean, plain
+from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.screens.walk import notes_text, transcript
 
 
@@ -36,7 +38,7 @@ def detail(walk, tech: str) -> Text:
     return out
 
 
-class EscalationsScreen(Screen):
+class EscalationsScreen(StoreGuard, Screen):
     BINDINGS = [Binding("x", "copy_transcript", "Copy transcript"), Binding("f5", "refresh", "Refresh")]
 
     def __init__(self, ctx) -> None:
@@ -45,6 +47,7 @@ class EscalationsScreen(Screen):
         self.rows: list = []
         self.names: dict[int, str] = {}
         self.since = None
+        self.reconnecting = False
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -76,6 +79,10 @@ class EscalationsScreen(Screen):
             fresh = await session_svc.list_escalations(db, actor=self.ctx.user, since=self.since)
         table = self.query_one(DataTable)
         table.loading = False
+        if self.reconnecting:
+            self.reconnecting = False
+            self.notify("Reconnected to the database", markup=False)
+            self._show_title()
         if not fresh:
             return
         known = {w.id for w in fresh}
@@ -94,9 +101,23 @@ class EscalationsScreen(Screen):
             )
         if selected is not None:
             table.move_cursor(row=table.get_row_index(selected))
-        self.title = f"Escalations · {len(self.rows)}"
+        self._show_title()
         if len(fresh) < len(self.rows):
             self.notify(f"{len(fresh)} new escalation(s)", markup=False)
+
+    def _show_title(self) -> None:
+        self.title = f"Escalations · {len(self.rows)}" + (" · reconnecting…" if self.reconnecting else "")
+
+    def store_failed(self, error) -> None:
+        """The store is away: keep the list, keep polling, say so once until it is back."""
+        if not isinstance(error, DatabaseError):
+            super().store_failed(error)
+            return
+        self.query_one(DataTable).loading = False
+        if not self.reconnecting:
+            self.reconnecting = True
+            self.notify(f"{error} · the list keeps polling", severity="warning", timeout=8, markup=False)
+            self._show_title()
 
     def rows_key_at_cursor(self) -> str | None:
         table = self.query_one(DataTable)

@@ -13,11 +13,12 @@ from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.services.tickets import problem_text
 from rflow_tui.tui.safe import plain
+from rflow_tui.tui.store_guard import StoreGuard
 
 DEFAULT_REASON = "No flow matches this ticket and no AI generator is available."
 
 
-class NoKnowledgeScreen(ModalScreen):
+class NoKnowledgeScreen(StoreGuard, ModalScreen):
     BINDINGS = [
         Binding("e", "escalate", "Escalate without a walk"),
         Binding("a", "adhoc", "Ad-hoc notes walk"),
@@ -27,6 +28,7 @@ class NoKnowledgeScreen(ModalScreen):
     def __init__(self, ctx, ticket, why: str) -> None:
         super().__init__(id="no-knowledge")
         self.ctx, self.ticket, self.why = ctx, ticket, why
+        self.escalate_draft: dict = {}  # kept if escalating fails, for the next try
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -50,7 +52,8 @@ class NoKnowledgeScreen(ModalScreen):
         from rflow_tui.tui.screens.dialogs import EscalateDialog
 
         reason = await self.app.push_screen_wait(
-            EscalateDialog(title=f"Escalate {self.ticket.ticket_id}", category="no_flow", reason=DEFAULT_REASON)
+            EscalateDialog(self.escalate_draft, title=f"Escalate {self.ticket.ticket_id}", category="no_flow",
+                           reason=DEFAULT_REASON)
         )
         if reason is None:
             return

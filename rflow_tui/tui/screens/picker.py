@@ -12,12 +12,13 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from rflow_tui.services import tickets as ticket_svc
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import plain
+from rflow_tui.tui.store_guard import StoreGuard
 
 PAGE = 100
 SORTS = ("age", "newest", "subject", "requester", "status", "id")
 
 
-class PickerScreen(Screen):
+class PickerScreen(StoreGuard, Screen):
     BINDINGS = [
         Binding("enter", "open_ticket", "Start walk", show=True),
         Binding("ctrl+s", "cycle_sort", "Sort"),
@@ -94,11 +95,18 @@ class PickerScreen(Screen):
         self._show_status()
 
     def _show_status(self) -> None:
+        self.query_one("#queue-status", Static).remove_class("error")
         shown = f"{len(self.loaded):,} of {self.total:,} open tickets"
         where = f" matching “{self.search}”" if self.search else ""
         self.query_one("#queue-status", Static).update(
             plain(f"{shown}{where} · sorted by {self.sort} · Enter start · Ctrl+S sort · Ctrl+R resume")
         )
+
+    def store_failed(self, error) -> None:
+        """The queue stays as loaded; the status line says why and how to retry."""
+        self.query_one(DataTable).loading = False
+        self.query_one("#queue-status", Static).update(plain(f"Cannot load tickets: {error} · F5 to try again"))
+        self.query_one("#queue-status", Static).add_class("error")
 
     @on(DataTable.RowHighlighted)
     def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:

@@ -14,6 +14,7 @@ from rflow_tui.services import proposals as proposal_svc
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import clean, plain
+from rflow_tui.tui.store_guard import StoreGuard
 
 
 def tree_text(doc: dict) -> Text:
@@ -108,7 +109,7 @@ class ApproveDialog(ModalScreen):
         self.dismiss(False)
 
 
-class ProposalsScreen(Screen):
+class ProposalsScreen(StoreGuard, Screen):
     BINDINGS = [Binding("a", "approve", "Approve"), Binding("j", "reject", "Reject"), Binding("f5", "refresh", "Refresh")]
 
     def __init__(self, ctx) -> None:

@@ -12,11 +12,12 @@ from textual.widgets.option_list import Option
 
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import plain
+from rflow_tui.tui.store_guard import StoreGuard
 
 KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_build": "AI build"}
 
 
-class ResumeDialog(ModalScreen):
+class ResumeDialog(StoreGuard, ModalScreen):
     """Dismisses with the walk session to reopen, or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Not now")]

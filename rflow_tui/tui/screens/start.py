@@ -14,9 +14,10 @@ from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.services.tickets import problem_text
 from rflow_tui.tui.safe import clean, plain
+from rflow_tui.tui.store_guard import StoreGuard
 
 
-class StartDialog(ModalScreen):
+class StartDialog(StoreGuard, ModalScreen):
     """Dismisses with the started walk session, or None."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -26,6 +27,7 @@ class StartDialog(ModalScreen):
         self.ctx = ctx
         self.ticket = ticket
         self.choices: dict[str, tuple[str, object]] = {}
+        self.escalate_draft: dict = {}  # kept if escalating fails, for the next try
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -105,6 +107,10 @@ class StartDialog(ModalScreen):
     def _error(self, message: str) -> None:
         self.query_one("#start-error", Static).update(plain(message))
 
+    def store_failed(self, error) -> None:
+        self.query_one("#start-loading").display = False
+        self._error(f"{error} · Esc and open the ticket again")
+
     @work(exclusive=True, group="start")
     async def start(self) -> None:
         option_list = self.query_one(OptionList)
@@ -117,7 +123,7 @@ class StartDialog(ModalScreen):
             if kind == "escalate":
                 from rflow_tui.tui.screens.dialogs import EscalateDialog
 
-                reason = await self.app.push_screen_wait(EscalateDialog(title=f"Escalate {self.ticket.ticket_id} without a walk"))
+                reason = await self.app.push_screen_wait(EscalateDialog(self.escalate_draft, title=f"Escalate {self.ticket.ticket_id} without a walk"))
                 if reason is None:
                     return
                 await self.ctx.call(session_svc.escalate_without_walk, **ticket, **reason, problem_text=problem_text(self.ticket), category=self.ticket.category or None)

@@ -16,8 +16,9 @@ from textual.widgets import Button, Footer, Header, Input, LoadingIndicator, Sta
 
 from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.services import sessions as session_svc
-from rflow_tui.services.errors import PayloadTooLarge, ServiceError
+from rflow_tui.services.errors import DatabaseError, ServiceError
 from rflow_tui.tui.safe import clean, plain
+from rflow_tui.tui.store_guard import StoreGuard
 
 KIND_TITLES = {"question": "Question", "instruction": "Do this", "resolution": "Resolved", "escalate": "Escalate"}
 
@@ -73,7 +74,7 @@ class _Unavailable:
         raise NoGeneratorError(f"The AI is unavailable: {self.why}")
 
 
-class WalkScreen(Screen):
+class WalkScreen(StoreGuard, Screen):
     BINDINGS = [
         Binding("1,y", "answer('yes')", "Yes / first", show=False),
         Binding("2,n", "answer('no')", "No / second", show=False),
@@ -228,6 +229,10 @@ class WalkScreen(Screen):
             self._set_busy(False)
             await self._show_error(str(exc))
             return
+        except DatabaseError as exc:  # nothing was recorded; the step note stays for the retry
+            self._set_busy(False)
+            await self._show_error(str(exc))
+            return
         except ServiceError as exc:
             self._set_busy(False)
             self.notify(str(exc), severity="error", timeout=8, markup=False)
@@ -333,13 +338,11 @@ class WalkScreen(Screen):
         status = self.query_one("#notes-status", Static)
         try:
             await self.ctx.call(session_svc.update_notes, session_id=self.walk.id, notes=notes_payload(text))
-        except PayloadTooLarge as exc:
-            status.update(plain(f"Not saved: {exc}"))
-            status.add_class("error")
-            return False
         except ServiceError as exc:
             status.update(plain(f"Not saved: {exc}"))
             status.add_class("error")
+            if isinstance(exc, DatabaseError):  # the store is away, not the notes at fault: try again
+                self._autosave = self.set_timer(max(self.ctx.settings.ui.autosave_seconds, 2.0), self.save_notes)
             return False
         if self.query_one("#session-notes", TextArea).text == text:
             self._notes_dirty = False
@@ -371,7 +374,8 @@ class WalkScreen(Screen):
 
     async def _finish(self, operation, fields: dict, done: str) -> None:
         if not await self._save_notes():
-            self.notify("Session notes are too large to save: shorten them first", severity="error", markup=False)
+            self.notify(f"Session notes are not saved (see under them), so the walk is not {done} yet",
+                        severity="error", markup=False)
             return
         try:
             await self.ctx.call(operation, session_id=self.walk.id, **fields)
@@ -394,7 +398,8 @@ class WalkScreen(Screen):
         if await self._save_notes():
             self.dismiss()
         else:
-            self.notify("Notes not saved (too large). Shorten them, or copy them out, before leaving.", severity="error", markup=False)
+            self.notify("Session notes are not saved (see under them): fix that, or copy them out, before leaving.",
+                        severity="error", markup=False)
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
