@@ -164,6 +164,7 @@ def words(text: str, joinable: frozenset[str] = frozenset()) -> list[Token]:
     folded = fold(text)
     folded = _EMAIL.sub(lambda m: " personaladdress " if _FREE_MAIL.search(m.group(0)) else " emailaddress ", folded)
     folded = re.sub(r"https?://\S+", " weblink ", folded)
+    folded = re.sub(r"\b(wi-fi|e-mails?|log-ins?|sign-ins?|add-ons?|plug-ins?)\b", lambda m: m.group(0).replace("-", ""), folded)
     for pattern, repl in _CONTRACTIONS:
         folded = pattern.sub(repl, folded)
     raw: list[str] = []
@@ -179,8 +180,8 @@ def words(text: str, joinable: frozenset[str] = frozenset()) -> list[Token]:
             raw.append(",")
         else:
             piece = _deleet(piece.replace("'", ""))
-            piece = piece.replace("-", "")  # real-time, anti-virus, dis-able, six-digit
-            raw.append(piece)
+            piece = piece.replace("-", " ")  # parts rejoin below when the whole is a known word: real-time, dis-able
+            raw.extend(piece.split())
     raw = [w for piece in _collapse_spelled(raw) for w in _CHAT.get(piece, piece).split()]
     if joinable:  # 'a r e d i r e c t' folded to 'aredirect': the article was spelled out too
         raw = [

@@ -288,8 +288,9 @@ def catalogue() -> Catalogue:
                 )
             )
             for text in f["actions"] + f["targets"]:
-                if " " not in text.strip() and text[:1].isalpha() and not text.endswith("*"):
-                    single_words.add(stem(text.lower()))
+                for word in text.lower().replace("...", " ").split():
+                    if word[:1].isalnum() and not word.endswith("*"):
+                        single_words.add(stem(word))
         examples = {k: tuple(v) for k, v in raw.get("examples", {}).items()}
         rules.append(
             Rule(
@@ -298,7 +299,7 @@ def catalogue() -> Catalogue:
                 [re.compile(p) for p in raw.get("commands", [])],
             )
         )
-    return Catalogue(rules, cues, frozenset(w for w in single_words if len(w) >= 6))
+    return Catalogue(rules, cues, frozenset(w for w in single_words if len(w) >= 5))
 
 
 @lru_cache(maxsize=1)
@@ -309,7 +310,8 @@ def rule_catalogue() -> tuple[RuleInfo, ...]:
 
 # --- mood ----------------------------------------------------------------------------------------
 
-_BLOCKERS = {"that", "whether", "how", "why", "dass", "ob", "comment", "como"}
+_BLOCKERS = {"that", "whether", "how", "why", "dass", "ob", "comment", "como", "will", "would", "can", "could", "should",
+             "must", "may", "might"}  # 'tell the user IT WILL never ask for the password': another verb's object
 _PREPOSITIONS = {"for", "on", "in", "at", "from", "to", "into", "onto", "until", "during", "while", "with", "by", "per", "across", "via",
                  "till", "before", "after", "para", "por", "fur", "pour", "pendant", "durante", "bis", "jusqu"}
 _TIME_WORDS = {"week", "weeks", "day", "days", "minute", "minutes", "hour", "hours", "now", "today", "tomorrow",
@@ -321,7 +323,8 @@ _COORDINATION = {"and", "or", "nor", "y", "und", "oder", "et", "ou", "e", "ni", 
 _POST_NEGATION = {"nicht", "nie", "niemals", "pas", "jamais", "nunca"}
 _PARTICIPLE_ENDINGS = ("ed", "ado", "ada", "ados", "adas", "ido", "ida", "idos", "idas", "iert", "ierte")
 _IRREGULAR_PARTICIPLES = {"shut", "set", "put", "hidden", "taken", "gone", "done", "made", "kept", "left", "lost", "read",
-                          "sent", "told", "given", "shown", "got", "gotten", "run", "off", "written"}
+                          "sent", "told", "given", "shown", "got", "gotten", "run", "off", "written", "empty", "clear",
+                          "blank"}
 _IRREGULAR_PAST = {"shut", "set", "put", "hid", "took", "made", "kept", "left", "lost", "sent", "told", "gave", "got",
                    "ran", "wrote", "showed"}
 _PAST_ROMANCE = ("o", "ou", "aron", "aram", "iu", "eu", "ado", "ido")
@@ -331,7 +334,14 @@ _PERFECT_OR_PASSIVE_AUX = {"has", "have", "had", "is", "are", "was", "were", "be
 _CAUSATIVE_HEADS = {"make", "get", "have", "keep", "leave", "set", "let"}
 
 
+def _ed_form(word: str) -> bool:
+    """'disabled', 'turned': not 'need' or 'speed'."""
+    return word.endswith("ed") and not word.endswith("eed") and len(word) >= 5
+
+
 def _participle(word: str) -> bool:
+    if word.endswith("ed"):
+        return _ed_form(word)
     return word in _IRREGULAR_PARTICIPLES or word.endswith(_PARTICIPLE_ENDINGS) or (
         word.startswith("ge") and word.endswith("t") and len(word) > 5
     ) or "geschalt" in word
@@ -437,7 +447,7 @@ class Mood:
             return True
         sentence = doc.sentence_range(doc.sentence[action.start])
         short = len(doc.content_words(sentence.start, sentence.stop, set())) <= 6
-        if word.endswith("ed") and (short or lead in _COORDINATION):
+        if _ed_form(word) and (short or lead in _COORDINATION):
             return True  # a label or a list of states: "No, off or suspended"
         if action.start > 0 and doc.tokens[action.start - 1].word == "a" and word.endswith("e"):
             return True  # French passé composé: 'a désactivé'
@@ -457,8 +467,11 @@ class Mood:
         first = rng.start
         while first < rng.stop and doc.tokens[first].is_mark:
             first += 1
-        opens = any(sp.start == first for sp in (opener_spans if asks else bare)) or (
-            words_[0] in _WH and any(w in ("did", "has", "have", "had", "was", "were", "does") for w in lead[1:])
+        opens = any(
+            sp.start == first or (asks and sp.end - sp.start > 1 and sp.start < first + 3)  # 'l'utilisateur a-t-il'
+            for sp in (opener_spans if asks else bare)
+        ) or (
+            words_[0] in _WH and any(w in ("did", "has", "have", "had", "was", "were") for w in lead[1:])
         )
         before = doc.tokens[action.start - 1].word if action.start > 0 else ""
         past_opener = words_[0] in ("did", "was", "were", "has", "have", "had")
@@ -511,7 +524,7 @@ class Mood:
     def past_narrative(self, action: Span) -> bool:
         """'The user disabled it last week' tells what happened, not what to do."""
         word = self.doc.tokens[action.head].word
-        if not (word.endswith("ed") or word in _IRREGULAR_PAST):
+        if not (_ed_form(word) or word in _IRREGULAR_PAST):
             return False
         if self._modal_before(action, 8) or self._causative(action):
             return False
@@ -526,10 +539,18 @@ class Mood:
         return not _GO_AHEAD.search(" ".join(doc.tokens[i].word for i in rng))
 
     def embedded_question(self, action: Span) -> bool:
-        """'Check whether a rule forwards mail outside': a question inside a check."""
+        """'Check whether a rule forwards mail', 'Look for rules that forward mail': a question inside a check."""
         doc = self.doc
         start = doc.clause_start(action.start)
-        return any(doc.tokens[i].word in ("whether", "ob") for i in range(start, action.start))
+        if any(doc.tokens[i].word in ("whether", "ob") for i in range(start, action.start)):
+            return True
+        first = doc.sentence_range(doc.sentence[action.start]).start
+        if not any(c.start == first for c in self.spans["check"]):
+            return False
+        between = [doc.tokens[i].word for i in range(first, action.start)]
+        if any(w in _COORDINATION or w in ("then", ".", "?") for w in between):
+            return False
+        return any(w in ("that", "which", "whether", "if", "for") for w in between)
 
     def is_instruction(self, action: Span, targets: list[Span]) -> bool:
         if self.negated(action) or self.state(action, targets):
@@ -580,7 +601,7 @@ def _targets_for(frame: Frame, doc: Doc, cues: Cues, mood: Mood, action: Span, t
             for t in targets
             if doc.clause[t.start] != a_clause
             and abs(doc.sentence[t.start] - a_sentence) <= (2 if pronoun else 1)
-            and (pronoun or t.start > action.start or _antecedent_ok(doc, action, t))
+            and (t.start < action.start if pronoun else t.start > action.start or _antecedent_ok(doc, action, t))
         ),
         key=lambda t: (doc.sentence[t.start] != a_sentence, abs(t.start - action.start)),
     )
@@ -632,8 +653,9 @@ def _coordinated_object(doc: Doc, cues: Cues, action: Span, targets: list[Span],
 
 def _blocked(frame: Frame, doc: Doc, action: Span, target: Span) -> bool:
     """'Tell the user THAT IT will never ask for the code': the target sits in another clause's grip."""
-    lo, hi = (action.end, target.start) if action.end <= target.start else (target.end, action.start)
-    return any(doc.tokens[i].word in frame.blockers for i in range(lo, hi))
+    return action.end <= target.start and any(
+        doc.tokens[i].word in frame.blockers for i in range(action.end, target.start)
+    )
 
 
 def _target_allowed(frame: Frame, doc: Doc, span: Span) -> bool:
@@ -670,8 +692,11 @@ def _frame_fires(frame: Frame, doc: Doc, cues: Cues, mood: Mood, actions: list[S
     for action in actions:
         if frame.bare and not _bare(doc, cues, action):
             continue
+        word = doc.tokens[action.head].word
+        if word.endswith("s") and not word.endswith("ss") and any(t.end == action.start for t in targets):
+            continue  # 'BIOS updates', 'Defender exclusions': a noun, not an order
         s = doc.sentence[action.start]
-        if context is not None and not any(doc.sentence[c.start] in (s, s - 1) for c in context):
+        if context is not None and not any(doc.sentence[c.start] in (s - 1, s, s + 1) for c in context):
             continue
         if any(doc.sentence[v.start] == s for v in veto):
             continue
