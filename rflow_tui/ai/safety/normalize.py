@@ -22,6 +22,7 @@ _LOOKALIKES = str.maketrans({
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
     "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ʏ": "y", "ɪ": "i", "ʟ": "l", "ɴ": "n", "ʀ": "r", "ꜱ": "s",
     "ᴀ": "a", "ᴇ": "e", "ᴏ": "o", "ᴜ": "u", "ᴅ": "d", "ᴍ": "m", "ᴛ": "t", "ᴋ": "k", "ᴘ": "p", "ᴄ": "c",
+    "ʙ": "b", "ꜰ": "f", "ᴡ": "w", "ʜ": "h", "ɢ": "g", "ᴊ": "j", "ᴢ": "z", "ǫ": "q", "ᴠ": "v", "ᴦ": "r",
     "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
     "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": " - ", "―": " - ", "−": "-", "⁃": "-",
     "’": "'", "‘": "'", "ʼ": "'", "′": "'", "`": "'", "´": "'",
@@ -40,7 +41,7 @@ _FREE_MAIL = re.compile(
 )
 _CONTRACTIONS = (
     (re.compile(r"\bcannot\b"), "can not"),
-    (re.compile(r"-(lo|la|los|las|le|les|o|a|os|as|lui|leur|ihn|es)\b"), " it"),  # exécutez-le, execute-o
+    (re.compile(r"(?<=[a-z]{3})-(lo|la|los|las|le|les|o|a|os|as|lui|leur|ihn|es)\b"), " it"),  # exécutez-le
     (re.compile(r"\b(ca|wo|sha)n'?t\b"), lambda m: {"ca": "can", "wo": "will", "sha": "shall"}[m.group(1)] + " not"),
     (re.compile(r"\b(\w+)n't\b"), r"\1 not"),
     (re.compile(r"\b(it|that|what|there|who|he|she|here|wat)'s\b"), r"\1 is"),
@@ -135,7 +136,7 @@ def stem(word: str) -> str:
 def _deleet(word: str) -> str:
     letters = sum(ch.isalpha() for ch in word)
     if letters >= 2 and any(ch in _LEET_CHARS for ch in word) and not word.isdigit():
-        if re.fullmatch(r"\d+[a-z]{1,3}", word) or re.fullmatch(r"[a-z]+\d{1,2}", word):
+        if (re.fullmatch(r"\d+[a-z]{1,3}", word) and word[0] not in "013") or re.fullmatch(r"[a-z]+\d{1,2}", word):
             return word  # 2fa, 6digit, win11, o365: real words, not leetspeak
         return word.translate(_LEET)
     return word
@@ -164,6 +165,9 @@ def words(text: str, joinable: frozenset[str] = frozenset()) -> list[Token]:
     folded = fold(text)
     folded = _EMAIL.sub(lambda m: " personaladdress " if _FREE_MAIL.search(m.group(0)) else " emailaddress ", folded)
     folded = re.sub(r"https?://\S+", " weblink ", folded)
+    # A read-only cmdlet is one noun-like word, so 'Get-LocalGroupMember Administrators' asks nothing of anyone.
+    folded = re.sub(r"\b(get|test|find|show|measure|select|format|confirm|compare|search|where|sort|out)-[a-z]\w*",
+                    " readonlycmd ", folded)
     folded = re.sub(r"\b(wi-fi|e-mails?|log-ins?|sign-ins?|add-ons?|plug-ins?)\b", lambda m: m.group(0).replace("-", ""), folded)
     for pattern, repl in _CONTRACTIONS:
         folded = pattern.sub(repl, folded)
@@ -179,7 +183,7 @@ def words(text: str, joinable: frozenset[str] = frozenset()) -> list[Token]:
         elif piece in (",", ":", "(", ")", '"', ">") or piece.strip() == "-":
             raw.append(",")
         else:
-            piece = _deleet(piece.replace("'", ""))
+            piece = _deleet(piece.replace("'", "").replace("_", ""))
             piece = piece.replace("-", " ")  # parts rejoin below when the whole is a known word: real-time, dis-able
             raw.extend(piece.split())
     raw = [w for piece in _collapse_spelled(raw) for w in _CHAT.get(piece, piece).split()]

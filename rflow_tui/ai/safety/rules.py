@@ -310,7 +310,12 @@ def rule_catalogue() -> tuple[RuleInfo, ...]:
 
 # --- mood ----------------------------------------------------------------------------------------
 
-_BLOCKERS = {"that", "whether", "how", "why", "dass", "ob", "comment", "como", "will", "would", "can", "could", "should",
+_COMMON_VERBS = {stem(w) for w in (
+    "attach send restart reboot open close check run click select choose wait try sign log note tell ask call reply "
+    "update install remove delete disable enable turn switch set add create start stop test confirm verify escalate "
+    "document record write copy paste save upload download reconnect retry resume sync map share print scan"
+).split()}
+_BLOCKERS = {"readonlycmd", "that", "whether", "how", "why", "dass", "ob", "comment", "como", "will", "would", "can", "could", "should",
              "must", "may", "might"}  # 'tell the user IT WILL never ask for the password': another verb's object
 _PREPOSITIONS = {"for", "on", "in", "at", "from", "to", "into", "onto", "until", "during", "while", "with", "by", "per", "across", "via",
                  "till", "before", "after", "para", "por", "fur", "pour", "pendant", "durante", "bis", "jusqu"}
@@ -322,7 +327,7 @@ _ENCLITIC = ("lo", "la", "los", "las", "le", "les", "selo", "sela")
 _COORDINATION = {"and", "or", "nor", "y", "und", "oder", "et", "ou", "e", "ni", "weder", "noch"}
 _POST_NEGATION = {"nicht", "nie", "niemals", "pas", "jamais", "nunca"}
 _PARTICIPLE_ENDINGS = ("ed", "ado", "ada", "ados", "adas", "ido", "ida", "idos", "idas", "iert", "ierte")
-_IRREGULAR_PARTICIPLES = {"shut", "set", "put", "hidden", "taken", "gone", "done", "made", "kept", "left", "lost", "read",
+_IRREGULAR_PARTICIPLES = {"shut", "set", "put", "hidden", "taken", "gone", "done", "made", "kept", "left", "lost",
                           "sent", "told", "given", "shown", "got", "gotten", "run", "off", "written", "empty", "clear",
                           "blank"}
 _IRREGULAR_PAST = {"shut", "set", "put", "hid", "took", "made", "kept", "left", "lost", "sent", "told", "gave", "got",
@@ -478,7 +483,7 @@ class Mood:
         if opens and (before not in _TO or past_opener):  # 'was the user told to disable it?' asks what happened
             return not self._modal_between(first, action)
         word = doc.tokens[action.head].word
-        romance_past = word.endswith(_PAST_ROMANCE) and not word.endswith(("ar", "er", "ir"))
+        romance_past = len(word) >= 6 and word.endswith(_PAST_ROMANCE) and not word.endswith(("ar", "er", "ir"))
         return asks and romance_past and before not in _TO and not self._modal_between(first, action)
 
     def _modal_between(self, first: int, action: Span) -> bool:
@@ -646,8 +651,9 @@ def _coordinated_object(doc: Doc, cues: Cues, action: Span, targets: list[Span],
     end = clause_end
     while end < len(doc.tokens) and doc.clause[end] == nxt:
         end += 1
-    if len(doc.content_words(clause_end + 1, end, cues.filler)) > 3:
-        return []
+    content = doc.content_words(clause_end + 1, end, cues.filler)
+    if len(content) > 3 or (content and doc.tokens[content[0]].stem in _COMMON_VERBS):
+        return []  # 'run it and attach the log': a new step, not more of the object
     return [t for t in targets if doc.clause[t.start] == nxt][:1]
 
 
