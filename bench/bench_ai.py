@@ -46,10 +46,10 @@ async def advance_latency() -> list[float]:
             walk = await sessions.start_ai_build_session(
                 db, actor=desk.tech, ticket_id="T-1001", category=ticket.category, problem_text=problem_text(ticket)
             )
-            first = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=replay)
+            first = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=replay, judge=None)
             started = time.perf_counter()
             await sessions.advance_ai_build(
-                db, actor=desk.tech, session_id=walk.id, generator=replay, node_id=first["id"], answer="no", note="bench"
+                db, actor=desk.tech, session_id=walk.id, generator=replay, judge=None, node_id=first["id"], answer="no", note="bench"
             )
             timings.append((time.perf_counter() - started) * 1000)
     await engine.dispose()

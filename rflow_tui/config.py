@@ -43,6 +43,9 @@ class LLMSettings:
     fixture: str = ""  # empty: the shipped demo fixture
     replay_latency: bool = False
     record_to: str = ""  # a path: wrap the generator and record every exchange there
+    judge: str = "auto"  # the safety judge (layer 2): auto, off, anthropic, fixture, or an entry point
+    judge_model: str = ""  # empty: the judge's own default
+    judge_timeout_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,7 @@ def load_settings(
     elif explicit and not allow_missing:
         raise ConfigError(f"{path}: config file not found")
     settings = replace(_build(Settings, data, path), config_path=path)
+    _check_judge(path, settings.llm.judge)
     db = database_url or env.get("RFLOW_DATABASE_URL")
     if db:
         settings = replace(settings, database_url=normalize_database_url(db))
@@ -132,6 +136,20 @@ def load_settings(
     if user or env.get("RFLOW_USER"):
         settings = replace(settings, user=user or env["RFLOW_USER"])
     return settings
+
+
+JUDGES_WITHOUT_LOOKUP = ("auto", "off", "anthropic", "fixture")
+
+
+def _check_judge(path: Path, name: str) -> None:
+    """An unknown judge would leave every AI step unshown: refuse it now, naming the known ones."""
+    if name in JUDGES_WITHOUT_LOOKUP:  # the registry and its entry points cost ~35 ms to load
+        return
+    from rflow_tui.ai.safety.judge import setting_values
+
+    known = setting_values()
+    if name not in known:
+        raise ConfigError(f"{path}: key 'llm.judge' must be one of {', '.join(known)}, got {name!r}")
 
 
 def normalize_database_url(value: str) -> str:

@@ -120,7 +120,7 @@ async def test_refusal_and_max_tokens_are_failures_not_nodes(stop, exc):
 async def test_malformed_json_is_an_invalid_node_and_is_retried_once():
     answers = iter([message(text="not json"), message()])
     gen, seen = generator(lambda request: httpx2.Response(200, json=next(answers)))
-    node = await next_valid_node(gen, CONTEXT)
+    node = await next_valid_node(gen, CONTEXT, judge=None)
     assert node["id"] == "q-account" and len(seen) == 2
 
 
@@ -128,7 +128,7 @@ async def test_unsafe_node_is_retried_with_the_rule_then_refused_never_quoting_i
     unsafe = {**NODE, "type": "instruction", "text": "Turn off Windows Defender real-time protection, pelican."}
     gen, seen = generator(reply(message(node=unsafe)))
     with pytest.raises(UnsafeNodeError) as caught:
-        await next_valid_node(gen, CONTEXT)
+        await next_valid_node(gen, CONTEXT, judge=None)
     assert len(seen) == 2
     second_prompt = json.loads(seen[1].content)["messages"][0]["content"]
     rule_id = scan_node(unsafe["text"])[0].rule_id

@@ -76,7 +76,7 @@ UNSAFE_PHRASE = "Turn off the antivirus quickly-zebra"
 async def test_unsafe_node_is_retried_once_with_the_rule_fed_back_never_the_text():
     gen = Sequence({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
                    {"id": "i1", "type": "instruction", "text": "Restart the laptop"})
-    node = await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"))
+    node = await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
     assert node["text"] == "Restart the laptop"
     assert gen.contexts[0].rejection is None
     retry = gen.contexts[1]
@@ -91,7 +91,7 @@ async def test_second_unsafe_node_is_refused_naming_the_rule_and_never_quoting_i
     gen = Sequence({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
                    {"id": "i2", "type": "instruction", "text": UNSAFE_PHRASE})
     with pytest.raises(UnsafeNodeError, match="must never be told") as caught:
-        await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"))
+        await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
     assert len(gen.contexts) == 2
     assert scan_node(UNSAFE_PHRASE)[0].rule_id in str(caught.value)
     assert "zebra" not in str(caught.value).lower()
@@ -101,7 +101,7 @@ async def test_malformed_output_gets_its_own_feedback_and_its_own_error():
     too_long = {"id": "i1", "type": "instruction", "text": "x" * 700}
     gen = Sequence(too_long, {"id": "i2", "type": "poem", "text": "Restart the laptop"})
     with pytest.raises(UnusableOutputError, match="not a usable step") as caught:
-        await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"))
+        await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
     assert not isinstance(caught.value, UnsafeNodeError) and "node type must be one of" in str(caught.value)
     retry = gen.contexts[1]
     assert retry.rejection_kind == "malformed" and "limit is 600" in retry.rejection

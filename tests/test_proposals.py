@@ -32,10 +32,10 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
         db, actor=desk.tech, ticket_id=ticket, category="account", problem_text="Cannot sign in to laptop"
     )
     gen = ScriptedGenerator(*WALK)
-    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
-    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id=node["id"], answer="no")
-    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id=node["id"])
-    await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id=node["id"], answer="yes")
+    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="no")
+    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"])
+    await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="yes")
     await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Local account reset")
     (proposal,) = [p for p in await proposals.list_pending(db, actor=desk.engineer) if p.source_session_id == walk.id]
     return proposal

@@ -77,7 +77,7 @@ async def test_every_operation_refuses_a_missing_session(db, desk):
     calls = [
         svc.record_step(db, actor=desk.tech, session_id=999, node_id="n", question="q", answer="yes"),
         svc.update_notes(db, actor=desk.tech, session_id=999, notes=["x"]),
-        svc.advance_ai_build(db, actor=desk.tech, session_id=999, generator=gen),
+        svc.advance_ai_build(db, actor=desk.tech, session_id=999, generator=gen, judge=None),
         svc.resolve(db, actor=desk.tech, session_id=999, helpful=True, resolution_notes="done"),
         svc.escalate(db, actor=desk.tech, session_id=999, reason="stuck", reason_category="other"),
     ]
@@ -104,7 +104,7 @@ async def test_escalated_ai_session_refuses_advance_without_calling_generator(db
     await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     gen = ScriptedGenerator(ACCOUNT_Q)
     with pytest.raises(InvalidState, match="escalated, not active"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert gen.calls == []
 
 
@@ -121,7 +121,7 @@ async def test_advance_ai_build_is_refused_on_other_kinds(db, desk):
     adhoc = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     gen = ScriptedGenerator(ACCOUNT_Q)
     with pytest.raises(InvalidState, match="needs ai_build"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=adhoc.id, generator=gen)
+        await svc.advance_ai_build(db, actor=desk.tech, session_id=adhoc.id, generator=gen, judge=None)
     assert gen.calls == []
 
 
@@ -184,12 +184,12 @@ async def test_update_notes_just_under_the_cap_is_accepted(db, desk):
 async def test_ai_build_stores_category_and_problem_text_once(db, desk):
     walk = await ai_session(db, desk, problem="Outlook crashes at start", category="email")
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-1"))).one()
     ticket.subject, ticket.category = "changed subject", "printing"
     db.add(ticket)
     await db.commit()
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="yes")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
     assert [(c.problem_text, c.category) for c in gen.calls] == [("Outlook crashes at start", "email")] * 2
     stored = await reload(db, walk.id)
     assert (stored.problem_text, stored.category) == ("Outlook crashes at start", "email")
@@ -198,8 +198,8 @@ async def test_ai_build_stores_category_and_problem_text_once(db, desk):
 async def test_pending_node_is_replayed_without_a_new_generator_call(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    first = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
-    again = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    first = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    again = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert again == first
     assert again["yes_label"] == "Microsoft account"
     assert len(gen.calls) == 1
@@ -210,9 +210,9 @@ async def test_pending_node_is_replayed_without_a_new_generator_call(db, desk):
 async def test_answered_question_records_labels_from_the_server_held_pending_node(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     nxt = await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="no", note="local acct"
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="no", note="local acct"
     )
     stored = await reload(db, walk.id)
     assert stored.walked_path == [
@@ -233,13 +233,13 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
 async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(TypeError):
         await svc.advance_ai_build(  # the API has no way to pass labels at all
-            db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="yes",
+            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes",
             answer_label="Forged", yes_label="Forged",
         )
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="yes")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
     entry = (await reload(db, walk.id)).walked_path[0]
     assert (entry["answer_label"], entry["yes_label"]) == ("Microsoft account", "Microsoft account")
 
@@ -247,8 +247,8 @@ async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
 async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(RESTART_I, WORKED_Q)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="i-restart", note="done")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart", note="done")
     entry = (await reload(db, walk.id)).walked_path[0]
     assert entry == {"node_type": "instruction", "id": "i-restart", "text": RESTART_I["text"], "answer": None, "l1_note": "done"}
 
@@ -256,26 +256,26 @@ async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
 async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(WORKED_Q, RESTART_I)
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert (node["yes_label"], node["no_label"]) == ("Yes", "No")
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-worked", answer="yes")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-worked", answer="yes")
     assert (await reload(db, walk.id)).walked_path[0]["answer_label"] == "Yes"
 
 
 async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="yes")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
     assert gen.calls[1].walked_path[0].answer_label == "Microsoft account"
 
 
 async def test_answering_a_node_that_is_not_pending_is_refused(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(InvalidState, match="not the question waiting"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="other", answer="yes")
+        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="other", answer="yes")
     assert len(gen.calls) == 1 and (await reload(db, walk.id)).walked_path == []
 
 
@@ -291,12 +291,12 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
 
     walk = await ai_session(db, desk)
     gen = Flaky(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(Exception, match="overloaded"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="yes")
+        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
     stored = await reload(db, walk.id)
     assert len(stored.walked_path) == 1 and stored.pending_node is None
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
+    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert node["id"] == "i-restart"
 
 
@@ -357,9 +357,9 @@ async def test_unhelpful_proposal_walk_leaves_proposal_unvalidated(db, desk):
 async def walked_ai_session(db, desk) -> L1WalkSession:
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I, WORKED_Q)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="q-account", answer="no")
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, node_id="i-restart")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="no")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart")
     return walk
 
 
@@ -391,8 +391,8 @@ async def test_flywheel_title_is_cut_to_255_or_defaults(db, desk):
 
     walk2 = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-2", category="printing", problem_text="p")
     gen = ScriptedGenerator(RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=gen)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=ScriptedGenerator(WORKED_Q), node_id="i-restart")
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=gen, judge=None)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=ScriptedGenerator(WORKED_Q), judge=None, node_id="i-restart")
     await svc.resolve(db, actor=desk.tech, session_id=walk2.id, helpful=True, resolution_notes="   ")
     titles = sorted(p.title for p in await db.exec(select(FlowProposal)))
     assert "AI L1 resolution" in titles

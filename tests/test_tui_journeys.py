@@ -202,7 +202,7 @@ async def test_resume_reopens_an_ai_walk_on_the_same_pending_node_without_a_new_
     await seed_tickets(db, desk.tech.account_id, [("T-600", "Outlook will not open", "Bob")])
     first = ScriptedGenerator(ACCOUNT_Q)
     walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-600", category="email", problem_text="Outlook")
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=first)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=first, judge=None)
     after_restart = ScriptedGenerator(SAFE_MODE)
     app = make_app(store, desk.tech, generator=after_restart)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -226,7 +226,7 @@ async def test_generator_failure_offers_retry_and_keeps_the_answer(store, db, de
     await seed_tickets(db, desk.tech.account_id, [("T-650", "Outlook will not open", "Bob")])
     walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-650", category="email", problem_text="Outlook")
     generator = Down(ACCOUNT_Q, SAFE_MODE)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=generator)
+    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=generator, judge=None)
     app = make_app(store, desk.tech, generator=generator)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)

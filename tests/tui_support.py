@@ -6,10 +6,11 @@ import asyncio
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
-from rflow_tui.config import Settings, UISettings
+from rflow_tui.config import LLMSettings, Settings, UISettings
 from rflow_tui.models import Ticket
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
+from tests.fakes import ScriptedJudge
 
 FROZEN_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 INJECTION = "[bold red]x[/] [@click=app.quit]q[/] \x1b[31mred\x1b[0m"
@@ -40,12 +41,17 @@ async def seed_tickets(db, account_id: int, rows: list[tuple[str, str, str]]) ->
     await db.commit()
 
 
-def make_app(store, user, *, generator=None, start: str = "auto", generator_error: str | None = None) -> RflowApp:
+def make_app(
+    store, user, *, generator=None, start: str = "auto", generator_error: str | None = None, judge=None,
+    llm: LLMSettings | None = None,
+) -> RflowApp:
+    """An app on the test store. With a generator and no ``judge``, every step is judged safe."""
     engine, open_db = store
-    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2))
+    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2), llm=llm or LLMSettings())
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator
+        ctx._judge = judge or ScriptedJudge()
     else:
         ctx._generator_error = generator_error or "no API key is configured"
     return RflowApp(settings, context=ctx, start=start)

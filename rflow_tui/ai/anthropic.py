@@ -108,9 +108,7 @@ class AnthropicGenerator:
 
     def client(self) -> Any:
         if self._client is None:
-            from anthropic import AsyncAnthropic
-
-            self._client = AsyncAnthropic(
+            self._client = sdk_client(
                 api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
             )
         return self._client
@@ -138,7 +136,7 @@ class AnthropicGenerator:
             raise RefusalError("The AI declined to suggest a step for this ticket. Escalate it or resolve it by hand.")
         if message.stop_reason == "max_tokens":
             raise TruncatedError("The AI's answer was cut off before it was complete. Try again, or escalate.")
-        text = "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+        text = message_text(message)
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -146,21 +144,49 @@ class AnthropicGenerator:
         return raw
 
 
-def _translate(exc: Exception) -> Exception:
+def sdk_client(*, api_key: str, base_url: str | None, timeout: float, max_retries: int) -> Any:
+    """An AsyncAnthropic client; the SDK is imported here, on first use, never at app start."""
+    from anthropic import AsyncAnthropic
+
+    return AsyncAnthropic(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries)
+
+
+def message_text(message: Any) -> str:
+    return "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
+
+
+def failure_kind(exc: Exception) -> str | None:
+    """How an SDK call failed (timeout, network, auth, rate_limited, overloaded, server,
+    status), or None when the exception is not the SDK's. Subclasses come first."""
     import anthropic
 
-    if isinstance(exc, anthropic.APITimeoutError):
-        return GenerationTimeoutError("The AI took too long to answer. Try again, or escalate the ticket.")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return NetworkError("Cannot reach the AI service (network down or blocked). Try again, or escalate.")
-    if isinstance(exc, anthropic.AuthenticationError):
-        return AuthRefusedError("The AI service refused our API key. Tell an admin; escalate this ticket meanwhile.")
-    if isinstance(exc, anthropic.RateLimitError):
-        return RateLimitedError("The desk has hit the AI's rate limit. Wait a minute and try again, or escalate.")
-    if isinstance(exc, anthropic.OverloadedError):
-        return OverloadedError("The AI service is overloaded right now. Try again in a minute, or escalate.")
-    if isinstance(exc, anthropic.InternalServerError):
-        return ServerError("The AI service had an internal error. Try again, or escalate.")
-    if isinstance(exc, anthropic.APIStatusError):
-        return GenerationError(f"The AI service rejected the request (HTTP {exc.status_code}). Escalate, and tell an admin.")
-    return exc
+    kinds = (
+        (anthropic.APITimeoutError, "timeout"),
+        (anthropic.APIConnectionError, "network"),
+        (anthropic.AuthenticationError, "auth"),
+        (anthropic.RateLimitError, "rate_limited"),
+        (anthropic.OverloadedError, "overloaded"),
+        (anthropic.InternalServerError, "server"),
+        (anthropic.APIStatusError, "status"),
+    )
+    return next((kind for cls, kind in kinds if isinstance(exc, cls)), None)
+
+
+_FAILURES: dict[str, tuple[type[GenerationError], str]] = {
+    "timeout": (GenerationTimeoutError, "The AI took too long to answer. Try again, or escalate the ticket."),
+    "network": (NetworkError, "Cannot reach the AI service (network down or blocked). Try again, or escalate."),
+    "auth": (AuthRefusedError, "The AI service refused our API key. Tell an admin; escalate this ticket meanwhile."),
+    "rate_limited": (RateLimitedError, "The desk has hit the AI's rate limit. Wait a minute and try again, or escalate."),
+    "overloaded": (OverloadedError, "The AI service is overloaded right now. Try again in a minute, or escalate."),
+    "server": (ServerError, "The AI service had an internal error. Try again, or escalate."),
+}
+
+
+def _translate(exc: Exception) -> Exception:
+    kind = failure_kind(exc)
+    if kind is None:
+        return exc
+    if kind == "status":
+        return GenerationError(f"The AI service rejected the request (HTTP {getattr(exc, 'status_code', '?')}). Escalate, and tell an admin.")
+    cls, message = _FAILURES[kind]
+    return cls(message)

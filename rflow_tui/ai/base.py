@@ -97,7 +97,8 @@ _BUILTIN: dict[str, str] = {
 ENTRY_POINT_GROUP = "rflow.generators"
 
 
-def _load(target: str) -> GeneratorFactory:
+def load_target(target: str) -> Any:
+    """The object an entry-point style ``module:attr.attr`` names, imported now."""
     import importlib
 
     module_name, _, attr = target.partition(":")
@@ -107,14 +108,19 @@ def _load(target: str) -> GeneratorFactory:
     return obj
 
 
-def available_generators() -> dict[str, str]:
-    """Built-in names plus third-party ones from the ``rflow.generators`` entry points."""
+def registered(builtin: dict[str, str], group: str) -> dict[str, str]:
+    """Built-in names plus third-party ones from an entry-point group (built-ins win)."""
     from importlib.metadata import entry_points
 
-    names = dict(_BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    names = dict(builtin)
+    for ep in entry_points(group=group):
         names.setdefault(ep.name, ep.value)
     return names
+
+
+def available_generators() -> dict[str, str]:
+    """Built-in names plus third-party ones from the ``rflow.generators`` entry points."""
+    return registered(_BUILTIN, ENTRY_POINT_GROUP)
 
 
 def make_generator(name: str, settings: Any) -> NodeGenerator:
@@ -126,7 +132,7 @@ def make_generator(name: str, settings: Any) -> NodeGenerator:
     if target is None:
         known = ", ".join(sorted(available_generators()))
         raise NoGeneratorError(f"no node generator named '{name}' (known: {known})")
-    generator = _load(target)(settings)
+    generator = load_target(target)(settings)
     record_to = getattr(settings, "record_to", "")
     if record_to:
         from pathlib import Path

@@ -2,8 +2,11 @@
 
 A fixture is a reviewable JSON file of exchanges: what determined a node (category,
 normalised problem text, the path as (node id, chosen label) pairs) and the node,
-with model, token usage and latency. The tech's notes are not part of the key, so a
-demo replays however the notes are typed. Every node is validated when loaded.
+with model, token usage and latency, and the safety judge's ``verdict`` on that node.
+The tech's notes are not part of the key, so a demo replays however the notes are
+typed. The fixture judge replays verdicts by the node's content alone (text and
+labels), never by the ticket: the judge never sees the ticket, live or replayed.
+Every node and verdict is validated when loaded.
 """
 
 from __future__ import annotations
@@ -15,9 +18,17 @@ import os
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NodeGenerator
+from rflow_tui.ai.safety.judge import (
+    CandidateNode,
+    JudgeError,
+    NodeJudge,
+    Verdict,
+    VerdictNotInRecordingError,
+    not_shown,
+)
 from rflow_tui.ai.validate import validate_node
 from rflow_tui.domain.walk_step import WalkStep, live_steps
 
@@ -82,7 +93,17 @@ def load_fixture(path: Path) -> dict[str, dict[str, Any]]:
         if exchange.get("key") not in (None, key):
             raise FixtureError(f"{where}: its key does not match its context (edited by hand?)")
         exchanges[key] = {**exchange, "node": node, "key": key}
+        if exchange.get("verdict") is not None:
+            try:
+                exchanges[key]["verdict"] = Verdict.parse(exchange["verdict"])
+            except JudgeError as exc:
+                raise FixtureError(f"{where}: its verdict cannot be used: {exc}") from exc
     return exchanges
+
+
+def fixture_path(llm: Any) -> Path:
+    """The recording ``[llm] fixture`` names, else the shipped demo recording."""
+    return Path(llm.fixture).expanduser() if getattr(llm, "fixture", "") else DEMO_FIXTURE
 
 
 class ReplayGenerator:
@@ -97,8 +118,7 @@ class ReplayGenerator:
 
     @classmethod
     def from_settings(cls, llm: Any) -> "ReplayGenerator":
-        path = Path(llm.fixture).expanduser() if getattr(llm, "fixture", "") else DEMO_FIXTURE
-        return cls(path, simulate_latency=bool(getattr(llm, "replay_latency", False)))
+        return cls(fixture_path(llm), simulate_latency=bool(getattr(llm, "replay_latency", False)))
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
         exchange = self.exchanges.get(fixture_key(context_record(context)))
@@ -110,6 +130,51 @@ class ReplayGenerator:
         if self.simulate_latency and exchange.get("latency_ms"):
             await asyncio.sleep(float(exchange["latency_ms"]) / 1000)
         return dict(exchange["node"])
+
+
+class ReplayJudge:
+    """The fixture judge: replays each node's recorded verdict, keyed by the node's content."""
+
+    name = "fixture"
+
+    def __init__(self, path: Path, *, simulate_latency: bool = False) -> None:
+        self.path = Path(path)
+        self.simulate_latency = simulate_latency
+        self.verdicts: dict[str, tuple[Verdict, Any]] = {}
+        for exchange in load_fixture(self.path).values():
+            if exchange.get("verdict") is not None:
+                candidate = CandidateNode.of(exchange["node"])
+                self.verdicts[candidate.key()] = (exchange["verdict"], exchange.get("verdict_latency_ms"))
+
+    @classmethod
+    def from_settings(cls, llm: Any) -> "ReplayJudge":
+        return cls(fixture_path(llm), simulate_latency=bool(getattr(llm, "replay_latency", False)))
+
+    async def judge(self, node: CandidateNode) -> Verdict:
+        found = self.verdicts.get(node.key())
+        if found is None:
+            raise VerdictNotInRecordingError(
+                not_shown(f"The safety judge's verdict on this step is not in the recording {self.path.name}")
+            )
+        verdict, latency_ms = found
+        if self.simulate_latency and latency_ms:
+            await asyncio.sleep(float(latency_ms) / 1000)
+        return verdict
+
+
+def _update_fixture(path: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
+    """Rewrite the recording's exchanges through ``change``, atomically (a crash leaves the old file)."""
+    if path.exists():
+        data = json.loads(path.read_text(encoding="utf-8"))
+    else:
+        data = {"format": FORMAT, "exchanges": []}
+    data["exchanges"] = change(data["exchanges"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fixture-", suffix=".json")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False)
+        handle.write("\n")
+    os.replace(tmp, path)
 
 
 class RecordingGenerator:
@@ -127,29 +192,39 @@ class RecordingGenerator:
         try:
             node = validate_node(raw)
         except InvalidNodeError:
-            return raw  # the caller refuses it; a fixture only holds nodes that can be shown
+            return raw  # the caller refuses it; a fixture only holds nodes that pass the rules
         record = context_record(context)
-        self._append(
-            {
-                "key": fixture_key(record),
-                "context": record,
-                "node": node,
-                "model": getattr(self.inner, "model", self.inner.name),
-                "usage": getattr(self.inner, "last_usage", None),
-                "latency_ms": latency_ms,
-            }
-        )
+        exchange = {
+            "key": fixture_key(record),
+            "context": record,
+            "node": node,
+            "model": getattr(self.inner, "model", self.inner.name),
+            "usage": getattr(self.inner, "last_usage", None),
+            "latency_ms": latency_ms,
+        }
+        _update_fixture(self.path, lambda old: [e for e in old if e.get("key") != exchange["key"]] + [exchange])
         return raw
 
-    def _append(self, exchange: dict[str, Any]) -> None:
-        if self.path.exists():
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        else:
-            data = {"format": FORMAT, "exchanges": []}
-        data["exchanges"] = [e for e in data["exchanges"] if e.get("key") != exchange["key"]] + [exchange]
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".fixture-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-        os.replace(tmp, self.path)
+
+class RecordingJudge:
+    """Wraps a real judge and writes each verdict into the recorded exchanges of that node."""
+
+    def __init__(self, inner: NodeJudge, path: Path) -> None:
+        self.inner = inner
+        self.path = Path(path)
+        self.name = f"recording:{inner.name}"
+
+    async def judge(self, node: CandidateNode) -> Verdict:
+        started = time.perf_counter()
+        verdict = await self.inner.judge(node)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        key = node.key()
+
+        def attach(exchanges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            for exchange in exchanges:
+                if isinstance(exchange.get("node"), dict) and CandidateNode.of(exchange["node"]).key() == key:
+                    exchange.update(verdict=verdict.record(), verdict_latency_ms=latency_ms)
+            return exchanges
+
+        _update_fixture(self.path, attach)
+        return verdict

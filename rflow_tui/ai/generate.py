@@ -1,4 +1,10 @@
-"""Ask a generator for the next node, check it, retry once with the reason fed back."""
+"""Ask a generator for the next node, check it with both safety layers, retry once.
+
+Layer 1 (the rules, inside ``validate_node``) runs first, in microseconds; the
+judge (layer 2) is started the moment the rules pass, with nothing else awaited
+before it. Nothing else on a step can overlap it: the generator needs the stored
+answer before it starts, and the node may be stored only once both layers passed.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +19,37 @@ from rflow_tui.ai.base import (
     UnsafeNodeError,
     UnusableOutputError,
 )
+from rflow_tui.ai.safety.judge import CandidateNode, JudgeRefusal, NodeJudge
 from rflow_tui.ai.validate import validate_node
 
 
-async def next_valid_node(generator: NodeGenerator, context: NodeContext) -> dict[str, Any]:
-    """A node that passed every check, or a refusal after two refused tries.
+async def next_valid_node(
+    generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None
+) -> dict[str, Any]:
+    """A node both layers passed (``judge`` None: the rules alone), or a refusal after two tries.
 
     The second try is told why the first was refused, and which way (malformed or
     unsafe). The last refusal decides the error: ``UnsafeNodeError`` for a safety
-    refusal, ``UnusableOutputError`` for malformed output. Other errors pass through.
+    refusal (rules or judge), ``UnusableOutputError`` for malformed output. A judge
+    that cannot answer raises its own ``JudgeError`` at once: nothing unjudged is shown.
     """
     try:
-        return validate_node(await generator.generate(context))
+        return await _checked_node(generator, context, judge)
     except InvalidNodeError as first:
         retry = replace(context, rejection=str(first), rejection_kind=first.rejection_kind)
         try:
-            return validate_node(await generator.generate(retry))
+            return await _checked_node(generator, retry, judge)
         except InvalidNodeError as second:
             raise _final_refusal(second) from second
+
+
+async def _checked_node(generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None) -> dict[str, Any]:
+    node = validate_node(await generator.generate(context))
+    if judge is not None:
+        verdict = await judge.judge(CandidateNode.of(node))
+        if not verdict.safe:
+            raise JudgeRefusal(verdict)
+    return node
 
 
 def _final_refusal(error: InvalidNodeError) -> Exception:

@@ -42,7 +42,7 @@ def run_demo(args) -> int:
     folder = Path(tempfile.mkdtemp(prefix="rflow-demo-"))
     url = f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}"
     email = {"tech": demo.TECH_EMAIL, "engineer": demo.ENGINEER_EMAIL, "owner": demo.OWNER_EMAIL}[args.role]
-    llm = replace(base.llm if base else LLMSettings(), generator="fixture")
+    llm = replace(base.llm if base else LLMSettings(), generator="fixture", judge="fixture")  # the recording carries verdicts
     from rflow_tui.config import Settings
 
     settings = replace(base or Settings(), database_url=url, user=email, llm=llm)

@@ -1,4 +1,4 @@
-"""What the app needs to reach the domain: settings, the store, the user, a generator.
+"""What the app needs to reach the domain: settings, the store, the user, a generator, a judge.
 
 Kept free of Textual so the app, the CLI and tests share one way of running a
 service call in its own store session.
@@ -23,6 +23,8 @@ class AppContext:
     user: User
     _generator: Any = field(default=None, repr=False)
     _generator_error: str | None = field(default=None, repr=False)
+    _judge: Any = field(default=None, repr=False)
+    _judge_error: str | None = field(default=None, repr=False)
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
         """Run one service operation as the logged-in user, in a fresh store session.
@@ -52,6 +54,43 @@ class AppContext:
     def generator_error(self) -> str | None:
         self.generator()
         return self._generator_error
+
+    @property
+    def judge_off(self) -> bool:
+        """The desk turned the safety judge off: AI steps are checked by the rules alone."""
+        return self.settings.llm.judge == "off"
+
+    def judge(self):
+        """The configured safety judge, built once; None when off or unavailable (see ``judge_error``)."""
+        if self._judge is None and self._judge_error is None and not self.judge_off:
+            from rflow_tui.ai.safety.judge import NoJudgeError, make_judge
+
+            try:
+                self._judge = make_judge(self.settings.llm)
+            except NoJudgeError as exc:
+                self._judge_error = str(exc)
+        return self._judge
+
+    @property
+    def judge_error(self) -> str | None:
+        self.judge()
+        return self._judge_error
+
+    def step_judge(self):
+        """What each new AI step is judged by: None when off, else the judge, or a stand-in
+        that refuses every step when the judge cannot be built (nothing is shown unjudged)."""
+        if self.judge_off:
+            return None
+        from rflow_tui.ai.safety.judge import UnavailableJudge
+
+        return self.judge() or UnavailableJudge(self.judge_error)
+
+    @property
+    def ai_error(self) -> str | None:
+        """Why an AI build cannot run (no generator, or no safety judge), or None."""
+        if self.generator_error:
+            return self.generator_error
+        return None if self.judge_off or not self.judge_error else f"no safety judge: {self.judge_error}"
 
     @property
     def is_l1(self) -> bool:

@@ -17,6 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
+from rflow_tui.ai.safety.judge import NodeJudge
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import (
     OPEN_TICKET_STATUSES,
@@ -258,6 +259,7 @@ async def advance_ai_build(
     actor: User,
     session_id: int,
     generator: NodeGenerator,
+    judge: NodeJudge | None,
     node_id: str | None = None,
     answer: str | None = None,
     note: str | None = None,
@@ -265,9 +267,12 @@ async def advance_ai_build(
     """Answer the pending node (if ``node_id``) and return the next one.
 
     With no ``node_id`` and a pending node, the pending node comes back unchanged:
-    no new generator call while a served node is unanswered. The generator runs
-    outside any transaction (it may take seconds); if it fails, the answer is
-    already saved and calling again with no ``node_id`` retries the generation.
+    no new generator call while a served node is unanswered. A new node is stored
+    (and so shown) only once the rules and the ``judge`` both passed it; ``judge``
+    is required so that no caller skips layer 2 by forgetting it (None: the desk
+    turned it off). The generator and the judge run outside any transaction (they
+    may take seconds); if either fails, the answer is already saved and calling
+    again with no ``node_id`` retries.
     """
     _check_len(note, STEP_NOTE_CAP, "the step note")
     async with write_transaction(db):
@@ -296,7 +301,7 @@ async def advance_ai_build(
 
     from rflow_tui.ai.generate import next_valid_node
 
-    node = await next_valid_node(generator, context)
+    node = await next_valid_node(generator, context, judge)
 
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))

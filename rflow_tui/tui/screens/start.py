@@ -54,7 +54,7 @@ class StartDialog(StoreGuard, ModalScreen):
         async with self.ctx.open_db() as db:
             matches = await match_flows(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
             proposals = await match_proposals(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
-        generator_error = self.ctx.generator_error
+        generator_error = self.ctx.ai_error
         if not matches and not proposals and generator_error:
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
 

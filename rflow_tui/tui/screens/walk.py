@@ -159,7 +159,8 @@ class WalkScreen(StoreGuard, Screen):
             await answers.mount(Button("Resolve (r)", variant="success", id="do-resolve"), Button("Escalate (e)", variant="warning", id="do-escalate"))
             return
         kind = node.get("type")
-        kind_label.update(KIND_TITLES.get(kind, kind or ""))
+        rules_only = " · checked by rules only" if self.walk.session_kind == "ai_build" and self.ctx.judge_off else ""
+        kind_label.update(KIND_TITLES.get(kind, kind or "") + rules_only)
         text.update(plain(node.get("text", "")))
         if kind == "question":
             await answers.mount(
@@ -188,6 +189,7 @@ class WalkScreen(StoreGuard, Screen):
             Button("Escalate (e)", variant="warning", id="do-escalate"),
             Button("Resolve (r)", id="do-resolve"),
         )
+        self.call_after_refresh(lambda: self.query_one("#do-retry").focus())  # so t/e/r work at once
 
     def _refresh_transcript(self) -> None:
         self.query_one("#transcript-body", Static).update(transcript(self.walk.steps))
@@ -215,7 +217,9 @@ class WalkScreen(StoreGuard, Screen):
 
     async def _advance(self, **answer: Any) -> dict:
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
-        return await self.ctx.call(session_svc.advance_ai_build, session_id=self.walk.id, generator=generator, **answer)
+        return await self.ctx.call(
+            session_svc.advance_ai_build, session_id=self.walk.id, generator=generator, judge=self.ctx.step_judge(), **answer
+        )
 
     async def _run(self, fetch) -> None:
         """Run one step in the worker: loading state on, errors shown, nothing typed lost."""
