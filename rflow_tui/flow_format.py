@@ -7,6 +7,12 @@ A flow is JSON: ``{"format", "title", "category", "match_keywords", "version",
   (the id of the node each answer leads to);
 - ``instruction``: ``next``;
 - ``resolution`` / ``escalate``: terminal, nothing more.
+
+Any node may carry ``origin: "ai"`` (it was written by the AI: captured walks and the
+flows approved from them keep the mark) and, if it is not AI-written,
+``safety_waivers``: the author's reviewed exceptions to named safety rules, each
+``{"rule": id, "reason": why}``. A safety-rule hit is an error unless its rule is
+waived on that node; a node produced by AI can never be waived.
 """
 
 from __future__ import annotations
@@ -16,11 +22,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, Answer, NodeType
-from rflow_tui.domain.walk_step import WalkStep, live_steps
+from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps
 
 FORMAT = "rflow.flow/1"
 UNCHARTED_ID = "uncharted"
 RESOLVED_ID = "resolved"
+AI_ORIGIN = "ai"
+SYNTHESIZED_IDS = (UNCHARTED_ID, RESOLVED_ID)  # written by rflow itself when a walk is captured
 
 
 def _unique(base: str, taken: set[str]) -> str:
@@ -35,7 +43,8 @@ def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
     """A walked path as a flow tree: the chosen branches in order, ending in a resolution.
 
     Each question keeps its labels; the branch the tech took leads on, the other one
-    leads to a shared escalate node, because the walk says nothing about it.
+    leads to a shared escalate node, because the walk says nothing about it. Nodes
+    from AI-built steps carry ``origin: "ai"``: no author may ever waive a rule on them.
     """
     steps = live_steps(steps)
     taken: set[str] = {UNCHARTED_ID, RESOLVED_ID}
@@ -47,19 +56,20 @@ def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
         if step.is_question:
             needs_uncharted = True
             chose_yes = step.answer == Answer.YES
-            nodes.append(
-                {
-                    "id": ids[i],
-                    "type": NodeType.QUESTION.value,
-                    "text": step.text,
-                    "yes_label": step.yes_label,
-                    "no_label": step.no_label,
-                    "yes": following if chose_yes else UNCHARTED_ID,
-                    "no": UNCHARTED_ID if chose_yes else following,
-                }
-            )
+            node: dict[str, Any] = {
+                "id": ids[i],
+                "type": NodeType.QUESTION.value,
+                "text": step.text,
+                "yes_label": step.yes_label,
+                "no_label": step.no_label,
+                "yes": following if chose_yes else UNCHARTED_ID,
+                "no": UNCHARTED_ID if chose_yes else following,
+            }
         else:
-            nodes.append({"id": ids[i], "type": NodeType.INSTRUCTION.value, "text": step.text, "next": following})
+            node = {"id": ids[i], "type": NodeType.INSTRUCTION.value, "text": step.text, "next": following}
+        if step.source == StepSource.AI:
+            node["origin"] = AI_ORIGIN
+        nodes.append(node)
     nodes.append(
         {"id": RESOLVED_ID, "type": NodeType.RESOLUTION.value, "text": "Resolved: confirm with the user and close."}
     )
@@ -74,6 +84,16 @@ def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
     return {"format": FORMAT, "start": ids[0] if ids else RESOLVED_ID, "nodes": nodes}
 
 
+def mark_ai_origin(doc: dict[str, Any]) -> dict[str, Any]:
+    """The tree of an AI-built proposal with every node it got from the walk marked AI-written
+    (trees captured before the mark existed included); rflow's own closing nodes stay unmarked."""
+    nodes = [
+        node if not isinstance(node, dict) or node.get("id") in SYNTHESIZED_IDS else {**node, "origin": AI_ORIGIN}
+        for node in doc.get("nodes") or []
+    ]
+    return {**doc, "nodes": nodes}
+
+
 # --- reading a flow ------------------------------------------------------------
 
 NODE_TYPES = tuple(NodeType)
@@ -84,12 +104,14 @@ CATEGORY_MAX = 80
 MAX_NODES = 1000
 TEXT_MAX = 4000
 TOP_KEYS = {"format", "title", "slug", "category", "match_keywords", "version", "description", "start", "nodes"}
+SAFETY_KEYS = {"origin", "safety_waivers"}
 NODE_KEYS = {
-    NodeType.QUESTION: {"id", "type", "text", "yes_label", "no_label", "yes", "no"},
-    NodeType.INSTRUCTION: {"id", "type", "text", "next"},
-    NodeType.RESOLUTION: {"id", "type", "text"},
-    NodeType.ESCALATE: {"id", "type", "text"},
+    NodeType.QUESTION: {"id", "type", "text", "yes_label", "no_label", "yes", "no", *SAFETY_KEYS},
+    NodeType.INSTRUCTION: {"id", "type", "text", "next", *SAFETY_KEYS},
+    NodeType.RESOLUTION: {"id", "type", "text", *SAFETY_KEYS},
+    NodeType.ESCALATE: {"id", "type", "text", *SAFETY_KEYS},
 }
+WAIVER_REASON_MAX = 500
 
 
 def node_by_id(doc: Any, node_id: Any) -> dict[str, Any] | None:
@@ -136,6 +158,30 @@ class Problem:
         return f"{self.path}: {self.message}"
 
 
+@dataclass(frozen=True)
+class Waiver:
+    """A safety-rule hit on an authored node that its author waived, with their reason."""
+
+    path: str
+    node_id: str
+    rule_id: str
+    description: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: rule {self.rule_id} ({self.description}) waived by the author: {self.reason}"
+
+
+@dataclass(frozen=True)
+class FlowReview:
+    """What ``flows check`` says about a document: its problems, the waivers that applied,
+    and notes that are not errors (a waiver whose rule the node no longer breaks)."""
+
+    problems: list[Problem]
+    waived: list[Waiver]
+    notes: list[Problem]
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -161,14 +207,21 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
     importing into the library needs a title, so ``require_title=True`` is what
     ``flows check`` and ``flows import`` use.
     """
+    return review_flow(doc, require_title=require_title).problems
+
+
+def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
+    """``check_flow``'s problems, with the safety waivers that applied and notes."""
     problems: list[Problem] = []
+    waived: list[Waiver] = []
+    notes: list[Problem] = []
 
     def report(path: str, message: str) -> None:
         problems.append(Problem(path, message))
 
     if not isinstance(doc, dict):
         report("$", "a flow must be a JSON object")
-        return problems
+        return FlowReview(problems, waived, notes)
     for key in doc:
         if key not in TOP_KEYS:
             report(f"$.{key}" if isinstance(key, str) else "$", f"unknown field {str(key)[:60]!r}")
@@ -200,10 +253,10 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
     nodes = doc.get("nodes")
     if not isinstance(nodes, list) or not nodes:
         report("$.nodes", "nodes must be a non-empty list")
-        return problems
+        return FlowReview(problems, waived, notes)
     if len(nodes) > MAX_NODES:
         report("$.nodes", f"a flow has at most {MAX_NODES} nodes, this one has {len(nodes)}")
-        return problems
+        return FlowReview(problems, waived, notes)
 
     before = len(problems)
     index: dict[str, int] = {}
@@ -247,6 +300,9 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
             if ok and yes_label.strip().casefold() == no_label.strip().casefold():
                 report(f"{here}.no_label", f"both answers are labelled {yes_label!r}; labels must differ")
                 ok = False
+        for problem in _safety_field_problems(node, here):
+            problems.append(problem)
+            ok = False
         if ok:
             sound.append(i)
 
@@ -301,10 +357,8 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
             )
 
     for i in sound:
-        message = _hard_floor(nodes[i])
-        if message:
-            report(f"$.nodes[{i}]", message)
-    return problems
+        _safety_review(nodes[i], f"$.nodes[{i}]", problems, waived, notes)
+    return FlowReview(problems, waived, notes)
 
 
 def _reach(start: str, edges: dict[str, list[str]]) -> set[str]:
@@ -317,16 +371,74 @@ def _reach(start: str, edges: dict[str, list[str]]) -> set[str]:
     return seen
 
 
-def _hard_floor(node: dict[str, Any]) -> str | None:
-    """The AI validator's verdict on one node (lengths, labels, the hard floor)."""
-    from rflow_tui.ai.base import InvalidNodeError
-    from rflow_tui.ai.validate import validate_node
+def _safety_field_problems(node: dict[str, Any], here: str) -> list[Problem]:
+    """The shape of ``origin`` and ``safety_waivers``; an AI-written node may carry no waiver."""
+    from rflow_tui.ai.safety import rule_catalogue
 
-    plain = {k: node[k] for k in ("id", "type", "text", "yes_label", "no_label") if k in node}
-    try:
-        validate_node(plain)
-    except InvalidNodeError as exc:
-        return str(exc)
-    except Exception as exc:  # a validator bug must not crash `flows check`
-        return f"could not be validated: {exc}"
-    return None
+    found: list[Problem] = []
+    origin = node.get("origin")
+    if origin is not None and origin != AI_ORIGIN:
+        found.append(Problem(f"{here}.origin", f"origin may only be {AI_ORIGIN!r} (a node written by AI)"))
+    if "safety_waivers" not in node:
+        return found
+    waivers = node["safety_waivers"]
+    if origin == AI_ORIGIN:
+        found.append(Problem(
+            f"{here}.safety_waivers",
+            "this node was produced by AI, and a node produced by AI can never be waived: rewrite it as your own "
+            "step (a new node without origin) or remove it",
+        ))
+        return found
+    if not isinstance(waivers, list) or not waivers:
+        return [*found, Problem(f"{here}.safety_waivers", 'safety_waivers must be a non-empty list of {"rule", "reason"}')]
+    known = [rule.id for rule in rule_catalogue()]
+    seen: set[str] = set()
+    for j, waiver in enumerate(waivers):
+        where = f"{here}.safety_waivers[{j}]"
+        if not isinstance(waiver, dict) or set(waiver) != {"rule", "reason"}:
+            found.append(Problem(where, 'a waiver is exactly {"rule": "<rule id>", "reason": "<why it is safe here>"}'))
+            continue
+        rule = waiver["rule"]
+        if rule not in known:
+            found.append(Problem(f"{where}.rule", f"unknown safety rule {str(rule)[:60]!r} (known: {', '.join(known)})"))
+        elif rule in seen:
+            found.append(Problem(f"{where}.rule", f"rule {rule} is waived twice on this node"))
+        else:
+            seen.add(rule)
+        msg = _text_problem(waiver["reason"], "the waiver's reason", cap=WAIVER_REASON_MAX)
+        if msg:
+            found.append(Problem(f"{where}.reason", msg))
+    return found
+
+
+def _safety_review(
+    node: dict[str, Any], here: str, problems: list[Problem], waived: list[Waiver], notes: list[Problem]
+) -> None:
+    """The safety rules over one well-formed node: each hit is a problem unless its rule is waived.
+
+    The messages name the rule, never the text that broke it.
+    """
+    from rflow_tui.ai.safety import scan_node
+
+    node_labels = list(labels(node)) if node.get("type") == NodeType.QUESTION else []
+    findings = scan_node(node["text"], node_labels)
+    reasons = {w["rule"]: w["reason"] for w in node.get("safety_waivers") or []}
+    ai_written = node.get("origin") == AI_ORIGIN
+    for finding in findings:
+        if finding.rule_id in reasons:
+            waived.append(Waiver(here, node["id"], finding.rule_id, finding.description, reasons[finding.rule_id]))
+        elif ai_written:
+            problems.append(Problem(here, (
+                f"breaks safety rule {finding.rule_id} ({finding.description}); this node was produced by AI and "
+                "can never be waived: rewrite or remove it"
+            )))
+        else:
+            problems.append(Problem(here, (
+                f"breaks safety rule {finding.rule_id} ({finding.description}); if you have reviewed this step and "
+                f'it is safe here, waive it on this node: "safety_waivers": [{{"rule": "{finding.rule_id}", '
+                '"reason": "..."}]'
+            )))
+    hit = {finding.rule_id for finding in findings}
+    for j, rule_id in enumerate(reasons):
+        if rule_id not in hit:
+            notes.append(Problem(f"{here}.safety_waivers[{j}]", f"rule {rule_id} is waived but this node does not break it"))

@@ -49,8 +49,10 @@ def read_flow_file(path: Path) -> Any:
 
 
 def _check_files(paths: list[Path]) -> tuple[list[tuple[Path, Any]], int]:
-    """Parse and check every file, printing each problem; returns the docs and the problem count."""
-    from rflow_tui.flow_format import check_flow
+    """Parse and check every file, printing each problem (stderr), each safety waiver that
+    applied (stdout: it is part of what the flow says) and notes; returns the docs and the
+    problem count."""
+    from rflow_tui.flow_format import review_flow
 
     docs, failures = [], 0
     for path in paths:
@@ -60,10 +62,14 @@ def _check_files(paths: list[Path]) -> tuple[list[tuple[Path, Any]], int]:
             print(exc, file=sys.stderr)
             failures += 1
             continue
-        problems = check_flow(doc, require_title=True)
-        for problem in problems:
+        review = review_flow(doc, require_title=True)
+        for problem in review.problems:
             print(f"{path}: {problem}", file=sys.stderr)
-        failures += len(problems)
+        for waiver in review.waived:
+            print(f"{path}: {waiver}")
+        for note in review.notes:
+            print(f"{path}: note: {note}", file=sys.stderr)
+        failures += len(review.problems)
         docs.append((path, doc))
     return docs, failures
 

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, Answer, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
-from rflow_tui.flow_format import FORMAT, Problem, check_flow, labels, next_node_id, node_by_id
+from rflow_tui.flow_format import FORMAT, Problem, check_flow, labels, next_node_id, node_by_id, review_flow
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, sessions
 from rflow_tui.services.access import Need, authorize, get_in_account
@@ -98,9 +98,9 @@ async def _store_flow(
     Importing a document identical to the current version returns that version
     unchanged, so installing the starter library twice adds nothing.
     """
-    problems = check_flow(doc, require_title=True)
-    if problems:
-        raise FlowProblems(source, problems)
+    review = review_flow(doc, require_title=True)
+    if review.problems:
+        raise FlowProblems(source, review.problems)
     slug = slug or doc.get("slug") or slugify(doc["title"])
     versions = list(
         await db.exec(
@@ -134,6 +134,12 @@ async def _store_flow(
         db, account_id=actor.account_id, actor_user_id=actor.id, action="flow.import",
         target_type="flow", target_id=flow.id, slug=slug, version=flow.version, source=source[:200],
     )
+    for waiver in review.waived:  # each reviewed exception to a safety rule, on the record
+        audit.record(
+            db, account_id=actor.account_id, actor_user_id=actor.id, action="flow.safety_waiver",
+            target_type="flow", target_id=flow.id, slug=slug, version=flow.version, node_id=waiver.node_id,
+            rule=waiver.rule_id, reason=waiver.reason,
+        )
     return flow
 
 

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ProposalStatus
-from rflow_tui.flow_format import TITLE_MAX
+from rflow_tui.flow_format import TITLE_MAX, mark_ai_origin
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
@@ -113,7 +113,7 @@ async def approve(
         proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
         _pending(proposal)
         data = proposal.proposed_flow_data or {}
-        doc = proposal_tree(proposal)
+        doc = mark_ai_origin(proposal_tree(proposal))  # a proposal is an AI walk: never waivable
         keywords = [k for k in data.get("match_keywords") or [] if isinstance(k, str) and k.strip()]
         target_id = target_flow_id or proposal.target_flow_id
         if target_id is not None:
