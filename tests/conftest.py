@@ -1,36 +1,85 @@
-"""Shared fixtures: a fresh SQLite store per test, with a desk, its people and tickets."""
+"""Shared fixtures: a fresh store per test, with a desk, its people and tickets.
+
+Every test that reaches the database through ``db_url`` (directly or via ``store``, ``db``,
+``desk``) runs twice: on SQLite and on PostgreSQL (a throwaway cluster this session starts,
+see tests/pg_cluster.py). Mark a test ``sqlite_only`` or ``postgres_only`` when it checks
+one engine's own behaviour; ``-m "not postgres"`` runs only the SQLite half.
+"""
 
 from __future__ import annotations
 
-import os
-import uuid
 from dataclasses import dataclass
 
 import pytest
 
-from rflow_tui.config import normalize_database_url
 from rflow_tui.db import open_store
 from rflow_tui.models import Ticket, User
 from rflow_tui.services.users import add_user, create_account
+from tests.pg_cluster import ClusterUnavailable, skip_or_fail, start_server
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc):
+    """Run every database test on each backend its markers allow."""
+    if "backend" not in metafunc.fixturenames:
+        return
+    backends = [
+        name for name in BACKENDS
+        if not metafunc.definition.get_closest_marker(f"{other(name)}_only")
+    ]
+    metafunc.parametrize("backend", backends, indirect=True)
+
+
+def other(backend: str) -> str:
+    return "postgres" if backend == "sqlite" else "sqlite"
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and callspec.params.get("backend") == "postgres":
+            item.add_marker("postgres")
 
 
 @pytest.fixture
-async def db_url(tmp_path):
-    """A fresh SQLite file; or, with RFLOW_TEST_POSTGRES set to a server URL, a fresh
-    PostgreSQL database per test (the whole suite then runs against PostgreSQL)."""
-    server = os.environ.get("RFLOW_TEST_POSTGRES")
-    if not server:
-        yield f"sqlite+aiosqlite:///{tmp_path / 'rflow.sqlite3'}"
-        return
-    import asyncpg
+def backend(request) -> str:
+    return request.param
 
-    name = f"rflow_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    base = server.rsplit("/", 1)[0]
-    yield normalize_database_url(f"{base}/{name}")
-    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    await admin.close()
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL server for the session. Missing server: a skip that says how to enable
+    it, or a failure when RFLOW_REQUIRE_POSTGRES is set (CI sets it)."""
+    try:
+        server = start_server()
+    except ClusterUnavailable as exc:
+        skip_or_fail(exc)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def db_url(backend, request, tmp_path):
+    """A fresh database at the schema head: a new SQLite file (migrated on first open), or
+    a PostgreSQL database copied from the migrated template and dropped afterwards."""
+    yield from fresh_database(backend, request, tmp_path / "rflow.sqlite3", migrated=True)
+
+
+@pytest.fixture
+def empty_db_url(backend, request, tmp_path):
+    """A database with no schema at all, for tests of the migrations themselves."""
+    yield from fresh_database(backend, request, tmp_path / "empty.sqlite3", migrated=False)
+
+
+def fresh_database(backend: str, request, sqlite_file, migrated: bool):
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{sqlite_file}"
+        return
+    server = request.getfixturevalue("pg_server")
+    name = server.fresh_database() if migrated else server.empty_database()
+    yield server.url(name)
+    server.drop_database(name)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 
 import pytest
 from sqlmodel import select
@@ -14,16 +15,16 @@ from rflow_tui.models import Flow, Ticket, User
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
+def env(tmp_path, monkeypatch, db_url):
     monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "config.toml"))
-    monkeypatch.setenv("RFLOW_DATABASE_URL", str(tmp_path / "desk.sqlite3"))
+    monkeypatch.setenv("RFLOW_DATABASE_URL", db_url)
     monkeypatch.delenv("RFLOW_USER", raising=False)
     return tmp_path
 
 
 def rows(env, model):
     async def go():
-        engine, open_db = await open_store(f"sqlite+aiosqlite:///{env / 'desk.sqlite3'}")
+        engine, open_db = await open_store(os.environ["RFLOW_DATABASE_URL"])
         async with open_db() as db:
             result = list(await db.exec(select(model)))
         await engine.dispose()

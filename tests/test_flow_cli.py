@@ -18,12 +18,12 @@ TECH = "tech@contoso.test"
 
 
 @pytest.fixture
-def desk_db(tmp_path, monkeypatch):
-    """A desk made through the CLI, with one ticket; returns the --db path."""
+def desk_db(tmp_path, monkeypatch, db_url):
+    """A desk made through the CLI, with one ticket; returns the --db URL."""
     monkeypatch.delenv("RFLOW_USER", raising=False)
     monkeypatch.delenv("RFLOW_DATABASE_URL", raising=False)
     monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "none.toml"))
-    db = str(tmp_path / "desk.db")
+    db = db_url
     assert main(["--db", db, "init", "--account", "Contoso IT", "--email", OWNER]) == 0
     assert main(["--db", db, "--user", OWNER, "users", "add", TECH, "--role", "l1_tech"]) == 0
     assert main(["--db", db, "--user", OWNER, "tickets", "add", "T-1", "--subject", "Printer offline"]) == 0
@@ -124,7 +124,7 @@ def test_export_of_an_unknown_flow_is_a_clear_error(desk_db, capsys):
 
 def test_sessions_export_prints_markdown_and_json(desk_db, tmp_path, capsys):
     async def walk() -> int:
-        engine, factory = await open_store(f"sqlite+aiosqlite:///{desk_db}")
+        engine, factory = await open_store(desk_db)
         async with factory() as db:
             owner, tech = await find_login(db, OWNER), await find_login(db, TECH)
             flow = await flows.import_flow_doc(db, actor=owner, doc=starter(), source="t")

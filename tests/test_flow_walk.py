@@ -181,9 +181,9 @@ def valid_flows(draw):
 moves = st.lists(st.sampled_from(["yes", "no", "back"]), max_size=14)
 
 
-def test_any_walk_records_steps_that_match_the_flow(tmp_path):
+def test_any_walk_records_steps_that_match_the_flow(db_url):
     loop = asyncio.new_event_loop()
-    engine, factory = loop.run_until_complete(open_store(f"sqlite+aiosqlite:///{tmp_path}/walks.db"))
+    engine, factory = loop.run_until_complete(open_store(db_url))
     counter = iter(range(1_000_000))
 
     async def make():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect, text
 
 from rflow_tui.db import HEAD_REVISION, current_revision, make_engine, migrate, open_store
@@ -22,8 +23,8 @@ def test_head_revision_constant_matches_the_shipped_scripts():
     assert script_head() == HEAD_REVISION
 
 
-async def test_a_new_database_is_created_at_head_with_every_table(db_url):
-    engine, _ = await open_store(db_url)
+async def test_a_new_database_is_created_at_head_with_every_table(empty_db_url):
+    engine, _ = await open_store(empty_db_url)
     assert await current_revision(engine) == HEAD_REVISION
     async with engine.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
@@ -31,6 +32,7 @@ async def test_a_new_database_is_created_at_head_with_every_table(db_url):
     await engine.dispose()
 
 
+@pytest.mark.sqlite_only
 async def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(db_url):
     engine, _ = await open_store(db_url)
     async with engine.connect() as conn:
@@ -40,14 +42,14 @@ async def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(db_url):
     await engine.dispose()
 
 
-async def test_database_from_an_older_revision_is_upgraded_with_its_data(db_url):
+async def test_database_from_an_older_revision_is_upgraded_with_its_data(empty_db_url):
     """Build the oldest schema, store a row, then open it the way the app does."""
     from alembic import command
     from alembic.config import Config
 
     from rflow_tui.db import MIGRATIONS_DIR
 
-    engine = make_engine(db_url)
+    engine = make_engine(empty_db_url)
 
     def to_first(sync_conn):
         cfg = Config()
@@ -60,7 +62,7 @@ async def test_database_from_an_older_revision_is_upgraded_with_its_data(db_url)
         await conn.execute(text("INSERT INTO account (name, created_at) VALUES ('Old desk', '2025-01-01 00:00:00')"))
     await engine.dispose()
 
-    engine, _ = await open_store(db_url)
+    engine, _ = await open_store(empty_db_url)
     assert await current_revision(engine) == HEAD_REVISION
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT name FROM account"))).scalar() == "Old desk"
@@ -68,10 +70,10 @@ async def test_database_from_an_older_revision_is_upgraded_with_its_data(db_url)
     await engine.dispose()
 
 
+@pytest.mark.sqlite_only
 async def test_a_locked_database_gets_a_clear_error_and_loses_nothing(db_url, tmp_path):
     import sqlite3
 
-    import pytest
     from sqlmodel import select
 
     from rflow_tui.db import DatabaseError, db_session_factory, write_transaction

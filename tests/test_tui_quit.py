@@ -54,7 +54,7 @@ async def test_notes_too_large_to_save_hold_the_quit_until_asked_twice(store, db
     assert await stored_notes(db, walk.id) == ["kept"]
 
 
-def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path):
+def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url):
     """The real ``rflow`` on a pseudo-terminal: type notes, then SIGTERM before the autosave."""
     import asyncio
     import fcntl
@@ -70,7 +70,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path):
     from rflow_tui.db import open_store
     from tests.conftest import make_desk
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'desk.sqlite3'}"
+    url = db_url
 
     async def seed() -> int:
         engine, open_db = await open_store(url)
@@ -94,7 +94,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path):
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "rflow_tui", "--db", str(tmp_path / "desk.sqlite3"), "--user", "tech@contoso.test"],
+        [sys.executable, "-m", "rflow_tui", "--db", url, "--user", "tech@contoso.test"],
         stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
     )
     os.close(slave)

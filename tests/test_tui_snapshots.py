@@ -18,6 +18,13 @@ from tests.tui_support import FROZEN_NOW, INJECTION, SMALL_FLOW, seed_tickets, w
 SIZE = (120, 34)
 
 
+@pytest.fixture
+def snapshot(snapshot):
+    """One picture per screen, whichever database drew it: both backends must match it."""
+    snapshot.test_location.testname = snapshot.test_location.methodname
+    return snapshot
+
+
 @pytest.fixture(autouse=True)
 def frozen_clock_and_no_key(monkeypatch):
     monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW)
@@ -100,6 +107,7 @@ def test_walk_notes_pane(snap_compare, db_url):
 
     async def notes(pilot):
         await pilot.press("s", *"Called Bob 9:05, will retry after lunch")
+        pilot.app.screen.query_one("#session-notes").cursor_blink = False  # a steady cursor, not half a blink
         await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#notes-status").render()) == "Saved")
 
     assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", then=notes))

@@ -25,33 +25,23 @@ from tests.tui_support import SMALL_FLOW, make_app, open_resumed_walk, seed_tick
 
 @pytest.fixture(scope="module")
 def cluster():
-    if not pg_cluster.available():
-        pytest.skip(f"PostgreSQL server binaries not found in {pg_cluster.PG_BIN}")
-    server = pg_cluster.PgCluster()
-    server.start()
+    """A cluster of this module's own: these tests stop it, which the shared one must never be."""
+    try:
+        server = pg_cluster.Cluster()
+    except pg_cluster.ClusterUnavailable as exc:
+        pg_cluster.skip_or_fail(exc)
     yield server
-    server.destroy()
+    server.close()
 
 
 @pytest.fixture
 async def pg(cluster):
     """(engine, session factory) on a fresh database of the cluster; the cluster is left running."""
-    engine, sessions = await open_store(await cluster.new_database())
-    cluster.stopped = False
+    engine, sessions = await open_store(cluster.url(cluster.fresh_database()))
     yield engine, sessions
-    if cluster.stopped:
+    if not cluster.running:
         cluster.start()
     await engine.dispose()
-
-
-def stop(cluster) -> None:
-    cluster.stop()
-    cluster.stopped = True
-
-
-def start(cluster) -> None:
-    cluster.start()
-    cluster.stopped = False
 
 
 async def stored_walk(sessions, walk_id: int) -> L1WalkSession:
@@ -97,7 +87,7 @@ async def test_a_database_restart_during_a_walk_loses_nothing_typed(cluster, pg)
         await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
         await pilot.press("c", *"uses work account", "enter")
 
-        stop(cluster)
+        cluster.stop()
         await pilot.press("1")
         await wait_for(pilot, lambda: "cannot reach the database" in status(app, "#walk-error"))
         assert app.screen.query_one("#walk-error").display
@@ -107,7 +97,7 @@ async def test_a_database_restart_during_a_walk_loses_nothing_typed(cluster, pg)
         await wait_for(pilot, lambda: "Not saved: cannot reach the database" in status(app, "#notes-status"))
         assert still_running(app) and app.screen.__class__.__name__ == "WalkScreen"
 
-        start(cluster)
+        cluster.start()
         await wait_for(pilot, lambda: status(app, "#notes-status") == "Saved", timeout=10)  # the autosave retried
         app.screen.query_one("#answers Button").focus()
         await pilot.press("t")
@@ -139,7 +129,7 @@ async def test_a_database_restart_under_the_picker_shows_why_and_reloads(cluster
     app = make_app(pg, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 3)
-        stop(cluster)
+        cluster.stop()
         await pilot.press("f5")
         await wait_for(pilot, lambda: "Cannot load tickets: cannot reach the database" in status(app, "#queue-status"))
         await pilot.press(*"vpn")
@@ -147,7 +137,7 @@ async def test_a_database_restart_under_the_picker_shows_why_and_reloads(cluster
         assert still_running(app) and app.screen.__class__.__name__ == "PickerScreen"
         assert app.screen.query_one("#filter").value == "vpn"
 
-        start(cluster)
+        cluster.start()
         await pilot.press("f5")
         await wait_for(pilot, lambda: "1 of 1 open tickets" in status(app, "#queue-status"))
         assert str(app.screen.query_one("DataTable").get_row_at(0)[1]) == "VPN drops"
@@ -161,13 +151,13 @@ async def test_the_escalations_screen_keeps_polling_through_a_restart(cluster, p
     app = make_app(pg, desk.engineer, start="escalations")
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1)
-        stop(cluster)
+        cluster.stop()
         await wait_for(pilot, lambda: "reconnecting" in (app.screen.title or ""))
         assert notified(app, "cannot reach the database")
         await pilot.pause(0.5)  # several more polls fail
         assert still_running(app) and app.screen.query_one("DataTable").row_count == 1
 
-        start(cluster)
+        cluster.start()
         async with sessions() as db:
             await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-2", reason="no paper", reason_category="hardware")
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 2, timeout=10)
