@@ -11,6 +11,9 @@ generator, checked by the rules, judged, stored), on a temporary SQLite store, w
   SDK, HTTP, parsing), and the same server holding each answer for SIMULATED_MS
   (to show that a model's latency lands on the step one for one).
 
+Then ``rflow safety scan --judge``'s judging of SCAN_LINES independent lines against
+the slow stand-in, one after another and as the command runs (several in flight).
+
 Run: .venv/bin/python bench/bench_judge.py
 """
 
@@ -27,6 +30,7 @@ from pathlib import Path
 
 RUNS = 200
 SIMULATED_MS = 250
+SCAN_LINES = 40
 
 
 def pct(values: list[float], q: float) -> float:
@@ -149,8 +153,27 @@ async def run() -> None:
     for label, judge in list(judges.items())[1:]:
         calls = await judge_call_timings(judge, RUNS)
         print(f"  {label}: median {statistics.median(calls):.3f} ms, p95 {pct(calls, 0.95):.3f} ms")
+    await scan_overlap(slow)
     for process, _port in (instant, slow):
         process.terminate()
+
+
+async def scan_overlap(slow_server) -> None:
+    """``rflow safety scan --judge`` judges several lines at once: SCAN_LINES lines, one by one vs as it runs."""
+    from rflow_tui.ai.safety.judge import CandidateNode
+    from rflow_tui.commands.safety import JUDGE_CONCURRENCY, judge_all
+
+    judge = loopback_judge(slow_server)
+    items = [{"text": f"Is printer {n} switched on?", "labels": ["Yes", "No"]} for n in range(SCAN_LINES)]
+    started = time.perf_counter()
+    for item in items:
+        await judge.judge(CandidateNode(item["text"], tuple(item["labels"])))
+    one_by_one = time.perf_counter() - started
+    started = time.perf_counter()
+    await judge_all(judge, items)
+    overlapped = time.perf_counter() - started
+    print(f"safety scan --judge, {SCAN_LINES} lines, judge answering after {SIMULATED_MS} ms: "
+          f"one by one {one_by_one:.2f} s, as the command runs ({JUDGE_CONCURRENCY} in flight) {overlapped:.2f} s")
 
 
 if __name__ == "__main__":

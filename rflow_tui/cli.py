@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "rflow_tui.commands.setup",
     "rflow_tui.commands.flows",
     "rflow_tui.commands.app",
+    "rflow_tui.commands.safety",
 )
 
 
