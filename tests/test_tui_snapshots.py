@@ -158,3 +158,26 @@ def test_no_knowledge_screen(snap_compare, db_url):
         await pilot.pause(0.3)
 
     assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=opened)
+
+
+NARROW = (80, 24)
+
+
+def test_picker_at_80x24(snap_compare, db_url):
+    """The footer fits: the picker's essential keys and F1 Keys, nothing cut off."""
+    seed(db_url)
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=NARROW, run_before=screen_is("PickerScreen"))
+
+
+def test_walk_at_80x24(snap_compare, db_url):
+    seed(db_url, flow_walk)
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=NARROW, run_before=walk_at("#answer-yes"))
+
+
+def test_key_sheet_on_the_walk(snap_compare, db_url):
+    seed(db_url, flow_walk)
+
+    async def sheet(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "KeySheet")
+
+    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "f1", then=sheet))

@@ -3,24 +3,33 @@ right first screen for the user (techs: resume or picker; engineers: escalations
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, Header, LoadingIndicator, Static
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, LoadingIndicator, Static, TextArea
 
+from rflow_tui.tui.commands import RflowCommands
 from rflow_tui.tui.safe import plain
 
 
 class RflowApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "rflow"
+    COMMANDS = App.COMMANDS | {RflowCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f2", "show_picker", "Tickets"),
-        Binding("f3", "show_escalations", "Escalations"),
-        Binding("f4", "show_proposals", "Proposals"),
+        Binding("f1", "key_sheet", "Keys"),
+        # priority, so a focused table or list does not swallow it; text fields keep it (check_action)
+        Binding("question_mark", "key_sheet_unless_typing", "Keys", show=False, priority=True),
+        # The footer keeps room for each screen's own keys; these are in the key sheet and the palette
+        Binding("f2", "show_picker", "Tickets", show=False),
+        Binding("f3", "show_escalations", "Escalations", show=False),
+        Binding("f4", "show_proposals", "Proposals", show=False),
+        Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True),
     ]
 
     def __init__(self, settings: Any, *, email: str | None = None, context: Any = None, start: str = "auto") -> None:
@@ -118,6 +127,45 @@ class RflowApp(App[int]):
                 self.notify("Escalations are for owners, admins and engineers: here are your tickets.", markup=False)
             self.action_show_picker()
         self.ready = True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """Textual's own commands, less the two rflow replaces (theme and keys)."""
+        for command in super().get_system_commands(screen):
+            if command.title not in ("Theme", "Keys"):
+                yield command
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "key_sheet_unless_typing" and isinstance(self.focused, (Input, TextArea)):
+            return False  # "?" is a character in a text field; F1 still opens the sheet
+        return True
+
+    def action_key_sheet_unless_typing(self) -> None:
+        self.action_key_sheet()
+
+    def action_key_sheet(self) -> None:
+        from rflow_tui.tui.screens.keys import KeySheet
+
+        if isinstance(self.screen, KeySheet):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(KeySheet(self.screen))
+
+    def open_ticket(self, ticket) -> None:
+        """Offer the ways to walk ``ticket``; the walk opens once one is started."""
+        from rflow_tui.tui.screens.start import StartDialog
+
+        self.push_screen(StartDialog(self.ctx, ticket), self._open_walk)
+
+    def action_resume_walk(self, active=None) -> None:
+        from rflow_tui.tui.screens.resume import ResumeDialog
+
+        self.push_screen(ResumeDialog(self.ctx, active), self._open_walk)
+
+    def _open_walk(self, walk) -> None:
+        if walk is not None:
+            from rflow_tui.tui.screens.walk import open_walk
+
+            open_walk(self, self.ctx, walk)
 
     def _require(self, allowed: bool, message: str) -> bool:
         if not allowed:

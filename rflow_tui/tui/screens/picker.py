@@ -20,12 +20,13 @@ SORTS = ("age", "newest", "subject", "requester", "status", "id")
 
 class PickerScreen(StoreGuard, Screen):
     BINDINGS = [
-        Binding("enter", "open_ticket", "Start walk", show=True),
-        Binding("ctrl+s", "cycle_sort", "Sort"),
+        # priority: Enter in the filter starts the walk too, on the highlighted ticket
+        Binding("enter", "open_ticket", "Start walk", priority=True),
         Binding("ctrl+r", "resume", "Resume"),
-        Binding("ctrl+f", "focus_filter", "Filter"),
+        Binding("ctrl+s", "cycle_sort", "Sort", show=False),
+        Binding("ctrl+f", "focus_filter", "Filter", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
-        Binding("f5", "reload", "Refresh"),
+        Binding("f5", "reload", "Refresh", show=False),
     ]
 
     def __init__(self, ctx) -> None:
@@ -99,7 +100,7 @@ class PickerScreen(StoreGuard, Screen):
         shown = f"{len(self.loaded):,} of {self.total:,} open tickets"
         where = f" matching “{self.search}”" if self.search else ""
         self.query_one("#queue-status", Static).update(
-            plain(f"{shown}{where} · sorted by {self.sort} · Enter start · Ctrl+S sort · Ctrl+R resume")
+            plain(f"{shown}{where} · sorted by {self.sort} (Ctrl+S)")
         )
 
     def store_failed(self, error) -> None:
@@ -171,15 +172,7 @@ class PickerScreen(StoreGuard, Screen):
 
     def _open(self, row: int) -> None:
         if 0 <= row < len(self.loaded):
-            from rflow_tui.tui.screens.start import StartDialog
-
-            self.app.push_screen(StartDialog(self.ctx, self.loaded[row]), self._started)
-
-    def _started(self, walk) -> None:
-        if walk is not None:
-            from rflow_tui.tui.screens.walk import open_walk
-
-            open_walk(self.app, self.ctx, walk)
+            self.app.open_ticket(self.loaded[row])
 
     @work(group="resume")
     async def offer_resume(self) -> None:
@@ -193,6 +186,4 @@ class PickerScreen(StoreGuard, Screen):
             self.action_resume(active)
 
     def action_resume(self, active=None) -> None:
-        from rflow_tui.tui.screens.resume import ResumeDialog
-
-        self.app.push_screen(ResumeDialog(self.ctx, active), self._started)
+        self.app.action_resume_walk(active)

@@ -20,6 +20,7 @@ from rflow_tui.services.errors import DatabaseError, ServiceError
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
 
+STEP_BACK_KINDS = ("flow", "proposal")
 KIND_TITLES = {"question": "Question", "instruction": "Do this", "resolution": "Resolved", "escalate": "Escalate"}
 
 
@@ -79,14 +80,14 @@ class WalkScreen(StoreGuard, Screen):
         Binding("1,y", "answer('yes')", "Yes / first", show=False),
         Binding("2,n", "answer('no')", "No / second", show=False),
         Binding("enter", "acknowledge", "Acknowledge", show=False),
-        Binding("c", "focus_step_note", "Step note"),
-        Binding("s", "focus_notes", "Session notes"),
         Binding("r", "resolve", "Resolve"),
         Binding("e", "escalate", "Escalate"),
-        Binding("b", "step_back", "Step back"),
+        Binding("s", "focus_notes", "Session notes"),
+        Binding("escape", "leave", "Back"),
+        Binding("c", "focus_step_note", "Step note", show=False),
+        Binding("b", "step_back", "Step back", show=False),
         Binding("t", "retry", "Retry", show=False),
-        Binding("x", "copy_transcript", "Copy transcript"),
-        Binding("escape", "leave", "Back to tickets"),
+        Binding("x", "copy_transcript", "Copy transcript", show=False),
     ]
 
     def __init__(self, ctx, walk) -> None:
@@ -278,9 +279,15 @@ class WalkScreen(StoreGuard, Screen):
         if self.failed is not None and not self.busy:
             self.load_node()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Step back exists only on a tree (flow, proposal): elsewhere it is neither offered nor listed."""
+        if action == "step_back":
+            return self.walk.session_kind in STEP_BACK_KINDS
+        return True
+
     @work(exclusive=True, group="walk")
     async def action_step_back(self) -> None:
-        if self.walk.session_kind not in ("flow", "proposal") or self.busy:
+        if self.walk.session_kind not in STEP_BACK_KINDS or self.busy:
             return
         from rflow_tui.services.flows import step_back
 

@@ -1,0 +1,93 @@
+"""rflow's own commands in the command palette (Ctrl+P): go to a screen, resume,
+start a walk, show the keys, switch theme, and find an open ticket by id or subject.
+
+The palette runs ``search`` in its own worker, so the ticket query never blocks the
+UI. Ticket text is untrusted: it is shown as plain ``Text`` and never goes through
+the matcher's highlighter (which parses markup).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from rflow_tui.tui.safe import plain
+
+TICKET_HITS = 8
+
+
+class Command(NamedTuple):
+    title: str
+    help: str
+    run: Callable[[], Any]
+
+
+class RflowCommands(Provider):
+    """What a user of this desk may do from anywhere, filtered by role."""
+
+    def _commands(self) -> list[Command]:
+        app: Any = self.app
+        ctx = app.ctx
+        commands = [
+            Command("Show keys", "The keys of this screen and the global ones (? or F1)", app.action_key_sheet),
+            Command("Switch theme", "Pick another colour theme", app.action_change_theme),
+        ]
+        if ctx is None:  # still opening the desk
+            return commands
+        if ctx.is_l1:
+            on_picker = self.screen.__class__.__name__ == "PickerScreen"
+            commands += [
+                Command("Tickets", "The open queue (F2)", app.action_show_picker),
+                Command("Start a walk",
+                        "On the highlighted ticket" if on_picker else "Pick a ticket in the open queue",
+                        self.screen.action_open_ticket if on_picker else app.action_show_picker),
+                Command("Resume a walk", "Your unfinished walks", app.action_resume_walk),
+            ]
+        if ctx.is_engineer:
+            commands += [
+                Command("Open escalations", "Escalated walks, live (F3)", app.action_show_escalations),
+                Command("Open proposals", "Proposed flows to approve or reject (F4)", app.action_show_proposals),
+            ]
+        elif ctx.is_l1:
+            commands.append(Command("My walks", "Your recent resolved and escalated walks (F3)", app.action_show_escalations))
+        return commands
+
+    async def discover(self) -> Hits:
+        for command in self._commands():
+            yield DiscoveryHit(command.title, command.run, help=command.help)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for command in self._commands():
+            score = matcher.match(command.title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(command.title), command.run, help=command.help)
+        async for hit in self._tickets(query):
+            yield hit
+
+    async def _tickets(self, query: str) -> Hits:
+        """Open tickets of this account whose id, subject, requester or category contain the query."""
+        app: Any = self.app
+        ctx = app.ctx
+        if ctx is None or not ctx.is_l1 or len(query.strip()) < 2:
+            return
+        from rflow_tui.db import store_errors
+        from rflow_tui.services.errors import ServiceError
+        from rflow_tui.services.tickets import list_open_tickets
+
+        try:
+            async with store_errors(), ctx.open_db() as db:
+                found = await list_open_tickets(db, ctx.user.account_id, search=query, sort="id", limit=TICKET_HITS)
+        except ServiceError as exc:
+            app.notify(f"Cannot search tickets: {exc}", severity="error", markup=False)
+            return
+        for ticket in found:
+            title = plain(f"{ticket.ticket_id} · {ticket.subject} · {ticket.requester or 'no requester'}", single_line=True)
+            # help is parsed as markup by the palette: only our own words go there
+            yield Hit(0.9, title, _open(app, ticket), text=title.plain, help="Start a walk on this ticket")
+
+
+def _open(app: Any, ticket: Any) -> Callable[[], None]:
+    return lambda: app.open_ticket(ticket)
