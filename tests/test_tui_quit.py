@@ -100,7 +100,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
     os.close(slave)
     screen = b""
 
-    def read_until(marker: bytes, timeout: float = 20.0) -> None:
+    def read_until(marker: bytes, timeout: float = 60.0) -> None:
         nonlocal screen
         end = time.monotonic() + timeout
         while marker not in screen:
@@ -116,7 +116,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
         os.write(master, b"fan noise, no POST")
         read_until(b"POST")
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=15) == 0
+        assert proc.wait(timeout=60) == 0  # a hang guard, not a timing: CI machines can be loaded
     finally:
         if proc.poll() is None:
             proc.kill()
