@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001  (look-alike letters are this file's subject)
 """The rules layer of the safety guard, held to its corpus, its documented examples and its mood rules.
 
 The tuning split (tests/data/hard_floor_corpus.json) is what the rules were written against: every case
@@ -47,7 +48,7 @@ def test_corpus_is_large_and_covers_every_rule_in_every_family():
     assert min(per_rule.values()) >= 12
     for rule_id in RULE_IDS:
         families = {c["family"] for c in TUNING if c["unsafe"] and c["rule"] == rule_id}
-        assert FAMILIES <= families, (rule_id, FAMILIES - families)
+        assert families >= FAMILIES, (rule_id, FAMILIES - families)
     languages = {c.get("lang") for c in unsafe}
     assert {"es", "de", "fr", "pt"} <= languages
 
@@ -189,7 +190,7 @@ def test_disguises_fold_back_to_the_plain_step(disguised):
 
 
 def test_command_view_undoes_shell_disguises():
-    assert command_view("p^ow^er\"shell.exe -EnC AAAA") == "powershell -enc aaaa"
+    assert command_view('p^ow^er"shell.exe -EnC AAAA') == "powershell -enc aaaa"
     assert "reg add" in command_view("r e g  a d d HKCU\\x")
 
 

@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001, RUF002  (look-alike letters are this file's subject)
 """Text folding for the safety rules: one spelling for many disguises.
 
 Two views of a step come out of here. ``command_view`` keeps punctuation (paths,
@@ -15,24 +16,117 @@ import unicodedata
 from dataclasses import dataclass
 
 # Letters that look like ASCII ones (Cyrillic, Greek, small capitals) folded to ASCII.
-_LOOKALIKES = str.maketrans({
-    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "х": "x", "у": "y", "і": "i", "ј": "j", "ѕ": "s",
-    "ԁ": "d", "ɡ": "g", "һ": "h", "ӏ": "l", "ո": "n", "ս": "u", "ᴠ": "v", "ѡ": "w", "к": "k", "м": "m",
-    "т": "t", "в": "b", "н": "h", "ь": "b", "ї": "i", "ё": "e", "ԛ": "q", "ʋ": "v", "г": "r", "п": "n",
-    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t",
-    "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ʏ": "y", "ɪ": "i", "ʟ": "l", "ɴ": "n", "ʀ": "r", "ꜱ": "s",
-    "ᴀ": "a", "ᴇ": "e", "ᴏ": "o", "ᴜ": "u", "ᴅ": "d", "ᴍ": "m", "ᴛ": "t", "ᴋ": "k", "ᴘ": "p", "ᴄ": "c",
-    "ʙ": "b", "ꜰ": "f", "ᴡ": "w", "ʜ": "h", "ɢ": "g", "ᴊ": "j", "ᴢ": "z", "ǫ": "q", "ᴠ": "v", "ᴦ": "r",
-    "ı": "i", "ł": "l", "ø": "o", "đ": "d", "ð": "d", "þ": "th", "æ": "ae", "œ": "oe",
-    "‐": "-", "‑": "-", "‒": "-", "–": "-", "—": " - ", "―": " - ", "−": "-", "⁃": "-",
-    "’": "'", "‘": "'", "ʼ": "'", "′": "'", "`": "'", "´": "'",
-    "“": '"', "”": '"', "„": '"', "«": '"', "»": '"', "‹": '"', "›": '"',
-    "¿": " ", "¡": " ", "…": ". ",
-})
+_LOOKALIKES = str.maketrans(
+    {
+        "а": "a",
+        "е": "e",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "х": "x",
+        "у": "y",
+        "і": "i",
+        "ј": "j",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ɡ": "g",
+        "һ": "h",
+        "ӏ": "l",
+        "ո": "n",
+        "ս": "u",
+        "ᴠ": "v",
+        "ѡ": "w",
+        "к": "k",
+        "м": "m",
+        "т": "t",
+        "в": "b",
+        "н": "h",
+        "ь": "b",
+        "ї": "i",
+        "ё": "e",
+        "ԛ": "q",
+        "ʋ": "v",
+        "г": "r",
+        "п": "n",
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        "ω": "w",
+        "ϲ": "c",
+        "ʏ": "y",
+        "ɪ": "i",
+        "ʟ": "l",
+        "ɴ": "n",
+        "ʀ": "r",
+        "ꜱ": "s",
+        "ᴀ": "a",
+        "ᴇ": "e",
+        "ᴏ": "o",
+        "ᴜ": "u",
+        "ᴅ": "d",
+        "ᴍ": "m",
+        "ᴛ": "t",
+        "ᴋ": "k",
+        "ᴘ": "p",
+        "ᴄ": "c",
+        "ʙ": "b",
+        "ꜰ": "f",
+        "ᴡ": "w",
+        "ʜ": "h",
+        "ɢ": "g",
+        "ᴊ": "j",
+        "ᴢ": "z",
+        "ǫ": "q",
+        "ᴦ": "r",
+        "ı": "i",
+        "ł": "l",
+        "ø": "o",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "æ": "ae",
+        "œ": "oe",
+        "‐": "-",
+        "‑": "-",
+        "‒": "-",
+        "–": "-",
+        "—": " - ",
+        "―": " - ",
+        "−": "-",
+        "⁃": "-",
+        "’": "'",
+        "‘": "'",
+        "ʼ": "'",
+        "′": "'",
+        "`": "'",
+        "´": "'",
+        "“": '"',
+        "”": '"',
+        "„": '"',
+        "«": '"',
+        "»": '"',
+        "‹": '"',
+        "›": '"',
+        "¿": " ",
+        "¡": " ",
+        "…": ". ",
+    }
+)
 _INVISIBLE = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufe00-\ufe0f\ufeff]"
 )
-_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l"})
+_LEET = str.maketrans(
+    {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s", "!": "i", "|": "l"}
+)
 _LEET_CHARS = set("013457@$!|8")
 _EMAIL = re.compile(r"[a-z0-9._%+-]+@([a-z0-9-]+\.)+[a-z]{2,}")
 _FREE_MAIL = re.compile(
@@ -53,11 +147,33 @@ _CONTRACTIONS = (
     (re.compile(r"\b(\w+)'s\b"), r"\1"),  # possessive: "Defender's" is Defender
     (re.compile(r"\bl'|\bd'|\bqu'|\bj'|\bn'|\bs'|\bc'"), lambda m: m.group(0)[:-1] + " "),  # French elision
 )
-_CHAT = {"ur": "your", "u": "you", "pls": "please", "plz": "please", "pw": "password", "pwd": "password",
-         "passwd": "password", "wat": "what", "wats": "what is", "whats": "what is", "thx": "thanks", "r": "are",
-         "dont": "do not", "cant": "can not", "wont": "will not", "didnt": "did not", "doesnt": "does not",
-         "isnt": "is not", "shouldnt": "should not", "mustnt": "must not", "im": "i am", "av": "antivirus",
-         "a/v": "antivirus", "2-fa": "2fa", "mdp": "mot de passe"}
+_CHAT = {
+    "ur": "your",
+    "u": "you",
+    "pls": "please",
+    "plz": "please",
+    "pw": "password",
+    "pwd": "password",
+    "passwd": "password",
+    "wat": "what",
+    "wats": "what is",
+    "whats": "what is",
+    "thx": "thanks",
+    "r": "are",
+    "dont": "do not",
+    "cant": "can not",
+    "wont": "will not",
+    "didnt": "did not",
+    "doesnt": "does not",
+    "isnt": "is not",
+    "shouldnt": "should not",
+    "mustnt": "must not",
+    "im": "i am",
+    "av": "antivirus",
+    "a/v": "antivirus",
+    "2-fa": "2fa",
+    "mdp": "mot de passe",
+}
 
 
 def fold(text: str) -> str:
@@ -78,7 +194,7 @@ _SPELLED = re.compile(r"(?<![a-z0-9])[a-z](?: [a-z]){2,}(?![a-z0-9])")
 
 
 def command_view(text: str) -> str:
-    """The folded text with shell disguises undone: carets, backticks and quotes inside words, ``.exe``, switch spellings."""
+    """The folded text with shell disguises undone: carets and quotes inside words, ``.exe``, switch spellings."""
     view = fold(text)
     view = re.sub(r"(?<=[a-z0-9])[\^'\"]+(?=[a-z0-9])", "", view)  # p^ower"shell, i'e'x
     view = re.sub(r"(?<=\w)\.exe\b", "", view)
@@ -102,19 +218,97 @@ class Token:
 MARKS = {".", "?", ","}
 _SENTENCE_END = re.compile(r"[.!;](?=\s|$)|\n")
 _TOKEN = re.compile(r"\?|[.!;](?=\s|$)|,|(?<!\b[a-z]):(?=\s|$)|[()\">]|\s-\s|[a-z0-9_@$!|]+(?:[-'][a-z0-9_@$!|]+)*|\n")
-_SUFFIXES = ("ations", "ation", "ements", "ement", "ments", "ment", "ings", "ing", "ions", "ion", "ating", "ated",
-             "ates", "ate", "ies", "ied", "ed", "es", "al", "s", "e", "y")
+_SUFFIXES = (
+    "ations",
+    "ation",
+    "ements",
+    "ement",
+    "ments",
+    "ment",
+    "ings",
+    "ing",
+    "ions",
+    "ion",
+    "ating",
+    "ated",
+    "ates",
+    "ate",
+    "ies",
+    "ied",
+    "ed",
+    "es",
+    "al",
+    "s",
+    "e",
+    "y",
+)
 
 
-_IRREGULAR = {"made": "make", "given": "give", "gave": "give", "got": "get", "gotten": "get", "took": "take",
-              "taken": "take", "sent": "send", "told": "tell", "said": "say", "shown": "show", "kept": "keep",
-              "left": "leave", "ran": "run", "wrote": "write", "written": "write", "hid": "hide", "hidden": "hide",
-              "shut": "shut", "put": "put", "set": "set", "tried": "try", "tries": "try", "trying": "try"}
+_IRREGULAR = {
+    "made": "make",
+    "given": "give",
+    "gave": "give",
+    "got": "get",
+    "gotten": "get",
+    "took": "take",
+    "taken": "take",
+    "sent": "send",
+    "told": "tell",
+    "said": "say",
+    "shown": "show",
+    "kept": "keep",
+    "left": "leave",
+    "ran": "run",
+    "wrote": "write",
+    "written": "write",
+    "hid": "hide",
+    "hidden": "hide",
+    "shut": "shut",
+    "put": "put",
+    "set": "set",
+    "tried": "try",
+    "tries": "try",
+    "trying": "try",
+}
 
 
-_FUNCTION_WORDS = {"they", "them", "this", "that", "these", "those", "their", "there", "then", "than", "what", "when",
-                   "with", "your", "have", "here", "were", "some", "only", "also", "into", "onto", "once", "does", "done",
-                   "being", "always", "anyway", "these", "theirs", "yours", "every", "any", "many", "nobody", "none"}
+_FUNCTION_WORDS = {
+    "they",
+    "them",
+    "this",
+    "that",
+    "these",
+    "those",
+    "their",
+    "there",
+    "then",
+    "than",
+    "what",
+    "when",
+    "with",
+    "your",
+    "have",
+    "here",
+    "were",
+    "some",
+    "only",
+    "also",
+    "into",
+    "onto",
+    "once",
+    "does",
+    "done",
+    "being",
+    "always",
+    "anyway",
+    "theirs",
+    "yours",
+    "every",
+    "any",
+    "many",
+    "nobody",
+    "none",
+}
 
 
 def stem(word: str) -> str:
@@ -166,9 +360,14 @@ def words(text: str, joinable: frozenset[str] = frozenset()) -> list[Token]:
     folded = _EMAIL.sub(lambda m: " personaladdress " if _FREE_MAIL.search(m.group(0)) else " emailaddress ", folded)
     folded = re.sub(r"https?://\S+", " weblink ", folded)
     # A read-only cmdlet is one noun-like word, so 'Get-LocalGroupMember Administrators' asks nothing of anyone.
-    folded = re.sub(r"\b(get|test|find|show|measure|select|format|confirm|compare|search|where|sort|out)-[a-z]\w*",
-                    " readonlycmd ", folded)
-    folded = re.sub(r"\b(wi-fi|e-mails?|log-ins?|sign-ins?|add-ons?|plug-ins?)\b", lambda m: m.group(0).replace("-", ""), folded)
+    folded = re.sub(
+        r"\b(get|test|find|show|measure|select|format|confirm|compare|search|where|sort|out)-[a-z]\w*",
+        " readonlycmd ",
+        folded,
+    )
+    folded = re.sub(
+        r"\b(wi-fi|e-mails?|log-ins?|sign-ins?|add-ons?|plug-ins?)\b", lambda m: m.group(0).replace("-", ""), folded
+    )
     for pattern, repl in _CONTRACTIONS:
         folded = pattern.sub(repl, folded)
     raw: list[str] = []

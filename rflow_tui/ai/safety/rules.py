@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from rflow_tui.ai.safety.normalize import Token, command_view, stem, words
 
@@ -87,6 +87,11 @@ class Span:
     head: int  # the token whose form tells the mood (the verb of 'turn ... off')
 
 
+class _Tokens(Protocol):
+    tokens: list[Token]
+    clause: list[int]
+
+
 class Lexicon:
     """A set of entries, indexed by their first word, matched over a token list."""
 
@@ -112,7 +117,7 @@ class Lexicon:
         found += [entry for prefix, entry in self.by_prefix.get(token.word[:3], ()) if token.word.startswith(prefix)]
         return found
 
-    def find(self, doc: Doc) -> list[Span]:
+    def find(self, doc: _Tokens) -> list[Span]:
         spans: list[Span] = []
         for i, token in enumerate(doc.tokens):
             if token.is_mark:
@@ -124,7 +129,7 @@ class Lexicon:
         return spans
 
 
-def _match_run(run: tuple[_Pattern, ...], doc: Doc, at: int) -> int | None:
+def _match_run(run: tuple[_Pattern, ...], doc: _Tokens, at: int) -> int | None:
     tokens = doc.tokens
     if at + len(run) > len(tokens):
         return None
@@ -135,7 +140,7 @@ def _match_run(run: tuple[_Pattern, ...], doc: Doc, at: int) -> int | None:
     return at + len(run)
 
 
-def _match_entry(entry: _Entry, doc: Doc, at: int) -> int | None:
+def _match_entry(entry: _Entry, doc: _Tokens, at: int) -> int | None:
     """One past the entry's last word when it matches at ``at``; later runs may follow a few words on."""
     end = _match_run(entry[0], doc, at)
     for run in entry[1:]:
@@ -163,7 +168,7 @@ class Doc:
         self.sentence: list[int] = []
         self.clause: list[int] = []
         self.clause_lead: dict[int, str] = {}
-        split_at = {span.start for span in splitters.find_raw(tokens)}
+        split_at = {span.start for span in splitters.find(_Bare(tokens))}
         sentence = clause = 0
         self.clause_lead[0] = tokens[0].word if tokens and 0 in split_at else ""
         for i, token in enumerate(tokens):
@@ -191,19 +196,12 @@ class Doc:
         return [i for i in range(lo, hi) if not self.tokens[i].is_mark and self.tokens[i].word not in filler]
 
 
-def _find_raw(self: Lexicon, tokens: list[Token]) -> list[Span]:
-    return self.find(_Bare(tokens))  # type: ignore[arg-type]
-
-
 class _Bare:
     """A token list with no clauses yet: used only to find the words that split clauses."""
 
     def __init__(self, tokens: list[Token]) -> None:
         self.tokens = tokens
         self.clause = [0] * len(tokens)
-
-
-Lexicon.find_raw = _find_raw  # type: ignore[attr-defined]
 
 
 # --- rules ---------------------------------------------------------------------------------------
@@ -310,28 +308,135 @@ def rule_catalogue() -> tuple[RuleInfo, ...]:
 
 # --- mood ----------------------------------------------------------------------------------------
 
-_COMMON_VERBS = {stem(w) for w in (
-    "attach send restart reboot open close check run click select choose wait try sign log note tell ask call reply "
-    "update install remove delete disable enable turn switch set add create start stop test confirm verify escalate "
-    "document record write copy paste save upload download reconnect retry resume sync map share print scan"
-).split()}
-_BLOCKERS = {"readonlycmd", "that", "whether", "how", "why", "dass", "ob", "comment", "como", "will", "would", "can", "could", "should",
-             "must", "may", "might"}  # 'tell the user IT WILL never ask for the password': another verb's object
-_PREPOSITIONS = {"for", "on", "in", "at", "from", "to", "into", "onto", "until", "during", "while", "with", "by", "per", "across", "via",
-                 "till", "before", "after", "para", "por", "fur", "pour", "pendant", "durante", "bis", "jusqu"}
-_TIME_WORDS = {"week", "weeks", "day", "days", "minute", "minutes", "hour", "hours", "now", "today", "tomorrow",
-               "monday", "tuesday", "wednesday", "thursday", "friday", "weekend", "moment", "while", "bit", "second"}
+_COMMON_VERBS = {
+    stem(w)
+    for w in (
+        "attach send restart reboot open close check run click select choose wait try sign log note tell ask call",
+        "reply update install remove delete disable enable turn switch set add create start stop test confirm verify",
+        "escalate document record write copy paste save upload download reconnect retry resume sync map share print",
+    )
+    for w in w.split()
+}
+_BLOCKERS = {
+    "readonlycmd",
+    "that",
+    "whether",
+    "how",
+    "why",
+    "dass",
+    "ob",
+    "comment",
+    "como",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "must",
+    "may",
+    "might",
+}  # 'tell the user IT WILL never ask for the password': another verb's object
+_PREPOSITIONS = {
+    "for",
+    "on",
+    "in",
+    "at",
+    "from",
+    "to",
+    "into",
+    "onto",
+    "until",
+    "during",
+    "while",
+    "with",
+    "by",
+    "per",
+    "across",
+    "via",
+    "till",
+    "before",
+    "after",
+    "para",
+    "por",
+    "fur",
+    "pour",
+    "pendant",
+    "durante",
+    "bis",
+    "jusqu",
+}
+_TIME_WORDS = {
+    "week",
+    "weeks",
+    "day",
+    "days",
+    "minute",
+    "minutes",
+    "hour",
+    "hours",
+    "now",
+    "today",
+    "tomorrow",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "weekend",
+    "moment",
+    "while",
+    "bit",
+    "second",
+}
 _CONDITIONAL = {"if", "unless", "si", "wenn", "falls", "se", "caso", "whenever"}
 _GO_AHEAD = re.compile(r"\b(do it|do so|go ahead|proceed|hazlo|tun sie es|faites le|faca isso|faca-o)\b")
 _ENCLITIC = ("lo", "la", "los", "las", "le", "les", "selo", "sela")
 _COORDINATION = {"and", "or", "nor", "y", "und", "oder", "et", "ou", "e", "ni", "weder", "noch"}
 _POST_NEGATION = {"nicht", "nie", "niemals", "pas", "jamais", "nunca"}
 _PARTICIPLE_ENDINGS = ("ed", "ado", "ada", "ados", "adas", "ido", "ida", "idos", "idas", "iert", "ierte")
-_IRREGULAR_PARTICIPLES = {"shut", "set", "put", "hidden", "taken", "gone", "done", "made", "kept", "left", "lost",
-                          "sent", "told", "given", "shown", "got", "gotten", "run", "off", "written", "empty", "clear",
-                          "blank"}
-_IRREGULAR_PAST = {"shut", "set", "put", "hid", "took", "made", "kept", "left", "lost", "sent", "told", "gave", "got",
-                   "ran", "wrote", "showed"}
+_IRREGULAR_PARTICIPLES = {
+    "shut",
+    "set",
+    "put",
+    "hidden",
+    "taken",
+    "gone",
+    "done",
+    "made",
+    "kept",
+    "left",
+    "lost",
+    "sent",
+    "told",
+    "given",
+    "shown",
+    "got",
+    "gotten",
+    "run",
+    "off",
+    "written",
+    "empty",
+    "clear",
+    "blank",
+}
+_IRREGULAR_PAST = {
+    "shut",
+    "set",
+    "put",
+    "hid",
+    "took",
+    "made",
+    "kept",
+    "left",
+    "lost",
+    "sent",
+    "told",
+    "gave",
+    "got",
+    "ran",
+    "wrote",
+    "showed",
+}
 _PAST_ROMANCE = ("o", "ou", "aron", "aram", "iu", "eu", "ado", "ido")
 _WH = {"when", "why", "what", "which", "who", "how", "where", "cuando", "wann", "quand", "quando"}
 _TO = {"to", "para", "zu", "pour", "de", "a"}
@@ -347,9 +452,12 @@ def _ed_form(word: str) -> bool:
 def _participle(word: str) -> bool:
     if word.endswith("ed"):
         return _ed_form(word)
-    return word in _IRREGULAR_PARTICIPLES or word.endswith(_PARTICIPLE_ENDINGS) or (
-        word.startswith("ge") and word.endswith("t") and len(word) > 5
-    ) or "geschalt" in word
+    return (
+        word in _IRREGULAR_PARTICIPLES
+        or word.endswith(_PARTICIPLE_ENDINGS)
+        or (word.startswith("ge") and word.endswith("t") and len(word) > 5)
+        or "geschalt" in word
+    )
 
 
 class Mood:
@@ -364,14 +472,16 @@ class Mood:
         doc = self.doc
         out = []
         for span in self.spans[name]:
-            if span.end <= action.start and doc.clause[span.start] == doc.clause[action.start]:
-                if reach is None or action.start - span.end <= reach:
-                    out.append(span)
+            same_clause = span.end <= action.start and doc.clause[span.start] == doc.clause[action.start]
+            if same_clause and (reach is None or action.start - span.end <= reach):
+                out.append(span)
         return out
 
     def _in_sentence_before(self, name: str, action: Span) -> list[Span]:
         doc = self.doc
-        return [s for s in self.spans[name] if s.end <= action.start and doc.sentence[s.start] == doc.sentence[action.start]]
+        return [
+            s for s in self.spans[name] if s.end <= action.start and doc.sentence[s.start] == doc.sentence[action.start]
+        ]
 
     def _inside(self, span: Span, name: str) -> bool:
         return any(o.start <= span.start and span.end <= o.end for o in self.spans[name])
@@ -380,9 +490,7 @@ class Mood:
         for neg in self._in_clause_before("negation", action, _NEGATION_REACH):
             if self._inside(neg, "nudge"):
                 continue
-            cancelled = any(
-                neg.end <= c.start and c.end <= action.start for c in self.spans["negation_cancel"]
-            )
+            cancelled = any(neg.end <= c.start and c.end <= action.start for c in self.spans["negation_cancel"])
             if not cancelled:
                 return True
         doc = self.doc
@@ -404,8 +512,10 @@ class Mood:
         )
         if nominal:
             for after in self.spans["prohibition_after"]:
-                if after.start >= action.end and after.start - action.end <= 8 and (
-                    self.doc.clause[after.start] == self.doc.clause[action.start]
+                if (
+                    after.start >= action.end
+                    and after.start - action.end <= 8
+                    and (self.doc.clause[after.start] == self.doc.clause[action.start])
                 ):
                     return True
         return False
@@ -472,11 +582,12 @@ class Mood:
         first = rng.start
         while first < rng.stop and doc.tokens[first].is_mark:
             first += 1
-        opens = any(
-            sp.start == first or (asks and sp.end - sp.start > 1 and sp.start < first + 3)  # 'l'utilisateur a-t-il'
-            for sp in (opener_spans if asks else bare)
-        ) or (
-            words_[0] in _WH and any(w in ("did", "has", "have", "had", "was", "were") for w in lead[1:])
+        opens = (
+            any(
+                sp.start == first or (asks and sp.end - sp.start > 1 and sp.start < first + 3)  # 'l'utilisateur a-t-il'
+                for sp in (opener_spans if asks else bare)
+            )
+            or (words_[0] in _WH and any(w in ("did", "has", "have", "had", "was", "were") for w in lead[1:]))
         )
         before = doc.tokens[action.start - 1].word if action.start > 0 else ""
         past_opener = words_[0] in ("did", "was", "were", "has", "have", "had")
@@ -615,17 +726,12 @@ def _targets_for(frame: Frame, doc: Doc, cues: Cues, mood: Mood, action: Span, t
 
 def _bare(doc: Doc, cues: Cues, action: Span) -> bool:
     """The action stands alone in its clause: 'Defender real-time protection: off, for the install'."""
-    start = doc.clause_start(action.start)
-    end = action.end
-    while end < len(doc.tokens) and doc.clause[end] == doc.clause[action.start]:
-        end += 1
-    for i in [*range(start, action.start), *range(action.end, end)]:
+    for i in range(doc.clause_start(action.start), action.start):
         word = doc.tokens[i].word
         if word in _PREPOSITIONS:
-            break
+            return True  # 'for the install, off'
         if not (doc.tokens[i].is_mark or word in cues.filler or word in _TIME_WORDS or word in _COORDINATION):
-            if i < action.start:
-                return False
+            return False
     return True
 
 
@@ -638,8 +744,10 @@ def _antecedent_ok(doc: Doc, action: Span, target: Span) -> bool:
     if start == 0 or doc.clause_lead.get(doc.clause[action.start], "") not in (*_COORDINATION, ""):
         return False
     lead = doc.clause_lead.get(doc.clause[start - 1], "")
-    return doc.clause[target.start] == doc.clause[start - 1] and lead not in _CONDITIONAL and lead not in (
-        "when", "once", "because", "since", "while", "until", "after", "before"
+    return (
+        doc.clause[target.start] == doc.clause[start - 1]
+        and lead not in _CONDITIONAL
+        and lead not in ("when", "once", "because", "since", "while", "until", "after", "before")
     )
 
 
@@ -740,7 +848,12 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
     cat = catalogue()
     labels = [label for label in labels if label and label.strip()]
     lead_in = (text or "").rstrip()
-    if labels and lead_in and not lead_in.endswith(("?", "!")) and (lead_in.endswith((":", "\u2026", "...")) or lead_in[-1] != "."):
+    if (
+        labels
+        and lead_in
+        and not lead_in.endswith(("?", "!"))
+        and (lead_in.endswith((":", "\u2026", "...")) or lead_in[-1] != ".")
+    ):
         # 'Set it to:' + 'Off', 'Ask the user for their' + 'Password': the label finishes the sentence
         stem_text = lead_in.rstrip(_LEAD_IN_MARKS)
         groups = [f"{stem_text} {label}" for label in labels]
