@@ -157,3 +157,107 @@ async def test_step_back_is_offered_on_a_flow_walk_only(store, db, desk):
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
         assert not app.screen.check_action("step_back", ())
+
+
+async def test_f3_shows_a_tech_their_own_finished_walks(store, db, desk):
+    from rflow_tui.services import sessions as svc
+
+    other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
+    await seed_tickets(db, desk.tech.account_id, [("T-830", "Wi-Fi drops", "Al"), ("T-831", "Printer jam", "Bo"),
+                                                  ("T-832", "Mouse", "Cy")])
+    await seed_tickets(db, other.tech.account_id, [("T-930", "Elsewhere", "Zed")])
+    resolved = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-830")
+    await svc.resolve(db, actor=desk.tech, session_id=resolved.id, helpful=True, resolution_notes="rebooted")
+    await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-831", reason="jammed", reason_category="hardware")
+    by_someone_else = await svc.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-832")
+    await svc.escalate(db, actor=desk.coverage, session_id=by_someone_else.id, reason="x", reason_category="other")
+    elsewhere = await svc.start_adhoc_session(db, actor=other.tech, ticket_id="T-930")
+    await svc.escalate(db, actor=other.tech, session_id=elsewhere.id, reason="x", reason_category="other")
+
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "MyWalksScreen" and app.screen.walks)
+        table = app.screen.query_one("DataTable")
+        rows = [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+        assert [(r[0], r[1], r[4], r[5]) for r in rows] == [
+            ("T-831", "escalated", "0 steps", "Printer jam"),
+            ("T-830", "resolved", "0 steps", "Wi-Fi drops"),
+        ]
+        assert not any("Only owners" in n.message for n in app._notifications)
+
+
+async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, db, desk):
+    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.flows import import_flow_doc
+    from tests.tui_support import SMALL_FLOW
+
+    await seed_tickets(db, desk.tech.account_id, [("T-840", "Outlook will not open", "Bob"), ("T-841", "Laptop fan noise", "Cy")])
+    flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-840", flow_id=flow.id)
+    from rflow_tui.services.flows import answer_flow_node
+
+    await answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="q-account")
+    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-841")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.query_one("OptionList").option_count == 2)
+        options = app.screen.query_one("OptionList")
+        labels = sorted(str(options.get_option_at_index(i).prompt) for i in range(2))
+        assert "· 1 step ·" in labels[0] and labels[0].endswith("Outlook will not open")
+        assert "· 0 steps ·" in labels[1] and labels[1].endswith("Laptop fan noise")
+
+
+async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):
+    from rflow_tui.services import sessions as svc
+    from tests.tui_support import open_resumed_walk
+
+    await seed_tickets(db, desk.tech.account_id, [("T-850", "Mouse", "Di")])
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-850")
+    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Called Di\nwill retry"])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await open_resumed_walk(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query("#answers Button"))
+        app.screen.query_one("#answers Button").focus()
+        await pilot.press("s", *" at 3")
+        notes = app.screen.query_one("#session-notes")
+        assert notes.text == "Called Di\nwill retry at 3"
+
+
+async def test_the_resolve_choice_is_marked_in_text_not_only_colour(store, db, desk):
+    from rflow_tui.services import sessions as svc
+    from tests.tui_support import open_resumed_walk
+
+    await seed_tickets(db, desk.tech.account_id, [("T-860", "Mouse", "Di")])
+    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-860")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await open_resumed_walk(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query("#answers Button"))
+        app.screen.query_one("#answers Button").focus()
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResolveDialog")
+        labels = lambda: [str(app.screen.query_one(f"#helpful-{c}").label) for c in ("yes", "no")]  # noqa: E731
+        assert not any(label.startswith("✓") for label in labels())
+        await pilot.click("#helpful-no")
+        await wait_for(pilot, lambda: labels()[1].startswith("✓"))
+        assert not labels()[0].startswith("✓")
+
+
+async def test_the_age_column_ticks(store, db, desk, monkeypatch):
+    from datetime import timedelta
+
+    from rflow_tui.tui.screens import picker
+
+    monkeypatch.setattr(picker, "AGE_TICK_SECONDS", 0.1)
+    await seed_tickets(db, desk.tech.account_id, [("T-870", "Mouse", "Di")])  # created 2h05m before FROZEN_NOW
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen" and app.screen.loaded)
+        row = next(i for i, t in enumerate(app.screen.loaded) if t.ticket_id == "T-870")
+        table = app.screen.query_one("DataTable")
+        assert table.get_cell(str(row), "age") == "2h"
+        monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW + timedelta(hours=3))
+        await wait_for(pilot, lambda: table.get_cell(str(row), "age") == "5h")

@@ -35,7 +35,7 @@ from rflow_tui.domain.enums import (
 )
 from rflow_tui.domain.walk_step import StepSource, WalkStep
 from rflow_tui.flow_format import normalize_walked_path
-from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
+from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, utcnow
 from rflow_tui.services import audit, notifications, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
@@ -467,6 +467,41 @@ async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSe
         .order_by(col(L1WalkSession.last_step_at).desc(), col(L1WalkSession.id).desc())
     )
     return list(rows)
+
+
+async def my_finished_walks(db: AsyncSession, *, actor: User, limit: int = 100) -> list[L1WalkSession]:
+    """The actor's own resolved and escalated walks, newest first: a tech confirms an escalation went through."""
+    stmt = (
+        select(L1WalkSession)
+        .where(
+            L1WalkSession.account_id == actor.account_id,
+            L1WalkSession.created_by_user_id == actor.id,
+            col(L1WalkSession.status).in_((WalkStatus.RESOLVED, WalkStatus.ESCALATED)),
+        )
+        .order_by(col(L1WalkSession.resolved_at).desc(), col(L1WalkSession.id).desc())
+        .limit(limit)
+    )
+    return list(await db.exec(stmt))
+
+
+async def walk_subjects(db: AsyncSession, *, actor: User, walks: list[L1WalkSession]) -> dict[int, str]:
+    """Each walk's ticket subject (its problem's first line when the ticket is not on this desk), by walk id."""
+    internal = {w.ticket_id for w in walks if w.ticket_kind == TicketKind.INTERNAL}
+    subjects: dict[str, str] = {}
+    if internal:
+        rows = await db.exec(
+            select(Ticket.ticket_id, Ticket.subject).where(
+                Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(internal)
+            )
+        )
+        subjects = dict(rows.all())
+    out = {}
+    for walk in walks:
+        subject = subjects.get(walk.ticket_id) if walk.ticket_kind == TicketKind.INTERNAL else None
+        if not subject and walk.problem_text and walk.problem_text.strip():
+            subject = walk.problem_text.strip().splitlines()[0]
+        out[walk.id] = subject or ""
+    return out
 
 
 async def list_escalations(

@@ -27,7 +27,7 @@ class RflowApp(App[int]):
         Binding("question_mark", "key_sheet_unless_typing", "Keys", show=False, priority=True),
         # The footer keeps room for each screen's own keys; these are in the key sheet and the palette
         Binding("f2", "show_picker", "Tickets", show=False),
-        Binding("f3", "show_escalations", "Escalations", show=False),
+        Binding("f3", "show_escalations", "Escalations (techs: my walks)", show=False),
         Binding("f4", "show_proposals", "Proposals", show=False),
         Binding("ctrl+p", "command_palette", "Commands", show=False, priority=True),
     ]
@@ -180,6 +180,12 @@ class RflowApp(App[int]):
         self._switch(PickerScreen(self.ctx))
 
     def action_show_escalations(self) -> None:
+        """Engineers see the desk's escalations; an L1 tech sees their own finished walks."""
+        if self.ctx is not None and not self.ctx.is_engineer and self.ctx.is_l1:
+            from rflow_tui.tui.screens.my_walks import MyWalksScreen
+
+            self._switch(MyWalksScreen(self.ctx))
+            return
         if self.ctx is None or not self._require(self.ctx.is_engineer, "Only owners, admins and engineers see escalations"):
             return
         from rflow_tui.tui.screens.escalations import EscalationsScreen

@@ -20,3 +20,16 @@ def age(when: datetime | None) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_build": "AI build"}
+
+
+def plural(count: int, noun: str) -> str:
+    """"1 step", "2 steps"."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def since(when: datetime | None) -> str:
+    """An age as the lists show it: "5m ago"; "-" when unknown."""
+    return "-" if when is None else f"{age(when)} ago"

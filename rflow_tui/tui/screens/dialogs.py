@@ -43,6 +43,14 @@ class _Dialog(ModalScreen):
         self.action_submit()
 
 
+HELPFUL_CHOICES = {"helpful-yes": "Yes, the steps fixed it", "helpful-no": "No, fixed some other way"}
+
+
+def helpful_label(button_id: str, chosen: bool) -> str:
+    """The choice is marked in text (✓), not only by the radio's colour."""
+    return ("✓ " if chosen else "  ") + HELPFUL_CHOICES[button_id]
+
+
 class ResolveDialog(_Dialog):
     """Dismisses with {"helpful": bool, "resolution_notes": str} or None."""
 
@@ -52,14 +60,19 @@ class ResolveDialog(_Dialog):
             yield Static("Resolve this walk", classes="dialog-title")
             yield Static("Was the walk helpful?", classes="field-label")
             with RadioSet(id="helpful"):
-                yield RadioButton("Yes, the steps fixed it", id="helpful-yes", value=helpful is True)
-                yield RadioButton("No, fixed some other way", id="helpful-no", value=helpful is False)
+                for button_id, chosen in (("helpful-yes", helpful is True), ("helpful-no", helpful is False)):
+                    yield RadioButton(helpful_label(button_id, chosen), id=button_id, value=chosen)
             yield Static("Resolution notes (required)", classes="field-label")
             yield TextArea(self.draft.get("resolution_notes", ""), id="resolution-notes", soft_wrap=True)
             yield Static("", classes="error")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Resolve (Ctrl+S)", variant="success", id="submit")
                 yield Button("Cancel (Esc)", id="cancel")
+
+    @on(RadioSet.Changed, "#helpful")
+    def _mark_choice(self) -> None:
+        for button in self.query(RadioButton):
+            button.label = helpful_label(button.id or "", button.value)
 
     def _helpful(self) -> bool | None:
         pressed = self.query_one(RadioSet).pressed_button

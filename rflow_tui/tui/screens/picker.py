@@ -15,6 +15,7 @@ from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 
 PAGE = 100
+AGE_TICK_SECONDS = 30.0
 SORTS = ("age", "newest", "subject", "requester", "status", "id")
 
 
@@ -57,6 +58,13 @@ class PickerScreen(StoreGuard, Screen):
         self.query_one(DataTable).loading = True
         self.reload()
         self.offer_resume()
+        self.set_interval(AGE_TICK_SECONDS, self._tick_ages)
+
+    def _tick_ages(self) -> None:
+        """Ages grow while the tech looks at the queue."""
+        table = self.query_one(DataTable)
+        for row, ticket in enumerate(self.loaded):
+            table.update_cell(str(row), "age", age(ticket.created_at))
 
     def on_screen_resume(self) -> None:
         if self.loaded:  # back from a walk: the queue has changed

@@ -10,12 +10,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
-from rflow_tui.tui.format import age
+from rflow_tui.tui.format import KIND_NAMES, plural, since
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
-
-KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_build": "AI build"}
-
 
 class ResumeDialog(StoreGuard, ModalScreen):
     """Dismisses with the walk session to reopen, or None."""
@@ -25,7 +22,8 @@ class ResumeDialog(StoreGuard, ModalScreen):
     def __init__(self, ctx, active=None) -> None:
         super().__init__()
         self.ctx = ctx
-        self.active = active
+        self.given = active
+        self.active: list | None = None  # set once the list is on screen, so Enter acts on what is shown
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -40,21 +38,23 @@ class ResumeDialog(StoreGuard, ModalScreen):
 
     @work(exclusive=True)
     async def load(self) -> None:
-        from rflow_tui.services.sessions import active_sessions_for
+        from rflow_tui.services.sessions import active_sessions_for, walk_subjects
 
-        if self.active is None:
-            self.active = await self.ctx.call(active_sessions_for)
+        walks = self.given if self.given is not None else await self.ctx.call(active_sessions_for)
+        subjects = await self.ctx.call(walk_subjects, walks=walks) if walks else {}
         options = self.query_one(OptionList)
-        if not self.active:
+        if not walks:
             options.add_option(Option("No unfinished walks", disabled=True))
             return
-        for walk in self.active:
-            label = f"{walk.ticket_id} · {KIND_NAMES.get(walk.session_kind, walk.session_kind)} · {len(walk.walked_path or [])} steps · {age(walk.last_step_at)} ago"
-            if walk.problem_text:
-                label += f" · {walk.problem_text.splitlines()[0][:60]}"
+        for walk in walks:
+            kind = KIND_NAMES.get(walk.session_kind, walk.session_kind)
+            label = f"{walk.ticket_id} · {kind} · {plural(len(walk.walked_path or []), 'step')} · {since(walk.last_step_at or walk.created_at)}"
+            if subjects.get(walk.id):
+                label += f" · {subjects[walk.id][:60]}"
             options.add_option(Option(plain(label, single_line=True), id=str(walk.id)))
         options.highlighted = 0
         options.focus()
+        self.active = walks
 
     @on(OptionList.OptionSelected)
     @on(Button.Pressed, "#resume")

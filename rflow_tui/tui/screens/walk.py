@@ -14,13 +14,13 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Header, Input, LoadingIndicator, Static, TextArea
 
+from rflow_tui.domain.enums import WALKS_A_TREE
 from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError, ServiceError
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
 
-STEP_BACK_KINDS = ("flow", "proposal")
 KIND_TITLES = {"question": "Question", "instruction": "Do this", "resolution": "Resolved", "escalate": "Escalate"}
 
 
@@ -282,12 +282,12 @@ class WalkScreen(StoreGuard, Screen):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Step back exists only on a tree (flow, proposal): elsewhere it is neither offered nor listed."""
         if action == "step_back":
-            return self.walk.session_kind in STEP_BACK_KINDS
+            return self.walk.session_kind in WALKS_A_TREE
         return True
 
     @work(exclusive=True, group="walk")
     async def action_step_back(self) -> None:
-        if self.walk.session_kind not in STEP_BACK_KINDS or self.busy:
+        if self.walk.session_kind not in WALKS_A_TREE or self.busy:
             return
         from rflow_tui.services.flows import step_back
 
@@ -318,7 +318,10 @@ class WalkScreen(StoreGuard, Screen):
         self.query_one("#step-note").focus()
 
     def action_focus_notes(self) -> None:
-        self.query_one("#session-notes").focus()
+        """Into the notes with the cursor after the last word, ready to add a line."""
+        notes = self.query_one("#session-notes", TextArea)
+        notes.focus()
+        notes.move_cursor(notes.document.end)
 
     # --- session notes: debounced autosave ---------------------------------------------
 

@@ -1,0 +1,70 @@
+"""My walks (F3 for an L1 tech): their own resolved and escalated walks, newest first,
+so a tech can confirm an escalation went through."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from rflow_tui.services import sessions as session_svc
+from rflow_tui.tui.format import KIND_NAMES, plural, since
+from rflow_tui.tui.safe import plain
+from rflow_tui.tui.store_guard import StoreGuard
+
+
+class MyWalksScreen(StoreGuard, Screen):
+    BINDINGS = [Binding("f5", "refresh", "Refresh")]
+    AGE_TICK = 30.0
+
+    def __init__(self, ctx) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.walks: list = []
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("My walks · resolved and escalated, newest first", id="my-walks-title")
+        table = DataTable(id="my-walks", cursor_type="row", zebra_stripes=True)
+        for label, key, width in (("Ticket", "ticket", 10), ("Status", "status", 10), ("When", "when", 9),
+                                  ("Kind", "kind", 9), ("Steps", "steps", 9), ("Subject", "subject", 40)):
+            table.add_column(label, key=key, width=width)
+        yield table
+        yield Static("Loading…", id="my-walks-status")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.load()
+        self.set_interval(self.AGE_TICK, self._tick)
+
+    def action_refresh(self) -> None:
+        self.load()
+
+    @work(exclusive=True, group="my-walks")
+    async def load(self) -> None:
+        walks = await self.ctx.call(session_svc.my_finished_walks)
+        subjects = await self.ctx.call(session_svc.walk_subjects, walks=walks)
+        table = self.query_one(DataTable)
+        table.clear()
+        for walk in walks:
+            table.add_row(
+                plain(walk.ticket_id, single_line=True),
+                walk.status,
+                since(walk.resolved_at),
+                KIND_NAMES.get(walk.session_kind, walk.session_kind),
+                plural(len(walk.walked_path or []), "step"),
+                plain(subjects.get(walk.id, ""), single_line=True),
+                key=str(walk.id),
+            )
+        self.walks = walks
+        status = plural(len(walks), "finished walk") if walks else "No resolved or escalated walks yet"
+        self.query_one("#my-walks-status", Static).update(f"{status} · F5 refresh")
+        table.focus()
+
+    def _tick(self) -> None:
+        """Keep "When" true while the screen stays open."""
+        table = self.query_one(DataTable)
+        for walk in self.walks:
+            table.update_cell(str(walk.id), "when", since(walk.resolved_at))
