@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Awaitable, Callable
 
 from rflow_tui import __version__
+from rflow_tui.commands.output import say
 
 COMMAND_MODULES = (
     "rflow_tui.commands.setup",
@@ -84,12 +85,26 @@ def main(argv: list[str] | None = None) -> int:
 
         handler = run_app
     try:
-        return handler(args) or 0
+        code = handler(args) or 0
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return code
     except (CommandError, ConfigError, ServiceError) as exc:
-        print(f"rflow: {exc}", file=sys.stderr)
+        say(f"rflow: {exc}", err=True)
         return 2
+    except BrokenPipeError:
+        return _reader_went_away()
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_went_away() -> int:
+    """``rflow flows list | head``: the reader closed the pipe. Exit quietly (status 2), the
+    Python-docs way: point stdout at devnull so the interpreter's final flush cannot fail too."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

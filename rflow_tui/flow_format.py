@@ -23,6 +23,7 @@ from typing import Any
 
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, Answer, NodeType
 from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps
+from rflow_tui.text import CONTROL_CHARACTERS, clean, has_nul, looks_blank, same_label
 
 FORMAT = "rflow.flow/1"
 UNCHARTED_ID = "uncharted"
@@ -182,21 +183,41 @@ class FlowReview:
     notes: list[Problem]
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
 def _text_problem(value: Any, what: str, *, required: bool = True, cap: int | None = None) -> str | None:
     if value is None:
         return f"{what} is missing" if required else None
     if not isinstance(value, str):
         return f"{what} must be a string"
+    if has_nul(value):
+        return f"{what} contains a NUL byte"
     if required and not value.strip():
         return f"{what} is empty"
+    if required and looks_blank(value):
+        return f"{what} looks blank: it holds only invisible characters"
     if cap is not None and len(value) > cap:
         return f"{what} is {len(value)} characters; the limit is {cap}"
-    if _CONTROL.search(value):
-        return f"{what} contains control characters (terminal escapes are not allowed)"
+    if CONTROL_CHARACTERS.search(value):
+        return f"{what} contains control or bidi characters (terminal escapes and direction overrides are not allowed)"
     return None
+
+
+_MULTI_LINE_KEYS = ("text", "description")
+
+
+def cleaned(doc: Any) -> Any:
+    """A checked document as it is stored: every string through ``text.clean``
+    (``text`` and ``description`` keep their lines; the rest are single-line fields)."""
+
+    def walk(value: Any, key: str | None) -> Any:
+        if isinstance(value, str):
+            return clean(value, single_line=key not in _MULTI_LINE_KEYS)
+        if isinstance(value, list):
+            return [walk(item, key) for item in value]
+        if isinstance(value, dict):
+            return {k: walk(v, k) for k, v in value.items()}
+        return value
+
+    return walk(doc, None)
 
 
 def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
@@ -297,7 +318,7 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
                         report(f"{here}.{key}", msg)
                         ok = False
             yes_label, no_label = (x if isinstance(x, str) else "" for x in labels(node))
-            if ok and yes_label.strip().casefold() == no_label.strip().casefold():
+            if ok and same_label(yes_label, no_label):
                 report(f"{here}.no_label", f"both answers are labelled {yes_label!r}; labels must differ")
                 ok = False
         for problem in _safety_field_problems(node, here):

@@ -57,18 +57,13 @@ async def test_notes_too_large_to_save_hold_the_quit_until_asked_twice(store, db
 def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url):
     """The real ``rflow`` on a pseudo-terminal: type notes, then SIGTERM before the autosave."""
     import asyncio
-    import fcntl
     import os
-    import select as io_select
     import signal
-    import struct
-    import subprocess
-    import sys
-    import termios
     import time
 
     from rflow_tui.db import open_store
     from tests.conftest import make_desk
+    from tests.pty_support import Terminal
 
     url = db_url
 
@@ -90,35 +85,15 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
     session_id = asyncio.run(seed())
     config = tmp_path / "config.toml"
     config.write_text("[ui]\nautosave_seconds = 600\n")
-    env = dict(os.environ, RFLOW_CONFIG=str(config), TERM="xterm-256color")
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rflow_tui", "--db", url, "--user", "tech@contoso.test"],
-        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
-    )
-    os.close(slave)
-    screen = b""
-
-    def read_until(marker: bytes, timeout: float = 60.0) -> None:
-        nonlocal screen
-        end = time.monotonic() + timeout
-        while marker not in screen:
-            assert time.monotonic() < end, f"never saw {marker!r}"
-            if io_select.select([master], [], [], 0.1)[0]:
-                screen += os.read(master, 65536)
-
-    try:
-        read_until(b"Pick up where you left off")
-        os.write(master, b"\r")  # resume the ad-hoc walk: its notes pane has the focus
-        read_until(b"Ad-hoc walk")
+    env = dict(os.environ, RFLOW_CONFIG=str(config))
+    argv = ["--db", url, "--user", "tech@contoso.test"]
+    with Terminal(argv, env) as term:
+        term.read_until(b"Pick up where you left off")
+        term.send(b"\r")  # resume the ad-hoc walk: its notes pane has the focus
+        term.read_until(b"Ad-hoc walk")
         time.sleep(0.5)
-        os.write(master, b"fan noise, no POST")
-        read_until(b"POST")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0  # a hang guard, not a timing: CI machines can be loaded
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
+        term.send(b"fan noise, no POST")
+        term.read_until(b"POST")
+        term.proc.send_signal(signal.SIGTERM)
+        assert term.wait(timeout=60) == 0  # a hang guard, not a timing; reading on, as a full pty would block the exit
     assert asyncio.run(notes(session_id)) == ["fan noise, no POST"]

@@ -14,12 +14,12 @@ from rflow_tui.ai.base import NodeContext
 from rflow_tui.ai.safety import rule_catalogue
 from rflow_tui.ai.validate import MAX_LABEL, MAX_TEXT
 from rflow_tui.domain.walk_step import WalkStep, live_steps
-from rflow_tui.text import strip_controls
+from rflow_tui.text import clean
 
 
 def data(text: Any) -> str:
     """Untrusted text made inert inside a data block."""
-    value = strip_controls(text)
+    value = clean(text)
     return value.replace("<", "‹").replace(">", "›").strip()
 
 

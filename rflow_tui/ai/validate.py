@@ -1,11 +1,12 @@
 """Every node, from any generator or fixture, is checked here before it is stored or shown.
 
 Schema and lengths (the API does not enforce the schema's limits), labels
-(defaulting to "Yes"/"No", non-empty, distinct), terminal escape and control
-characters stripped, and the safety rules (layer 1) scanned over the whole node:
-text and labels alone and together, once. A malformed node and an unsafe one are
-refused with different errors (``MalformedNodeError`` / ``HardFloorViolation``),
-because the technician and the retry prompt are told different things.
+(defaulting to "Yes"/"No", visible, distinct after normalisation), terminal escape,
+control and bidi characters stripped (``text.clean``), and the safety rules (layer 1)
+scanned over the whole node: text and labels alone and together, once. A malformed
+node and an unsafe one are refused with different errors (``MalformedNodeError`` /
+``HardFloorViolation``), because the technician and the retry prompt are told
+different things.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 from rflow_tui.ai.base import MalformedNodeError, SafetyRefusal
 from rflow_tui.ai.safety import Finding, scan_node
 from rflow_tui.domain.enums import NodeType
-from rflow_tui.text import strip_controls
+from rflow_tui.text import clean, same_label
 
 MAX_ID = 64
 MAX_TEXT = 600
@@ -31,15 +32,11 @@ class HardFloorViolation(SafetyRefusal):
         super().__init__([(f.rule_id, f.description) for f in findings])
 
 
-def _clean(value: str) -> str:
-    return strip_controls(value).strip()
-
-
-def _text(raw: dict, key: str, limit: int, what: str) -> str:
+def _text(raw: dict, key: str, limit: int, what: str, *, single_line: bool = False) -> str:
     value = raw.get(key)
-    if not isinstance(value, str) or not _clean(value):
+    if not isinstance(value, str) or not clean(value, single_line=single_line).strip():
         raise MalformedNodeError(f"{what} is missing or empty")
-    value = _clean(value)
+    value = clean(value, single_line=single_line).strip()
     if len(value) > limit:
         raise MalformedNodeError(f"{what} is {len(value)} characters; the limit is {limit}")
     return value
@@ -47,11 +44,13 @@ def _text(raw: dict, key: str, limit: int, what: str) -> str:
 
 def _label(raw: dict, key: str, default: str) -> str:
     value = raw.get(key)
-    if value is None or (isinstance(value, str) and not _clean(value)):
+    if value is None or (isinstance(value, str) and not value.strip()):
         return default
     if not isinstance(value, str):
         raise MalformedNodeError(f"{key} must be text")
-    value = " ".join(_clean(value).split())
+    value = clean(value, single_line=True)
+    if not value:
+        raise MalformedNodeError(f"{key} looks blank: it holds only invisible characters")
     if len(value) > MAX_LABEL:
         raise MalformedNodeError(f"{key} is {len(value)} characters; a button label may have {MAX_LABEL}")
     return value
@@ -61,7 +60,7 @@ def validate_node(raw: Any) -> dict[str, Any]:
     """A clean node dict, or MalformedNodeError / HardFloorViolation saying why (never quoting it)."""
     if not isinstance(raw, dict):
         raise MalformedNodeError("the node is not a JSON object")
-    node_id = _text(raw, "id", MAX_ID, "the node id")
+    node_id = _text(raw, "id", MAX_ID, "the node id", single_line=True)
     if not _ID.match(node_id):
         raise MalformedNodeError("the node id may use only letters, digits and _ . : -")
     node_type = raw.get("type")
@@ -71,7 +70,7 @@ def validate_node(raw: Any) -> dict[str, Any]:
     if node_type == NodeType.QUESTION:
         node["yes_label"] = _label(raw, "yes_label", "Yes")
         node["no_label"] = _label(raw, "no_label", "No")
-        if node["yes_label"].casefold() == node["no_label"].casefold():
+        if same_label(node["yes_label"], node["no_label"]):
             raise MalformedNodeError("the two answer labels must differ")
     labels = [node["yes_label"], node["no_label"]] if node_type == NodeType.QUESTION else []
     findings = scan_node(node["text"], labels)

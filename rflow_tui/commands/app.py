@@ -6,6 +6,7 @@ import argparse
 from dataclasses import replace
 
 from rflow_tui.cli import load
+from rflow_tui.commands.output import say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,5 +58,5 @@ def run_demo(args) -> int:
 
     asyncio.run(seed())
     code = _run(settings)
-    print(f"demo desk kept at {folder} (open it again with: rflow --db {folder / 'demo.sqlite3'} --user {email})")
+    say(f"demo desk kept at {folder} (open it again with: rflow --db {folder / 'demo.sqlite3'} --user {email})")
     return code

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from rflow_tui.cli import CommandError, acting_user, load, run_async, store
+from rflow_tui.commands.output import emit, say
+from rflow_tui.text import inert_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,16 +60,16 @@ def _check_files(paths: list[Path]) -> tuple[list[tuple[Path, Any]], int]:
         try:
             doc = read_flow_file(path)
         except CommandError as exc:
-            print(exc, file=sys.stderr)
+            say(exc, err=True)
             failures += 1
             continue
         review = review_flow(doc, require_title=True)
         for problem in review.problems:
-            print(f"{path}: {problem}", file=sys.stderr)
+            say(f"{path}: {problem}", err=True)
         for waiver in review.waived:
-            print(f"{path}: {waiver}")
+            say(f"{path}: {waiver}")
         for note in review.notes:
-            print(f"{path}: note: {note}", file=sys.stderr)
+            say(f"{path}: note: {note}", err=True)
         failures += len(review.problems)
         docs.append((path, doc))
     return docs, failures
@@ -76,13 +77,13 @@ def _check_files(paths: list[Path]) -> tuple[list[tuple[Path, Any]], int]:
 
 def _write(text: str, output: Path | None) -> None:
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        emit(text)
         return
     try:
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     except OSError as exc:
         raise CommandError(f"{output}: cannot be written: {exc.strerror}") from exc
-    print(f"wrote {output}", file=sys.stderr)
+    say(f"wrote {output}", err=True)
 
 
 def cmd_flows_check(args) -> int:
@@ -90,7 +91,7 @@ def cmd_flows_check(args) -> int:
     if failures:
         raise CommandError(f"{failures} problem(s) in {len(args.files)} file(s)")
     for path, _ in docs:
-        print(f"{path}: ok")
+        say(f"{path}: ok")
     return 0
 
 
@@ -107,7 +108,7 @@ def cmd_flows_import(args) -> int:
             actor = await acting_user(db, settings)
             for path, doc in docs:
                 flow = await import_flow_doc(db, actor=actor, doc=doc, source=str(path))
-                print(f"{path}: flow {flow.id} '{flow.title}' ({flow.slug} v{flow.version})")
+                say(f"{path}: flow {flow.id} '{flow.title}' ({flow.slug} v{flow.version})")
         return 0
 
     return run_async(go)
@@ -122,7 +123,7 @@ def cmd_flows_export(args) -> int:
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             flow = await get_flow(db, actor=actor, flow_id=args.flow_id)
-        _write(json.dumps(flow_document(flow), indent=2, ensure_ascii=False), args.output)
+        _write(inert_json(flow_document(flow), indent=2), args.output)
         return 0
 
     return run_async(go)
@@ -138,11 +139,11 @@ def cmd_flows_list(args) -> int:
             actor = await acting_user(db, settings)
             rows = await list_flows(db, actor=actor, current_only=not args.all)
         if not rows:
-            print("no flows yet: `rflow flows import FILE` adds one")
+            say("no flows yet: `rflow flows import FILE` adds one")
             return 0
         for f in rows:
             mark = "" if f.is_current else "  (old version)"
-            print(f"{f.id:>5}  {f.slug:36} v{f.version:<3} {f.category or '-':14} {f.title}{mark}")
+            say(f"{f.id:>5}  {f.slug:36} v{f.version:<3} {f.category or '-':14} {f.title}{mark}")
         return 0
 
     return run_async(go)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from rflow_tui.cli import CommandError, acting_user, load, run_async, store
+from rflow_tui.commands.output import say
 from rflow_tui.domain.enums import Role, TicketKind
 
 
@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def cmd_config_path(args) -> int:
     from rflow_tui.config import user_config_path
 
-    print(args.config or user_config_path())
+    say(args.config or user_config_path())
     return 0
 
 
@@ -71,13 +71,13 @@ def cmd_init(args) -> int:
         async with store(settings) as db:
             owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
             flows = [] if args.no_starter_flows else await install_starter_library(db, actor=owner)
-        print(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
-        print(f"database: {settings.resolved_database_url}")
+        say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
+        say(f"database: {settings.resolved_database_url}")
         path = settings.config_path
         if path is not None and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(f'user = "{owner.email}"\n', encoding="utf-8")
-            print(f"wrote {path} (the app opens as {owner.email})")
+            say(f"wrote {path} (the app opens as {owner.email})")
         return 0
 
     return run_async(go)
@@ -92,7 +92,7 @@ def cmd_users_add(args) -> int:
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             user = await add_user(db, actor=actor, email=args.email, name=args.name, role=args.role, coverage=args.coverage)
-        print(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
+        say(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
         return 0
 
     return run_async(go)
@@ -108,7 +108,7 @@ def cmd_users_list(args) -> int:
             actor = await acting_user(db, settings)
             for u in await list_users(db, actor=actor):
                 flags = [f for f, on in (("coverage", u.coverage), ("inactive", not u.is_active), ("deleted", u.deleted_at)) if on]
-                print(f"{u.email:40} {u.account_role:9} {u.name:24} {' '.join(flags)}".rstrip())
+                say(f"{u.email:40} {u.account_role:9} {u.name:24} {' '.join(flags)}".rstrip())
         return 0
 
     return run_async(go)
@@ -123,7 +123,7 @@ def cmd_users_update(args) -> int:
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             user = await update_user(db, actor=actor, email=args.email, **{args.field: args.state == "on"})
-        print(f"{user.email}: {args.field} {args.state}")
+        say(f"{user.email}: {args.field} {args.state}")
         return 0
 
     return run_async(go)
@@ -142,7 +142,7 @@ def cmd_tickets_add(args) -> int:
                 requester=args.requester, category=args.category,
                 ticket_kind=TicketKind.PSA if args.psa else TicketKind.INTERNAL, psa_system=args.psa,
             )
-        print(f"added ticket {ticket.ticket_id}")
+        say(f"added ticket {ticket.ticket_id}")
         return 0
 
     return run_async(go)
@@ -160,9 +160,9 @@ def cmd_tickets_import(args) -> int:
             report = await import_tickets(db, actor=actor, rows=rows, source=str(args.file))
         if report.errors:
             for line in report.errors:
-                print(line, file=sys.stderr)
+                say(line, err=True)
             raise CommandError(f"{len(report.errors)} problem(s) in {args.file}; nothing was imported")
-        print(f"imported {report.imported} ticket(s) from {args.file}")
+        say(f"imported {report.imported} ticket(s) from {args.file}")
         return 0
 
     return run_async(go)

@@ -20,14 +20,12 @@ from rflow_tui.models import Flow, FlowProposal, User
 from rflow_tui.services import sessions, tickets
 from rflow_tui.services.access import in_account
 from rflow_tui.services.errors import ServiceError
-from rflow_tui.text import strip_controls
+from rflow_tui.text import clean, inert_json
 
 
-def clean(value: Any) -> Any:
-    """Text without terminal escapes or control characters (newlines and tabs stay)."""
-    if isinstance(value, str):
-        return strip_controls(value)
-    return value
+def _text(value: Any) -> str | None:
+    """``text.clean``, with None kept as JSON null."""
+    return None if value is None else clean(value)
 
 
 def _when(value: datetime | None) -> str | None:
@@ -37,12 +35,12 @@ def _when(value: datetime | None) -> str | None:
 def _step(step: WalkStep) -> dict[str, Any]:
     """One step as the transcript shows it, whichever kind of walk recorded it."""
     return {
-        "node_id": clean(step.node_id),
+        "node_id": _text(step.node_id),
         "node_type": step.node_type.value,
-        "text": clean(step.text),
+        "text": _text(step.text),
         "answer": step.answer.value if step.answer else None,
-        "answer_label": clean(step.answer_label) if step.is_question else None,
-        "note": clean(step.l1_note) or None,
+        "answer_label": _text(step.answer_label) if step.is_question else None,
+        "note": _text(step.l1_note) or None,
         "undone": step.undone,
     }
 
@@ -64,11 +62,11 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
     if walk.session_kind == WalkKind.FLOW and walk.flow_id:
         flow = await in_account(db, Flow, actor.account_id, id=walk.flow_id)
         if flow:
-            walked = {"type": WalkKind.FLOW.value, "id": flow.id, "title": clean(flow.title), "version": flow.version}
+            walked = {"type": WalkKind.FLOW.value, "id": flow.id, "title": _text(flow.title), "version": flow.version}
     elif walk.session_kind == WalkKind.PROPOSAL and walk.flow_proposal_id:
         proposal = await in_account(db, FlowProposal, actor.account_id, id=walk.flow_proposal_id)
         if proposal:
-            walked = {"type": WalkKind.PROPOSAL.value, "id": proposal.id, "title": clean(proposal.title), "version": None}
+            walked = {"type": WalkKind.PROPOSAL.value, "id": proposal.id, "title": _text(proposal.title), "version": None}
     end_node = None
     if walk.session_kind in WALKS_A_TREE:
         from rflow_tui.services.flows import current_flow_node
@@ -78,33 +76,33 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
         except ServiceError:
             node = None
         if node is not None:
-            end_node = {"node_id": clean(str(node.get("id"))), "node_type": node.get("type"), "text": clean(node.get("text"))}
+            end_node = {"node_id": _text(str(node.get("id"))), "node_type": node.get("type"), "text": _text(node.get("text"))}
     return {
         "session_id": walk.id,
         "kind": walk.session_kind,
         "status": walk.status,
         "ticket": {
-            "id": clean(walk.ticket_id),
+            "id": _text(walk.ticket_id),
             "kind": walk.ticket_kind,
-            "psa_system": clean(ticket.psa_system) if ticket else None,
-            "subject": clean(ticket.subject) if ticket else None,
-            "requester": clean(ticket.requester) if ticket else None,
+            "psa_system": _text(ticket.psa_system) if ticket else None,
+            "subject": _text(ticket.subject) if ticket else None,
+            "requester": _text(ticket.requester) if ticket else None,
         },
         "tech": {
-            "name": clean(tech.name) if tech else None,
-            "email": clean(tech.email) if tech else None,
+            "name": _text(tech.name) if tech else None,
+            "email": _text(tech.email) if tech else None,
             "acting_as": walk.acting_as,
         },
         "walked": walked,
-        "category": clean(walk.category),
-        "problem": clean(walk.problem_text),
+        "category": _text(walk.category),
+        "problem": _text(walk.problem_text),
         "started_at": _when(walk.created_at),
         "ended_at": _when(walk.resolved_at),
         "steps": [_step(step) for step in walk.steps],
         "current_node": end_node,
         "notes": [_note(n) for n in walk.walk_notes or []],
         "resolution": (
-            {"helpful": walk.helpful, "notes": clean(walk.resolution_notes)}
+            {"helpful": walk.helpful, "notes": _text(walk.resolution_notes)}
             if walk.status == WalkStatus.RESOLVED
             else None
         ),
@@ -112,7 +110,7 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
             {
                 "reason_category": walk.escalation_reason_category,
                 "reason_category_label": ReasonCategory.label_for(walk.escalation_reason_category),
-                "reason": clean(walk.escalation_reason),
+                "reason": _text(walk.escalation_reason),
             }
             if walk.status == WalkStatus.ESCALATED
             else None
@@ -121,14 +119,14 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
 
 
 def transcript_json(t: dict[str, Any]) -> str:
-    return json.dumps(t, indent=2, ensure_ascii=False, default=str)
+    return inert_json(t, indent=2, default=str)
 
 
 def _md(text: Any) -> str:
     """One line of untrusted text, safe inside Markdown (no headings/links/HTML injected)."""
     if text is None:
         return ""
-    flat = " ".join(str(clean(text)).split())
+    flat = clean(text, single_line=True)
     return re.sub(r"([\\`*_\[\]<>#|])", r"\\\1", flat)
 
 

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, Answer, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
-from rflow_tui.flow_format import FORMAT, Problem, check_flow, labels, next_node_id, node_by_id, review_flow
+from rflow_tui.flow_format import FORMAT, Problem, check_flow, cleaned, labels, next_node_id, node_by_id, review_flow
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, sessions
 from rflow_tui.services.access import Need, authorize, get_in_account
@@ -101,6 +101,7 @@ async def _store_flow(
     review = review_flow(doc, require_title=True)
     if review.problems:
         raise FlowProblems(source, review.problems)
+    doc = cleaned(doc)
     slug = slug or doc.get("slug") or slugify(doc["title"])
     versions = list(
         await db.exec(

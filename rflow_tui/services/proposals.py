@@ -22,7 +22,9 @@ from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, ValidationFailed
+from rflow_tui.services.fields import accepted, accepted_line
 from rflow_tui.services.flows import _store_flow, slugify
+from rflow_tui.text import clean
 
 REASON_CAP = 4000
 
@@ -107,8 +109,10 @@ async def approve(
     proposal stays pending.
     """
     await authorize(db, actor, Need.REVIEW, "approve proposals")
-    if title is not None and not title.strip():
-        raise ValidationFailed("the flow needs a title")
+    if title is not None:
+        title = accepted_line(title, "the title")
+        if not title:
+            raise ValidationFailed("the flow needs a title")
     async with write_transaction(db):
         proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
         _pending(proposal)
@@ -128,7 +132,7 @@ async def approve(
             )
         else:
             doc.update(
-                title=(title or proposal.title or "AI L1 resolution").strip()[:TITLE_MAX],
+                title=clean(title or proposal.title or "AI L1 resolution", single_line=True)[:TITLE_MAX],
                 category=proposal.category or "",
                 match_keywords=keywords,
             )
@@ -162,7 +166,8 @@ async def approve(
 async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str) -> FlowProposal:
     """Close a pending proposal with the reviewer's reason (kept on the proposal and audited)."""
     await authorize(db, actor, Need.REVIEW, "reject proposals")
-    if not reason or not reason.strip():
+    reason = accepted(reason, "the reason")
+    if not reason.strip():
         raise ValidationFailed("say why the proposal is rejected")
     if len(reason) > REASON_CAP:
         raise ValidationFailed(f"the reason is {len(reason):,} characters; the limit is {REASON_CAP:,}")

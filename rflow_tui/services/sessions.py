@@ -39,6 +39,8 @@ from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, ut
 from rflow_tui.services import audit, notifications, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
+from rflow_tui.services.fields import accepted
+from rflow_tui.text import clean
 
 NOTES_CAP_BYTES = 256 * 1024
 STEP_NOTE_CAP = 16 * 1024
@@ -64,8 +66,12 @@ def _audit(db: AsyncSession, actor: User, walk: L1WalkSession, action: str, **de
     )
 
 
-def _check_len(value: str | None, cap: int, what: str) -> str | None:
-    if value is not None and len(value) > cap:
+def _check_len(value: str | None, cap: int, what: str, *, single_line: bool = False) -> str | None:
+    """``value`` cleaned for storing (see ``fields.accepted``), or PayloadTooLarge over ``cap``."""
+    if value is None:
+        return None
+    value = accepted(value, what, single_line=single_line)
+    if len(value) > cap:
         raise PayloadTooLarge(f"{what} is {len(value):,} characters; the limit is {cap:,}")
     return value
 
@@ -185,10 +191,10 @@ async def start_ai_build_session(
     ticket_kind: str = TicketKind.INTERNAL,
 ) -> L1WalkSession:
     """Category and problem text are fixed here, once; later steps never re-derive them."""
-    if not problem_text or not problem_text.strip():
+    problem_text = _check_len(problem_text, TEXT_CAP, "the problem text") or ""
+    category = _check_len(category, 80, "the category", single_line=True)
+    if not problem_text.strip():
         raise ValidationFailed("an AI build needs a problem description")
-    _check_len(problem_text, TEXT_CAP, "the problem text")
-    _check_len(category, 80, "the category")
     return await _start(
         db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.AI_BUILD,
         category=(category or "general").strip(), problem_text=problem_text.strip(),
@@ -217,7 +223,7 @@ async def record_step(
     ``after_steps``: the path length the caller decided on; if another window has
     stepped since, the step is refused under the lock rather than recorded twice.
     """
-    _check_len(note, STEP_NOTE_CAP, "the step note")
+    note = _check_len(note, STEP_NOTE_CAP, "the step note")
     if answer is None:
         step = WalkStep.instruction(StepSource.FLOW, node_id, question, note=note)
     elif answer in tuple(Answer):
@@ -239,6 +245,7 @@ async def update_notes(db: AsyncSession, *, actor: User, session_id: int, notes:
     """Replace the session notes. Over 256 KiB encoded is refused; the stored notes stay."""
     if not isinstance(notes, list):
         raise ValidationFailed("notes must be a list")
+    notes = [accepted(n, "the session notes") if isinstance(n, str) else n for n in notes]
     size = len(json.dumps(notes, ensure_ascii=False).encode("utf-8"))
     if size > NOTES_CAP_BYTES:
         raise PayloadTooLarge(
@@ -274,7 +281,7 @@ async def advance_ai_build(
     may take seconds); if either fails, the answer is already saved and calling
     again with no ``node_id`` retries.
     """
-    _check_len(note, STEP_NOTE_CAP, "the step note")
+    note = _check_len(note, STEP_NOTE_CAP, "the step note")
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
         pending = walk.pending_node
@@ -323,7 +330,7 @@ async def advance_ai_build(
 async def resolve(
     db: AsyncSession, *, actor: User, session_id: int, helpful: bool, resolution_notes: str
 ) -> L1WalkSession:
-    _check_len(resolution_notes, TEXT_CAP, "the resolution notes")
+    resolution_notes = _check_len(resolution_notes, TEXT_CAP, "the resolution notes")
     async with write_transaction(db):
         walk = await _active(db, actor, session_id)
         now = utcnow()
@@ -340,7 +347,7 @@ async def resolve(
                 db.add(proposal)
         steps = walk.steps
         if helpful and walk.session_kind == WalkKind.AI_BUILD and steps:
-            title = (resolution_notes or "").strip()[:TITLE_CAP] or "AI L1 resolution"
+            title = clean(resolution_notes, single_line=True)[:TITLE_CAP] or "AI L1 resolution"
             db.add(
                 FlowProposal(
                     account_id=walk.account_id,
@@ -364,14 +371,15 @@ async def resolve(
     return walk
 
 
-def _check_reason(reason: str, reason_category: str) -> None:
+def _check_reason(reason: str, reason_category: str) -> str:
     if reason_category not in tuple(ReasonCategory):
         raise ValidationFailed(
             f"reason category must be one of {', '.join(ReasonCategory)}, not '{reason_category}'"
         )
-    if not reason or not reason.strip():
+    reason = _check_len(reason, TEXT_CAP, "the escalation reason") or ""
+    if not reason.strip():
         raise ValidationFailed("say why you are escalating")
-    _check_len(reason, TEXT_CAP, "the escalation reason")
+    return reason
 
 
 def _summary(walk: L1WalkSession, subject: str | None) -> str:
@@ -408,7 +416,7 @@ async def _escalate(db: AsyncSession, actor: User, walk: L1WalkSession, reason: 
 async def escalate(
     db: AsyncSession, *, actor: User, session_id: int, reason: str, reason_category: str
 ) -> L1WalkSession:
-    _check_reason(reason, reason_category)
+    reason = _check_reason(reason, reason_category)
     async with write_transaction(db):
         walk = await _active(db, actor, session_id)
         await _escalate(db, actor, walk, reason, reason_category, "l1.session.escalate")
@@ -429,8 +437,9 @@ async def escalate_without_walk(
     """No tree could be built: an ``adhoc`` session born escalated, with an empty path."""
     await authorize(db, actor, Need.WALK, "walk tickets")
     _check_ticket_kind(ticket_kind)
-    _check_reason(reason, reason_category)
-    _check_len(problem_text, TEXT_CAP, "the problem text")
+    reason = _check_reason(reason, reason_category)
+    problem_text = _check_len(problem_text, TEXT_CAP, "the problem text")
+    category = _check_len(category, 80, "the category", single_line=True)
     async with write_transaction(db):
         if ticket_kind == TicketKind.INTERNAL:
             await tickets.get_ticket(db, actor.account_id, ticket_id)

@@ -17,6 +17,7 @@ from rflow_tui.domain.enums import OPEN_TICKET_STATUSES, TicketKind, values
 from rflow_tui.models import Ticket, User, utcnow
 from rflow_tui.services.access import get_in_account, in_account
 from rflow_tui.services.errors import ValidationFailed
+from rflow_tui.services.fields import accepted
 IMPORT_FIELDS = ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system")
 
 
@@ -87,7 +88,7 @@ def _clean_row(row: dict[str, Any], where: str) -> dict[str, Any]:
     unknown = set(row) - set(IMPORT_FIELDS) - {"status"}
     if unknown:
         raise ValidationFailed(f"{where}: unknown column(s) {', '.join(sorted(unknown))}")
-    data = {k: ("" if row.get(k) is None else str(row.get(k))).strip() for k in IMPORT_FIELDS}
+    data = {k: accepted(row.get(k), f"{where}: {k}", single_line=k != "body").strip() for k in IMPORT_FIELDS}
     if not data["ticket_id"]:
         raise ValidationFailed(f"{where}: ticket_id is required")
     if len(data["ticket_id"]) > 64:

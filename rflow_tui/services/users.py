@@ -12,6 +12,7 @@ from rflow_tui.domain.enums import ENGINEER_ROLES, Role, values
 from rflow_tui.models import Account, User
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
+from rflow_tui.services.fields import accepted_line
 
 
 async def find_login(db: AsyncSession, email: str) -> User:
@@ -34,9 +35,10 @@ async def find_login(db: AsyncSession, email: str) -> User:
 
 async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner_name: str = "") -> User:
     """A new desk and its first owner, in one transaction."""
-    if not name.strip():
+    name = accepted_line(name, "the account name")
+    if not name:
         raise ValidationFailed("the account needs a name")
-    account = Account(name=name.strip())
+    account = Account(name=name)
     db.add(account)
     await db.flush()
     owner = await _add(db, account.id, owner_email, owner_name, Role.OWNER, False)
@@ -96,7 +98,8 @@ async def list_users(db: AsyncSession, *, actor: User) -> list[User]:
 
 
 async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: str, coverage: bool) -> User:
-    email = email.strip()
+    email = accepted_line(email, "the email")
+    name = accepted_line(name, "the name")
     if "@" not in email or len(email) > 320:
         raise ValidationFailed(f"'{email}' is not an email address")
     if role not in set(Role):
@@ -105,7 +108,7 @@ async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: s
         raise ValidationFailed("only engineers carry the L1 coverage flag")
     if (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first():
         raise ValidationFailed(f"a user {email} already exists")
-    user = User(account_id=account_id, email=email, name=name.strip(), account_role=role, coverage=coverage)
+    user = User(account_id=account_id, email=email, name=name, account_role=role, coverage=coverage)
     db.add(user)
     await db.flush()
     return user

@@ -7,19 +7,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from textual import work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, LoadingIndicator, Static, TextArea
 
 from rflow_tui.tui.commands import RflowCommands
-from rflow_tui.tui.safe import plain
+from rflow_tui.tui.safe import GuardedApp, plain
 
 
-class RflowApp(App[int]):
+class RflowApp(GuardedApp):
     CSS_PATH = "app.tcss"
     TITLE = "rflow"
-    COMMANDS = App.COMMANDS | {RflowCommands}
+    COMMANDS = GuardedApp.COMMANDS | {RflowCommands}
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1", "key_sheet", "Keys"),

@@ -120,7 +120,7 @@ class WalkScreen(StoreGuard, Screen):
                 with VerticalScroll(id="transcript"):
                     yield Static(id="transcript-body")
                 yield Static("Session notes (s) · autosaved", id="notes-title")
-                yield TextArea(notes_text(self.walk.walk_notes), id="session-notes", soft_wrap=True)
+                yield TextArea(clean(notes_text(self.walk.walk_notes)), id="session-notes", soft_wrap=True)
                 yield Static("", id="notes-status")
         yield Footer()
 
