@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from rflow_tui.ai.base import GenerationError, SafetyRefusal, load_target, registered
-from rflow_tui.text import strip_controls
+from rflow_tui.text import clean
 
 JUDGE_AUTO = "auto"
 JUDGE_OFF = "off"
@@ -79,7 +79,7 @@ class Verdict:
             raise MalformedVerdictError("The safety judge's rule and reason are not text")
         if verdict == "unsafe" and rule not in rule_descriptions():
             raise MalformedVerdictError("The safety judge called the step unsafe without naming a known rule")
-        reason = " ".join(strip_controls(reason).split())[:MAX_REASON]
+        reason = clean(reason, single_line=True)[:MAX_REASON]
         return cls(verdict, rule if verdict == "unsafe" else "", reason, model or str(raw.get("model") or ""))
 
     def record(self) -> dict[str, str]:
