@@ -35,13 +35,37 @@ def build_parser() -> argparse.ArgumentParser:
         description="Walk troubleshooting trees against help-desk tickets. With no command, opens the app.",
     )
     parser.add_argument("--version", action="version", version=f"rflow {__version__}")
-    parser.add_argument("--config", metavar="FILE", help="config file (default: the user config dir; env RFLOW_CONFIG)")
-    parser.add_argument("--db", metavar="URL", help="database URL or SQLite path (env RFLOW_DATABASE_URL)")
-    parser.add_argument("--user", metavar="EMAIL", help="act as this user (env RFLOW_USER)")
+    _add_global_flags(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    _global_flags_on_subcommands(parser)
     return parser
+
+
+GLOBAL_FLAGS = (
+    ("--config", "FILE", "config file (default: the user config dir; env RFLOW_CONFIG)"),
+    ("--db", "URL", "database URL or SQLite path (env RFLOW_DATABASE_URL)"),
+    ("--user", "EMAIL", "act as this user (env RFLOW_USER)"),
+)
+
+
+def _add_global_flags(parser: argparse.ArgumentParser, default: object) -> None:
+    for flag, metavar, help_text in GLOBAL_FLAGS:
+        parser.add_argument(flag, metavar=metavar, help=help_text, default=default)
+
+
+def _global_flags_on_subcommands(parser: argparse.ArgumentParser) -> None:
+    """``rflow escalations --db X`` works like ``rflow --db X escalations``.
+
+    On subcommands the flags default to SUPPRESS, so a flag given before the
+    subcommand is not overwritten by the subcommand's unset copy.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for subparser in action.choices.values():
+                _add_global_flags(subparser, default=argparse.SUPPRESS)
+                _global_flags_on_subcommands(subparser)
 
 
 def load(args: argparse.Namespace, allow_missing: bool = False):

@@ -211,16 +211,14 @@ async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, 
 
 async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):
     from rflow_tui.services import sessions as svc
-    from tests.tui_support import open_resumed_walk
+    from tests.tui_support import resume_walk_with_focus_on_answers
 
     await seed_tickets(db, desk.tech.account_id, [("T-850", "Mouse", "Di")])
     walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-850")
     await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Called Di\nwill retry"])
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
-        await open_resumed_walk(pilot, app)
-        await wait_for(pilot, lambda: app.screen.query("#answers Button"))
-        app.screen.query_one("#answers Button").focus()
+        await resume_walk_with_focus_on_answers(pilot, app)
         await pilot.press("s", *" at 3")
         notes = app.screen.query_one("#session-notes")
         assert notes.text == "Called Di\nwill retry at 3"
@@ -228,15 +226,13 @@ async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):
 
 async def test_the_resolve_choice_is_marked_in_text_not_only_colour(store, db, desk):
     from rflow_tui.services import sessions as svc
-    from tests.tui_support import open_resumed_walk
+    from tests.tui_support import resume_walk_with_focus_on_answers
 
     await seed_tickets(db, desk.tech.account_id, [("T-860", "Mouse", "Di")])
     await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-860")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
-        await open_resumed_walk(pilot, app)
-        await wait_for(pilot, lambda: app.screen.query("#answers Button"))
-        app.screen.query_one("#answers Button").focus()
+        await resume_walk_with_focus_on_answers(pilot, app)
         await pilot.press("r")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResolveDialog")
         labels = lambda: [str(app.screen.query_one(f"#helpful-{c}").label) for c in ("yes", "no")]  # noqa: E731

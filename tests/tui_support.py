@@ -76,3 +76,10 @@ async def open_resumed_walk(pilot, app) -> None:
     await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
     await pilot.press("enter")
     await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+
+
+async def resume_walk_with_focus_on_answers(pilot, app) -> None:
+    """Open the offered walk and put focus on its first answer button, where single keys work."""
+    await open_resumed_walk(pilot, app)
+    await wait_for(pilot, lambda: app.screen.query("#answers Button"))
+    app.screen.query_one("#answers Button").focus()

@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
+import json
+import os
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
 
 from rflow_tui.cli import load
 from rflow_tui.commands.output import say
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="open the app on a fresh demo desk (no network, no API key)")
+    p = sub.add_parser(
+        "demo",
+        help="open the app on a demo desk (no network, no API key)",
+        description="A tech gets a fresh demo desk; --as engineer or owner opens the last one, so a second "
+                    "terminal can watch what the tech escalates.",
+    )
     p.add_argument("--as", dest="role", choices=("tech", "engineer", "owner"), default="tech",
-                   help="who to be: the L1 tech (default), an engineer with coverage, or the owner")
+                   help="who to be: the L1 tech (default, a fresh desk), an engineer with coverage, or the owner "
+                        "(both on the last demo desk)")
+    p.add_argument("--new", action="store_true", help="always make a fresh demo desk")
     p.set_defaults(handler=run_demo)
     sub.add_parser("escalations", help="open the live escalations screen (engineers)").set_defaults(
         handler=lambda args: run_app(args, start="escalations")
@@ -32,21 +45,54 @@ def run_app(args, start: str = "auto") -> int:
 
 
 def run_demo(args) -> int:
-    import asyncio
-    import tempfile
-    from pathlib import Path
-
-    from rflow_tui.config import LLMSettings, load_settings
+    from rflow_tui.config import load_settings
     from rflow_tui.services import demo
 
-    base = load_settings(args.config, user=None, allow_missing=True) if args.config else None
-    folder = Path(tempfile.mkdtemp(prefix="rflow-demo-"))
-    url = f"sqlite+aiosqlite:///{folder / 'demo.sqlite3'}"
     email = {"tech": demo.TECH_EMAIL, "engineer": demo.ENGINEER_EMAIL, "owner": demo.OWNER_EMAIL}[args.role]
-    llm = replace(base.llm if base else LLMSettings(), generator="fixture", judge="fixture")  # the recording carries verdicts
-    from rflow_tui.config import Settings
+    folder = None if args.role == "tech" or args.new else last_demo_desk()
+    if folder is None:
+        folder = new_demo_desk(args.config)
+    else:
+        say(f"opening the last demo desk, {folder} (--new for a fresh one)")
+    config = folder / DEMO_CONFIG
+    database = f"sqlite+aiosqlite:///{folder / DEMO_DB}"  # the demo's own, whatever RFLOW_DATABASE_URL says
+    start = "auto" if args.role == "tech" else "escalations"  # the watcher starts where escalations arrive
+    code = _run(load_settings(config, database_url=database, user=email), start)
+    rflow = command_path()
+    say(f"demo desk kept at {folder}")
+    say(f"  open it again:       {rflow} --config {shlex.quote(str(config))} --user {email}")
+    say(f"  watch it (engineer): {rflow} demo --as engineer")
+    return code
 
-    settings = replace(base or Settings(), database_url=url, user=email, llm=llm)
+
+DEMO_CONFIG = "config.toml"
+DEMO_DB = "demo.sqlite3"
+LAST_DEMO = "rflow-demo-last"  # in the temp dir: names the folder of the last demo desk
+
+
+def _last_demo_pointer() -> Path:
+    return Path(tempfile.gettempdir()) / LAST_DEMO
+
+
+def last_demo_desk() -> Path | None:
+    """The last demo desk's folder, if it is still there."""
+    try:
+        folder = Path(_last_demo_pointer().read_text(encoding="utf-8").strip())
+    except OSError:
+        return None
+    return folder if (folder / DEMO_CONFIG).is_file() and (folder / DEMO_DB).is_file() else None
+
+
+def new_demo_desk(base_config: str | None) -> Path:
+    """Seed a demo desk in a new temp folder, with a config beside it that keeps the recorded AI."""
+    import asyncio
+
+    from rflow_tui.config import load_settings
+    from rflow_tui.services import demo
+
+    base = load_settings(base_config, user=None, allow_missing=True) if base_config else None
+    folder = Path(tempfile.mkdtemp(prefix="rflow-demo-"))
+    url = f"sqlite+aiosqlite:///{folder / DEMO_DB}"
 
     async def seed() -> None:
         from rflow_tui.db import open_store
@@ -57,6 +103,23 @@ def run_demo(args) -> int:
         await engine.dispose()
 
     asyncio.run(seed())
-    code = _run(settings)
-    say(f"demo desk kept at {folder} (open it again with: rflow --db {folder / 'demo.sqlite3'} --user {email})")
-    return code
+    llm = {"generator": "fixture", "judge": "fixture"}  # the recording carries the judge's verdicts too
+    if base and base.llm.fixture:
+        llm["fixture"] = base.llm.fixture
+    lines = ["# A demo desk: its database and the recorded AI (no network, no API key)",
+             f"database_url = {json.dumps(url)}", "", "[llm]"]
+    lines += [f"{key} = {json.dumps(value)}" for key, value in llm.items()]
+    (folder / DEMO_CONFIG).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _last_demo_pointer().write_text(str(folder), encoding="utf-8")
+    return folder
+
+
+def command_path() -> str:
+    """How to run this rflow again from any shell: the full path, not a bare name that may not be on PATH."""
+    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
+    if not argv0 or argv0.endswith("__main__.py") or argv0 == "-c":
+        return f"{shlex.quote(sys.executable)} -m rflow_tui"
+    found = argv0 if os.sep in argv0 else shutil.which(argv0)
+    if found is None:  # run by a name this shell cannot find again: the interpreter knows the way
+        return f"{shlex.quote(sys.executable)} -m rflow_tui"
+    return shlex.quote(str(Path(found).absolute()))

@@ -142,6 +142,7 @@ class EscalationsScreen(StoreGuard, Screen):
         walk = self._current()
         if walk is None:
             return
+        from rflow_tui.tui.clipboard import copy_transcript
+
         data = await self.ctx.call(session_transcript, session_id=walk.id)
-        self.app.copy_to_clipboard(transcript_markdown(data))
-        self.notify("Transcript copied as Markdown", markup=False)
+        self.notify(copy_transcript(self.app, transcript_markdown(data), walk.ticket_id, walk.id), markup=False)

@@ -42,7 +42,7 @@ def key_rows(node: Any) -> list[KeyRow]:
     Keys with the same description share a row ("1 / y", "F1 / ?"). An action the node hides
     (``check_action`` returns False) is left out; one it disables (None) is marked.
     """
-    ours = {binding.action for binding in _own_bindings(node)}
+    ours = {binding.action for binding in own_bindings(type(node))}
     grouped: dict[str, tuple[list[str], Binding]] = {}
     for _key, binding in node._bindings:  # the live map, so a keymap change shows here too
         if binding.action not in ours or binding.system or not binding.description:
@@ -62,10 +62,10 @@ def key_rows(node: Any) -> list[KeyRow]:
     return rows
 
 
-def _own_bindings(node: Any) -> list[Binding]:
-    """Bindings rflow declares on the node's classes (Textual's generic Tab/Ctrl+C ones left out)."""
+def own_bindings(node_class: type) -> list[Binding]:
+    """Bindings rflow declares on a screen or app class and its rflow bases (Textual's generic Tab/Ctrl+C left out)."""
     found = []
-    for cls in type(node).__mro__:
+    for cls in node_class.__mro__:
         if not cls.__module__.startswith("textual."):
             found += [b for b in cls.__dict__.get("BINDINGS", []) if isinstance(b, Binding)]
     return found

@@ -419,6 +419,7 @@ class WalkScreen(StoreGuard, Screen):
     async def action_copy_transcript(self) -> None:
         from rflow_tui.services.export import session_transcript, transcript_markdown
 
+        from rflow_tui.tui.clipboard import copy_transcript
+
         data = await self.ctx.call(session_transcript, session_id=self.walk.id)
-        self.app.copy_to_clipboard(transcript_markdown(data))
-        self.notify("Transcript copied as Markdown", markup=False)
+        self.notify(copy_transcript(self.app, transcript_markdown(data), self.walk.ticket_id, self.walk.id), markup=False)
