@@ -204,9 +204,14 @@ async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, 
     async with app.run_test(size=(120, 34)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.query_one("OptionList").option_count == 2)
         options = app.screen.query_one("OptionList")
-        labels = sorted(str(options.get_option_at_index(i).prompt) for i in range(2))
-        assert "· 1 step ·" in labels[0] and labels[0].endswith("Outlook will not open")
-        assert "· 0 steps ·" in labels[1] and labels[1].endswith("Laptop fan noise")
+
+        def labels() -> list[str]:
+            return sorted(str(options.get_option_at_index(i).prompt) for i in range(2))
+
+        await wait_for(pilot, lambda: "Laptop" in labels()[1])
+        shown = labels()
+        assert "· 1 step ·" in shown[0] and shown[0].endswith("Outlook will not open")
+        assert "· 0 steps ·" in shown[1] and shown[1].endswith("Laptop fan noise")
 
 
 async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):

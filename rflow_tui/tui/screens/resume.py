@@ -41,20 +41,28 @@ class ResumeDialog(StoreGuard, ModalScreen):
         from rflow_tui.services.sessions import active_sessions_for, walk_subjects
 
         walks = self.given if self.given is not None else await self.ctx.call(active_sessions_for)
-        subjects = await self.ctx.call(walk_subjects, walks=walks) if walks else {}
         options = self.query_one(OptionList)
         if not walks:
             options.add_option(Option("No unfinished walks", disabled=True))
             return
-        for walk in walks:
-            kind = KIND_NAMES.get(walk.session_kind, walk.session_kind)
-            label = f"{walk.ticket_id} · {kind} · {plural(len(walk.walked_path or []), 'step')} · {since(walk.last_step_at or walk.created_at)}"
-            if subjects.get(walk.id):
-                label += f" · {subjects[walk.id][:60]}"
-            options.add_option(Option(plain(label, single_line=True), id=str(walk.id)))
+        for walk in walks:  # shown and actionable at once; the subjects follow
+            options.add_option(Option(self._label(walk, ""), id=str(walk.id)))
         options.highlighted = 0
         options.focus()
         self.active = walks
+        subjects = await self.ctx.call(walk_subjects, walks=walks)
+        if not options.is_attached:  # already resumed or dismissed
+            return
+        for walk in walks:
+            options.replace_option_prompt(str(walk.id), self._label(walk, subjects.get(walk.id, "")))
+
+    @staticmethod
+    def _label(walk, subject: str):
+        kind = KIND_NAMES.get(walk.session_kind, walk.session_kind)
+        label = f"{walk.ticket_id} · {kind} · {plural(len(walk.walked_path or []), 'step')} · {since(walk.last_step_at or walk.created_at)}"
+        if subject:
+            label += f" · {subject[:60]}"
+        return plain(label, single_line=True)
 
     @on(OptionList.OptionSelected)
     @on(Button.Pressed, "#resume")
