@@ -152,6 +152,13 @@ def _check_judge(path: Path, name: str) -> None:
         raise ConfigError(f"{path}: key 'llm.judge' must be one of {', '.join(known)}, got {name!r}")
 
 
+def safe_url(url: str) -> str:
+    """The URL with any password masked, fit for a message or a log."""
+    import re
+
+    return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)
+
+
 def normalize_database_url(value: str) -> str:
     """Accept a bare file path or a sync URL and return an async SQLAlchemy URL."""
     if "://" not in value:

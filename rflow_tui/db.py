@@ -145,7 +145,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
@@ -172,8 +172,16 @@ async def migrate(engine: AsyncEngine) -> None:
         cfg.attributes["connection"] = sync_conn
         command.upgrade(cfg, "head")
 
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(_upgrade)
+    except Exception as exc:
+        if "permission denied" in str(exc) or "must be owner" in str(exc):
+            raise DatabaseError(
+                f"the database schema needs upgrading to {HEAD_REVISION} and this database role may not "
+                "change it: run any rflow command once as the role that owns rflow's tables"
+            ) from exc
+        raise
 
 
 async def open_store(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
@@ -183,5 +191,9 @@ async def open_store(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSes
         await migrate(engine)
     except Exception as exc:
         await engine.dispose()
-        raise DatabaseError(f"cannot open the database at {url}: {exc}") from exc
+        if isinstance(exc, DatabaseError):
+            raise
+        from rflow_tui.config import safe_url
+
+        raise DatabaseError(f"cannot open the database at {safe_url(url)}: {exc}") from exc
     return engine, db_session_factory(engine)

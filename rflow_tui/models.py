@@ -37,6 +37,14 @@ class User(SQLModel, table=True):
     is_active: bool = True
     deleted_at: Optional[datetime] = None
     created_at: datetime = Field(default_factory=utcnow)
+    db_role: Optional[str] = Field(
+        default=None, max_length=63, unique=True, index=True,
+        description="PostgreSQL: the database role this person connects as (see migrations/rls.py)",
+    )
+    os_login: Optional[str] = Field(
+        default=None, max_length=64, index=True,
+        description="SQLite: the OS login --user may be used from for this person",
+    )
 
 
 class Ticket(SQLModel, table=True):

@@ -79,7 +79,7 @@ def fresh_database(backend: str, request, sqlite_file, migrated: bool):
     server = request.getfixturevalue("pg_server")
     name = server.fresh_database() if migrated else server.empty_database()
     yield server.url(name)
-    server.drop_database(name)
+    server.dispose_database(name)
 
 
 @pytest.fixture

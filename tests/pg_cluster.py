@@ -106,9 +106,10 @@ class Server:
         self.maintenance_db = maintenance_db
         self.template = f"rflow_template_{uuid.uuid4().hex[:8]}"
         self._loop = _Loop()
-        self._conn = None
-        self._lock: asyncio.Lock | None = None
+        self._conns: dict[str, object] = {}  # "now" for callers who wait, "later" for background work
+        self._locks: dict[str, asyncio.Lock] = {}
         self._template_ready = False
+        self._roles_before: set[str] | None = None  # never dropped, even if a test joins them to people
         self._ahead: collections.deque[concurrent.futures.Future] = collections.deque()
         self._pending: list[concurrent.futures.Future] = []
 
@@ -121,29 +122,31 @@ class Server:
         return f"postgresql+asyncpg://{auth}@{self.host}:{self.port}/{dbname}"
 
     def admin(self, sql: str, *args):
-        """Run one statement as the superuser on the maintenance database; return its rows."""
-        return self._loop.run(self._admin(sql, *args))
+        """Run one statement as the superuser on the maintenance database; return its rows.
+        It never waits behind the databases being made or dropped in the background."""
+        return self._loop.run(self._admin("now", sql, *args))
 
     def _admin_later(self, sql: str) -> concurrent.futures.Future:
-        return asyncio.run_coroutine_threadsafe(self._admin(sql), self._loop.loop)
+        return asyncio.run_coroutine_threadsafe(self._admin("later", sql), self._loop.loop)
 
-    async def _admin(self, sql: str, *args):
+    async def _admin(self, channel: str, sql: str, *args):
         import asyncpg
 
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:  # one connection runs one statement at a time
-            if self._conn is None or self._conn.is_closed():
-                self._conn = await asyncpg.connect(
+        lock = self._locks.setdefault(channel, asyncio.Lock())
+        async with lock:  # one connection runs one statement at a time
+            conn = self._conns.get(channel)
+            if conn is None or conn.is_closed():
+                conn = self._conns[channel] = await asyncpg.connect(
                     host=self.host, port=self.port, user=self.user, password=self.password,
                     database=self.maintenance_db,
                 )
-            return await self._conn.fetch(sql, *args)
+            return await conn.fetch(sql, *args)
 
     # --- databases ------------------------------------------------------------
 
     def fresh_database(self) -> str:
         """A new database at the schema head, copied from the template (migrated once)."""
+        self._note_people()
         if not self._template_ready:
             self._build_template()
         while len(self._ahead) < self.PREFETCH + 1:
@@ -157,9 +160,34 @@ class Server:
 
     def empty_database(self) -> str:
         """A new database with no schema at all (for migration tests)."""
+        self._note_people()
         name = new_name()
         self.admin(f'CREATE DATABASE "{name}"')
         return name
+
+    def dispose_database(self, name: str) -> None:
+        """Drop a test's database, and the person roles it made (roles are cluster-wide: the
+        next test must not find them). Roles that existed before this session stay."""
+        new_people = self.people() - (self._roles_before or set())
+        if not new_people:
+            return self.drop_database(name)
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for role in sorted(new_people):
+            self.admin(f'DROP ROLE IF EXISTS "{role}"')
+
+    def people(self) -> set[str]:
+        """The roles in rflow's people group (see rflow_tui/migrations/rls.py)."""
+        from rflow_tui.migrations.rls import PEOPLE_ROLE
+
+        rows = self.admin(
+            "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
+            "JOIN pg_roles r ON r.oid = m.member WHERE g.rolname = $1", PEOPLE_ROLE,
+        )
+        return {row[0] for row in rows}
+
+    def _note_people(self) -> None:
+        if self._roles_before is None:
+            self._roles_before = {row[0] for row in self.admin("SELECT rolname FROM pg_roles")}
 
     def drop_database(self, name: str) -> None:
         """Drop in the background (connections still open are ended); close() waits for it."""
@@ -182,12 +210,12 @@ class Server:
     def quiesce(self) -> None:
         """Let background creates and drops finish and let go of the admin connection."""
         concurrent.futures.wait([*self._ahead, *self._pending], timeout=120)
-        if self._conn is not None:
+        for conn in self._conns.values():
             try:
-                self._loop.run(self._conn.close(timeout=5))
+                self._loop.run(conn.close(timeout=5))
             except Exception:
                 pass  # the server is already gone; nothing to say goodbye to
-            self._conn = None
+        self._conns.clear()
 
     def close(self, tidy: bool = True) -> None:
         """Drop what this session made (a shared server keeps nothing of ours), then disconnect."""

@@ -57,10 +57,17 @@ async def flow_walk(db, desk):
     await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1001", flow_id=flow.id)
 
 
+async def settle(pilot) -> None:
+    """Steady cursors (a blink caught half-way made pictures differ), then let the screen settle."""
+    for widget in pilot.app.screen.query("Input, TextArea"):
+        widget._pause_blink(visible=widget.has_focus)  # cursor_blink=False would hide a TextArea's cursor
+    await pilot.pause(0.3)
+
+
 def screen_is(name: str):
     async def run_before(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == name)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     return run_before
 
@@ -75,7 +82,7 @@ def walk_at(selector: str, *keys: str, then=None):
             await pilot.press(*keys)
         if then is not None:
             await then(pilot)
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     return run_before
 
@@ -107,7 +114,6 @@ def test_walk_notes_pane(snap_compare, db_url):
 
     async def notes(pilot):
         await pilot.press("s", *"Called Bob 9:05, will retry after lunch")
-        pilot.app.screen.query_one("#session-notes").cursor_blink = False  # a steady cursor, not half a blink
         await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#notes-status").render()) == "Saved")
 
     assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", then=notes))
@@ -142,7 +148,7 @@ def test_escalations_screen(snap_compare, db_url):
 
     async def shown(pilot):
         await wait_for(pilot, lambda: "Needs onsite visit" in str(pilot.app.screen.query_one("#escalation-body").render()))
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=SIZE, run_before=shown)
 
@@ -155,7 +161,7 @@ def test_no_knowledge_screen(snap_compare, db_url):
         pilot.app.screen.query_one("DataTable").focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "NoKnowledgeScreen")
-        await pilot.pause(0.3)
+        await settle(pilot)
 
     assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=opened)
 

@@ -16,6 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--email", required=True, help="the owner's email")
     p.add_argument("--name", default="", help="the owner's name")
     p.add_argument("--no-starter-flows", action="store_true", help="do not install the shipped starter flows")
+    add_binding_options(p)
     p.set_defaults(handler=cmd_init)
 
     sub.add_parser("config-path", help="print where the config file is read from").set_defaults(
@@ -28,7 +29,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", default="")
     p.add_argument("--role", default=Role.L1_TECH.value, choices=[role.value for role in Role])
     p.add_argument("--coverage", action="store_true", help="an engineer who may also walk tickets (L1 coverage)")
+    add_binding_options(p)
     p.set_defaults(handler=cmd_users_add)
+
+    p = users.add_parser("bind", help="bind a user to the database role or OS login they use")
+    p.add_argument("email")
+    add_binding_options(p)
+    p.set_defaults(handler=cmd_users_bind, clear=False)
+    p = users.add_parser("unbind", help="remove a user's database role and OS login bindings")
+    p.add_argument("email")
+    p.set_defaults(handler=cmd_users_bind, clear=True, db_role=None, os_login=None)
 
     users.add_parser("list", help="list the account's users").set_defaults(handler=cmd_users_list)
     p = users.add_parser("set-coverage", help="let an engineer walk tickets (on) or not (off)")
@@ -54,6 +64,46 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=cmd_tickets_import)
 
 
+def add_binding_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db-role", metavar="NAME",
+                   help="PostgreSQL: the database role this person connects as (default: from the email); "
+                        "created with least privilege, or the SQL for a DBA is printed")
+    p.add_argument("--os-login", metavar="NAME",
+                   help="SQLite: the OS login this person uses; --user may then name them only from it")
+
+
+async def bind_database_role(db, settings, actor, user, requested: str | None) -> None:
+    """PostgreSQL: give ``user`` their own login role (or the SQL for a DBA) and say how they
+    connect. ``requested`` None: the role they are bound to, else one named from their email."""
+    from rflow_tui.services.identity import default_db_role, is_postgres, provision_role
+    from rflow_tui.services.users import bind_user
+
+    if not is_postgres(db):
+        return
+    role = requested or user.db_role or default_db_role(user.email)
+    if user.db_role != role:
+        user = await bind_user(db, actor=actor, email=user.email, db_role=role)
+    email, who = user.email, user.name or user.email  # read before provisioning may roll back the session
+    outcome = await provision_role(db, actor=actor, role=role)
+    if outcome.existed:
+        say(f"bound {email} to the existing database role {role}")
+    elif outcome.created:
+        say(f"created database role {role} for {email}")
+    if outcome.sql_for_dba:
+        say("the connected role may not create database roles; a DBA runs, as a superuser or CREATEROLE role:")
+        say("    " + outcome.sql_for_dba.replace("\n", "\n    "))
+    if outcome.password:
+        say(f"{who}'s password (shown once; the server keeps only a hash): {outcome.password}")
+        say(f'{who} puts this in their config file: database_url = "{person_url(settings, role, outcome.password)}"')
+
+
+def person_url(settings, role: str, password: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(settings.resolved_database_url).set(drivername="postgresql", username=role, password=password)
+    return url.render_as_string(hide_password=False)
+
+
 def cmd_config_path(args) -> int:
     from rflow_tui.config import user_config_path
 
@@ -65,14 +115,18 @@ def cmd_init(args) -> int:
     settings = load(args, allow_missing=True)
 
     async def go() -> int:
+        from rflow_tui.config import safe_url
         from rflow_tui.services.flows import install_starter_library
-        from rflow_tui.services.users import create_account
+        from rflow_tui.services.users import bind_user, create_account
 
         async with store(settings) as db:
             owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
             flows = [] if args.no_starter_flows else await install_starter_library(db, actor=owner)
-        say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
-        say(f"database: {settings.resolved_database_url}")
+            say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
+            say(f"database: {safe_url(settings.resolved_database_url)}")
+            if args.os_login is not None or args.db_role is not None:
+                owner = await bind_user(db, actor=owner, email=owner.email, db_role=args.db_role, os_login=args.os_login)
+            await bind_database_role(db, settings, owner, owner, None)
         path = settings.config_path
         if path is not None and not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,8 +145,35 @@ def cmd_users_add(args) -> int:
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            user = await add_user(db, actor=actor, email=args.email, name=args.name, role=args.role, coverage=args.coverage)
-        say(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
+            user = await add_user(
+                db, actor=actor, email=args.email, name=args.name, role=args.role, coverage=args.coverage,
+                db_role=args.db_role, os_login=args.os_login,
+            )
+            say(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
+            await bind_database_role(db, settings, actor, user, None)
+        return 0
+
+    return run_async(go)
+
+
+def cmd_users_bind(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.users import bind_user
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            user = await bind_user(
+                db, actor=actor, email=args.email, db_role=args.db_role, os_login=args.os_login, clear=args.clear
+            )
+            if args.clear:
+                say(f"{user.email}: no database role or OS login bound")
+                return 0
+            if user.os_login:
+                say(f"{user.email}: bound to the OS login {user.os_login}")
+            if user.db_role:
+                await bind_database_role(db, settings, actor, user, user.db_role)
         return 0
 
     return run_async(go)
@@ -108,6 +189,7 @@ def cmd_users_list(args) -> int:
             actor = await acting_user(db, settings)
             for u in await list_users(db, actor=actor):
                 flags = [f for f, on in (("coverage", u.coverage), ("inactive", not u.is_active), ("deleted", u.deleted_at)) if on]
+                flags += [f"{kind}:{name}" for kind, name in (("db-role", u.db_role), ("os-login", u.os_login)) if name]
                 say(f"{u.email:40} {u.account_role:9} {u.name:24} {' '.join(flags)}".rstrip())
         return 0
 

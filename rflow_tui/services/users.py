@@ -10,21 +10,20 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import ENGINEER_ROLES, Role, values
 from rflow_tui.models import Account, User
+from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize
+from rflow_tui.services.identity import check_binding
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
 from rflow_tui.services.fields import accepted_line
 
 
-async def find_login(db: AsyncSession, email: str) -> User:
-    """The user for ``email`` if they may log in (detached); otherwise an error saying how to fix it."""
-    if not email:
-        raise NotFound(
-            "no user configured: pass --user EMAIL, set RFLOW_USER, or set `user` in the "
-            "config file (create one with `rflow users add`)"
-        )
-    user = (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first()
-    if user is None:
-        raise NotFound(f"no user {email}; create one with `rflow users add {email} --role l1_tech`")
+async def find_login(db: AsyncSession, email: str | None) -> User:
+    """The user for ``email`` if this connection may act as them and they may log in (detached);
+    otherwise an error saying how to fix it. Who may be named: see ``services.identity``."""
+    from rflow_tui.services.identity import resolve_login
+
+    user = await resolve_login(db, email)
+    email = user.email
     if user.deleted_at is not None:
         raise AccessDenied(f"{email} has been deleted; ask an owner or admin for a new account")
     if not user.is_active:
@@ -54,9 +53,38 @@ async def add_user(
     name: str = "",
     role: str = Role.L1_TECH,
     coverage: bool = False,
+    db_role: str | None = None,
+    os_login: str | None = None,
 ) -> User:
+    """A new person in the actor's account, bound to a database role or an OS login if given."""
     await authorize(db, actor, Need.MANAGE, "add users")
-    user = await _add(db, actor.account_id, email, name, role, coverage)
+    await check_binding(db, db_role=db_role, os_login=os_login)
+    user = await _add(db, actor.account_id, email, name, role, coverage, db_role=db_role, os_login=os_login)
+    await db.commit()
+    return user
+
+
+async def bind_user(
+    db: AsyncSession, *, actor: User, email: str, db_role: str | None = None, os_login: str | None = None,
+    clear: bool = False,
+) -> User:
+    """Owners and admins bind a person to the database role or OS login they use (audited);
+    ``clear`` removes both bindings."""
+    await authorize(db, actor, Need.MANAGE, "bind users")
+    await check_binding(db, db_role=db_role, os_login=os_login)
+    user = await _member(db, actor, email)
+    if clear:
+        user.db_role = user.os_login = None
+    if db_role is not None:
+        user.db_role = db_role
+    if os_login is not None:
+        user.os_login = os_login
+    db.add(user)
+    audit.record(
+        db, account_id=actor.account_id, actor_user_id=actor.id, action="user.bind",
+        target_type="user", target_id=user.id, db_role=user.db_role, os_login=user.os_login,
+    )
+    await _flush_unique(db, user.email, user.db_role)
     await db.commit()
     return user
 
@@ -66,13 +94,7 @@ async def update_user(
 ) -> User:
     """Owners and admins switch a user's L1 coverage or deactivate / reactivate them (audited)."""
     await authorize(db, actor, Need.MANAGE, "change users")
-    user = (
-        await db.exec(
-            select(User).where(User.account_id == actor.account_id, func.lower(User.email) == email.strip().lower())
-        )
-    ).first()
-    if user is None:
-        raise NotFound(f"no user {email} in this account")
+    user = await _member(db, actor, email)
     if coverage is not None:
         if coverage and user.account_role != Role.ENGINEER:
             raise ValidationFailed("only engineers carry the L1 coverage flag")
@@ -82,8 +104,6 @@ async def update_user(
             raise ValidationFailed("you cannot deactivate yourself")
         user.is_active = active
     db.add(user)
-    from rflow_tui.services import audit
-
     audit.record(
         db, account_id=actor.account_id, actor_user_id=actor.id, action="user.update",
         target_type="user", target_id=user.id, coverage=coverage, active=active,
@@ -92,12 +112,26 @@ async def update_user(
     return user
 
 
+async def _member(db: AsyncSession, actor: User, email: str) -> User:
+    user = (
+        await db.exec(
+            select(User).where(User.account_id == actor.account_id, func.lower(User.email) == email.strip().lower())
+        )
+    ).first()
+    if user is None:
+        raise NotFound(f"no user {email} in this account")
+    return user
+
+
 async def list_users(db: AsyncSession, *, actor: User) -> list[User]:
     await authorize(db, actor, Need.MEMBER, "list users")
     return list(await db.exec(select(User).where(User.account_id == actor.account_id).order_by(User.email)))
 
 
-async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: str, coverage: bool) -> User:
+async def _add(
+    db: AsyncSession, account_id: int, email: str, name: str, role: str, coverage: bool,
+    db_role: str | None = None, os_login: str | None = None,
+) -> User:
     email = accepted_line(email, "the email")
     name = accepted_line(name, "the name")
     if "@" not in email or len(email) > 320:
@@ -108,10 +142,27 @@ async def _add(db: AsyncSession, account_id: int, email: str, name: str, role: s
         raise ValidationFailed("only engineers carry the L1 coverage flag")
     if (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first():
         raise ValidationFailed(f"a user {email} already exists")
-    user = User(account_id=account_id, email=email, name=name, account_role=role, coverage=coverage)
+    user = User(
+        account_id=account_id, email=email, name=name, account_role=role, coverage=coverage,
+        db_role=db_role, os_login=os_login,
+    )
     db.add(user)
-    await db.flush()
+    await _flush_unique(db, email, db_role)
     return user
+
+
+async def _flush_unique(db: AsyncSession, email: str, db_role: str | None) -> None:
+    """Flush, turning a clash with a row this connection cannot see (another account's,
+    hidden by row-level security) into the same refusal as one it can."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        await db.rollback()
+        if db_role and "db_role" in str(exc.orig):
+            raise ValidationFailed(f"the database role {db_role} is already bound to another user") from None
+        raise ValidationFailed(f"a user {email} already exists") from None
 
 
 async def escalation_recipients(db: AsyncSession, account_id: int) -> list[User]:
