@@ -26,6 +26,15 @@ def snapshot(snapshot):
 
 
 @pytest.fixture(autouse=True)
+def steady_cursors(monkeypatch):
+    """A focused field shows its cursor, steadily: a blink caught half-way made pictures differ."""
+    from textual.widgets import Input, TextArea
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+    monkeypatch.setattr(TextArea, "_toggle_cursor_blink_visible", lambda self: None)
+
+
+@pytest.fixture(autouse=True)
 def frozen_clock_and_no_key(monkeypatch):
     monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW)
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)  # the AI is unavailable, whatever the machine has
@@ -57,17 +66,10 @@ async def flow_walk(db, desk):
     await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1001", flow_id=flow.id)
 
 
-async def settle(pilot) -> None:
-    """Steady cursors (a blink caught half-way made pictures differ), then let the screen settle."""
-    for widget in pilot.app.screen.query("Input, TextArea"):
-        widget._pause_blink(visible=widget.has_focus)  # cursor_blink=False would hide a TextArea's cursor
-    await pilot.pause(0.3)
-
-
 def screen_is(name: str):
     async def run_before(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == name)
-        await settle(pilot)
+        await pilot.pause(0.3)
 
     return run_before
 
@@ -82,7 +84,7 @@ def walk_at(selector: str, *keys: str, then=None):
             await pilot.press(*keys)
         if then is not None:
             await then(pilot)
-        await settle(pilot)
+        await pilot.pause(0.3)
 
     return run_before
 
@@ -148,7 +150,7 @@ def test_escalations_screen(snap_compare, db_url):
 
     async def shown(pilot):
         await wait_for(pilot, lambda: "Needs onsite visit" in str(pilot.app.screen.query_one("#escalation-body").render()))
-        await settle(pilot)
+        await pilot.pause(0.3)
 
     assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=SIZE, run_before=shown)
 
@@ -161,7 +163,7 @@ def test_no_knowledge_screen(snap_compare, db_url):
         pilot.app.screen.query_one("DataTable").focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "NoKnowledgeScreen")
-        await settle(pilot)
+        await pilot.pause(0.3)
 
     assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=opened)
 
