@@ -337,3 +337,30 @@ async def test_escalations_command_run_by_a_tech_opens_their_tickets_instead(sto
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
         assert any("Escalations are for owners" in n.message for n in app._notifications)
+
+
+async def test_leaving_a_screen_while_its_data_loads_keeps_the_app_open(store, desk):
+    """The database answers just after the engineer moved on (its table already taken down, the
+    worker not yet cancelled; PostgreSQL's round trips made CI hit this): dropped, not a crash."""
+    import asyncio
+    from contextlib import asynccontextmanager
+
+    app = make_app(store, desk.engineer)  # opens on the escalations screen, which loads at once
+    open_db = app.ctx.open_db
+
+    @asynccontextmanager
+    async def slow_db():
+        screen = app.screen
+        async with open_db() as db:
+            yield db
+        if screen.__class__.__name__ == "EscalationsScreen":  # the answer is back once its table is gone
+            while screen.query("DataTable"):
+                await asyncio.sleep(0)
+
+    app.ctx.open_db = slow_db
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await pilot.press("f4")  # away before the escalations arrive
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ProposalsScreen")
+        await pilot.pause(1.0)
+        assert app.is_running and app._exception is None

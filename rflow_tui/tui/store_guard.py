@@ -12,6 +12,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
+from textual.css.query import NoMatches
+
 from rflow_tui.db import store_error
 from rflow_tui.services.errors import ServiceError
 
@@ -19,7 +21,8 @@ from rflow_tui.services.errors import ServiceError
 class StoreGuard:
     """Mixin for screens (and the app): every async worker they start reports, never exits.
 
-    Override ``store_failed`` to show the message somewhere better than a toast.
+    Override ``store_failed`` to show the message somewhere better than a toast. A worker
+    whose screen was closed while it awaited the store drops what it fetched.
     """
 
     def run_worker(self, work: Any, *args: Any, **kwargs: Any) -> Any:
@@ -31,6 +34,10 @@ class StoreGuard:
         try:
             result = work() if callable(work) else work
             return await result if hasattr(result, "__await__") else result
+        except NoMatches:
+            if getattr(self, "is_current", True) and self.is_running:  # type: ignore[attr-defined]
+                raise  # a widget missing from the screen on show is a bug
+            return None  # the screen closed while the worker awaited the store: nothing to show it on
         except Exception as exc:
             error = exc if isinstance(exc, ServiceError) else store_error(exc)
             if error is None:
