@@ -127,6 +127,7 @@ def test_tech_screens_show_hostile_data_without_its_escapes(hostile_desk):
     db, env = hostile_desk
     with Terminal(["--db", db, "--user", "tech@contoso.test"], env) as term:
         term.read_until(b"Pick up where you left off")
+        term.read_until(" · Ad-hoc · ".encode())  # the list is shown, so Enter acts on it
         term.send(b"\r")  # resume the ad-hoc walk: notes editor and transcript
         term.read_until(b"Ad-hoc walk")
         term.settle()

@@ -89,6 +89,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
     argv = ["--db", url, "--user", "tech@contoso.test"]
     with Terminal(argv, env) as term:
         term.read_until(b"Pick up where you left off")
+        term.read_until(" · Ad-hoc · ".encode())  # the list is shown, so Enter acts on it
         term.send(b"\r")  # resume the ad-hoc walk: its notes pane has the focus
         term.read_until(b"Ad-hoc walk")
         time.sleep(0.5)
