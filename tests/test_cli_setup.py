@@ -81,12 +81,68 @@ def test_import_with_bad_rows_reports_each_and_imports_nothing(env, capsys):
     )
     assert main(["tickets", "import", str(env / "t.csv")]) == 2
     err = capsys.readouterr().err
-    assert "row 2: ticket_id is required" in err
-    assert "row 3: subject is required" in err
-    assert "row 5: ticket_id T-2 appears twice" in err
+    # the line in the file (the header is line 1), so an editor jumps straight to it
+    assert "t.csv line 3: ticket_id is required" in err
+    assert "t.csv line 4: subject is required" in err
+    assert "t.csv line 6: ticket_id T-2 appears twice" in err
     assert "ticket T-1 already exists" in err
     assert "nothing was imported" in err
     assert [t.ticket_id for t in rows(env, Ticket)] == ["T-1"]
+
+
+def test_an_unknown_column_lists_the_allowed_ones(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    (env / "t.csv").write_text("ticket_id,subject,priority\nT-1,fine,high\n")
+    assert main(["tickets", "import", str(env / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "line 2: unknown column(s) priority (allowed: ticket_id, subject, body, requester, category, " \
+           "ticket_kind, psa_system, status, created_at)" in err
+
+
+def test_json_messages_name_the_line_each_object_starts_on(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    (env / "t.json").write_text('[\n  {"ticket_id": "T-1", "subject": "fine"},\n\n  {"ticket_id": "T-2",\n   "subject": ""}\n]\n')
+    assert main(["tickets", "import", str(env / "t.json")]) == 2
+    assert "t.json line 4: subject is required" in capsys.readouterr().err
+
+
+def test_created_at_keeps_an_imported_backlogs_ages(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    (env / "t.csv").write_text("ticket_id,subject,created_at\nT-1,old,2026-11-20T08:00:00Z\nT-2,naive,2026-11-21 10:30\nT-3,now,\n")
+    assert main(["tickets", "import", str(env / "t.csv")]) == 0
+    got = {t.ticket_id: t.created_at.replace(tzinfo=None) for t in rows(env, Ticket)}
+    assert got["T-1"].isoformat() == "2026-11-20T08:00:00" and got["T-2"].isoformat() == "2026-11-21T10:30:00"
+    assert got["T-3"].year >= 2026  # none given: now
+    (env / "bad.csv").write_text("ticket_id,subject,created_at\nT-9,x,last tuesday\n")
+    assert main(["tickets", "import", str(env / "bad.csv")]) == 2
+    assert "bad.csv line 2: created_at must be an ISO 8601 date or time" in capsys.readouterr().err
+
+
+def test_skip_existing_imports_an_overlapping_export_and_the_rest_stays_all_or_nothing(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    (env / "monday.csv").write_text("ticket_id,subject\nT-1,first\nT-2,second\n")
+    (env / "tuesday.csv").write_text("ticket_id,subject\nT-2,second again\nT-3,third\n")
+    main(["tickets", "import", str(env / "monday.csv")])
+    capsys.readouterr()
+    assert main(["tickets", "import", str(env / "tuesday.csv")]) == 2  # without the flag: refused, nothing in
+    assert "ticket T-2 already exists" in capsys.readouterr().err
+    assert main(["tickets", "import", str(env / "tuesday.csv"), "--skip-existing"]) == 0
+    out = capsys.readouterr().out
+    assert "imported 1 ticket(s)" in out and "skipped 1 already on the desk" in out
+    got = {t.ticket_id: t.subject for t in rows(env, Ticket)}
+    assert got == {"T-1": "first", "T-2": "second", "T-3": "third"}
+    (env / "wednesday.csv").write_text("ticket_id,subject\nT-3,again\nT-4,\n")
+    assert main(["tickets", "import", str(env / "wednesday.csv"), "--skip-existing"]) == 2
+    assert "T-4" not in {t.ticket_id for t in rows(env, Ticket)}
+
+
+def test_import_help_documents_both_formats(capsys):
+    with pytest.raises(SystemExit):
+        main(["tickets", "import", "--help"])
+    out = capsys.readouterr().out
+    for column in ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system", "created_at"):
+        assert column in out
+    assert "CSV:" in out and "JSON:" in out and "--skip-existing" in out
 
 
 def test_import_of_malformed_json_says_so(env, capsys):

@@ -59,8 +59,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--category", default="")
     p.add_argument("--psa", metavar="SYSTEM", help="a PSA ticket (connectwise, autotask, halopsa, ...) referenced by id")
     p.set_defaults(handler=cmd_tickets_add)
-    p = tickets.add_parser("import", help="import tickets from CSV or JSON (all rows or none)")
-    p.add_argument("file", type=Path)
+    p = tickets.add_parser(
+        "import", help="import tickets from CSV or JSON (all rows or none)", description=TICKET_FORMATS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("file", type=Path, help="a .csv or .json file")
+    p.add_argument("--skip-existing", action="store_true",
+                   help="leave tickets already on the desk alone (an export overlapping the last one); "
+                        "the rest is still all or nothing")
     p.set_defaults(handler=cmd_tickets_import)
 
 
@@ -230,21 +236,45 @@ def cmd_tickets_add(args) -> int:
     return run_async(go)
 
 
+TICKET_FORMATS = """\
+Import tickets from a CSV or JSON file: every row is checked first, and any
+problem imports nothing (each problem names the file's line).
+
+Columns (CSV header row, or JSON object keys):
+  ticket_id    required, at most 64 characters, unique on the desk
+  subject      required, at most 500 characters
+  body         the description (may span lines)
+  requester    who asked
+  category     e.g. email, printing, network
+  ticket_kind  internal (default) or psa
+  psa_system   required for psa tickets (connectwise, autotask, halopsa, ...)
+  created_at   optional, ISO 8601 (2026-11-24T09:30:00Z; no offset means UTC),
+               so an imported backlog keeps its ages
+  status       accepted and ignored: imported tickets are new
+
+CSV:   ticket_id,subject,requester,created_at
+       T-1042,Outlook will not open,Bob Baker,2026-11-24T09:30:00Z
+JSON:  [{"ticket_id": "T-1042", "subject": "Outlook will not open", "requester": "Bob Baker"}]
+"""
+
+
 def cmd_tickets_import(args) -> int:
     settings = load(args)
 
     async def go() -> int:
         from rflow_tui.services.tickets import import_tickets, read_ticket_file
 
-        rows = read_ticket_file(args.file)
+        rows, lines = read_ticket_file(args.file)
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            report = await import_tickets(db, actor=actor, rows=rows, source=str(args.file))
+            report = await import_tickets(db, actor=actor, rows=rows, source=str(args.file), lines=lines,
+                                          skip_existing=args.skip_existing)
         if report.errors:
             for line in report.errors:
                 say(line, err=True)
             raise CommandError(f"{len(report.errors)} problem(s) in {args.file}; nothing was imported")
-        say(f"imported {report.imported} ticket(s) from {args.file}")
+        skipped = f", skipped {report.skipped} already on the desk" if report.skipped else ""
+        say(f"imported {report.imported} ticket(s) from {args.file}{skipped}")
         return 0
 
     return run_async(go)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,21 @@ from rflow_tui.services.access import get_in_account, in_account
 from rflow_tui.services.errors import ValidationFailed
 from rflow_tui.services.fields import accepted
 IMPORT_FIELDS = ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system")
+OPTIONAL_FIELDS = ("status", "created_at")  # status is accepted and ignored: an import opens tickets as new
+
+
+def _created_at(value: Any, where: str) -> datetime | None:
+    """An imported backlog keeps its ages: ISO 8601, UTC when no offset is given."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        when = datetime.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationFailed(
+            f"{where}: created_at must be an ISO 8601 date or time like 2026-11-24T09:30:00Z, not {str(value)[:40]!r}"
+        ) from None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
 
 
 def problem_text(ticket: Ticket) -> str:
@@ -85,10 +101,16 @@ async def count_open_tickets(db: AsyncSession, account_id: int, *, search: str |
 
 
 def _clean_row(row: dict[str, Any], where: str) -> dict[str, Any]:
-    unknown = set(row) - set(IMPORT_FIELDS) - {"status"}
+    unknown = set(row) - set(IMPORT_FIELDS) - set(OPTIONAL_FIELDS)
     if unknown:
-        raise ValidationFailed(f"{where}: unknown column(s) {', '.join(sorted(unknown))}")
-    data = {k: accepted(row.get(k), f"{where}: {k}", single_line=k != "body").strip() for k in IMPORT_FIELDS}
+        allowed = ", ".join((*IMPORT_FIELDS, *OPTIONAL_FIELDS))
+        raise ValidationFailed(f"{where}: unknown column(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
+    data: dict[str, Any] = {
+        k: accepted(row.get(k), f"{where}: {k}", single_line=k != "body").strip() for k in IMPORT_FIELDS
+    }
+    created_at = _created_at(row.get("created_at"), where)
+    if created_at is not None:
+        data["created_at"] = data["updated_at"] = created_at
     if not data["ticket_id"]:
         raise ValidationFailed(f"{where}: ticket_id is required")
     if len(data["ticket_id"]) > 64:
@@ -120,34 +142,81 @@ async def add_ticket(db: AsyncSession, *, actor: User, **fields: Any) -> Ticket:
 class ImportReport:
     imported: int
     errors: list[str]
+    skipped: int = 0
 
 
-def read_ticket_file(path: Path) -> list[dict[str, Any]]:
-    """Rows from a CSV (header row) or JSON (a list of objects) file."""
+def read_ticket_file(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
+    """Rows from a CSV (header row) or JSON (a list of objects) file, and the line each starts on."""
     try:
         raw = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ValidationFailed(f"{path}: cannot be read: {exc.strerror}") from exc
     if path.suffix.lower() == ".json":
-        try:
-            rows = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValidationFailed(f"{path}: not valid JSON: {exc}") from exc
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ValidationFailed(f"{path}: expected a JSON list of ticket objects")
-        return rows
+        return _json_rows(path, raw)
     if path.suffix.lower() == ".csv":
-        return list(csv.DictReader(io.StringIO(raw)))
+        reader = csv.DictReader(io.StringIO(raw))
+        rows, lines = [], []
+        for row in reader:
+            rows.append(row)
+            lines.append(reader.line_num)  # the line the row ends on: its own line unless a field spans lines
+        return rows, lines
     raise ValidationFailed(f"{path}: expected a .csv or .json file")
 
 
-async def import_tickets(db: AsyncSession, *, actor: User, rows: list[dict[str, Any]], source: str) -> ImportReport:
-    """All rows or none: every bad row is reported, and any error imports nothing."""
+def _json_rows(path: Path, raw: str) -> tuple[list[dict[str, Any]], list[int]]:
+    """Decode a JSON list one item at a time, so each item's line is known."""
+    decoder = json.JSONDecoder()
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    expected = ValidationFailed(f"{path}: expected a JSON list of ticket objects")
+    try:
+        at = _skip_space(raw, 0)
+        if raw[at:at + 1] != "[":
+            json.loads(raw)  # not JSON at all gets JSON's own message
+            raise expected
+        at = _skip_space(raw, at + 1)
+        while raw[at:at + 1] != "]":
+            item, end = decoder.raw_decode(raw, at)
+            if not isinstance(item, dict):
+                raise expected
+            rows.append(item)
+            lines.append(raw.count("\n", 0, at) + 1)
+            at = _skip_space(raw, end)
+            if raw[at:at + 1] == ",":
+                at = _skip_space(raw, at + 1)
+            elif raw[at:at + 1] != "]":
+                raise json.JSONDecodeError("expected ',' or ']'", raw, at)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed(f"{path}: not valid JSON: {exc}") from exc
+    return rows, lines
+
+
+def _skip_space(raw: str, at: int) -> int:
+    while at < len(raw) and raw[at] in " \t\r\n":
+        at += 1
+    return at
+
+
+async def import_tickets(
+    db: AsyncSession,
+    *,
+    actor: User,
+    rows: list[dict[str, Any]],
+    source: str,
+    lines: list[int] | None = None,
+    skip_existing: bool = False,
+) -> ImportReport:
+    """All rows or none: every bad row is reported, and any error imports nothing.
+
+    ``lines`` are the rows' line numbers in the file (messages name them);
+    ``skip_existing`` leaves tickets already on the desk alone (an export that
+    overlaps the last one) instead of refusing the file.
+    """
     errors: list[str] = []
     clean: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for number, row in enumerate(rows, start=1):
-        where = f"{source} row {number}"
+    for index, row in enumerate(rows):
+        where = f"{source} line {lines[index]}" if lines else f"{source} row {index + 1}"
         try:
             data = _clean_row(row, where)
         except ValidationFailed as exc:
@@ -157,17 +226,19 @@ async def import_tickets(db: AsyncSession, *, actor: User, rows: list[dict[str, 
             errors.append(f"{where}: ticket_id {data['ticket_id']} appears twice in the file")
         seen.add(data["ticket_id"])
         clean.append(data)
+    existing: set[str] = set()
     if seen:
-        existing = await db.exec(
+        existing = set(await db.exec(
             select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(seen))
-        )
-        for tid in sorted(existing):
-            errors.append(f"{source}: ticket {tid} already exists")
+        ))
+        if not skip_existing:
+            errors += [f"{source}: ticket {tid} already exists (--skip-existing imports the rest)" for tid in sorted(existing)]
     if errors:
         return ImportReport(imported=0, errors=errors)
-    db.add_all(Ticket(account_id=actor.account_id, **data) for data in clean)
+    new = [data for data in clean if data["ticket_id"] not in existing]
+    db.add_all(Ticket(account_id=actor.account_id, **data) for data in new)
     await db.commit()
-    return ImportReport(imported=len(clean), errors=[])
+    return ImportReport(imported=len(new), errors=[], skipped=len(clean) - len(new))
 
 
 async def set_internal_status(
