@@ -85,6 +85,8 @@ class PickerScreen(StoreGuard, Screen):
             )
             if reset:
                 self.total = await ticket_svc.count_open_tickets(db, self.ctx.user.account_id, search=search or None)
+        if not self.query(DataTable):  # the screen closed (app quitting) while the page loaded
+            return
         table = self.query_one(DataTable)
         if reset:
             table.clear()
