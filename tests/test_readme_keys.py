@@ -19,6 +19,7 @@ from rflow_tui.tui.screens.proposals import ProposalsScreen
 from rflow_tui.tui.screens.resume import ResumeDialog
 from rflow_tui.tui.screens.start import StartDialog
 from rflow_tui.tui.screens.walk import WalkScreen
+from rflow_tui.tui.widgets import AnswerBar
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 ROWS = {
@@ -26,7 +27,7 @@ ROWS = {
     "ticket picker": PickerScreen,
     "start dialog": StartDialog,
     "resume": ResumeDialog,
-    "walk": WalkScreen,
+    "walk": (WalkScreen, AnswerBar),  # the answer keys live on the walk's AnswerBar
     "resolve and escalate dialogs": ResolveDialog,
     "no flow, no AI": NoKnowledgeScreen,
     "escalations": EscalationsScreen,
@@ -47,9 +48,9 @@ def readme_key_table() -> dict[str, set[str]]:
     return rows
 
 
-def bound_keys(cls) -> set[str]:
+def bound_keys(classes) -> set[str]:
     keys = set()
-    for binding in own_bindings(cls):
+    for binding in (b for cls in (classes if isinstance(classes, tuple) else (classes,)) for b in own_bindings(cls)):
         if binding.description:
             keys |= {key_label(key.strip()) for key in binding.key.split(",")}
     return keys

@@ -12,12 +12,7 @@ from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc
 from rflow_tui.tui import format as tui_format
 from tests.fakes import ScriptedGenerator
-from tests.tui_support import INJECTION, SMALL_FLOW, make_app, seed_tickets, wait_for
-
-ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",
-             "yes_label": "Microsoft account", "no_label": "Local account"}
-SAFE_MODE = {"id": "i1", "type": "instruction", "text": "Start Outlook in safe mode."}
-FIXED = {"id": "r1", "type": "resolution", "text": "Outlook opens: close the ticket."}
+from tests.tui_support import ACCOUNT_Q, FIXED, INJECTION, SAFE_MODE, SMALL_FLOW, make_app, seed_tickets, wait_for
 
 
 @pytest.fixture(autouse=True)

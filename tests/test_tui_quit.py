@@ -3,19 +3,11 @@ and if that cannot be saved the app stays open until asked twice."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from sqlmodel import select
 
 from rflow_tui.models import L1WalkSession
 from rflow_tui.services import sessions as svc
-from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for
-
-
-def with_slow_autosave(app):
-    """Autosave far in the future, so only the quit itself can save the notes."""
-    app.ctx.settings = replace(app.ctx.settings, ui=replace(app.ctx.settings.ui, autosave_seconds=600))
-    return app
+from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for, with_slow_autosave
 
 
 async def stored_notes(db, session_id: int):

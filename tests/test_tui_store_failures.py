@@ -99,7 +99,7 @@ async def test_a_database_restart_during_a_walk_loses_nothing_typed(cluster, pg)
 
         cluster.start()
         await wait_for(pilot, lambda: status(app, "#notes-status") == "Saved", timeout=10)  # the autosave retried
-        app.screen.query_one("#answers Button").focus()
+        await pilot.press("escape")  # from the notes back to the keys
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.query("#answer-yes") and not app.screen.query_one("#walk-error").display)
         await pilot.press("1")

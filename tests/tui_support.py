@@ -33,6 +33,13 @@ SMALL_FLOW = {
 }
 
 
+# Nodes an AI generator serves in the app tests.
+ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",
+             "yes_label": "Microsoft account", "no_label": "Local account"}
+SAFE_MODE = {"id": "i1", "type": "instruction", "text": "Start Outlook in safe mode."}
+FIXED = {"id": "r1", "type": "resolution", "text": "Outlook opens: close the ticket."}
+
+
 async def seed_tickets(db, account_id: int, rows: list[tuple[str, str, str]]) -> None:
     for n, (ticket_id, subject, requester) in enumerate(rows):
         created = FROZEN_NOW - timedelta(hours=2 * (len(rows) - n), minutes=5)
@@ -57,6 +64,12 @@ def make_app(
     return RflowApp(settings, context=ctx, start=start)
 
 
+def with_slow_autosave(app: RflowApp) -> RflowApp:
+    """Autosave far in the future, so only leaving (or quitting) can save the notes."""
+    app.ctx.settings = replace(app.ctx.settings, ui=replace(app.ctx.settings.ui, autosave_seconds=600))
+    return app
+
+
 async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
     """Let workers run until ``predicate()`` holds; fail loudly if it never does."""
     loop = asyncio.get_running_loop()
@@ -79,7 +92,7 @@ async def open_resumed_walk(pilot, app) -> None:
 
 
 async def resume_walk_with_focus_on_answers(pilot, app) -> None:
-    """Open the offered walk and put focus on its first answer button, where single keys work."""
+    """Open the offered walk and put focus on its answers, where single keys work."""
     await open_resumed_walk(pilot, app)
     await wait_for(pilot, lambda: app.screen.query("#answers Button"))
-    app.screen.query_one("#answers Button").focus()
+    app.screen.query_one("#answers").focus()

@@ -38,7 +38,7 @@ class RflowApp(GuardedApp):
         self.email = email
         self.ctx = context
         self.start = start
-        self.ready = False
+        self.ready = False  # the first screen is chosen (tests and the palette wait for it)
         self._quit_anyway = False
 
     def compose(self) -> ComposeResult:
@@ -74,15 +74,22 @@ class RflowApp(GuardedApp):
         If they cannot be saved (too large, store busy) the app stays open and says so;
         a second Ctrl+Q quits without them.
         """
-        if not self._quit_anyway:
-            for screen in self.screen_stack:
-                flush = getattr(screen, "flush_notes", None)
-                if flush is not None and not await flush():
-                    self._quit_anyway = True
-                    self.notify("Session notes are not saved (see the walk screen). Press Ctrl+Q again to quit without them.",
-                                severity="error", timeout=10, markup=False)
-                    return
+        if not self._quit_anyway and not await self._save_notes():
+            self._quit_anyway = True
+            self.notify("Session notes are not saved (see the walk screen). Press Ctrl+Q again to quit without them.",
+                        severity="error", timeout=10, markup=False)
+            return
         self.exit()
+
+    async def _save_notes(self) -> bool:
+        """Save every open session-notes pane now; False if one refused (it says why on screen)."""
+        from rflow_tui.tui.widgets import SessionNotes
+
+        for screen in self.screen_stack:
+            for notes in screen.query(SessionNotes):
+                if not await notes.flush():
+                    return False
+        return True
 
     def _catch_termination(self) -> None:
         """SIGTERM or SIGHUP (terminal closed) save the notes and exit, instead of dying mid-word."""
@@ -105,10 +112,7 @@ class RflowApp(GuardedApp):
         import os
         import signal
 
-        for screen in self.screen_stack:
-            flush = getattr(screen, "flush_notes", None)
-            if flush is not None:
-                await flush()  # best effort: nobody is left to ask
+        await self._save_notes()  # best effort: nobody is left to ask
         if sig == signal.SIGHUP:
             # The terminal is gone: nothing to restore, and a clean exit would block writing to it.
             signal.signal(sig, signal.SIG_DFL)
@@ -199,8 +203,14 @@ class RflowApp(GuardedApp):
 
         self._switch(ProposalsScreen(self.ctx))
 
-    def _switch(self, screen) -> None:
-        """Replace everything above the base screen with ``screen``."""
+    @work(exclusive=True, group="switch")
+    async def _switch(self, screen) -> None:
+        """Replace everything above the base screen with ``screen``, once the notes
+        of any walk being left are saved; notes that cannot be saved keep the walk open."""
+        if not await self._save_notes():
+            self.notify("Session notes are not saved (see the walk screen): shorten them before leaving the walk.",
+                        severity="error", timeout=10, markup=False)
+            return
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self.push_screen(screen)

@@ -17,10 +17,11 @@ from rflow_tui.services.users import list_users
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
-from rflow_tui.tui.screens.walk import notes_text, transcript
+from rflow_tui.tui.widgets import Transcript
+from rflow_tui.tui.widgets.session_notes import notes_text
 
 
-def detail(walk, tech: str) -> Text:
+def summary(walk, tech: str) -> Text:
     out = Text()
     out.append(clean(f"{walk.ticket_id} · escalated by {tech}", single_line=True) + "\n", style="bold")
     out.append("Category: ", style="dim")
@@ -29,12 +30,7 @@ def detail(walk, tech: str) -> Text:
         out.append("Problem: ", style="dim")
         out.append(clean(walk.problem_text) + "\n")
     out.append("Reason: ", style="dim")
-    out.append(clean(walk.escalation_reason) + "\n\n")
-    out.append("Transcript\n", style="bold underline")
-    out.append_text(transcript(walk.steps))
-    notes = notes_text(walk.walk_notes)
-    out.append("\n\nSession notes\n", style="bold underline")
-    out.append(clean(notes) if notes else "none", style="" if notes else "dim")
+    out.append(clean(walk.escalation_reason))
     return out
 
 
@@ -57,8 +53,12 @@ class EscalationsScreen(StoreGuard, Screen):
             for label, key, width in (("Ticket", "ticket", 10), ("Age", "age", 5), ("Tech", "tech", 14), ("Category", "category", 14), ("Reason", "reason", 18)):
                 table.add_column(label, key=key, width=width)
             yield table
-            with VerticalScroll(id="escalation-detail"):
+            with VerticalScroll(id="escalation-detail", classes="-empty"):
                 yield Static("Select an escalation to see its transcript.", id="escalation-body")
+                yield Static("Transcript", classes="section-title")
+                yield Transcript(id="escalation-transcript")
+                yield Static("Session notes", classes="section-title")
+                yield Static(id="escalation-notes")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -132,8 +132,13 @@ class EscalationsScreen(StoreGuard, Screen):
     @on(DataTable.RowHighlighted)
     def _show(self) -> None:
         walk = self._current()
-        if walk is not None:
-            self.query_one("#escalation-body", Static).update(detail(walk, self.names.get(walk.created_by_user_id, "?")))
+        if walk is None:
+            return
+        self.query_one("#escalation-body", Static).update(summary(walk, self.names.get(walk.created_by_user_id, "?")))
+        self.query_one(Transcript).show(walk.steps)
+        notes = notes_text(walk.walk_notes)
+        self.query_one("#escalation-notes", Static).update(plain(notes) if notes else Text("none", style="dim"))
+        self.query_one("#escalation-detail").remove_class("-empty")
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:

@@ -62,6 +62,13 @@ def key_rows(node: Any) -> list[KeyRow]:
     return rows
 
 
+def screen_key_rows(screen: Any) -> list[KeyRow]:
+    """The keys of the widgets on ``screen`` that declare their own (the walk's answer keys
+    live on its AnswerBar), then the screen's."""
+    rows = [row for widget in screen.query("*") if own_bindings(type(widget)) for row in key_rows(widget)]
+    return rows + key_rows(screen)
+
+
 def own_bindings(node_class: type) -> list[Binding]:
     """Bindings rflow declares on a screen or app class and its rflow bases (Textual's generic Tab/Ctrl+C left out)."""
     found = []
@@ -95,7 +102,7 @@ class KeySheet(ModalScreen[None]):
         with Vertical(classes="dialog", id="key-sheet"):
             yield Static(f"Keys · {name}", classes="dialog-title")
             with VerticalScroll():
-                yield Static(key_table("This screen", key_rows(self.for_screen)), id="screen-keys")
+                yield Static(key_table("This screen", screen_key_rows(self.for_screen)), id="screen-keys")
                 yield Static(key_table("Everywhere", key_rows(self.app)), id="global-keys")
             yield Static("Esc closes", classes="field-label")
 

@@ -1,0 +1,65 @@
+"""The step the tech is on: what kind it is, what it says, and which keys answer it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import LoadingIndicator, Static
+
+from rflow_tui.tui.safe import plain
+
+KIND_TITLES = {"question": "Question", "instruction": "Do this", "resolution": "Resolved", "escalate": "Escalate"}
+KIND_HELP = {
+    "question": "1 or y · 2 or n answers · c adds a note to the answer",
+    "instruction": "Enter when it is done · c adds a note first",
+    "resolution": "r resolve the ticket · e escalate if it is not fixed",
+    "escalate": "e escalate with a reason · r resolve if it got fixed after all",
+}
+ERROR_HELP = "t retry · e escalate · r resolve"
+
+
+class NodeCard(Vertical):
+    """One of four states: loading, a node, a message (no node to walk), or an error.
+
+    A generation error keeps the node it followed in view, so the tech still sees
+    what they answered; everything shown is plain text, never markup.
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="node-kind")
+        yield Static(id="node-text")
+        yield LoadingIndicator(id="walk-loading")
+        yield Static(id="walk-error")
+        yield Static(id="node-help")
+
+    def on_mount(self) -> None:
+        self.query_one("#node-text").display = False
+        self.query_one("#walk-error").display = False
+
+    def set_loading(self, loading: bool) -> None:
+        self.query_one("#walk-loading").display = loading
+
+    def show_node(self, node: dict[str, Any], *, note: str = "") -> None:
+        """``note`` follows the kind in the title, e.g. how the step was checked."""
+        kind = node.get("type") or ""
+        title = KIND_TITLES.get(kind, kind)
+        self._show(f"{title} · {note}" if note else title, node.get("text", ""), KIND_HELP.get(kind, ""))
+
+    def show_message(self, title: str, text: str, help_text: str) -> None:
+        self._show(title, text, help_text)
+
+    def show_error(self, message: str) -> None:
+        error = self.query_one("#walk-error", Static)
+        error.update(plain(message))
+        error.display = True
+        self.query_one("#node-help", Static).update(plain(ERROR_HELP))
+
+    def _show(self, title: str, text: str, help_text: str) -> None:
+        self.query_one("#node-kind", Static).update(plain(title, single_line=True))
+        node_text = self.query_one("#node-text", Static)
+        node_text.update(plain(text))
+        node_text.display = True
+        self.query_one("#walk-error").display = False
+        self.query_one("#node-help", Static).update(plain(help_text))
