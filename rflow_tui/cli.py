@@ -1,18 +1,17 @@
 """Entry point: ``rflow`` opens the app; subcommands set up a desk once.
 
-Subcommands live in small modules (``commands/``), each with ``register(subparsers)``;
-heavy imports happen inside the handlers, so ``rflow --help`` stays instant.
+Subcommands live in small modules (``commands/``), each with ``register(subparsers)``,
+sharing ``commands/common.py``; the imports run one way, cli -> commands. Heavy
+imports happen inside the handlers, so ``rflow --help`` stays instant.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Awaitable, Callable
 
 from rflow_tui import __version__
+from rflow_tui.commands.common import CommandError
 from rflow_tui.commands.output import say
 
 COMMAND_MODULES = (
@@ -21,10 +20,6 @@ COMMAND_MODULES = (
     "rflow_tui.commands.app",
     "rflow_tui.commands.safety",
 )
-
-
-class CommandError(Exception):
-    """A refusal printed as ``rflow: <message>`` with exit status 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,35 +61,6 @@ def _global_flags_on_subcommands(parser: argparse.ArgumentParser) -> None:
             for subparser in action.choices.values():
                 _add_global_flags(subparser, default=argparse.SUPPRESS)
                 _global_flags_on_subcommands(subparser)
-
-
-def load(args: argparse.Namespace, allow_missing: bool = False):
-    from rflow_tui.config import load_settings
-
-    return load_settings(args.config, database_url=args.db, user=args.user, allow_missing=allow_missing)
-
-
-@asynccontextmanager
-async def store(settings) -> AsyncIterator[Any]:
-    """A store session on the configured database, disposed afterwards."""
-    from rflow_tui.db import open_store
-
-    engine, open_db = await open_store(settings.resolved_database_url)
-    try:
-        async with open_db() as db:
-            yield db
-    finally:
-        await engine.dispose()
-
-
-async def acting_user(db, settings):
-    from rflow_tui.services.users import find_login
-
-    return await find_login(db, settings.user)
-
-
-def run_async(fn: Callable[[], Awaitable[int | None]]) -> int:
-    return asyncio.run(fn()) or 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,9 +20,9 @@ def test_everything_before_the_first_paint_imports_no_store_or_llm_library():
     # Run ``rflow`` through cli.main up to the moment the app would start running.
     code = (
         "import sys\n"
-        "import rflow_tui._start\n"
         "import rflow_tui.commands.app as app_command\n"
-        "from rflow_tui.cli import load, main\n"
+        "from rflow_tui.cli import main\n"
+        "from rflow_tui.commands.common import load\n"
         "def run_app(args, start='auto'):\n"
         "    from rflow_tui.tui.app import RflowApp\n"
         "    RflowApp(load(args), start=start)\n"

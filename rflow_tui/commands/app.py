@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from rflow_tui.cli import load
+from rflow_tui.commands.common import load
 from rflow_tui.commands.output import say
 
 

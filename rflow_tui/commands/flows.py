@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rflow_tui.cli import CommandError, acting_user, load, run_async, store
+from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store
 from rflow_tui.commands.output import emit, say
 from rflow_tui.text import inert_json
 

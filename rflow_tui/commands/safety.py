@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rflow_tui.cli import CommandError, load
+from rflow_tui.commands.common import CommandError, load
 
 SCAN_HELP = """\
 Reads JSON Lines, one step a line: {"text": "...", "labels": ["...", "..."]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rflow_tui.cli import CommandError, acting_user, load, run_async, store
+from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store
 from rflow_tui.commands.output import say
 from rflow_tui.domain.enums import Role, TicketKind
 

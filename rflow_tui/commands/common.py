@@ -1,0 +1,42 @@
+"""What every subcommand shares: the refusal type, settings, a store session, the acting user."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+
+class CommandError(Exception):
+    """A refusal printed as ``rflow: <message>`` with exit status 2."""
+
+
+def load(args: argparse.Namespace, allow_missing: bool = False):
+    from rflow_tui.config import load_settings
+
+    return load_settings(args.config, database_url=args.db, user=args.user, allow_missing=allow_missing)
+
+
+@asynccontextmanager
+async def store(settings) -> AsyncIterator[Any]:
+    """A store session on the configured database, disposed afterwards."""
+    from rflow_tui.db import open_store
+
+    engine, open_db = await open_store(settings.resolved_database_url)
+    try:
+        async with open_db() as db:
+            yield db
+    finally:
+        await engine.dispose()
+
+
+async def acting_user(db, settings):
+    from rflow_tui.services.users import find_login
+
+    return await find_login(db, settings.user)
+
+
+def run_async(fn: Callable[[], Awaitable[int | None]]) -> int:
+    return asyncio.run(fn()) or 0
