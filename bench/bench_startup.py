@@ -64,7 +64,6 @@ def child_bare(fd: int) -> None:
 
 
 def child_rflow(fd: int, url: str, email: str) -> None:
-    import rflow_tui._start  # noqa: F401  (first, as the console script's package import is)
     from rflow_tui.cli import main
 
     # Watch the real app from outside: wrap its mount to report paint and readiness.

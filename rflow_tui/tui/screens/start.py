@@ -59,7 +59,7 @@ class StartDialog(StoreGuard, ModalScreen):
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
 
             self.dismiss(None)
-            self.app.push_screen(NoKnowledgeScreen(self.ctx, self.ticket, generator_error), self._relay)
+            self.app.push_screen(NoKnowledgeScreen(self.ctx, self.ticket, generator_error))
             return
         options: list[Option] = []
         for rank, (flow, _score) in enumerate(matches):
@@ -88,9 +88,6 @@ class StartDialog(StoreGuard, ModalScreen):
         self.query_one("#start-loading").display = False
         option_list.display = True
         option_list.focus()
-
-    def _relay(self, walk) -> None:
-        """The no-knowledge screen escalates on its own; nothing to open."""
 
     @on(OptionList.OptionSelected)
     def _selected(self) -> None:
