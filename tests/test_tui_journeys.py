@@ -330,7 +330,9 @@ async def test_escalations_command_run_by_a_tech_opens_their_tickets_instead(sto
     await seed_tickets(db, desk.tech.account_id, [("T-990", "Keyboard", "Hal")])
     app = make_app(store, desk.tech, start="escalations")
     async with app.run_test(size=(130, 40)) as pilot:
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        # Their tickets, loaded: leaving earlier would race the queue's loading worker at exit.
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen"
+                       and app.screen.query_one("DataTable").row_count > 0)
         assert any("Escalations are for owners" in n.message for n in app._notifications)
 
 
