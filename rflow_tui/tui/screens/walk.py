@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
-from rflow_tui.domain.enums import WALKS_A_TREE
+from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError, ServiceError
 from rflow_tui.tui.format import KIND_NAMES
@@ -66,6 +66,8 @@ class WalkScreen(StoreGuard, Screen):
         self.failed: str | None = None
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
+        if walk.session_kind == WalkKind.ADHOC:  # the notes are the whole walk: they have the focus from the start
+            self.AUTO_FOCUS = "#session-notes"
 
     # --- layout -----------------------------------------------------------------
 
@@ -130,7 +132,7 @@ class WalkScreen(StoreGuard, Screen):
     async def _show_node(self, node: dict[str, Any] | None) -> None:
         self.node = node
         self.failed = None
-        if self.walk.session_kind == "adhoc":
+        if self.walk.session_kind == WalkKind.ADHOC:
             self.card.show_message(
                 "Ad-hoc walk",
                 "No tree for this one: write what you try and find in the session notes, then resolve or escalate.",
@@ -146,17 +148,17 @@ class WalkScreen(StoreGuard, Screen):
             return
         self.card.show_node(node, note=self._rules_only())
         kind = node.get("type")
-        if kind == "question":
+        if kind == NodeType.QUESTION:
             await self.answers.ask(node.get("yes_label") or "Yes", node.get("no_label") or "No")
-        elif kind == "instruction":
+        elif kind == NodeType.INSTRUCTION:
             await self.answers.instruct()
         else:
-            await self.answers.offer_endings(escalate_first=kind == "escalate")
+            await self.answers.offer_endings(escalate_first=kind == NodeType.ESCALATE)
         self._settle_focus()
 
     def _rules_only(self) -> str:
         """An AI step on a desk with the safety judge off says it was checked by the rules alone."""
-        return "checked by rules only" if self.walk.session_kind == "ai_build" and self.ctx.judge_off else ""
+        return "checked by rules only" if self.walk.session_kind == WalkKind.AI_BUILD and self.ctx.judge_off else ""
 
     async def _show_error(self, message: str) -> None:
         self.failed = message
@@ -180,9 +182,9 @@ class WalkScreen(StoreGuard, Screen):
 
     async def _fetch_current(self) -> dict | None:
         kind = self.walk.session_kind
-        if kind == "ai_build":
+        if kind == WalkKind.AI_BUILD:
             return await self._advance()
-        if kind in ("flow", "proposal"):
+        if kind in WALKS_A_TREE:
             from rflow_tui.services.flows import current_flow_node
 
             return await self.ctx.call(current_flow_node, session_id=self.walk.id)
@@ -233,7 +235,7 @@ class WalkScreen(StoreGuard, Screen):
         node_id = self.node["id"]
 
         async def fetch():
-            if self.walk.session_kind == "ai_build":
+            if self.walk.session_kind == WalkKind.AI_BUILD:
                 return await self._advance(node_id=node_id, answer=answer, note=note)
             from rflow_tui.services.flows import answer_flow_node
 

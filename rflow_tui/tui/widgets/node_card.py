@@ -8,14 +8,16 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import LoadingIndicator, Static
 
+from rflow_tui.domain.enums import NodeType
 from rflow_tui.tui.safe import plain
 
-KIND_TITLES = {"question": "Question", "instruction": "Do this", "resolution": "Resolved", "escalate": "Escalate"}
+KIND_TITLES = {NodeType.QUESTION: "Question", NodeType.INSTRUCTION: "Do this", NodeType.RESOLUTION: "Resolved",
+               NodeType.ESCALATE: "Escalate"}
 KIND_HELP = {
-    "question": "1 or y · 2 or n answers · c adds a note to the answer",
-    "instruction": "Enter when it is done · c adds a note first",
-    "resolution": "r resolve the ticket · e escalate if it is not fixed",
-    "escalate": "e escalate with a reason · r resolve if it got fixed after all",
+    NodeType.QUESTION: "1 or y · 2 or n answers · c adds a note to the answer",
+    NodeType.INSTRUCTION: "Enter when it is done · c adds a note first",
+    NodeType.RESOLUTION: "r resolve the ticket · e escalate if it is not fixed",
+    NodeType.ESCALATE: "e escalate with a reason · r resolve if it got fixed after all",
 }
 ERROR_HELP = "t retry · e escalate · r resolve"
 
