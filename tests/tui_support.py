@@ -70,8 +70,12 @@ def with_slow_autosave(app: RflowApp) -> RflowApp:
     return app
 
 
-async def wait_for(pilot, predicate, timeout: float = 5.0) -> None:
-    """Let workers run until ``predicate()`` holds; fail loudly if it never does."""
+async def wait_for(pilot, predicate, timeout: float = 15.0) -> None:
+    """Let workers run until ``predicate()`` holds; fail loudly if it never does.
+
+    The timeout only bounds a failure: on a loaded two-core machine a walk screen has
+    taken over 4 s to show its first step, so 15 s, not a tight 5.
+    """
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while loop.time() < end:
