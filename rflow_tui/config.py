@@ -81,7 +81,7 @@ def _coerce(path: Path | str, key: str, value: Any, expected: type) -> Any:
         raise ConfigError(f"{path}: key '{key}' must be {_type_name(bool)}, got {value!r}")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{path}: key '{key}' must be {_type_name(expected)}, got {value!r}")
-    if expected in (int, float) and value < 0:
+    if isinstance(value, (int, float)) and value < 0:
         raise ConfigError(f"{path}: key '{key}' must not be negative, got {value!r}")
     return value
 

@@ -289,8 +289,8 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
             continue
         node_id = node.get("id")
         msg = _text_problem(node_id, "id", cap=ID_MAX)
-        if msg:
-            report(f"{here}.id", msg)
+        if msg or not isinstance(node_id, str):  # (a sound id is a string; this tells the type checker)
+            report(f"{here}.id", msg or "id must be a string")
             node_id = None
         elif node_id in index:
             report(f"{here}.id", f"duplicate id {node_id!r} (also $.nodes[{index[node_id]}])")

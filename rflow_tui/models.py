@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -15,6 +15,17 @@ from rflow_tui.domain.walk_step import WalkStep, read_path
 def utcnow() -> datetime:
     """Aware UTC: SQLModel's datetime columns refuse naive values."""
     return datetime.now(timezone.utc)
+
+
+class _Stored(Protocol):
+    id: Optional[int]
+
+
+def row_id(row: _Stored) -> int:
+    """The primary key of a row already in the store (SQLModel types it Optional until a flush)."""
+    if row.id is None:
+        raise ValueError(f"{type(row).__name__} has no id yet: add and flush it first")
+    return row.id
 
 
 def _json(nullable: bool = True) -> Any:
@@ -81,8 +92,8 @@ class Flow(SQLModel, table=True):
     version: int = 1
     title: str = Field(max_length=255)
     category: str = Field(default="", max_length=80)
-    match_keywords: Optional[list] = _json()
-    flow_data: Optional[dict] = _json(nullable=False)
+    match_keywords: Optional[list[Any]] = _json()
+    flow_data: Optional[dict[str, Any]] = _json(nullable=False)
     is_current: bool = True
     source_proposal_id: Optional[int] = None
     created_by_user_id: Optional[int] = None
@@ -97,7 +108,7 @@ class FlowProposal(SQLModel, table=True):
     status: str = Field(default=ProposalStatus.PENDING, max_length=20, index=True)
     title: str = Field(max_length=255)
     category: str = Field(default="", max_length=80)
-    proposed_flow_data: Optional[dict] = _json(nullable=False)
+    proposed_flow_data: Optional[dict[str, Any]] = _json(nullable=False)
     validated_by_outcome: bool = False
     source_session_id: Optional[int] = None
     ticket_id: Optional[str] = Field(default=None, max_length=64)
@@ -128,10 +139,10 @@ class L1WalkSession(SQLModel, table=True):
     category: Optional[str] = Field(default=None, max_length=80)
     problem_text: Optional[str] = None
     status: str = Field(default=WalkStatus.ACTIVE, max_length=10)
-    walked_path: Optional[list] = _json(nullable=False)
-    pending_node: Optional[dict] = _json()
+    walked_path: Optional[list[Any]] = _json(nullable=False)
+    pending_node: Optional[dict[str, Any]] = _json()
     current_node_id: Optional[str] = Field(default=None, max_length=120)
-    walk_notes: Optional[list] = _json(nullable=False)
+    walk_notes: Optional[list[Any]] = _json(nullable=False)
     helpful: Optional[bool] = None
     resolution_notes: Optional[str] = None
     escalation_reason: Optional[str] = None
@@ -153,7 +164,7 @@ class Notification(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", index=True)
     recipient_user_id: Optional[int] = Field(default=None, foreign_key="user.id")
     kind: str = Field(max_length=60)
-    payload: Optional[dict] = _json()
+    payload: Optional[dict[str, Any]] = _json()
     created_at: datetime = Field(default_factory=utcnow)
     read_at: Optional[datetime] = None
 
@@ -167,5 +178,5 @@ class AuditLog(SQLModel, table=True):
     action: str = Field(max_length=60)
     target_type: str = Field(default="", max_length=40)
     target_id: Optional[str] = Field(default=None, max_length=64)
-    details: Optional[dict] = _json()
+    details: Optional[dict[str, Any]] = _json()
     created_at: datetime = Field(default_factory=utcnow)

@@ -141,6 +141,8 @@ class AnthropicGenerator:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
             raise MalformedNodeError("the AI returned something that is not a node (malformed JSON)") from exc
+        if not isinstance(raw, dict):
+            raise MalformedNodeError("the node is not a JSON object")  # as validate says it
         return raw
 
 

@@ -132,7 +132,7 @@ def make_generator(name: str, settings: Any) -> NodeGenerator:
     if target is None:
         known = ", ".join(sorted(available_generators()))
         raise NoGeneratorError(f"no node generator named '{name}' (known: {known})")
-    generator = load_target(target)(settings)
+    generator: NodeGenerator = load_target(target)(settings)  # an entry point: typed by the protocol it promises
     record_to = getattr(settings, "record_to", "")
     if record_to:
         from pathlib import Path

@@ -32,7 +32,7 @@ class HardFloorViolation(SafetyRefusal):
         super().__init__([(f.rule_id, f.description) for f in findings])
 
 
-def _text(raw: dict, key: str, limit: int, what: str, *, single_line: bool = False) -> str:
+def _text(raw: dict[str, Any], key: str, limit: int, what: str, *, single_line: bool = False) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not clean(value, single_line=single_line).strip():
         raise MalformedNodeError(f"{what} is missing or empty")
@@ -42,7 +42,7 @@ def _text(raw: dict, key: str, limit: int, what: str, *, single_line: bool = Fal
     return value
 
 
-def _label(raw: dict, key: str, default: str) -> str:
+def _label(raw: dict[str, Any], key: str, default: str) -> str:
     value = raw.get(key)
     if value is None or (isinstance(value, str) and not value.strip()):
         return default

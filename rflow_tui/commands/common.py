@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -38,5 +38,5 @@ async def acting_user(db, settings):
     return await find_login(db, settings.user)
 
 
-def run_async(fn: Callable[[], Awaitable[int | None]]) -> int:
+def run_async(fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     return asyncio.run(fn()) or 0

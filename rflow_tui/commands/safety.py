@@ -85,7 +85,7 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
         if not line.strip():
             continue
         item, problem = line_problem(line)
-        if problem:
+        if item is None:
             problems.append(f"line {number}: {problem}")
         else:
             items.append(item)

@@ -7,10 +7,14 @@ service call in its own store session.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from rflow_tui.config import Settings
 from rflow_tui.models import User
+
+if TYPE_CHECKING:
+    from rflow_tui.ai.base import NodeGenerator
+    from rflow_tui.ai.safety.judge import NodeJudge
 
 T = TypeVar("T")
 
@@ -21,9 +25,9 @@ class AppContext:
     engine: Any
     open_db: Callable[[], Any]
     user: User
-    _generator: Any = field(default=None, repr=False)
+    _generator: NodeGenerator | None = field(default=None, repr=False)
     _generator_error: str | None = field(default=None, repr=False)
-    _judge: Any = field(default=None, repr=False)
+    _judge: NodeJudge | None = field(default=None, repr=False)
     _judge_error: str | None = field(default=None, repr=False)
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
@@ -37,7 +41,7 @@ class AppContext:
         async with store_errors(), self.open_db() as db:
             return await fn(db, actor=self.user, **kwargs)
 
-    def generator(self):
+    def generator(self) -> NodeGenerator | None:
         """The configured node generator, built once; None (see ``generator_error``) if unavailable."""
         if self._generator is None and self._generator_error is None:
             from rflow_tui.ai.base import GenerationError, make_generator
@@ -60,7 +64,7 @@ class AppContext:
         """The desk turned the safety judge off: AI steps are checked by the rules alone."""
         return self.settings.llm.judge == "off"
 
-    def judge(self):
+    def judge(self) -> NodeJudge | None:
         """The configured safety judge, built once; None when off or unavailable (see ``judge_error``)."""
         if self._judge is None and self._judge_error is None and not self.judge_off:
             from rflow_tui.ai.safety.judge import NoJudgeError, make_judge
@@ -76,7 +80,7 @@ class AppContext:
         self.judge()
         return self._judge_error
 
-    def step_judge(self):
+    def step_judge(self) -> NodeJudge | None:
         """What each new AI step is judged by: None when off, else the judge, or a stand-in
         that refuses every step when the judge cannot be built (nothing is shown unjudged)."""
         if self.judge_off:

@@ -11,6 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import Role
 from rflow_tui.models import Account, Ticket, User, utcnow
+from rflow_tui.services.errors import NotFound
 from rflow_tui.services.users import add_user, create_account
 
 DEMO_TICKETS = Path(__file__).resolve().parent.parent / "data" / "demo" / "tickets.json"
@@ -45,4 +46,6 @@ async def seed_demo(db: AsyncSession) -> DemoDesk:
 
     await install_starter_library(db, actor=owner)
     account = await db.get(Account, owner.account_id)
+    if account is None:  # just made, in this transaction
+        raise NotFound("the demo account vanished while it was being made")
     return DemoDesk(account=account, owner=owner, tech=tech, engineer=engineer)

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, ReasonCategory, WalkKind, WalkStatus
 from rflow_tui.domain.walk_step import WalkStep
-from rflow_tui.models import Flow, FlowProposal, User
+from rflow_tui.models import Flow, FlowProposal, User, row_id
 from rflow_tui.services import sessions, tickets
 from rflow_tui.services.access import in_account
 from rflow_tui.services.errors import ServiceError
@@ -72,7 +72,7 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
         from rflow_tui.services.flows import current_flow_node
 
         try:
-            node = await current_flow_node(db, actor=actor, session_id=walk.id)
+            node = await current_flow_node(db, actor=actor, session_id=row_id(walk))
         except ServiceError:
             node = None
         if node is not None:

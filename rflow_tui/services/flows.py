@@ -238,6 +238,8 @@ async def walk_document(db: AsyncSession, *, actor: User, session_id: int) -> di
     """The document a ``flow`` or ``proposal`` session walks (a proposal: its tree_structure)."""
     walk = await sessions.get_session(db, actor=actor, session_id=session_id)
     if walk.session_kind == WalkKind.FLOW:
+        if walk.flow_id is None:
+            raise InvalidState(f"walk session {session_id} is a flow walk with no flow; escalate it")
         return flow_document(await get_flow(db, actor=actor, flow_id=walk.flow_id))
     if walk.session_kind == WalkKind.PROPOSAL:
         proposal = await get_in_account(

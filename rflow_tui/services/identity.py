@@ -22,9 +22,10 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, text
-from sqlmodel import select
+from sqlalchemy import CursorResult, func, text
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.migrations.rls import PEOPLE_ROLE
@@ -62,7 +63,7 @@ async def resolve_login(db: AsyncSession, email: str | None) -> User:
 
 
 async def _resolve_on_postgres(db: AsyncSession, email: str | None) -> User:
-    role, administers = (await _sql(db, _WHO_CONNECTS)).one()
+    role, administers = tuple((await _sql(db, _WHO_CONNECTS)).one())
     bound = (await db.exec(select(User).where(User.db_role == role))).first()
     if bound is not None:
         if email and email.strip().lower() != bound.email.lower():
@@ -90,7 +91,7 @@ WHERE r.rolname = session_user AND c.oid = to_regclass('"user"')
 
 async def _resolve_on_this_machine(db: AsyncSession, email: str | None) -> User:
     login = current_os_login()
-    mine = list(await db.exec(select(User).where(User.os_login == login).order_by(User.id)))
+    mine = list(await db.exec(select(User).where(User.os_login == login).order_by(col(User.id))))
     if not email:
         if len(mine) == 1:
             return mine[0]
@@ -203,7 +204,7 @@ async def _try(db: AsyncSession, *statements: str) -> bool:
     return True
 
 
-async def _sql(db: AsyncSession, statement: str, **params):
+async def _sql(db: AsyncSession, statement: str, **params: Any) -> CursorResult[Any]:
     return await (await db.connection()).execute(text(statement), params)
 
 

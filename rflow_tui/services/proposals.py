@@ -49,7 +49,8 @@ async def match_proposals(
     scored = []
     for proposal in await list_pending(db, actor=actor):
         keywords = (proposal.proposed_flow_data or {}).get("match_keywords") or []
-        stand_in = Flow(title=proposal.title, category=proposal.category, match_keywords=keywords)
+        stand_in = Flow(account_id=proposal.account_id, slug="", title=proposal.title, category=proposal.category,
+                        match_keywords=keywords)
         score = match_score(stand_in, subject, body)
         if score > 0:
             scored.append((proposal, score))

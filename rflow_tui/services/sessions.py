@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,7 +35,7 @@ from rflow_tui.domain.enums import (
 )
 from rflow_tui.domain.walk_step import StepSource, WalkStep
 from rflow_tui.flow_format import normalize_walked_path
-from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, utcnow
+from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, row_id, utcnow
 from rflow_tui.services import audit, notifications, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
@@ -66,6 +66,10 @@ def _audit(db: AsyncSession, actor: User, walk: L1WalkSession, action: str, **de
     )
 
 
+@overload
+def _check_len(value: str, cap: int, what: str, *, single_line: bool = False) -> str: ...
+@overload
+def _check_len(value: str | None, cap: int, what: str, *, single_line: bool = False) -> str | None: ...
 def _check_len(value: str | None, cap: int, what: str, *, single_line: bool = False) -> str | None:
     """``value`` cleaned for storing (see ``fields.accepted``), or PayloadTooLarge over ``cap``."""
     if value is None:
@@ -132,7 +136,7 @@ async def _start(
             await tickets.set_internal_status(db, actor.account_id, ticket_id, TicketStatus.IN_PROGRESS)
         walk = L1WalkSession(
             account_id=actor.account_id,
-            created_by_user_id=actor.id,
+            created_by_user_id=row_id(actor),
             acting_as=acting_as(actor),
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
@@ -445,7 +449,7 @@ async def escalate_without_walk(
             await tickets.get_ticket(db, actor.account_id, ticket_id)
         walk = L1WalkSession(
             account_id=actor.account_id,
-            created_by_user_id=actor.id,
+            created_by_user_id=row_id(actor),
             acting_as=acting_as(actor),
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
@@ -509,7 +513,7 @@ async def walk_subjects(db: AsyncSession, *, actor: User, walks: list[L1WalkSess
         subject = subjects.get(walk.ticket_id) if walk.ticket_kind == TicketKind.INTERNAL else None
         if not subject and walk.problem_text and walk.problem_text.strip():
             subject = walk.problem_text.strip().splitlines()[0]
-        out[walk.id] = subject or ""
+        out[row_id(walk)] = subject or ""
     return out
 
 

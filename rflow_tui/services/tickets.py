@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -53,8 +53,10 @@ async def find_ticket(db: AsyncSession, account_id: int, ticket_id: str) -> Tick
     return await in_account(db, Ticket, account_id, ticket_id=ticket_id)
 
 
-def _queue_filter(account_id: int, search: str | None):
-    conds = [Ticket.account_id == account_id, col(Ticket.status).in_(OPEN_TICKET_STATUSES)]
+def _queue_filter(account_id: int, search: str | None) -> list[ColumnElement[bool]]:
+    conds: list[ColumnElement[bool]] = [
+        col(Ticket.account_id) == account_id, col(Ticket.status).in_(OPEN_TICKET_STATUSES)
+    ]
     if search:
         like = f"%{search.strip().lower()}%"
         conds.append(

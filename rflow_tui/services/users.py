@@ -5,11 +5,11 @@ Who may do what is decided in ``services.access``."""
 from __future__ import annotations
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import ENGINEER_ROLES, Role, values
-from rflow_tui.models import Account, User
+from rflow_tui.models import Account, User, row_id
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.identity import check_binding
@@ -40,7 +40,7 @@ async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner
     account = Account(name=name)
     db.add(account)
     await db.flush()
-    owner = await _add(db, account.id, owner_email, owner_name, Role.OWNER, False)
+    owner = await _add(db, row_id(account), owner_email, owner_name, Role.OWNER, False)
     await db.commit()
     return owner
 
@@ -170,9 +170,9 @@ async def escalation_recipients(db: AsyncSession, account_id: int) -> list[User]
     rows = await db.exec(
         select(User).where(
             User.account_id == account_id,
-            User.account_role.in_(ENGINEER_ROLES),
-            User.is_active.is_(True),
-            User.deleted_at.is_(None),
-        ).order_by(User.id)
+            col(User.account_role).in_(ENGINEER_ROLES),
+            col(User.is_active).is_(True),
+            col(User.deleted_at).is_(None),
+        ).order_by(col(User.id))
     )
     return list(rows)

@@ -37,12 +37,15 @@ class RflowCommands(Provider):
         if ctx is None:  # still opening the desk
             return commands
         if ctx.is_l1:
-            on_picker = self.screen.__class__.__name__ == "PickerScreen"
+            from rflow_tui.tui.screens.picker import PickerScreen  # here, not at start-up: it imports the store
+
+            screen = self.screen
+            on_picker = isinstance(screen, PickerScreen)
             commands += [
                 Command("Tickets", "The open queue (F2)", app.action_show_picker),
                 Command("Start a walk",
                         "On the highlighted ticket" if on_picker else "Pick a ticket in the open queue",
-                        self.screen.action_open_ticket if on_picker else app.action_show_picker),
+                        screen.action_open_ticket if isinstance(screen, PickerScreen) else app.action_show_picker),
                 Command("Resume a walk", "Your unfinished walks", app.action_resume_walk),
             ]
         if ctx.is_engineer:

@@ -224,7 +224,7 @@ def make_judge(llm: Any) -> NodeJudge | None:
     if target is None:
         raise NoJudgeError(f"no safety judge named '{name}' (known: {', '.join(setting_values())})")
     try:
-        judge = load_target(target)(llm)
+        judge: NodeJudge = load_target(target)(llm)  # an entry point: typed by the protocol it promises
     except ImportError as exc:
         raise NoJudgeError(f"the '{name}' safety judge cannot load: {exc}") from exc
     record_to = getattr(llm, "record_to", "")

@@ -34,6 +34,9 @@ class _Dialog(ModalScreen):
     def _save_draft(self) -> None:
         raise NotImplementedError
 
+    def action_submit(self) -> None:
+        raise NotImplementedError
+
     @on(Button.Pressed, "#cancel")
     def _cancel_pressed(self) -> None:
         self.action_cancel()

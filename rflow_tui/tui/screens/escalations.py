@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
@@ -41,14 +44,14 @@ class EscalationsScreen(StoreGuard, Screen):
         super().__init__()
         self.ctx = ctx
         self.rows: list = []
-        self.names: dict[int, str] = {}
+        self.names: dict[int | None, str] = {}
         self.since = None
         self.reconnecting = False
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            table = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Any] = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
             # Reason last: it is the one column that may be cut on a narrow terminal (the detail pane shows it whole).
             for label, key, width in (("Ticket", "ticket", 10), ("Age", "age", 5), ("Tech", "tech", 14), ("Category", "category", 14), ("Reason", "reason", 18)):
                 table.add_column(label, key=key, width=width)
@@ -123,7 +126,7 @@ class EscalationsScreen(StoreGuard, Screen):
         table = self.query_one(DataTable)
         if not table.row_count:
             return None
-        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
     def _current(self):
         key = self.rows_key_at_cursor()

@@ -3,6 +3,8 @@ so a tech can confirm an escalation went through."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -27,7 +29,7 @@ class MyWalksScreen(StoreGuard, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("My walks · resolved and escalated, newest first", id="my-walks-title")
-        table = DataTable(id="my-walks", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="my-walks", cursor_type="row", zebra_stripes=True)
         for label, key, width in (("Ticket", "ticket", 10), ("Status", "status", 10), ("When", "when", 9),
                                   ("Kind", "kind", 9), ("Steps", "steps", 9), ("Subject", "subject", 40)):
             table.add_column(label, key=key, width=width)

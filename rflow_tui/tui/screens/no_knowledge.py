@@ -37,12 +37,9 @@ class NoKnowledgeScreen(StoreGuard, ModalScreen):
             yield Static("Press e then Enter to escalate it now, or a for an ad-hoc notes walk.", classes="field-label")
             yield Static("", id="nk-error", classes="error")
             with Horizontal(classes="dialog-buttons"):
-                yield Button("Escalate (e)", variant="warning", id="escalate")
-                yield Button("Ad-hoc (a)", id="adhoc")
-                yield Button("Back (Esc)", id="back")
-
-    def on_button_pressed(self, event: Button.Pressed) -> None:
-        {"escalate": self.action_escalate, "adhoc": self.action_adhoc, "back": self.action_dismiss_screen}[event.button.id]()
+                yield Button("Escalate (e)", variant="warning", id="escalate", action="screen.escalate")
+                yield Button("Ad-hoc (a)", id="adhoc", action="screen.adhoc")
+                yield Button("Back (Esc)", id="back", action="screen.dismiss_screen")
 
     def action_dismiss_screen(self) -> None:
         self.dismiss(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, cast
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,6 +15,9 @@ from rflow_tui.services import tickets as ticket_svc
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
+
+if TYPE_CHECKING:
+    from rflow_tui.tui.app import RflowApp
 
 PAGE = 100
 AGE_TICK_SECONDS = 30.0
@@ -44,7 +49,7 @@ class PickerScreen(StoreGuard, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Input(placeholder="Type to filter by id, subject, requester or category", id="filter")
-        table = DataTable(id="tickets", cursor_type="row", zebra_stripes=True)
+        table: DataTable[Any] = DataTable(id="tickets", cursor_type="row", zebra_stripes=True)
         table.add_column("Ticket", key="id", width=12)
         table.add_column("Subject", key="subject", width=52)
         table.add_column("Requester", key="requester", width=20)
@@ -180,9 +185,13 @@ class PickerScreen(StoreGuard, Screen):
         if table.row_count:
             self._open(table.cursor_row)
 
+    @property
+    def rflow_app(self) -> RflowApp:
+        return cast("RflowApp", self.app)
+
     def _open(self, row: int) -> None:
         if 0 <= row < len(self.loaded):
-            self.app.open_ticket(self.loaded[row])
+            self.rflow_app.open_ticket(self.loaded[row])
 
     @work(group="resume")
     async def offer_resume(self) -> None:
@@ -196,4 +205,4 @@ class PickerScreen(StoreGuard, Screen):
             self.action_resume(active)
 
     def action_resume(self, active=None) -> None:
-        self.app.action_resume_walk(active)
+        self.rflow_app.action_resume_walk(active)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -121,7 +123,7 @@ class ProposalsScreen(StoreGuard, Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            table = DataTable(id="proposal-list", cursor_type="row", zebra_stripes=True)
+            table: DataTable[Any] = DataTable(id="proposal-list", cursor_type="row", zebra_stripes=True)
             # Fits 120 columns whole; the source shows in the detail pane.
             for label, width in (("#", 4), ("Title", 30), ("Outcome", 9), ("Ticket", 10), ("Age", 5)):
                 table.add_column(label, width=width)

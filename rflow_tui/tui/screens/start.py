@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -26,7 +28,7 @@ class StartDialog(StoreGuard, ModalScreen):
         super().__init__()
         self.ctx = ctx
         self.ticket = ticket
-        self.choices: dict[str, tuple[str, object]] = {}
+        self.choices: dict[str, tuple[str, Any]] = {}
         self.escalate_draft: dict = {}  # kept if escalating fails, for the next try
 
     def compose(self) -> ComposeResult:
@@ -114,6 +116,8 @@ class StartDialog(StoreGuard, ModalScreen):
         if option_list.highlighted is None:
             return
         option = option_list.get_option_at_index(option_list.highlighted)
+        if option.id is None:
+            return
         kind, target = self.choices[option.id]
         ticket = dict(ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind)
         try:

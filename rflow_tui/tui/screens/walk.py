@@ -66,8 +66,6 @@ class WalkScreen(StoreGuard, Screen):
         self.failed: str | None = None
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
-        if walk.session_kind == WalkKind.ADHOC:  # the notes are the whole walk: they have the focus from the start
-            self.AUTO_FOCUS = "#session-notes"
 
     # --- layout -----------------------------------------------------------------
 
@@ -100,6 +98,8 @@ class WalkScreen(StoreGuard, Screen):
         return self.query_one(SessionNotes)
 
     def on_mount(self) -> None:
+        if self.walk.session_kind == WalkKind.ADHOC:  # the notes are the whole walk: they have the focus from the start
+            self.notes.focus_editor()
         self._refresh_transcript()
         self.load_ticket()
         self.load_node()
@@ -230,6 +230,8 @@ class WalkScreen(StoreGuard, Screen):
 
     @work(exclusive=True, group="walk")
     async def submit(self, answer: str | None) -> None:
+        if self.node is None:  # nothing to answer (AnswerBar offers answers only on a node)
+            return
         note_input = self.query_one("#step-note", Input)
         note = note_input.value.strip() or None
         node_id = self.node["id"]

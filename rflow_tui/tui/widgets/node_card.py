@@ -11,9 +11,9 @@ from textual.widgets import LoadingIndicator, Static
 from rflow_tui.domain.enums import NodeType
 from rflow_tui.tui.safe import plain
 
-KIND_TITLES = {NodeType.QUESTION: "Question", NodeType.INSTRUCTION: "Do this", NodeType.RESOLUTION: "Resolved",
+KIND_TITLES: dict[str, str] = {NodeType.QUESTION: "Question", NodeType.INSTRUCTION: "Do this", NodeType.RESOLUTION: "Resolved",
                NodeType.ESCALATE: "Escalate"}
-KIND_HELP = {
+KIND_HELP: dict[str, str] = {
     NodeType.QUESTION: "1 or y · 2 or n answers · c adds a note to the answer",
     NodeType.INSTRUCTION: "Enter when it is done · c adds a note first",
     NodeType.RESOLUTION: "r resolve the ticket · e escalate if it is not fixed",
@@ -45,9 +45,9 @@ class NodeCard(Vertical):
 
     def show_node(self, node: dict[str, Any], *, note: str = "") -> None:
         """``note`` follows the kind in the title, e.g. how the step was checked."""
-        kind = node.get("type") or ""
+        kind = str(node.get("type") or "")
         title = KIND_TITLES.get(kind, kind)
-        self._show(f"{title} · {note}" if note else title, node.get("text", ""), KIND_HELP.get(kind, ""))
+        self._show(f"{title} · {note}" if note else title, str(node.get("text", "")), KIND_HELP.get(kind, ""))
 
     def show_message(self, title: str, text: str, help_text: str) -> None:
         self._show(title, text, help_text)

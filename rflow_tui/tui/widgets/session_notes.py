@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
@@ -71,8 +71,9 @@ class SessionNotes(Vertical):
             self._autosave.stop()
         self._autosave = self.set_timer(self._delay, self._save_in_background)
 
-    def _save_in_background(self) -> None:
-        self.run_worker(self.flush, exclusive=True, group="notes")
+    @work(exclusive=True, group="notes")
+    async def _save_in_background(self) -> None:
+        await self.flush()
 
     async def flush(self) -> bool:
         """Store the editor's text now if it differs from the store; False if refused.
@@ -102,7 +103,7 @@ class SessionNotes(Vertical):
 
     # --- every way out saves -------------------------------------------------------
 
-    def _screen_changed(self, screen: Screen) -> None:
+    def _screen_changed(self, screen: Screen[object]) -> None:
         if screen is not self.screen:  # a dialog or another screen now covers the notes
             self._save_in_background()
 
