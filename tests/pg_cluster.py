@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import concurrent.futures
+import contextlib
 import glob
 import os
 import pwd
@@ -211,10 +212,8 @@ class Server:
         """Let background creates and drops finish and let go of the admin connection."""
         concurrent.futures.wait([*self._ahead, *self._pending], timeout=120)
         for conn in self._conns.values():
-            try:
+            with contextlib.suppress(Exception):  # the server is already gone; nothing to say goodbye to
                 self._loop.run(conn.close(timeout=5))
-            except Exception:
-                pass  # the server is already gone; nothing to say goodbye to
         self._conns.clear()
 
     def close(self, tidy: bool = True) -> None:

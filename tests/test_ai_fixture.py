@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+import re
 import json
 
 import pytest
@@ -42,9 +44,9 @@ async def walk_all(generator, ticket_id: str) -> tuple[set[str], int]:
         node = await generator.generate(demo_context(ticket_id, path))
         served += 1
         if node["type"] == "question":
-            frontier += [path + [step(node, "yes")], path + [step(node, "no")]]
+            frontier += [[*path, step(node, "yes")], [*path, step(node, "no")]]
         elif node["type"] == "instruction":
-            frontier.append(path + [step(node, None)])
+            frontier.append([*path, step(node, None)])
         else:
             terminals.add(node["type"])
     return terminals, served
@@ -75,7 +77,7 @@ async def test_replay_is_deterministic_and_ignores_notes():
 async def test_a_context_the_recording_does_not_hold_names_the_fixture():
     replay = ReplayGenerator(DEMO_FIXTURE)
     edited = NodeContext(problem_text="Outlook crashes when printing", category="email")
-    with pytest.raises(NotInRecordingError, match="not in the recording fixture.json"):
+    with pytest.raises(NotInRecordingError, match=re.escape("not in the recording fixture.json")):
         await replay.generate(edited)
 
 
@@ -84,7 +86,7 @@ def test_every_fixture_node_is_validated_on_load(tmp_path):
     bad.write_text(json.dumps({"format": "rflow.fixture/1", "exchanges": [
         {"context": {"category": "x", "problem_text": "y", "path": []},
          "node": {"id": "i1", "type": "instruction", "text": "Disable the antivirus first"}}]}))
-    with pytest.raises(FixtureError, match="bad.json exchange 0: its node fails validation"):
+    with pytest.raises(FixtureError, match=re.escape("bad.json exchange 0: its node fails validation")):
         load_fixture(bad)
 
 
@@ -106,7 +108,7 @@ def test_key_depends_on_category_problem_and_chosen_labels_not_on_case_or_spacin
 class Live:
     name = "anthropic"
     model = "claude-haiku-5-5"
-    last_usage = {"input_tokens": 812, "output_tokens": 64}
+    last_usage: ClassVar[dict[str, int]] = {"input_tokens": 812, "output_tokens": 64}
 
     async def generate(self, context):
         return {"id": "q1", "type": "question", "text": "Is the screen on?"}
@@ -160,7 +162,7 @@ def test_third_party_generators_load_from_the_entry_point_group(monkeypatch):
 def test_unknown_generator_name_is_a_clear_error():
     from rflow_tui.ai.base import NoGeneratorError
 
-    with pytest.raises(NoGeneratorError, match="no node generator named 'gpt' \\(known: .*fixture"):
+    with pytest.raises(NoGeneratorError, match=r"no node generator named 'gpt' \(known: .*fixture"):
         make_generator("gpt", LLMSettings())
 
 

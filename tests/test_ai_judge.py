@@ -3,6 +3,7 @@ walk service, and recorded and replayed with the fixtures."""
 
 from __future__ import annotations
 
+import re
 import json
 
 import httpx2
@@ -291,7 +292,7 @@ async def test_verdicts_are_recorded_with_each_node_and_replayed_by_content(tmp_
     # keyed by the node's content, not by the ticket: the same step under another ticket replays too
     other = NodeContext(problem_text="A different ticket entirely", category="printing")
     assert await next_valid_node(ScriptedGenerator(dict(RESTART, id="x1")), other, replay) == dict(RESTART, id="x1")
-    with pytest.raises(VerdictNotInRecordingError, match="not in the recording rec.json"):
+    with pytest.raises(VerdictNotInRecordingError, match=re.escape("not in the recording rec.json")):
         await replay.judge(CandidateNode.of(SLY))
 
 
@@ -312,7 +313,7 @@ def test_a_recording_with_a_broken_verdict_is_refused_naming_the_exchange(tmp_pa
     path.write_text(json.dumps({"format": "rflow.fixture/1", "exchanges": [
         {"context": {"category": "x", "problem_text": "y", "path": []}, "node": RESTART,
          "verdict": {"verdict": "unsafe", "rule": "nope", "reason": ""}}]}))
-    with pytest.raises(FixtureError, match="bad.json exchange 0: its verdict cannot be used"):
+    with pytest.raises(FixtureError, match=re.escape("bad.json exchange 0: its verdict cannot be used")):
         load_fixture(path)
 
 
@@ -346,9 +347,9 @@ async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(d
                 node = await svc.advance_ai_build(db, actor=demo.tech, session_id=walk.id, generator=generator,
                                                   judge=judge, node_id=node["id"], answer=answer)
             if node["type"] == "question":
-                frontier += [answers + ["yes"], answers + ["no"]]
+                frontier += [[*answers, "yes"], [*answers, "no"]]
             elif node["type"] == "instruction":
-                frontier.append(answers + [None])
+                frontier.append([*answers, None])
             else:
                 reached.setdefault(ticket_id, set()).add(node["type"])
     assert reached == {t: {"resolution", "escalate"} for t in ("T-1001", "T-1002", "T-1003")}

@@ -58,7 +58,7 @@ def test_check_reports_every_problem_with_its_path_and_needs_no_database(tmp_pat
     bad = write(tmp_path, "bad.json", doc)
     good = write(tmp_path, "good.json", starter("slow-pc.json"))
     assert main(["flows", "check", str(good), str(bad)]) == 2
-    out, err = capsys.readouterr()
+    _out, err = capsys.readouterr()
     assert f"{bad}: $.nodes[0].yes:" in err and f"{bad}: $.nodes[1].id:" in err
     assert "problem(s)" in err and str(good) not in err
 

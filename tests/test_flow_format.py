@@ -263,7 +263,7 @@ def _longest_path(doc: dict) -> int:
     def visit(node_id: str, seen: tuple[str, ...]) -> None:
         nonlocal best
         node = node_by_id(doc, node_id)
-        seen = seen + (node_id,)
+        seen = (*seen, node_id)
         targets = [node.get(k) for k in ("yes", "no", "next") if node.get(k)]
         if not targets:
             best = max(best, len(seen))

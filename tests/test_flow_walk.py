@@ -161,7 +161,7 @@ def valid_flows(draw):
     for i, node_id in enumerate(ids):
         forward = ids[i + 1] if i + 1 < size else "done"
         if draw(st.booleans()):
-            choices = ids[i + 1:] + ["done", "esc"] + ids[:i]
+            choices = [*ids[i + 1:], "done", "esc", *ids[:i]]
             other = draw(st.sampled_from(choices))
             used_terminals.add(other) if other in ("done", "esc") else None
             yes, no = (forward, other) if draw(st.booleans()) else (other, forward)

@@ -58,7 +58,7 @@ async def test_engineer_with_coverage_sessions_are_tagged_l1_coverage(db, desk):
 
 @pytest.mark.parametrize("who", ["engineer", "owner", "admin"])
 async def test_users_without_l1_surface_are_refused_with_a_clear_message(db, desk, who):
-    with pytest.raises(AccessDenied, match="coverage|L1 techs"):
+    with pytest.raises(AccessDenied, match=r"coverage|L1 techs"):
         await svc.start_adhoc_session(db, actor=getattr(desk, who), ticket_id="T-1")
     assert (await db.exec(select(L1WalkSession))).first() is None
 

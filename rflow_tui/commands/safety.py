@@ -145,7 +145,7 @@ def cmd_safety_scan(args) -> int:
     if judge is not None:
         import asyncio
 
-        for result, verdict in zip(results, asyncio.run(judge_all(judge, items))):
+        for result, verdict in zip(results, asyncio.run(judge_all(judge, items)), strict=True):
             result["judge"] = verdict
             failed += "error" in verdict
     out = sys.stdout

@@ -94,16 +94,15 @@ class RflowApp(GuardedApp):
     def _catch_termination(self) -> None:
         """SIGTERM or SIGHUP (terminal closed) save the notes and exit, instead of dying mid-word."""
         import asyncio
+        import contextlib
         import signal
 
         if self.is_headless:
             return
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP):
-            try:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not on this platform / thread
                 loop.add_signal_handler(sig, self._terminated, sig)
-            except (NotImplementedError, RuntimeError, ValueError):  # not on this platform / thread
-                pass
 
     def _terminated(self, sig: int) -> None:
         self.run_worker(self._save_and_exit(sig), group="terminate", exclusive=True)
@@ -139,9 +138,8 @@ class RflowApp(GuardedApp):
                 yield command
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "key_sheet_unless_typing" and isinstance(self.focused, (Input, TextArea)):
-            return False  # "?" is a character in a text field; F1 still opens the sheet
-        return True
+        # "?" is a character in a text field; F1 still opens the sheet
+        return not (action == "key_sheet_unless_typing" and isinstance(self.focused, (Input, TextArea)))
 
     def action_key_sheet_unless_typing(self) -> None:
         self.action_key_sheet()
