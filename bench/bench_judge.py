@@ -49,7 +49,7 @@ def _serve(delay_ms: int, ports) -> None:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as against the real API
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("content-length", 0)))
             if delay_ms:
                 time.sleep(delay_ms / 1000)

@@ -7,9 +7,9 @@ processes appending to one session's JSON path never lose an update.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
 
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError

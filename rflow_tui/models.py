@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Optional, Protocol
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -14,11 +14,11 @@ from rflow_tui.domain.walk_step import WalkStep, read_path
 
 def utcnow() -> datetime:
     """Aware UTC: SQLModel's datetime columns refuse naive values."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _Stored(Protocol):
-    id: Optional[int]
+    id: int | None
 
 
 def row_id(row: _Stored) -> int:
@@ -33,26 +33,26 @@ def _json(nullable: bool = True) -> Any:
 
 
 class Account(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=200)
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class User(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     email: str = Field(max_length=320, unique=True)
     name: str = Field(default="", max_length=200)
     account_role: str = Field(max_length=20)
     coverage: bool = Field(default=False, description="engineer may use the L1 surface")
     is_active: bool = True
-    deleted_at: Optional[datetime] = None
+    deleted_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
-    db_role: Optional[str] = Field(
+    db_role: str | None = Field(
         default=None, max_length=63, unique=True, index=True,
         description="PostgreSQL: the database role this person connects as (see migrations/rls.py)",
     )
-    os_login: Optional[str] = Field(
+    os_login: str | None = Field(
         default=None, max_length=64, index=True,
         description="SQLite: the OS login --user may be used from for this person",
     )
@@ -66,17 +66,17 @@ class Ticket(SQLModel, table=True):
         Index("ix_ticket_queue", "account_id", "status", "created_at"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     ticket_id: str = Field(max_length=64, description="the desk's ticket id, e.g. T-1042")
     ticket_kind: str = Field(default=TicketKind.INTERNAL, max_length=10)
-    psa_system: Optional[str] = Field(default=None, max_length=40)
+    psa_system: str | None = Field(default=None, max_length=40)
     subject: str = Field(max_length=500)
     body: str = ""
     requester: str = Field(default="", max_length=200)
     category: str = Field(default="", max_length=80)
     status: str = Field(default=TicketStatus.OPEN, max_length=20)
-    resolution_notes: Optional[str] = None
+    resolution_notes: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -86,37 +86,37 @@ class Flow(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("account_id", "slug", "version"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     slug: str = Field(max_length=120)
     version: int = 1
     title: str = Field(max_length=255)
     category: str = Field(default="", max_length=80)
-    match_keywords: Optional[list[Any]] = _json()
-    flow_data: Optional[dict[str, Any]] = _json(nullable=False)
+    match_keywords: list[Any] | None = _json()
+    flow_data: dict[str, Any] | None = _json(nullable=False)
     is_current: bool = True
-    source_proposal_id: Optional[int] = None
-    created_by_user_id: Optional[int] = None
+    source_proposal_id: int | None = None
+    created_by_user_id: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
 class FlowProposal(SQLModel, table=True):
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     proposal_type: str = Field(default="new_flow", max_length=30)
     source: str = Field(default="", max_length=40)
     status: str = Field(default=ProposalStatus.PENDING, max_length=20, index=True)
     title: str = Field(max_length=255)
     category: str = Field(default="", max_length=80)
-    proposed_flow_data: Optional[dict[str, Any]] = _json(nullable=False)
+    proposed_flow_data: dict[str, Any] | None = _json(nullable=False)
     validated_by_outcome: bool = False
-    source_session_id: Optional[int] = None
-    ticket_id: Optional[str] = Field(default=None, max_length=64)
-    ticket_kind: Optional[str] = Field(default=None, max_length=10)
-    target_flow_id: Optional[int] = None
-    review_reason: Optional[str] = None
-    reviewed_by_user_id: Optional[int] = None
-    reviewed_at: Optional[datetime] = None
+    source_session_id: int | None = None
+    ticket_id: str | None = Field(default=None, max_length=64)
+    ticket_kind: str | None = Field(default=None, max_length=10)
+    target_flow_id: int | None = None
+    review_reason: str | None = None
+    reviewed_by_user_id: int | None = None
+    reviewed_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -127,29 +127,29 @@ class L1WalkSession(SQLModel, table=True):
         Index("ix_session_by_tech", "account_id", "created_by_user_id", "status"),
     )
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     created_by_user_id: int = Field(foreign_key="user.id")
-    acting_as: Optional[str] = Field(default=None, max_length=20)
+    acting_as: str | None = Field(default=None, max_length=20)
     ticket_id: str = Field(max_length=64)
     ticket_kind: str = Field(default=TicketKind.INTERNAL, max_length=10)
     session_kind: str = Field(max_length=10)
-    flow_id: Optional[int] = None
-    flow_proposal_id: Optional[int] = None
-    category: Optional[str] = Field(default=None, max_length=80)
-    problem_text: Optional[str] = None
+    flow_id: int | None = None
+    flow_proposal_id: int | None = None
+    category: str | None = Field(default=None, max_length=80)
+    problem_text: str | None = None
     status: str = Field(default=WalkStatus.ACTIVE, max_length=10)
-    walked_path: Optional[list[Any]] = _json(nullable=False)
-    pending_node: Optional[dict[str, Any]] = _json()
-    current_node_id: Optional[str] = Field(default=None, max_length=120)
-    walk_notes: Optional[list[Any]] = _json(nullable=False)
-    helpful: Optional[bool] = None
-    resolution_notes: Optional[str] = None
-    escalation_reason: Optional[str] = None
-    escalation_reason_category: Optional[str] = Field(default=None, max_length=40)
+    walked_path: list[Any] | None = _json(nullable=False)
+    pending_node: dict[str, Any] | None = _json()
+    current_node_id: str | None = Field(default=None, max_length=120)
+    walk_notes: list[Any] | None = _json(nullable=False)
+    helpful: bool | None = None
+    resolution_notes: str | None = None
+    escalation_reason: str | None = None
+    escalation_reason_category: str | None = Field(default=None, max_length=40)
     created_at: datetime = Field(default_factory=utcnow)
-    last_step_at: Optional[datetime] = None
-    resolved_at: Optional[datetime] = None
+    last_step_at: datetime | None = None
+    resolved_at: datetime | None = None
 
     @property
     def steps(self) -> list[WalkStep]:
@@ -160,23 +160,23 @@ class L1WalkSession(SQLModel, table=True):
 class Notification(SQLModel, table=True):
     """``recipient_user_id`` None: addressed to the desk's owners/admins as a group."""
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
-    recipient_user_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    recipient_user_id: int | None = Field(default=None, foreign_key="user.id")
     kind: str = Field(max_length=60)
-    payload: Optional[dict[str, Any]] = _json()
+    payload: dict[str, Any] | None = _json()
     created_at: datetime = Field(default_factory=utcnow)
-    read_at: Optional[datetime] = None
+    read_at: datetime | None = None
 
 
 class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
-    actor_user_id: Optional[int] = None
+    actor_user_id: int | None = None
     action: str = Field(max_length=60)
     target_type: str = Field(default="", max_length=40)
-    target_id: Optional[str] = Field(default=None, max_length=64)
-    details: Optional[dict[str, Any]] = _json()
+    target_id: str | None = Field(default=None, max_length=64)
+    details: dict[str, Any] | None = _json()
     created_at: datetime = Field(default_factory=utcnow)

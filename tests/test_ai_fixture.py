@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-import re
 import json
+import re
+from typing import ClassVar
 
 import pytest
 

@@ -3,8 +3,8 @@ walk service, and recorded and replayed with the fixtures."""
 
 from __future__ import annotations
 
-import re
 import json
+import re
 
 import httpx2
 import pytest
@@ -13,14 +13,13 @@ from anthropic import AsyncAnthropic
 from rflow_tui.ai.base import NodeContext, UnsafeNodeError
 from rflow_tui.ai.fixture import DEMO_FIXTURE, RecordingGenerator, RecordingJudge, ReplayGenerator, ReplayJudge
 from rflow_tui.ai.generate import next_valid_node
-from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.ai.safety import anthropic_judge as judge_mod
+from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.ai.safety.anthropic_judge import AnthropicJudge
 from rflow_tui.ai.safety.judge import (
     CandidateNode,
     JudgeError,
     JudgeTimeoutError,
-    MalformedVerdictError,
     NoJudgeError,
     Verdict,
     VerdictNotInRecordingError,

@@ -64,10 +64,9 @@ def test_named_config_file_that_does_not_exist_is_an_error(tmp_path):
 
 
 def test_example_config_documents_every_setting_with_its_default():
+    import tomllib
     from dataclasses import fields
     from pathlib import Path
-
-    import tomllib
 
     from rflow_tui.config import LLMSettings, Settings, UISettings
 

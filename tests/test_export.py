@@ -8,8 +8,8 @@ import pytest
 
 from rflow_tui.models import Ticket
 from rflow_tui.services import flows, sessions
-from rflow_tui.services.export import session_transcript, transcript_json, transcript_markdown
 from rflow_tui.services.errors import NotFound
+from rflow_tui.services.export import session_transcript, transcript_json, transcript_markdown
 from tests.conftest import make_desk
 from tests.test_flow_walk import SIGN_IN_FLOW
 

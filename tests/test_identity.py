@@ -12,8 +12,8 @@ import uuid
 
 import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from rflow_tui.cli import main

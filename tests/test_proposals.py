@@ -15,8 +15,6 @@ from rflow_tui.services.flows import FlowProblems
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
-
-
 WALK = [
     {"id": "acct", "type": "question", "text": "Microsoft account or local account?",
      "yes_label": "Microsoft account", "no_label": "Local account"},

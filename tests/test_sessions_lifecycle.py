@@ -15,7 +15,6 @@ from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, Payl
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
-
 ACCOUNT_Q = {
     "id": "q-account",
     "type": "question",

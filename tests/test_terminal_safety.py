@@ -16,7 +16,6 @@ import os
 
 import pytest
 from sqlalchemy import update
-from sqlmodel import select
 
 from rflow_tui.db import open_store
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rflow_tui.ai.safety.judge import JudgeTimeoutError, Verdict, not_shown
 from rflow_tui.config import LLMSettings
 from rflow_tui.services import sessions as svc
-from tests.fakes import ScriptedGenerator, ScriptedJudge
 from rflow_tui.services.flows import import_flow_doc
+from tests.fakes import ScriptedGenerator, ScriptedJudge
 from tests.tui_support import SMALL_FLOW, make_app, seed_tickets, wait_for
 
 ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from rflow_tui.db import make_engine, db_session_factory, open_store
+from rflow_tui.db import db_session_factory, make_engine, open_store
 from rflow_tui.models import L1WalkSession
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc

@@ -5,6 +5,7 @@ is in view."""
 from __future__ import annotations
 
 import asyncio
+
 import pytest
 from sqlmodel import select
 

@@ -4,7 +4,7 @@ and rows written by an older rflow (no node_type, no labels) still read, export 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
@@ -36,7 +36,7 @@ def test_each_writer_stores_the_spec_field_names():
         "node_type": "instruction", "id": "i1", "text": "Restart it", "answer": None, "l1_note": None,
     }
     # The stored form reads back as the same step, and is plain JSON.
-    for step in (flow_step, ai_step, flow_step.undo(datetime(2025, 1, 2, tzinfo=timezone.utc))):
+    for step in (flow_step, ai_step, flow_step.undo(datetime(2025, 1, 2, tzinfo=UTC))):
         assert WalkStep.from_json(json.loads(json.dumps(step.to_json()))) == step
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from rflow_tui.config import LLMSettings, Settings, UISettings
 from rflow_tui.models import Ticket
@@ -12,7 +12,7 @@ from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
 from tests.fakes import ScriptedJudge
 
-FROZEN_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+FROZEN_NOW = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
 INJECTION = "[bold red]x[/] [@click=app.quit]q[/] \x1b[31mred\x1b[0m"
 
 SMALL_FLOW = {

@@ -92,7 +92,7 @@ class AnthropicGenerator:
         self.last_latency_ms: int | None = None
 
     @classmethod
-    def from_settings(cls, llm: Any) -> "AnthropicGenerator":
+    def from_settings(cls, llm: Any) -> AnthropicGenerator:
         api_key = llm.api_key or os.environ.get("ANTHROPIC_API_KEY", "")
         if not api_key:
             raise MissingKeyError(

@@ -7,8 +7,9 @@ It knows nothing of the store or the screens; every node it returns is checked b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rflow_tui.domain.walk_step import WalkStep
 

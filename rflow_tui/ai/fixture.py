@@ -17,8 +17,9 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NodeGenerator
 from rflow_tui.ai.safety.judge import (
@@ -117,7 +118,7 @@ class ReplayGenerator:
         self.exchanges = load_fixture(self.path)
 
     @classmethod
-    def from_settings(cls, llm: Any) -> "ReplayGenerator":
+    def from_settings(cls, llm: Any) -> ReplayGenerator:
         return cls(fixture_path(llm), simulate_latency=bool(getattr(llm, "replay_latency", False)))
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
@@ -147,7 +148,7 @@ class ReplayJudge:
                 self.verdicts[candidate.key()] = (exchange["verdict"], exchange.get("verdict_latency_ms"))
 
     @classmethod
-    def from_settings(cls, llm: Any) -> "ReplayJudge":
+    def from_settings(cls, llm: Any) -> ReplayJudge:
         return cls(fixture_path(llm), simulate_latency=bool(getattr(llm, "replay_latency", False)))
 
     async def judge(self, node: CandidateNode) -> Verdict:

@@ -15,10 +15,11 @@ before ``node_type`` and labels were stored); everything else reads attributes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from rflow_tui.domain.enums import Answer, NodeType
 

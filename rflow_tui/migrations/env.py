@@ -1,9 +1,9 @@
 """Alembic environment: runs on the connection rflow hands it (see db.migrate)."""
 
 from alembic import context
+from sqlmodel import SQLModel
 
 from rflow_tui import models  # noqa: F401  (registers the tables)
-from sqlmodel import SQLModel
 
 config = context.config
 connection = config.attributes.get("connection")

@@ -6,8 +6,9 @@ service call in its own store session.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rflow_tui.config import Settings
 from rflow_tui.models import User

@@ -177,10 +177,7 @@ async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow
 # --- matching a ticket to flows ------------------------------------------------------
 
 _STOP = frozenset(
-    "a an and are as at be but by can cant cannot do does doesnt dont for from has have how i im in is it its "
-    "me my no not of on or our please she so that the their them then there they this to up us was we were "
-    "what when where which who will wont with you your keep keeps kept still again after since just all any "
-    "some get got been being".split()
+    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "cant", "cannot", "do", "does", "doesnt", "dont", "for", "from", "has", "have", "how", "i", "im", "in", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "please", "she", "so", "that", "the", "their", "them", "then", "there", "they", "this", "to", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "will", "wont", "with", "you", "your", "keep", "keeps", "kept", "still", "again", "after", "since", "just", "all", "any", "some", "get", "got", "been", "being"]
 )
 
 

@@ -21,14 +21,14 @@ from rflow_tui.ai.safety.judge import NodeJudge
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import (
     OPEN_TICKET_STATUSES,
+    TERMINAL_NODE_TYPES,
+    WALKS_A_TREE,
     Answer,
     NodeType,
     ProposalStatus,
     ReasonCategory,
-    TERMINAL_NODE_TYPES,
     TicketKind,
     TicketStatus,
-    WALKS_A_TREE,
     WalkKind,
     WalkStatus,
     values,

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from rflow_tui.models import Ticket, User, utcnow
 from rflow_tui.services.access import get_in_account, in_account
 from rflow_tui.services.errors import ValidationFailed
 from rflow_tui.services.fields import accepted
+
 IMPORT_FIELDS = ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system")
 OPTIONAL_FIELDS = ("status", "created_at")  # status is accepted and ignored: an import opens tickets as new
 
@@ -33,7 +34,7 @@ def _created_at(value: Any, where: str) -> datetime | None:
         raise ValidationFailed(
             f"{where}: created_at must be an ISO 8601 date or time like 2026-11-24T09:30:00Z, not {str(value)[:40]!r}"
         ) from None
-    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 

@@ -12,9 +12,9 @@ from rflow_tui.domain.enums import ENGINEER_ROLES, Role, values
 from rflow_tui.models import Account, User, row_id
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize
-from rflow_tui.services.identity import check_binding
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
 from rflow_tui.services.fields import accepted_line
+from rflow_tui.services.identity import check_binding
 
 
 async def find_login(db: AsyncSession, email: str | None) -> User:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> datetime:
     """The clock screens use for ages (tests freeze it)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def age(when: datetime | None) -> str:
     if when is None:
         return "-"
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     seconds = max(0, int((now() - when).total_seconds()))
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:

@@ -120,7 +120,7 @@ class AnthropicJudge:
         self.last_latency_ms: int | None = None
 
     @classmethod
-    def from_settings(cls, llm: Any) -> "AnthropicJudge":
+    def from_settings(cls, llm: Any) -> AnthropicJudge:
         api_key = llm.api_key or os.environ.get("ANTHROPIC_API_KEY", "")
         if not api_key:
             raise NoJudgeError(

@@ -45,7 +45,7 @@ class CandidateNode:
     labels: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, node: dict[str, Any]) -> "CandidateNode":
+    def of(cls, node: dict[str, Any]) -> CandidateNode:
         """From a validated node: a question's two labels, no labels for anything else."""
         labels = (node["yes_label"], node["no_label"]) if node.get("type") == "question" else ()
         return cls(text=node["text"], labels=tuple(labels))
@@ -68,7 +68,7 @@ class Verdict:
         return self.verdict == "safe"
 
     @classmethod
-    def parse(cls, raw: Any, *, model: str = "") -> "Verdict":
+    def parse(cls, raw: Any, *, model: str = "") -> Verdict:
         """A verdict from a judge's JSON, or MalformedVerdictError saying what is wrong."""
         if not isinstance(raw, dict):
             raise MalformedVerdictError("The safety judge's answer is not a JSON object")

@@ -4,10 +4,9 @@ Revision ID: 0001
 Revises:
 Create Date: 2026-11-25 02:07:52.966895
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes  # the column types autogenerate names (sqlmodel.sql.sqltypes.AutoString)
-
+from alembic import op
 
 revision = '0001'
 down_revision = None

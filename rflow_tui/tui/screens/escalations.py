@@ -8,14 +8,14 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.coordinate import Coordinate
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from rflow_tui.domain.enums import ReasonCategory
-from rflow_tui.services.errors import DatabaseError
 from rflow_tui.services import sessions as session_svc
+from rflow_tui.services.errors import DatabaseError
 from rflow_tui.services.users import list_users
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import clean, plain

@@ -14,6 +14,7 @@ from rflow_tui.tui.format import KIND_NAMES, plural, since
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 
+
 class ResumeDialog(StoreGuard, ModalScreen):
     """Dismisses with the walk session to reopen, or None."""
 

@@ -336,7 +336,6 @@ class WalkScreen(StoreGuard, Screen):
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
         from rflow_tui.services.export import session_transcript, transcript_markdown
-
         from rflow_tui.tui.clipboard import copy_transcript
 
         data = await self.ctx.call(session_transcript, session_id=self.walk.id)

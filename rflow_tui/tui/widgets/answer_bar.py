@@ -52,7 +52,7 @@ class AnswerBar(Horizontal, can_focus=True):
 
         action: Request
 
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 (Textual's name)
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.mode: Mode = "none"
         self._busy = False

@@ -23,7 +23,7 @@ class TicketHeader(Vertical):
 
     collapsed: reactive[bool] = reactive(False)
 
-    def __init__(self, ticket_id: str, context: str, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, ticket_id: str, context: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.ticket_id = ticket_id
         self.context = context  # what is being done with it, e.g. "Flow walk · session 3"

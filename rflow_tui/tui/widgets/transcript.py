@@ -37,7 +37,7 @@ def transcript_text(steps: list[WalkStep]) -> Text:
 class Transcript(Static):
     """A walked path, numbered, with answers, notes and stepped-back steps struck through."""
 
-    def __init__(self, steps: list[WalkStep] | None = None, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, steps: list[WalkStep] | None = None, *, id: str | None = None) -> None:
         super().__init__(transcript_text(steps or []), id=id)
 
     def show(self, steps: list[WalkStep]) -> None:
