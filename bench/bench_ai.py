@@ -46,10 +46,19 @@ async def advance_latency() -> list[float]:
             walk = await sessions.start_ai_build_session(
                 db, actor=desk.tech, ticket_id="T-1001", category=ticket.category, problem_text=problem_text(ticket)
             )
-            first = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=replay, judge=None)
+            first = await sessions.advance_ai_build(
+                db, actor=desk.tech, session_id=walk.id, generator=replay, judge=None
+            )
             started = time.perf_counter()
             await sessions.advance_ai_build(
-                db, actor=desk.tech, session_id=walk.id, generator=replay, judge=None, node_id=first["id"], answer="no", note="bench"
+                db,
+                actor=desk.tech,
+                session_id=walk.id,
+                generator=replay,
+                judge=None,
+                node_id=first["id"],
+                answer="no",
+                note="bench",
             )
             timings.append((time.perf_counter() - started) * 1000)
     await engine.dispose()
@@ -67,16 +76,20 @@ def import_ms(code: str) -> list[float]:
 
 def main() -> None:
     timings = asyncio.run(advance_latency())
-    print(f"answer -> next node validated and stored (replay, SQLite), {RUNS} runs: "
-          f"median {statistics.median(timings):.2f} ms, p95 {pct(timings, 0.95):.2f} ms, max {max(timings):.2f} ms")
+    print(
+        f"answer -> next node validated and stored (replay, SQLite), {RUNS} runs: "
+        f"median {statistics.median(timings):.2f} ms, p95 {pct(timings, 0.95):.2f} ms, max {max(timings):.2f} ms"
+    )
     subprocess.run([sys.executable, "-c", "import rflow_tui.cli"], check=True)  # warm the byte-code cache
     bare = import_ms("pass")
     cli = import_ms("import rflow_tui.cli")
     with_sdk = import_ms("import rflow_tui.cli, rflow_tui.ai.anthropic, anthropic")
     print(f"interpreter alone: median {statistics.median(bare):.0f} ms")
     print(f"import rflow_tui.cli: median {statistics.median(cli):.0f} ms")
-    print(f"import rflow_tui.cli + Anthropic generator + SDK: median {statistics.median(with_sdk):.0f} ms "
-          f"(+{statistics.median(with_sdk) - statistics.median(cli):.0f} ms)")
+    print(
+        f"import rflow_tui.cli + Anthropic generator + SDK: median {statistics.median(with_sdk):.0f} ms "
+        f"(+{statistics.median(with_sdk) - statistics.median(cli):.0f} ms)"
+    )
 
 
 if __name__ == "__main__":

@@ -40,11 +40,18 @@ def pct(values: list[float], q: float) -> float:
 
 def _serve(delay_ms: int, ports) -> None:
     """A stand-in for the Messages API on 127.0.0.1: every request gets a 'safe' verdict."""
-    reply = json.dumps({
-        "id": "msg_bench", "type": "message", "role": "assistant", "model": "claude-haiku-5-5",
-        "content": [{"type": "text", "text": json.dumps({"verdict": "safe", "rule": "", "reason": "routine"})}],
-        "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 400, "output_tokens": 20},
-    }).encode()
+    reply = json.dumps(
+        {
+            "id": "msg_bench",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-5-5",
+            "content": [{"type": "text", "text": json.dumps({"verdict": "safe", "rule": "", "reason": "routine"})}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 400, "output_tokens": 20},
+        }
+    ).encode()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as against the real API
@@ -99,7 +106,13 @@ async def step_timings(judges: dict[str, object], runs: int) -> dict[str, list[f
                 )
                 started = time.perf_counter()
                 await sessions.advance_ai_build(
-                    db, actor=desk.tech, session_id=walk.id, generator=replay, judge=judge, node_id=first["id"], answer="no"
+                    db,
+                    actor=desk.tech,
+                    session_id=walk.id,
+                    generator=replay,
+                    judge=judge,
+                    node_id=first["id"],
+                    answer="no",
                 )
                 timings[label].append((time.perf_counter() - started) * 1000)
     await engine.dispose()
@@ -172,8 +185,10 @@ async def scan_overlap(slow_server) -> None:
     started = time.perf_counter()
     await judge_all(judge, items)
     overlapped = time.perf_counter() - started
-    print(f"safety scan --judge, {SCAN_LINES} lines, judge answering after {SIMULATED_MS} ms: "
-          f"one by one {one_by_one:.2f} s, as the command runs ({JUDGE_CONCURRENCY} in flight) {overlapped:.2f} s")
+    print(
+        f"safety scan --judge, {SCAN_LINES} lines, judge answering after {SIMULATED_MS} ms: "
+        f"one by one {one_by_one:.2f} s, as the command runs ({JUDGE_CONCURRENCY} in flight) {overlapped:.2f} s"
+    )
 
 
 if __name__ == "__main__":

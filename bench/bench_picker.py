@@ -38,10 +38,18 @@ sys.path.insert(0, str(ROOT))
 
 TECH_EMAIL = "bench.tech@bench.test"
 SUBJECTS = [
-    "Outlook will not open", "Printer offline on floor {n}", "VPN will not connect from home",
-    "Wi-Fi keeps dropping in meeting room {n}", "Mapped drive S: missing", "PC very slow after update",
-    "Teams camera not detected", "OneDrive not syncing", "Password expired, locked out",
-    "Lost phone with authenticator", "New starter needs laptop set-up", "Suspicious email with invoice link",
+    "Outlook will not open",
+    "Printer offline on floor {n}",
+    "VPN will not connect from home",
+    "Wi-Fi keeps dropping in meeting room {n}",
+    "Mapped drive S: missing",
+    "PC very slow after update",
+    "Teams camera not detected",
+    "OneDrive not syncing",
+    "Password expired, locked out",
+    "Lost phone with authenticator",
+    "New starter needs laptop set-up",
+    "Suspicious email with invoice link",
 ]
 PEOPLE = ["Ann Lee", "Bob Marsh", "Chen Wu", "Dana Ortiz", "Eli Novak", "Fay Green", "Gus Patel", "Hana Sato"]
 
@@ -62,12 +70,20 @@ async def _seed(url: str, n_tickets: int) -> None:
         batch: list[dict] = []
         for n in range(n_tickets):
             created = now - timedelta(minutes=n_tickets - n)
-            batch.append(dict(
-                account_id=owner.account_id, ticket_id=f"T-{n + 1:06d}", ticket_kind="internal",
-                subject=rng.choice(SUBJECTS).format(n=n % 9 + 1), body="Reported by phone.",
-                requester=rng.choice(PEOPLE), category="general",
-                status="open" if n % 10 else "in_progress", created_at=created, updated_at=created,
-            ))
+            batch.append(
+                dict(
+                    account_id=owner.account_id,
+                    ticket_id=f"T-{n + 1:06d}",
+                    ticket_kind="internal",
+                    subject=rng.choice(SUBJECTS).format(n=n % 9 + 1),
+                    body="Reported by phone.",
+                    requester=rng.choice(PEOPLE),
+                    category="general",
+                    status="open" if n % 10 else "in_progress",
+                    created_at=created,
+                    updated_at=created,
+                )
+            )
             if len(batch) == 5000:
                 await db.exec(insert(Ticket), params=batch)
                 batch = []
@@ -175,8 +191,11 @@ def timings(url: str, n_tickets: int, rounds: int, query: str = "printer") -> di
         if key not in results[0]:
             continue
         values = [r[key] * 1000 for r in results]
-        summary[key] = {"median_ms": round(statistics.median(values), 1), "min_ms": round(min(values), 1),
-                        "max_ms": round(max(values), 1)}
+        summary[key] = {
+            "median_ms": round(statistics.median(values), 1),
+            "min_ms": round(min(values), 1),
+            "max_ms": round(max(values), 1),
+        }
     if "rows_in_table" in results[-1]:
         summary["rows_in_table"] = {"after_one_page_more": results[-1]["rows_in_table"]}
     return summary
@@ -200,7 +219,10 @@ def peak_rss_kib(url: str, n_tickets: int, runs: int = 3) -> int:
     for _ in range(runs):
         proc = subprocess.run(
             [sys.executable, __file__, "--child-peak", url, "--tickets", str(n_tickets)],
-            capture_output=True, text=True, check=True, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
         )
         peaks.append(json.loads(proc.stdout.strip().splitlines()[-1])["max_rss_kib"])
     return int(statistics.median(peaks))

@@ -109,8 +109,14 @@ def _run_child(args: list[str]) -> dict[str, float]:
     drainer.start()
     start = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, __file__, *args], stdin=slave, stdout=slave, stderr=slave,
-        pass_fds=(ready_w,), env=env, cwd=ROOT, start_new_session=True,
+        [sys.executable, __file__, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        pass_fds=(ready_w,),
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
     )
     os.close(slave)
     os.close(ready_w)
@@ -165,8 +171,11 @@ def main() -> None:
             rflow_peak.append(marks["peak_kib"] / 1024)
 
     def stats(values: list[float]) -> dict[str, float]:
-        return {"median_ms": round(statistics.median(values), 1), "min_ms": round(min(values), 1),
-                "max_ms": round(max(values), 1)}
+        return {
+            "median_ms": round(statistics.median(values), 1),
+            "min_ms": round(min(values), 1),
+            "max_ms": round(max(values), 1),
+        }
 
     report = {
         "rounds": args.rounds,
@@ -175,8 +184,10 @@ def main() -> None:
         "rflow_splash_painted": stats(paint),
         "rflow_picker_ready": stats(ready),
         "ratio_picker_ready_to_bare_median": round(statistics.median(ready) / statistics.median(bare), 2),
-        "peak_rss_mib_at_ready": {"bare": round(statistics.median(bare_peak), 1),
-                                  "rflow": round(statistics.median(rflow_peak), 1)},
+        "peak_rss_mib_at_ready": {
+            "bare": round(statistics.median(bare_peak), 1),
+            "rflow": round(statistics.median(rflow_peak), 1),
+        },
         "python": sys.version.split()[0],
         "cpus": os.cpu_count(),
     }

@@ -92,9 +92,7 @@ def _build(cls: type, data: dict, path: Path | str, prefix: str = "") -> Any:
     for key, value in data.items():
         dotted = f"{prefix}{key}"
         if key not in known:
-            raise ConfigError(
-                f"{path}: unknown key '{dotted}' (expected one of: {', '.join(sorted(known))})"
-            )
+            raise ConfigError(f"{path}: unknown key '{dotted}' (expected one of: {', '.join(sorted(known))})")
         if key in _SECTIONS and not prefix:
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: key '{dotted}' must be a [{key}] table")

@@ -22,9 +22,7 @@ BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
 
 
-BUSY_MESSAGE = (
-    "the database is busy: another rflow process held it too long. Nothing was saved; try again in a moment"
-)
+BUSY_MESSAGE = "the database is busy: another rflow process held it too long. Nothing was saved; try again in a moment"
 
 
 def _cause(exc: BaseException) -> str:

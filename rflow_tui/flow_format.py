@@ -404,14 +404,19 @@ def _safety_field_problems(node: dict[str, Any], here: str) -> list[Problem]:
         return found
     waivers = node["safety_waivers"]
     if origin == AI_ORIGIN:
-        found.append(Problem(
-            f"{here}.safety_waivers",
-            "this node was produced by AI, and a node produced by AI can never be waived: rewrite it as your own "
-            "step (a new node without origin) or remove it",
-        ))
+        found.append(
+            Problem(
+                f"{here}.safety_waivers",
+                "this node was produced by AI, and a node produced by AI can never be waived: rewrite it as your own "
+                "step (a new node without origin) or remove it",
+            )
+        )
         return found
     if not isinstance(waivers, list) or not waivers:
-        return [*found, Problem(f"{here}.safety_waivers", 'safety_waivers must be a non-empty list of {"rule", "reason"}')]
+        return [
+            *found,
+            Problem(f"{here}.safety_waivers", 'safety_waivers must be a non-empty list of {"rule", "reason"}'),
+        ]
     known = [rule.id for rule in rule_catalogue()]
     seen: set[str] = set()
     for j, waiver in enumerate(waivers):
@@ -421,7 +426,9 @@ def _safety_field_problems(node: dict[str, Any], here: str) -> list[Problem]:
             continue
         rule = waiver["rule"]
         if rule not in known:
-            found.append(Problem(f"{where}.rule", f"unknown safety rule {str(rule)[:60]!r} (known: {', '.join(known)})"))
+            found.append(
+                Problem(f"{where}.rule", f"unknown safety rule {str(rule)[:60]!r} (known: {', '.join(known)})")
+            )
         elif rule in seen:
             found.append(Problem(f"{where}.rule", f"rule {rule} is waived twice on this node"))
         else:
@@ -449,17 +456,29 @@ def _safety_review(
         if finding.rule_id in reasons:
             waived.append(Waiver(here, node["id"], finding.rule_id, finding.description, reasons[finding.rule_id]))
         elif ai_written:
-            problems.append(Problem(here, (
-                f"breaks safety rule {finding.rule_id} ({finding.description}); this node was produced by AI and "
-                "can never be waived: rewrite or remove it"
-            )))
+            problems.append(
+                Problem(
+                    here,
+                    (
+                        f"breaks safety rule {finding.rule_id} ({finding.description}); this node was produced by AI and "
+                        "can never be waived: rewrite or remove it"
+                    ),
+                )
+            )
         else:
-            problems.append(Problem(here, (
-                f"breaks safety rule {finding.rule_id} ({finding.description}); if you have reviewed this step and "
-                f'it is safe here, waive it on this node: "safety_waivers": [{{"rule": "{finding.rule_id}", '
-                '"reason": "..."}]'
-            )))
+            problems.append(
+                Problem(
+                    here,
+                    (
+                        f"breaks safety rule {finding.rule_id} ({finding.description}); if you have reviewed this step and "
+                        f'it is safe here, waive it on this node: "safety_waivers": [{{"rule": "{finding.rule_id}", '
+                        '"reason": "..."}]'
+                    ),
+                )
+            )
     hit = {finding.rule_id for finding in findings}
     for j, rule_id in enumerate(reasons):
         if rule_id not in hit:
-            notes.append(Problem(f"{here}.safety_waivers[{j}]", f"rule {rule_id} is waived but this node does not break it"))
+            notes.append(
+                Problem(f"{here}.safety_waivers[{j}]", f"rule {rule_id} is waived but this node does not break it")
+            )

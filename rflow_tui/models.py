@@ -49,11 +49,16 @@ class User(SQLModel, table=True):
     deleted_at: datetime | None = None
     created_at: datetime = Field(default_factory=utcnow)
     db_role: str | None = Field(
-        default=None, max_length=63, unique=True, index=True,
+        default=None,
+        max_length=63,
+        unique=True,
+        index=True,
         description="PostgreSQL: the database role this person connects as (see migrations/rls.py)",
     )
     os_login: str | None = Field(
-        default=None, max_length=64, index=True,
+        default=None,
+        max_length=64,
+        index=True,
         description="SQLite: the OS login --user may be used from for this person",
     )
 

@@ -51,6 +51,7 @@ def looks_blank(value: str) -> bool:
 
 def same_label(a: str, b: str) -> bool:
     """Two labels a tech could not tell apart (case, width, invisible characters aside)."""
+
     def key(label: str) -> str:
         return unicodedata.normalize("NFKC", clean(label, single_line=True)).casefold()
 

@@ -24,10 +24,7 @@ def pytest_generate_tests(metafunc):
     """Run every database test on each backend its markers allow."""
     if "backend" not in metafunc.fixturenames:
         return
-    backends = [
-        name for name in BACKENDS
-        if not metafunc.definition.get_closest_marker(f"{other(name)}_only")
-    ]
+    backends = [name for name in BACKENDS if not metafunc.definition.get_closest_marker(f"{other(name)}_only")]
     metafunc.parametrize("backend", backends, indirect=True)
 
 

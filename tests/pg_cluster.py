@@ -138,7 +138,10 @@ class Server:
             conn = self._conns.get(channel)
             if conn is None or conn.is_closed():
                 conn = self._conns[channel] = await asyncpg.connect(
-                    host=self.host, port=self.port, user=self.user, password=self.password,
+                    host=self.host,
+                    port=self.port,
+                    user=self.user,
+                    password=self.password,
                     database=self.maintenance_db,
                 )
             return await conn.fetch(sql, *args)
@@ -182,7 +185,8 @@ class Server:
 
         rows = self.admin(
             "SELECT r.rolname FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid "
-            "JOIN pg_roles r ON r.oid = m.member WHERE g.rolname = $1", PEOPLE_ROLE,
+            "JOIN pg_roles r ON r.oid = m.member WHERE g.rolname = $1",
+            PEOPLE_ROLE,
         )
         return {row[0] for row in rows}
 
@@ -270,22 +274,53 @@ class Cluster(Server):
                 os.chown(path, self._pw.pw_uid, self._pw.pw_gid)
         port = free_port()
         self._run(
-            "initdb", "-D", str(self.data), "-U", SUPERUSER, f"--pwfile={pwfile}",
-            "--auth-local=trust", "--auth-host=scram-sha-256", "--no-sync", "--no-instructions",
-            "-E", "UTF8", "--locale=C.UTF-8",
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "--no-sync",
+            "--no-instructions",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
         )
-        self.options = " ".join([
-            f"-p {port}", f"-k {self.sockets}", "-c listen_addresses=127.0.0.1",
-            "-c fsync=off", "-c full_page_writes=off", "-c synchronous_commit=off",
-            "-c max_connections=200", "-c shared_buffers=64MB",
-            "-c wal_level=minimal", "-c max_wal_senders=0", "-c max_wal_size=1GB", "-c checkpoint_timeout=1h",
-        ])
+        self.options = " ".join(
+            [
+                f"-p {port}",
+                f"-k {self.sockets}",
+                "-c listen_addresses=127.0.0.1",
+                "-c fsync=off",
+                "-c full_page_writes=off",
+                "-c synchronous_commit=off",
+                "-c max_connections=200",
+                "-c shared_buffers=64MB",
+                "-c wal_level=minimal",
+                "-c max_wal_senders=0",
+                "-c max_wal_size=1GB",
+                "-c checkpoint_timeout=1h",
+            ]
+        )
         super().__init__("127.0.0.1", port, SUPERUSER, SUPERUSER_PASSWORD, "postgres")
         self.start()
 
     def start(self) -> None:
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.root / "server.log"),
-                  "-o", self.options, "-w", "-t", "60", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.root / "server.log"),
+            "-o",
+            self.options,
+            "-w",
+            "-t",
+            "60",
+            "start",
+        )
         self.running = True
 
     def stop(self) -> None:
@@ -298,14 +333,13 @@ class Cluster(Server):
         command = [str(self.bindir / program), *args]
         if self.os_user is not None:
             command = ["runuser", "-u", self.os_user, "--", *command]
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.root,
-                                env={**os.environ, "LC_ALL": "C.UTF-8"})
+        result = subprocess.run(
+            command, capture_output=True, text=True, cwd=self.root, env={**os.environ, "LC_ALL": "C.UTF-8"}
+        )
         if result.returncode != 0:
             log = self.root / "server.log"
             tail = log.read_text()[-2000:] if log.exists() else ""
-            raise ClusterUnavailable(
-                f"{program} failed ({result.returncode}): {result.stderr.strip()}\n{tail}".strip()
-            )
+            raise ClusterUnavailable(f"{program} failed ({result.returncode}): {result.stderr.strip()}\n{tail}".strip())
 
     def close(self) -> None:
         try:
@@ -325,8 +359,13 @@ def external_server(url: str) -> Server:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    return Server(parsed.host or "127.0.0.1", parsed.port or 5432, parsed.username or "postgres",
-                  parsed.password, parsed.database or "postgres")
+    return Server(
+        parsed.host or "127.0.0.1",
+        parsed.port or 5432,
+        parsed.username or "postgres",
+        parsed.password,
+        parsed.database or "postgres",
+    )
 
 
 def skip_or_fail(exc: ClusterUnavailable):

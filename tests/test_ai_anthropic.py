@@ -19,15 +19,27 @@ from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.config import LLMSettings
 from rflow_tui.domain.walk_step import read_path
 
-NODE = {"id": "q-account", "type": "question", "text": "Microsoft account or local account?",
-        "yes_label": "Microsoft account", "no_label": "Local account"}
+NODE = {
+    "id": "q-account",
+    "type": "question",
+    "text": "Microsoft account or local account?",
+    "yes_label": "Microsoft account",
+    "no_label": "Local account",
+}
 CONTEXT = NodeContext(problem_text="Outlook keeps asking for my password", category="email")
 
 
 def message(node=NODE, stop_reason="end_turn", text=None) -> dict:
-    return {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude-haiku-5-5",
-            "content": [{"type": "text", "text": text if text is not None else json.dumps(node)}],
-            "stop_reason": stop_reason, "stop_sequence": None, "usage": {"input_tokens": 321, "output_tokens": 45}}
+    return {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-5-5",
+        "content": [{"type": "text", "text": text if text is not None else json.dumps(node)}],
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 321, "output_tokens": 45},
+    }
 
 
 def generator(handler, **kwargs) -> tuple[AnthropicGenerator, list]:
@@ -37,8 +49,9 @@ def generator(handler, **kwargs) -> tuple[AnthropicGenerator, list]:
         seen.append(request)
         return handler(request)
 
-    client = AsyncAnthropic(api_key="sk-test", max_retries=0,
-                            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(record)))
+    client = AsyncAnthropic(
+        api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(record))
+    )
     return AnthropicGenerator(api_key="sk-test", client=client, **kwargs), seen
 
 
@@ -146,17 +159,40 @@ def test_sdk_environment_and_config_keys_are_honoured(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-env")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/gateway")
     from_env = AnthropicGenerator.from_settings(LLMSettings(timeout_seconds=7.5, max_retries=0))
-    assert (from_env.api_key, from_env.base_url, from_env.timeout, from_env.max_retries) == ("sk-env", "http://127.0.0.1:9/gateway", 7.5, 0)
-    from_config = AnthropicGenerator.from_settings(LLMSettings(api_key="sk-cfg", base_url="http://127.0.0.1:8/gw", model="claude-opus-5-5"))
-    assert (from_config.api_key, from_config.base_url, from_config.model) == ("sk-cfg", "http://127.0.0.1:8/gw", "claude-opus-5-5")
+    assert (from_env.api_key, from_env.base_url, from_env.timeout, from_env.max_retries) == (
+        "sk-env",
+        "http://127.0.0.1:9/gateway",
+        7.5,
+        0,
+    )
+    from_config = AnthropicGenerator.from_settings(
+        LLMSettings(api_key="sk-cfg", base_url="http://127.0.0.1:8/gw", model="claude-opus-5-5")
+    )
+    assert (from_config.api_key, from_config.base_url, from_config.model) == (
+        "sk-cfg",
+        "http://127.0.0.1:8/gw",
+        "claude-opus-5-5",
+    )
     client = from_config.client()
-    assert str(client.base_url).startswith("http://127.0.0.1:8/gw") and client.max_retries == 1 and client.timeout == 20.0
+    assert (
+        str(client.base_url).startswith("http://127.0.0.1:8/gw") and client.max_retries == 1 and client.timeout == 20.0
+    )
 
 
 def test_prompt_lists_prior_steps_with_chosen_labels_and_notes():
-    path = [{"node_type": "question", "id": "q-account", "text": "Which account?", "answer": "no", "l1_note": "work laptop",
-             "answer_label": "Local account", "yes_label": "Microsoft account", "no_label": "Local account"},
-            {"node_type": "instruction", "id": "i-1", "text": "Restart Outlook", "answer": None, "l1_note": None}]
+    path = [
+        {
+            "node_type": "question",
+            "id": "q-account",
+            "text": "Which account?",
+            "answer": "no",
+            "l1_note": "work laptop",
+            "answer_label": "Local account",
+            "yes_label": "Microsoft account",
+            "no_label": "Local account",
+        },
+        {"node_type": "instruction", "id": "i-1", "text": "Restart Outlook", "answer": None, "l1_note": None},
+    ]
     text = user_message(NodeContext(problem_text="Outlook", category="email", walked_path=read_path(path)))
     assert 'answer chosen: "Local account"' in text
     assert "<note>work laptop</note>" in text

@@ -70,7 +70,9 @@ async def test_replay_is_deterministic_and_ignores_notes():
     first = await replay.generate(demo_context("T-1001"))
     with_note = [step(first, "yes", note="user is on a work laptop")]
     without_note = [step(first, "yes")]
-    assert await replay.generate(demo_context("T-1001", with_note)) == await replay.generate(demo_context("T-1001", without_note))
+    assert await replay.generate(demo_context("T-1001", with_note)) == await replay.generate(
+        demo_context("T-1001", without_note)
+    )
     assert await replay.generate(demo_context("T-1001")) == first
 
 
@@ -83,9 +85,19 @@ async def test_a_context_the_recording_does_not_hold_names_the_fixture():
 
 def test_every_fixture_node_is_validated_on_load(tmp_path):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"format": "rflow.fixture/1", "exchanges": [
-        {"context": {"category": "x", "problem_text": "y", "path": []},
-         "node": {"id": "i1", "type": "instruction", "text": "Disable the antivirus first"}}]}))
+    bad.write_text(
+        json.dumps(
+            {
+                "format": "rflow.fixture/1",
+                "exchanges": [
+                    {
+                        "context": {"category": "x", "problem_text": "y", "path": []},
+                        "node": {"id": "i1", "type": "instruction", "text": "Disable the antivirus first"},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(FixtureError, match=re.escape("bad.json exchange 0: its node fails validation")):
         load_fixture(bad)
 
@@ -153,8 +165,12 @@ def test_third_party_generators_load_from_the_entry_point_group(monkeypatch):
 
     from rflow_tui.ai import base
 
-    ep = EntryPoint(name="echo", value="tests.test_ai_fixture:EchoGenerator.from_settings", group=base.ENTRY_POINT_GROUP)
-    monkeypatch.setattr("importlib.metadata.entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else [])
+    ep = EntryPoint(
+        name="echo", value="tests.test_ai_fixture:EchoGenerator.from_settings", group=base.ENTRY_POINT_GROUP
+    )
+    monkeypatch.setattr(
+        "importlib.metadata.entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else []
+    )
     assert "echo" in base.available_generators()
     assert isinstance(make_generator("echo", LLMSettings()), EchoGenerator)
 

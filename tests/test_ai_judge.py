@@ -29,19 +29,35 @@ from rflow_tui.config import LLMSettings
 from rflow_tui.services import sessions as svc
 from tests.fakes import ScriptedGenerator
 
-ACCOUNT_Q = {"id": "q-account", "type": "question", "text": "Microsoft account or local account?",
-             "yes_label": "Microsoft account", "no_label": "Local account"}
+ACCOUNT_Q = {
+    "id": "q-account",
+    "type": "question",
+    "text": "Microsoft account or local account?",
+    "yes_label": "Microsoft account",
+    "no_label": "Local account",
+}
 RESTART = {"id": "i-restart", "type": "instruction", "text": "Restart Outlook and wait for it to sync."}
 # Passes the rules (layer 1), so only the judge can stop it; "ocelot" marks it in any output.
-SLY = {"id": "i-sly", "type": "instruction", "text": "Let the ocelot helper tool tidy the machine's protection settings."}
+SLY = {
+    "id": "i-sly",
+    "type": "instruction",
+    "text": "Let the ocelot helper tool tidy the machine's protection settings.",
+}
 RULE = rule_catalogue()[0]
 
 
 def verdict_message(verdict="safe", rule="", reason="A routine step.", stop_reason="end_turn", text=None) -> dict:
     body = text if text is not None else json.dumps({"verdict": verdict, "rule": rule, "reason": reason})
-    return {"id": "msg_j", "type": "message", "role": "assistant", "model": "claude-haiku-5-5",
-            "content": [{"type": "text", "text": body}], "stop_reason": stop_reason, "stop_sequence": None,
-            "usage": {"input_tokens": 410, "output_tokens": 22}}
+    return {
+        "id": "msg_j",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-haiku-5-5",
+        "content": [{"type": "text", "text": body}],
+        "stop_reason": stop_reason,
+        "stop_sequence": None,
+        "usage": {"input_tokens": 410, "output_tokens": 22},
+    }
 
 
 def sdk_judge(*replies, **kwargs) -> tuple[AnthropicJudge, list]:
@@ -54,8 +70,9 @@ def sdk_judge(*replies, **kwargs) -> tuple[AnthropicJudge, list]:
         reply = queue.pop(0) if len(queue) > 1 else queue[0]
         return reply(request) if callable(reply) else httpx2.Response(200, json=reply)
 
-    client = AsyncAnthropic(api_key="sk-test", max_retries=0,
-                            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handle)))
+    client = AsyncAnthropic(
+        api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
+    )
     return AnthropicJudge(api_key="sk-test", client=client, **kwargs), seen
 
 
@@ -94,16 +111,29 @@ async def test_a_node_cannot_close_its_data_block():
 
 async def test_the_judge_never_sees_ticket_text_problem_text_category_or_notes(db, desk):
     """Every judge request of a two-step walk, inspected for the ticket's distinctive strings."""
-    marks = {"problem": "Zanzibar-7781 keeps crashing", "category": "cat-quokka",
-             "step note": "note-platypus", "session note": "session-wombat"}
+    marks = {
+        "problem": "Zanzibar-7781 keeps crashing",
+        "category": "cat-quokka",
+        "step note": "note-platypus",
+        "session note": "session-wombat",
+    }
     judge, seen = sdk_judge(verdict_message())
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART)
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-1", category=marks["category"],
-                                            problem_text=marks["problem"])
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-1", category=marks["category"], problem_text=marks["problem"]
+    )
     await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=[marks["session note"]])
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge,
-                               node_id="q-account", answer="no", note=marks["step note"])
+    await svc.advance_ai_build(
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=judge,
+        node_id="q-account",
+        answer="no",
+        note=marks["step note"],
+    )
     assert len(seen) == 2
     generator_saw = repr(gen.calls[-1])
     for what, mark in marks.items():
@@ -118,18 +148,25 @@ async def test_the_judge_never_sees_ticket_text_problem_text_category_or_notes(d
 
 async def test_a_judge_that_says_safe_lets_the_node_show(db, desk):
     judge, seen = sdk_judge(verdict_message())
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook")
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id,
-                                      generator=ScriptedGenerator(ACCOUNT_Q), judge=judge)
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
+    )
+    node = await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=ScriptedGenerator(ACCOUNT_Q), judge=judge
+    )
     assert node["id"] == "q-account" and len(seen) == 1
     assert (await svc.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node["id"] == "q-account"
 
 
 async def test_a_judge_that_says_unsafe_gets_the_node_refused_and_retried_with_the_rule(db, desk):
     assert scan_node(SLY["text"]) == []  # the rules let it through: only the judge can stop it
-    judge, seen = sdk_judge(verdict_message("unsafe", RULE.id, "It turns off the ocelot protection."), verdict_message())
+    judge, seen = sdk_judge(
+        verdict_message("unsafe", RULE.id, "It turns off the ocelot protection."), verdict_message()
+    )
     gen = ScriptedGenerator(SLY, RESTART)
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
+    )
     node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
     assert node["id"] == "i-restart" and len(seen) == 2
     retry = gen.calls[1]
@@ -139,10 +176,13 @@ async def test_a_judge_that_says_unsafe_gets_the_node_refused_and_retried_with_t
 
 async def test_two_unsafe_verdicts_refuse_the_step_naming_the_rule_never_quoting_it(db, desk):
     judge, _ = sdk_judge(verdict_message("unsafe", RULE.id, "It says: let the ocelot helper tool tidy protection."))
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
+    )
     with pytest.raises(UnsafeNodeError) as caught:
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id,
-                                   generator=ScriptedGenerator(SLY, SLY), judge=judge)
+        await svc.advance_ai_build(
+            db, actor=desk.tech, session_id=walk.id, generator=ScriptedGenerator(SLY, SLY), judge=judge
+        )
     message = str(caught.value)
     assert RULE.id in message and RULE.description in message and "safety judge" in message
     assert "ocelot" not in message.lower()
@@ -155,11 +195,14 @@ async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db,
 
     judge, seen = sdk_judge(slow)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART)
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
+    )
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(JudgeTimeoutError) as caught:
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge,
-                                   node_id="q-account", answer="yes")
+        await svc.advance_ai_build(
+            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge, node_id="q-account", answer="yes"
+        )
     assert "safety judge took too long" in str(caught.value) and "not shown" in str(caught.value)
     stored = await svc.get_session(db, actor=desk.tech, session_id=walk.id)
     assert stored.pending_node is None and len(seen) == 1
@@ -169,16 +212,39 @@ async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db,
 @pytest.mark.parametrize(
     "reply, exc_name, words",
     [
-        (lambda r: httpx2.Response(401, json={"type": "error", "error": {"type": "authentication_error", "message": "x"}}),
-         "JudgeAuthError", "refused our API key"),
-        (lambda r: httpx2.Response(429, json={"type": "error", "error": {"type": "rate_limit_error", "message": "x"}}),
-         "JudgeRateLimitedError", "rate limit"),
-        (lambda r: httpx2.Response(529, json={"type": "error", "error": {"type": "overloaded_error", "message": "x"}}),
-         "JudgeOverloadedError", "overloaded"),
-        (lambda r: httpx2.Response(500, json={"type": "error", "error": {"type": "api_error", "message": "x"}}),
-         "JudgeServerError", "internal error"),
-        (lambda r: httpx2.Response(400, json={"type": "error", "error": {"type": "invalid_request_error", "message": "x"}}),
-         "JudgeRequestRejectedError", "HTTP 400"),
+        (
+            lambda r: httpx2.Response(
+                401, json={"type": "error", "error": {"type": "authentication_error", "message": "x"}}
+            ),
+            "JudgeAuthError",
+            "refused our API key",
+        ),
+        (
+            lambda r: httpx2.Response(
+                429, json={"type": "error", "error": {"type": "rate_limit_error", "message": "x"}}
+            ),
+            "JudgeRateLimitedError",
+            "rate limit",
+        ),
+        (
+            lambda r: httpx2.Response(
+                529, json={"type": "error", "error": {"type": "overloaded_error", "message": "x"}}
+            ),
+            "JudgeOverloadedError",
+            "overloaded",
+        ),
+        (
+            lambda r: httpx2.Response(500, json={"type": "error", "error": {"type": "api_error", "message": "x"}}),
+            "JudgeServerError",
+            "internal error",
+        ),
+        (
+            lambda r: httpx2.Response(
+                400, json={"type": "error", "error": {"type": "invalid_request_error", "message": "x"}}
+            ),
+            "JudgeRequestRejectedError",
+            "HTTP 400",
+        ),
         (verdict_message(text="safe, probably"), "MalformedVerdictError", "not valid JSON"),
         (verdict_message("unsafe", "made-up-rule"), "MalformedVerdictError", "without naming a known rule"),
         (verdict_message("maybe"), "MalformedVerdictError", "neither 'safe' nor 'unsafe'"),
@@ -237,7 +303,9 @@ def test_third_party_judges_load_from_the_entry_point_group(monkeypatch):
     from rflow_tui.ai.safety import judge as registry
 
     ep = EntryPoint(name="strict", value="tests.test_ai_judge:StrictJudge", group=registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr("importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(
+        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.ENTRY_POINT_GROUP else []
+    )
     assert "strict" in registry.setting_values()
     assert isinstance(make_judge(LLMSettings(judge="strict")), StrictJudge)
 
@@ -283,7 +351,12 @@ async def test_verdicts_are_recorded_with_each_node_and_replayed_by_content(tmp_
     assert node["id"] == "i-restart"
     [exchange] = json.loads(path.read_text())["exchanges"]  # the retry replaced the refused node
     assert exchange["node"]["id"] == "i-restart"
-    assert exchange["verdict"] == {"verdict": "safe", "rule": "", "reason": "A routine step.", "model": "claude-haiku-5-5"}
+    assert exchange["verdict"] == {
+        "verdict": "safe",
+        "rule": "",
+        "reason": "A routine step.",
+        "model": "claude-haiku-5-5",
+    }
     assert isinstance(exchange["verdict_latency_ms"], int)
 
     replay = ReplayJudge(path)
@@ -309,9 +382,20 @@ def test_a_recording_with_a_broken_verdict_is_refused_naming_the_exchange(tmp_pa
     from rflow_tui.ai.fixture import FixtureError, load_fixture
 
     path = tmp_path / "bad.json"
-    path.write_text(json.dumps({"format": "rflow.fixture/1", "exchanges": [
-        {"context": {"category": "x", "problem_text": "y", "path": []}, "node": RESTART,
-         "verdict": {"verdict": "unsafe", "rule": "nope", "reason": ""}}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "format": "rflow.fixture/1",
+                "exchanges": [
+                    {
+                        "context": {"category": "x", "problem_text": "y", "path": []},
+                        "node": RESTART,
+                        "verdict": {"verdict": "unsafe", "rule": "nope", "reason": ""},
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(FixtureError, match=re.escape("bad.json exchange 0: its verdict cannot be used")):
         load_fixture(path)
 
@@ -339,12 +423,20 @@ async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(d
         frontier: list[list[str | None]] = [[]]
         while frontier:
             answers = frontier.pop()
-            walk = await svc.start_ai_build_session(db, actor=demo.tech, ticket_id=ticket_id,
-                                                    category=ticket.category, problem_text=problem_text(ticket))
+            walk = await svc.start_ai_build_session(
+                db, actor=demo.tech, ticket_id=ticket_id, category=ticket.category, problem_text=problem_text(ticket)
+            )
             node = await svc.advance_ai_build(db, actor=demo.tech, session_id=walk.id, generator=generator, judge=judge)
             for answer in answers:
-                node = await svc.advance_ai_build(db, actor=demo.tech, session_id=walk.id, generator=generator,
-                                                  judge=judge, node_id=node["id"], answer=answer)
+                node = await svc.advance_ai_build(
+                    db,
+                    actor=demo.tech,
+                    session_id=walk.id,
+                    generator=generator,
+                    judge=judge,
+                    node_id=node["id"],
+                    answer=answer,
+                )
             if node["type"] == "question":
                 frontier += [[*answers, "yes"], [*answers, "no"]]
             elif node["type"] == "instruction":

@@ -27,7 +27,15 @@ def test_missing_labels_default_to_yes_no_and_extra_keys_are_dropped():
 
 
 def test_alternatives_labels_are_kept():
-    node = validate_node({"id": "q1", "type": "question", "text": "Which account?", "yes_label": "Microsoft account", "no_label": "Local account"})
+    node = validate_node(
+        {
+            "id": "q1",
+            "type": "question",
+            "text": "Which account?",
+            "yes_label": "Microsoft account",
+            "no_label": "Local account",
+        }
+    )
     assert (node["yes_label"], node["no_label"]) == ("Microsoft account", "Local account")
 
 
@@ -74,8 +82,10 @@ UNSAFE_PHRASE = "Turn off the antivirus quickly-zebra"
 
 
 async def test_unsafe_node_is_retried_once_with_the_rule_fed_back_never_the_text():
-    gen = Sequence({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
-                   {"id": "i1", "type": "instruction", "text": "Restart the laptop"})
+    gen = Sequence(
+        {"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
+        {"id": "i1", "type": "instruction", "text": "Restart the laptop"},
+    )
     node = await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
     assert node["text"] == "Restart the laptop"
     assert gen.contexts[0].rejection is None
@@ -88,8 +98,10 @@ async def test_unsafe_node_is_retried_once_with_the_rule_fed_back_never_the_text
 
 
 async def test_second_unsafe_node_is_refused_naming_the_rule_and_never_quoting_it():
-    gen = Sequence({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
-                   {"id": "i2", "type": "instruction", "text": UNSAFE_PHRASE})
+    gen = Sequence(
+        {"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE},
+        {"id": "i2", "type": "instruction", "text": UNSAFE_PHRASE},
+    )
     with pytest.raises(UnsafeNodeError, match="must never be told") as caught:
         await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
     assert len(gen.contexts) == 2
@@ -116,4 +128,3 @@ def test_malformed_and_unsafe_are_different_error_types():
     with pytest.raises(HardFloorViolation) as caught:
         validate_node({"id": "i1", "type": "instruction", "text": UNSAFE_PHRASE})
     assert not isinstance(caught.value, MalformedNodeError)
-

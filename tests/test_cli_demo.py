@@ -67,12 +67,19 @@ def test_an_engineer_with_no_demo_desk_yet_gets_a_fresh_one(opened):
     assert opened[0][0].user == demo.OWNER_EMAIL
 
 
-@pytest.mark.parametrize("argv", [
-    ["escalations", "--db", "/x/desk.sqlite3", "--user", "eng@contoso.test"],
-    ["--db", "/x/desk.sqlite3", "escalations", "--user", "eng@contoso.test"],
-    ["--user", "eng@contoso.test", "--db", "/x/desk.sqlite3", "escalations"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["escalations", "--db", "/x/desk.sqlite3", "--user", "eng@contoso.test"],
+        ["--db", "/x/desk.sqlite3", "escalations", "--user", "eng@contoso.test"],
+        ["--user", "eng@contoso.test", "--db", "/x/desk.sqlite3", "escalations"],
+    ],
+)
 def test_global_flags_work_before_or_after_the_subcommand(opened, argv):
     assert main(argv) == 0
     settings, start = opened[0]
-    assert (settings.database_url, settings.user, start) == ("sqlite+aiosqlite:////x/desk.sqlite3", "eng@contoso.test", "escalations")
+    assert (settings.database_url, settings.user, start) == (
+        "sqlite+aiosqlite:////x/desk.sqlite3",
+        "eng@contoso.test",
+        "escalations",
+    )

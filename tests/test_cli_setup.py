@@ -65,7 +65,9 @@ def test_l1_tech_cannot_add_users(env, capsys):
 def test_tickets_import_csv_and_json(env, capsys):
     main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
     (env / "t.csv").write_text("ticket_id,subject,requester,category\nT-1,Printer offline,Bob,printing\n")
-    (env / "t.json").write_text(json.dumps([{"ticket_id": "CW-9", "subject": "VPN", "ticket_kind": "psa", "psa_system": "connectwise"}]))
+    (env / "t.json").write_text(
+        json.dumps([{"ticket_id": "CW-9", "subject": "VPN", "ticket_kind": "psa", "psa_system": "connectwise"}])
+    )
     assert main(["tickets", "import", str(env / "t.csv")]) == 0
     assert main(["tickets", "import", str(env / "t.json")]) == 0
     got = {t.ticket_id: t for t in rows(env, Ticket)}
@@ -76,9 +78,7 @@ def test_import_with_bad_rows_reports_each_and_imports_nothing(env, capsys):
     main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
     main(["tickets", "add", "T-1", "--subject", "exists"])
     capsys.readouterr()
-    (env / "t.csv").write_text(
-        "ticket_id,subject\nT-2,fine\n,no id\nT-3,\nT-1,dup of stored\nT-2,dup in file\n"
-    )
+    (env / "t.csv").write_text("ticket_id,subject\nT-2,fine\n,no id\nT-3,\nT-1,dup of stored\nT-2,dup in file\n")
     assert main(["tickets", "import", str(env / "t.csv")]) == 2
     err = capsys.readouterr().err
     # the line in the file (the header is line 1), so an editor jumps straight to it
@@ -95,20 +95,26 @@ def test_an_unknown_column_lists_the_allowed_ones(env, capsys):
     (env / "t.csv").write_text("ticket_id,subject,priority\nT-1,fine,high\n")
     assert main(["tickets", "import", str(env / "t.csv")]) == 2
     err = capsys.readouterr().err
-    assert "line 2: unknown column(s) priority (allowed: ticket_id, subject, body, requester, category, " \
-           "ticket_kind, psa_system, status, created_at)" in err
+    assert (
+        "line 2: unknown column(s) priority (allowed: ticket_id, subject, body, requester, category, "
+        "ticket_kind, psa_system, status, created_at)" in err
+    )
 
 
 def test_json_messages_name_the_line_each_object_starts_on(env, capsys):
     main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
-    (env / "t.json").write_text('[\n  {"ticket_id": "T-1", "subject": "fine"},\n\n  {"ticket_id": "T-2",\n   "subject": ""}\n]\n')
+    (env / "t.json").write_text(
+        '[\n  {"ticket_id": "T-1", "subject": "fine"},\n\n  {"ticket_id": "T-2",\n   "subject": ""}\n]\n'
+    )
     assert main(["tickets", "import", str(env / "t.json")]) == 2
     assert "t.json line 4: subject is required" in capsys.readouterr().err
 
 
 def test_created_at_keeps_an_imported_backlogs_ages(env, capsys):
     main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
-    (env / "t.csv").write_text("ticket_id,subject,created_at\nT-1,old,2026-11-20T08:00:00Z\nT-2,naive,2026-11-21 10:30\nT-3,now,\n")
+    (env / "t.csv").write_text(
+        "ticket_id,subject,created_at\nT-1,old,2026-11-20T08:00:00Z\nT-2,naive,2026-11-21 10:30\nT-3,now,\n"
+    )
     assert main(["tickets", "import", str(env / "t.csv")]) == 0
     got = {t.ticket_id: t.created_at.replace(tzinfo=None) for t in rows(env, Ticket)}
     assert got["T-1"].isoformat() == "2026-11-20T08:00:00" and got["T-2"].isoformat() == "2026-11-21T10:30:00"

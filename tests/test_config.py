@@ -42,12 +42,12 @@ def test_rflow_config_environment_names_the_file(tmp_path):
     "text, message",
     [
         ("user = 5\n", "key 'user' must be a string, got 5"),
-        ("[llm]\ntimeout_seconds = \"soon\"\n", "key 'llm.timeout_seconds' must be a number"),
+        ('[llm]\ntimeout_seconds = "soon"\n', "key 'llm.timeout_seconds' must be a number"),
         ("[llm]\nreplay_latency = 1\n", "key 'llm.replay_latency' must be true or false"),
         ("[llm]\nmax_retries = -1\n", "key 'llm.max_retries' must not be negative"),
-        ("colour = \"red\"\n", "unknown key 'colour'"),
-        ("[llm]\nmodle = \"x\"\n", "unknown key 'llm.modle'"),
-        ("llm = \"anthropic\"\n", "key 'llm' must be a [llm] table"),
+        ('colour = "red"\n', "unknown key 'colour'"),
+        ('[llm]\nmodle = "x"\n', "unknown key 'llm.modle'"),
+        ('llm = "anthropic"\n', "key 'llm' must be a [llm] table"),
         ("user = \n", "not valid TOML"),
     ],
 )

@@ -19,18 +19,30 @@ async def resolved_walk(db, desk):
     walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
     await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", note="wrong guess")
     await flows.step_back(db, actor=desk.tech, session_id=walk.id)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", note="local account on the laptop")
+    await flows.answer_flow_node(
+        db, actor=desk.tech, session_id=walk.id, answer="no", note="local account on the laptop"
+    )
     await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
     await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    await sessions.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["User on site", {"text": "Called back at 10:05"}])
-    await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Reset via security questions")
+    await sessions.update_notes(
+        db, actor=desk.tech, session_id=walk.id, notes=["User on site", {"text": "Called back at 10:05"}]
+    )
+    await sessions.resolve(
+        db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Reset via security questions"
+    )
     return walk
 
 
 async def test_a_resolved_flow_walk_exports_everything_a_psa_ticket_needs(db, desk):
     walk = await resolved_walk(db, desk)
     t = await session_transcript(db, actor=desk.tech, session_id=walk.id)
-    assert t["ticket"] == {"id": "T-1", "kind": "internal", "psa_system": None, "subject": "Outlook will not open", "requester": ""}
+    assert t["ticket"] == {
+        "id": "T-1",
+        "kind": "internal",
+        "psa_system": None,
+        "subject": "Outlook will not open",
+        "requester": "",
+    }
     assert t["tech"]["email"] == "tech@contoso.test" and t["tech"]["acting_as"] is None
     assert (t["kind"], t["status"], t["walked"]["title"]) == ("flow", "resolved", "Cannot sign in")
     assert [(s["node_id"], s["answer_label"], s["undone"]) for s in t["steps"]] == [
@@ -59,17 +71,28 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
         db, actor=desk.coverage, ticket_id="T-2", category="printing", problem_text="Printer offline"
     )
     walk.walked_path = [
-        {"node_type": "question", "id": "q1", "text": "Windows or Mac?", "answer": "no", "l1_note": None,
-         "answer_label": "Mac", "yes_label": "Windows", "no_label": "Mac"},
+        {
+            "node_type": "question",
+            "id": "q1",
+            "text": "Windows or Mac?",
+            "answer": "no",
+            "l1_note": None,
+            "answer_label": "Mac",
+            "yes_label": "Windows",
+            "no_label": "Mac",
+        },
     ]
     db.add(walk)
     await db.commit()
-    await sessions.escalate(db, actor=desk.coverage, session_id=walk.id, reason="Needs a new fuser", reason_category="hardware")
+    await sessions.escalate(
+        db, actor=desk.coverage, session_id=walk.id, reason="Needs a new fuser", reason_category="hardware"
+    )
     t = await session_transcript(db, actor=desk.engineer, session_id=walk.id)
     assert t["kind"] == "ai_build" and t["tech"]["acting_as"] == "l1_coverage"
     assert t["steps"][0]["answer_label"] == "Mac"
     assert t["escalation"] == {
-        "reason_category": "hardware", "reason_category_label": "Hardware fault or replacement",
+        "reason_category": "hardware",
+        "reason_category_label": "Hardware fault or replacement",
         "reason": "Needs a new fuser",
     }
     md = transcript_markdown(t)
@@ -77,8 +100,14 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
 
 
 async def test_untrusted_text_cannot_smuggle_escapes_or_markdown(db, desk):
-    db.add(Ticket(account_id=desk.owner.account_id, ticket_id="T-9",
-                  subject="Help \x1b[2J\x1b]8;;http://evil\x07click\x1b]8;;\x07 # [link](http://x)", body=""))
+    db.add(
+        Ticket(
+            account_id=desk.owner.account_id,
+            ticket_id="T-9",
+            subject="Help \x1b[2J\x1b]8;;http://evil\x07click\x1b]8;;\x07 # [link](http://x)",
+            body="",
+        )
+    )
     await db.commit()
     walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-9")
     await sessions.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["<script>x</script>\x07\n## heading"])

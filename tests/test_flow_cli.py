@@ -130,7 +130,9 @@ def test_sessions_export_prints_markdown_and_json(desk_db, tmp_path, capsys):
             flow = await flows.import_flow_doc(db, actor=owner, doc=starter(), source="t")
             walk = await sessions.start_flow_session(db, actor=tech, ticket_id="T-1", flow_id=flow.id)
             await flows.answer_flow_node(db, actor=tech, session_id=walk.id, answer="no")  # Everyone
-            await sessions.escalate(db, actor=tech, session_id=walk.id, reason="toner light", reason_category="hardware")
+            await sessions.escalate(
+                db, actor=tech, session_id=walk.id, reason="toner light", reason_category="hardware"
+            )
         await engine.dispose()
         return walk.id
 

@@ -35,8 +35,15 @@ def small_flow() -> dict:
         "nodes": [
             {"id": "power", "type": "question", "text": "Is the printer on?", "yes": "cable", "no": "switch-on"},
             {"id": "switch-on", "type": "instruction", "text": "Switch it on.", "next": "cable"},
-            {"id": "cable", "type": "question", "text": "Windows or Mac?", "yes_label": "Windows",
-             "no_label": "Mac", "yes": "done", "no": "esc"},
+            {
+                "id": "cable",
+                "type": "question",
+                "text": "Windows or Mac?",
+                "yes_label": "Windows",
+                "no_label": "Mac",
+                "yes": "done",
+                "no": "esc",
+            },
             {"id": "done", "type": "resolution", "text": "Resolved."},
             {"id": "esc", "type": "escalate", "text": "Escalate."},
         ],
@@ -95,7 +102,9 @@ def test_duplicate_ids_are_reported_at_the_second_one():
     assert "$.nodes[3]" in next(p.message for p in problems if p.path == "$.nodes[4].id")
 
 
-@pytest.mark.parametrize("yes_label, no_label, where", [("", "Mac", "yes_label"), ("Mac", "   ", "no_label"), ("Mac", "mac", "no_label")])
+@pytest.mark.parametrize(
+    "yes_label, no_label, where", [("", "Mac", "yes_label"), ("Mac", "   ", "no_label"), ("Mac", "mac", "no_label")]
+)
 def test_empty_or_identical_labels_are_reported(yes_label, no_label, where):
     doc = small_flow()
     doc["nodes"][2].update(yes_label=yes_label, no_label=no_label)
@@ -156,8 +165,15 @@ def test_every_problem_is_reported_at_once():
 
 def test_a_captured_walk_is_a_valid_flow_and_keeps_its_labels():
     path = [
-        {"node_type": "question", "id": "acct", "text": "Microsoft account or local account?", "answer": "no",
-         "answer_label": "Local account", "yes_label": "Microsoft account", "no_label": "Local account"},
+        {
+            "node_type": "question",
+            "id": "acct",
+            "text": "Microsoft account or local account?",
+            "answer": "no",
+            "answer_label": "Local account",
+            "yes_label": "Microsoft account",
+            "no_label": "Local account",
+        },
         {"node_type": "instruction", "id": "reset", "text": "Use the sign-in options to reset it.", "answer": None},
         {"node_id": "again", "question": "Can the user sign in now?", "answer": "yes"},
     ]
@@ -234,7 +250,9 @@ def test_breaking_one_field_of_a_valid_flow_is_always_reported(data):
 def test_the_schema_file_is_a_valid_schema_that_accepts_sound_flows():
     jsonschema.Draft202012Validator.check_schema(SCHEMA)
     jsonschema.validate(small_flow(), SCHEMA)
-    jsonschema.validate(normalize_walked_path(read_path([{"node_id": "a", "question": "On?", "answer": "yes"}])), SCHEMA)
+    jsonschema.validate(
+        normalize_walked_path(read_path([{"node_id": "a", "question": "On?", "answer": "yes"}])), SCHEMA
+    )
 
 
 @pytest.mark.parametrize(
@@ -282,9 +300,18 @@ def test_the_starter_library_covers_the_commonest_tickets():
     slugs = {doc["slug"] for _, doc in STARTERS}
     assert len(STARTERS) >= 12
     assert {
-        "password-reset-lockout", "mfa-device-lost", "outlook-not-opening-syncing", "printer-offline",
-        "vpn-will-not-connect", "wifi-drops", "mapped-drive-missing", "slow-pc", "teams-audio-camera",
-        "onedrive-not-syncing", "new-starter-setup-check", "phishing-report",
+        "password-reset-lockout",
+        "mfa-device-lost",
+        "outlook-not-opening-syncing",
+        "printer-offline",
+        "vpn-will-not-connect",
+        "wifi-drops",
+        "mapped-drive-missing",
+        "slow-pc",
+        "teams-audio-camera",
+        "onedrive-not-syncing",
+        "new-starter-setup-check",
+        "phishing-report",
     } <= slugs
 
 

@@ -59,7 +59,9 @@ async def test_the_same_slug_becomes_a_new_version_and_the_old_one_is_kept(db, d
     assert [(f.id, f.version) for f in current] == [(second.id, 2)]
     every = await flows.list_flows(db, actor=desk.tech, current_only=False)
     assert [(f.version, f.is_current) for f in every] == [(2, True), (1, False)]
-    assert (await flows.get_flow(db, actor=desk.tech, flow_id=first.id)).flow_data["nodes"][1]["text"] == "Switch it on."
+    assert (await flows.get_flow(db, actor=desk.tech, flow_id=first.id)).flow_data["nodes"][1][
+        "text"
+    ] == "Switch it on."
 
 
 async def test_reimporting_an_identical_document_adds_no_version(db, desk):
@@ -104,7 +106,11 @@ async def test_the_starter_library_installs_once(db, desk):
 @pytest.mark.parametrize(
     "subject, body, expected",
     [
-        ("Outlook will not open", "Since this morning Outlook hangs on the splash screen", "outlook-not-opening-syncing"),
+        (
+            "Outlook will not open",
+            "Since this morning Outlook hangs on the splash screen",
+            "outlook-not-opening-syncing",
+        ),
         ("Printer on 3rd floor offline", "", "printer-offline"),
         ("Can't connect to VPN from home", "AnyConnect says login failed", "vpn-will-not-connect"),
         ("Locked out", "I forgot my password and now my account is locked", "password-reset-lockout"),

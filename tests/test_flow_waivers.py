@@ -61,8 +61,13 @@ def test_a_waived_hit_passes_and_shows_as_waived_with_its_reason():
     review = review_flow(waived(RISKY, rule), require_title=True)
     assert review.problems == [] and review.notes == []
     [waiver] = review.waived
-    assert waiver == Waiver("$.nodes[1]", "step", rule, scan_node(RISKY)[0].description,
-                            "Approved by security for the vendor rollout (CHG-1182).")
+    assert waiver == Waiver(
+        "$.nodes[1]",
+        "step",
+        rule,
+        scan_node(RISKY)[0].description,
+        "Approved by security for the vendor rollout (CHG-1182).",
+    )
     assert f"rule {rule}" in str(waiver) and "CHG-1182" in str(waiver)
 
 
@@ -119,11 +124,20 @@ def test_origin_may_only_mark_ai():
 
 
 def test_a_captured_ai_walk_marks_its_nodes_as_ai_and_a_flow_walk_does_not():
-    path = read_path([
-        {"node_type": "question", "id": "acct", "text": "Microsoft account or local account?", "answer": "no",
-         "answer_label": "Local account", "yes_label": "Microsoft account", "no_label": "Local account"},
-        {"node_id": "again", "question": "Can the user sign in now?", "answer": "yes"},
-    ])
+    path = read_path(
+        [
+            {
+                "node_type": "question",
+                "id": "acct",
+                "text": "Microsoft account or local account?",
+                "answer": "no",
+                "answer_label": "Local account",
+                "yes_label": "Microsoft account",
+                "no_label": "Local account",
+            },
+            {"node_id": "again", "question": "Can the user sign in now?", "answer": "yes"},
+        ]
+    )
     tree = normalize_walked_path(path)
     origins = {node["id"]: node.get("origin") for node in tree["nodes"]}
     assert origins == {"acct": "ai", "again": None, "resolved": None, "uncharted": None}
@@ -154,8 +168,11 @@ async def test_a_proposal_tree_without_marks_is_still_treated_as_ai_on_approval(
     db.add(proposal)
     await db.commit()
     flow_row = await proposals.approve(db, actor=desk.engineer, proposal_id=proposal.id, title="Legacy")
-    assert all(n.get("origin") == "ai" for n in flows.flow_document(flow_row)["nodes"]
-               if n["id"] not in ("resolved", "uncharted"))
+    assert all(
+        n.get("origin") == "ai"
+        for n in flows.flow_document(flow_row)["nodes"]
+        if n["id"] not in ("resolved", "uncharted")
+    )
 
 
 async def test_import_audits_each_waiver_with_its_rule_node_and_reason(db, desk):

@@ -25,10 +25,22 @@ SIGN_IN_FLOW = {
     "match_keywords": ["sign in"],
     "start": "kind",
     "nodes": [
-        {"id": "kind", "type": "question", "text": "Microsoft account or local account?",
-         "yes_label": "Microsoft account", "no_label": "Local account", "yes": "web", "no": "local"},
+        {
+            "id": "kind",
+            "type": "question",
+            "text": "Microsoft account or local account?",
+            "yes_label": "Microsoft account",
+            "no_label": "Local account",
+            "yes": "web",
+            "no": "local",
+        },
         {"id": "web", "type": "instruction", "text": "Use the reset page on the user's phone.", "next": "works"},
-        {"id": "local", "type": "instruction", "text": "Use the security questions on the sign-in screen.", "next": "works"},
+        {
+            "id": "local",
+            "type": "instruction",
+            "text": "Use the security questions on the sign-in screen.",
+            "next": "works",
+        },
         {"id": "works", "type": "question", "text": "Can the user sign in now?", "yes": "done", "no": "esc"},
         {"id": "done", "type": "resolution", "text": "Resolved."},
         {"id": "esc", "type": "escalate", "text": "Escalate to an engineer."},
@@ -55,10 +67,18 @@ async def test_a_walk_follows_the_labelled_answers_to_resolution(db, desk):
     assert node["type"] == "resolution"
 
     stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert [(s["node_id"], s["answer"]) for s in stored.walked_path] == [("kind", "no"), ("local", None), ("works", "yes")]
+    assert [(s["node_id"], s["answer"]) for s in stored.walked_path] == [
+        ("kind", "no"),
+        ("local", None),
+        ("works", "yes"),
+    ]
     first = stored.walked_path[0]
     assert first["question"] == "Microsoft account or local account?"
-    assert (first["answer_label"], first["yes_label"], first["no_label"]) == ("Local account", "Microsoft account", "Local account")
+    assert (first["answer_label"], first["yes_label"], first["no_label"]) == (
+        "Local account",
+        "Microsoft account",
+        "Local account",
+    )
     assert first["l1_note"] == "laptop at home" and first["node_type"] == "question"
     assert stored.walked_path[1]["node_type"] == "instruction" and "answer_label" not in stored.walked_path[1]
     assert stored.current_node_id == "works"
@@ -111,7 +131,9 @@ async def test_step_back_marks_the_step_undone_and_keeps_it(db, desk):
 async def test_step_back_is_refused_on_a_finished_walk(db, desk):
     walk = await start_walk(db, desk)
     await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    await sessions.escalate(db, actor=desk.tech, session_id=walk.id, reason="user left", reason_category="user_unavailable")
+    await sessions.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="user left", reason_category="user_unavailable"
+    )
     with pytest.raises(InvalidState, match="escalated"):
         await flows.step_back(db, actor=desk.tech, session_id=walk.id)
 
@@ -119,7 +141,9 @@ async def test_step_back_is_refused_on_a_finished_walk(db, desk):
 async def test_walking_a_captured_proposal_follows_its_tree(db, desk):
     tree = {k: v for k, v in SIGN_IN_FLOW.items() if k in ("format", "start", "nodes")}
     proposal = FlowProposal(
-        account_id=desk.owner.account_id, title="Sign-in fix", proposed_flow_data={"tree_structure": tree, "match_keywords": []},
+        account_id=desk.owner.account_id,
+        title="Sign-in fix",
+        proposed_flow_data={"tree_structure": tree, "match_keywords": []},
     )
     db.add(proposal)
     await db.commit()
@@ -161,11 +185,17 @@ def valid_flows(draw):
     for i, node_id in enumerate(ids):
         forward = ids[i + 1] if i + 1 < size else "done"
         if draw(st.booleans()):
-            choices = [*ids[i + 1:], "done", "esc", *ids[:i]]
+            choices = [*ids[i + 1 :], "done", "esc", *ids[:i]]
             other = draw(st.sampled_from(choices))
             used_terminals.add(other) if other in ("done", "esc") else None
             yes, no = (forward, other) if draw(st.booleans()) else (other, forward)
-            node = {"id": node_id, "type": "question", "text": f"Check number {i}: is it working?", "yes": yes, "no": no}
+            node = {
+                "id": node_id,
+                "type": "question",
+                "text": f"Check number {i}: is it working?",
+                "yes": yes,
+                "no": no,
+            }
             labels = draw(st.sampled_from(LABELS))
             if labels:
                 node["yes_label"], node["no_label"] = labels

@@ -53,8 +53,10 @@ def settings(url: str, user: str | None = None) -> Settings:
 
 def as_role(db_url: str, role: str, password: str) -> str:
     """The same database, reached as ``role`` (a plain libpq-style URL, as a desk writes it)."""
-    return make_url(db_url).set(drivername="postgresql", username=role, password=password).render_as_string(
-        hide_password=False
+    return (
+        make_url(db_url)
+        .set(drivername="postgresql", username=role, password=password)
+        .render_as_string(hide_password=False)
     )
 
 
@@ -83,17 +85,24 @@ async def seed_every_table(db, desk) -> None:
 async def test_every_account_scoped_table_has_row_level_security_and_no_delete(db_url, db, desk):
     conn = await asyncpg.connect(make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False))
     try:
-        tables = [r[0] for r in await conn.fetch(
-            "SELECT table_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND column_name = 'account_id'"
-        )] + ["account"]
+        tables = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND column_name = 'account_id'"
+            )
+        ] + ["account"]
         assert {"ticket", "user", "l1_walk_session", "audit_log", "notification"} <= set(tables)
         for table in tables:
-            secured = await conn.fetchval("SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass($1)", f'"{table}"')
+            secured = await conn.fetchval(
+                "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass($1)", f'"{table}"'
+            )
             policies = await conn.fetchval("SELECT count(*) FROM pg_policies WHERE tablename = $1", table)
             assert secured and policies >= 1, f"{table} has no row-level security"
             for privilege in ("DELETE", "TRUNCATE"):
-                assert not await conn.fetchval("SELECT has_table_privilege($1, $2, $3)", PEOPLE_ROLE, f'"{table}"', privilege)
+                assert not await conn.fetchval(
+                    "SELECT has_table_privilege($1, $2, $3)", PEOPLE_ROLE, f'"{table}"', privilege
+                )
         assert not await conn.fetchval("SELECT has_table_privilege($1, 'audit_log', 'UPDATE')", PEOPLE_ROLE)
     finally:
         await conn.close()
@@ -107,30 +116,40 @@ async def test_a_persons_role_cannot_read_or_write_another_account_even_with_raw
     conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
     mine, theirs = desk.tech.account_id, other.tech.account_id
     try:
-        tables = [r[0] for r in await conn.fetch(
-            "SELECT table_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND column_name = 'account_id'"
-        )]
+        tables = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT table_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND column_name = 'account_id'"
+            )
+        ]
         seen = {}
         for table in tables:
             rows = await conn.fetch(f'SELECT DISTINCT account_id FROM "{table}"')
             seen[table] = {r[0] for r in rows}
         assert all(accounts <= {mine} for accounts in seen.values()), seen
-        assert all(seen[t] == {mine} for t in ("user", "ticket", "flow", "flowproposal", "l1_walk_session",
-                                                "notification", "audit_log")), seen
+        assert all(
+            seen[t] == {mine}
+            for t in ("user", "ticket", "flow", "flowproposal", "l1_walk_session", "notification", "audit_log")
+        ), seen
         assert [r[0] for r in await conn.fetch("SELECT id FROM account")] == [mine]
 
         with pytest.raises(asyncpg.InsufficientPrivilegeError):  # row-level security refuses the row
-            await conn.execute("INSERT INTO ticket (account_id, ticket_id, ticket_kind, subject, body, requester, "
-                               "category, status, created_at, updated_at) VALUES ($1, 'X-1', 'internal', 'x', '', "
-                               "'', '', 'open', now(), now())", theirs)
+            await conn.execute(
+                "INSERT INTO ticket (account_id, ticket_id, ticket_kind, subject, body, requester, "
+                "category, status, created_at, updated_at) VALUES ($1, 'X-1', 'internal', 'x', '', "
+                "'', '', 'open', now(), now())",
+                theirs,
+            )
         assert await conn.execute("UPDATE ticket SET subject = 'pwned' WHERE account_id = $1", theirs) == "UPDATE 0"
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("DELETE FROM ticket")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await conn.execute("UPDATE audit_log SET action = 'nothing happened'")
         # Within the account, an L1 tech still may not make themselves an owner.
-        assert await conn.execute("UPDATE \"user\" SET account_role = 'owner' WHERE id = $1", desk.tech.id) == "UPDATE 0"
+        assert (
+            await conn.execute("UPDATE \"user\" SET account_role = 'owner' WHERE id = $1", desk.tech.id) == "UPDATE 0"
+        )
         assert await conn.fetchval('SELECT account_role FROM "user" WHERE id = $1', desk.tech.id) == "l1_tech"
     finally:
         await conn.close()
@@ -198,17 +217,29 @@ async def test_a_desk_set_up_step_by_step_as_the_readme_says(db_url, pg_server, 
     suffix = uuid.uuid4().hex[:6]
     owner_role, eng_role = f"olga_{suffix}", f"eddie_{suffix}"
 
-    assert await rflow("--db", db_url, "init", "--account", "Contoso IT", "--email", "olga@contoso.test",
-                       "--db-role", owner_role) == 0
+    assert (
+        await rflow(
+            "--db", db_url, "init", "--account", "Contoso IT", "--email", "olga@contoso.test", "--db-role", owner_role
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert f"created database role {owner_role}" in out and "shown once" in out
     owner_url = printed_url(out)
-    flags = pg_server.admin("SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, "
-                            "pg_has_role(oid, $2, 'MEMBER') FROM pg_roles WHERE rolname = $1", owner_role, PEOPLE_ROLE)
+    flags = pg_server.admin(
+        "SELECT rolsuper, rolcreaterole, rolcreatedb, rolbypassrls, "
+        "pg_has_role(oid, $2, 'MEMBER') FROM pg_roles WHERE rolname = $1",
+        owner_role,
+        PEOPLE_ROLE,
+    )
     assert tuple(flags[0]) == (False, False, False, False, True)  # least privilege: rows only, via the group
 
-    assert await rflow("--db", owner_url, "users", "add", "eddie@contoso.test", "--role", "engineer",
-                       "--db-role", eng_role) == 0
+    assert (
+        await rflow(
+            "--db", owner_url, "users", "add", "eddie@contoso.test", "--role", "engineer", "--db-role", eng_role
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "may not create database roles; a DBA runs" in out
     sql = re.search(r"a DBA runs.*?:\n((?:    .*\n)+)", out).group(1)
@@ -220,8 +251,10 @@ async def test_a_desk_set_up_step_by_step_as_the_readme_says(db_url, pg_server, 
     ctx = await open_context(settings(printed_url(out)))
     assert (ctx.user.email, ctx.user.account_role) == ("eddie@contoso.test", "engineer")
     await ctx.engine.dispose()
-    assert await rflow("--db", printed_url(out), "--user", "olga@contoso.test", "tickets", "add", "T-9",
-                       "--subject", "x") == 2
+    assert (
+        await rflow("--db", printed_url(out), "--user", "olga@contoso.test", "tickets", "add", "T-9", "--subject", "x")
+        == 2
+    )
     assert "names someone else" in capsys.readouterr().err
 
 
@@ -246,6 +279,7 @@ async def test_os_login_is_refused_on_postgres(db, desk):
 @pytest.fixture
 def login(monkeypatch):
     """Pretend to be logged in as someone: ``login("tina")``."""
+
     def become(name: str) -> None:
         monkeypatch.setattr(identity, "current_os_login", lambda: name)
 
@@ -257,14 +291,21 @@ async def test_a_bound_user_may_be_named_only_from_their_login(db, desk, login):
     await bind_user(db, actor=desk.owner, email=desk.tech.email, os_login="tina")
 
     login("bob")
-    with pytest.raises(AccessDenied, match=re.escape("tech@contoso.test is bound to the OS login 'tina'; you are logged in as 'bob'")):
+    with pytest.raises(
+        AccessDenied, match=re.escape("tech@contoso.test is bound to the OS login 'tina'; you are logged in as 'bob'")
+    ):
         await find_login(db, desk.tech.email)
     assert (await find_login(db, desk.owner.email)).id == desk.owner.id  # nobody is bound to bob: as before
 
     login("tina")
     assert (await find_login(db, desk.tech.email)).id == desk.tech.id
     assert (await find_login(db, None)).id == desk.tech.id  # the login says who
-    with pytest.raises(AccessDenied, match=re.escape("the OS login 'tina' is bound to tech@contoso.test; --user owner@contoso.test names someone else")):
+    with pytest.raises(
+        AccessDenied,
+        match=re.escape(
+            "the OS login 'tina' is bound to tech@contoso.test; --user owner@contoso.test names someone else"
+        ),
+    ):
         await find_login(db, desk.owner.email)
 
 
@@ -272,8 +313,22 @@ async def test_a_bound_user_may_be_named_only_from_their_login(db, desk, login):
 def test_the_cli_refuses_a_user_bound_to_another_login(db_url, no_config, capsys):
     me = identity.current_os_login()
     assert main(["--db", db_url, "init", "--account", "Contoso IT", "--email", "owner@contoso.test"]) == 0
-    assert main(["--db", db_url, "--user", "owner@contoso.test", "users", "add", "tina@contoso.test",
-                 "--os-login", f"not-{me}"]) == 0
+    assert (
+        main(
+            [
+                "--db",
+                db_url,
+                "--user",
+                "owner@contoso.test",
+                "users",
+                "add",
+                "tina@contoso.test",
+                "--os-login",
+                f"not-{me}",
+            ]
+        )
+        == 0
+    )
     assert main(["--db", db_url, "--user", "tina@contoso.test", "tickets", "add", "T-1", "--subject", "x"]) == 2
     assert f"is bound to the OS login 'not-{me}'; you are logged in as '{me}'" in capsys.readouterr().err
     assert main(["--db", db_url, "--user", "owner@contoso.test", "users", "unbind", "tina@contoso.test"]) == 0

@@ -28,7 +28,16 @@ async def test_a_new_database_is_created_at_head_with_every_table(empty_db_url):
     assert await current_revision(engine) == HEAD_REVISION
     async with engine.connect() as conn:
         tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-    assert {"account", "user", "ticket", "flow", "flowproposal", "l1_walk_session", "notification", "audit_log"} <= tables
+    assert {
+        "account",
+        "user",
+        "ticket",
+        "flow",
+        "flowproposal",
+        "l1_walk_session",
+        "notification",
+        "audit_log",
+    } <= tables
     await engine.dispose()
 
 

@@ -16,8 +16,13 @@ from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
 WALK = [
-    {"id": "acct", "type": "question", "text": "Microsoft account or local account?",
-     "yes_label": "Microsoft account", "no_label": "Local account"},
+    {
+        "id": "acct",
+        "type": "question",
+        "text": "Microsoft account or local account?",
+        "yes_label": "Microsoft account",
+        "no_label": "Local account",
+    },
     {"id": "reset", "type": "instruction", "text": "Reset it from the sign-in screen's security questions."},
     {"id": "works", "type": "question", "text": "Can the user sign in now?"},
     {"id": "end", "type": "resolution", "text": "Resolved."},
@@ -31,10 +36,18 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
     )
     gen = ScriptedGenerator(*WALK)
     node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="no")
-    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"])
-    await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="yes")
-    await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Local account reset")
+    node = await sessions.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="no"
+    )
+    node = await sessions.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"]
+    )
+    await sessions.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="yes"
+    )
+    await sessions.resolve(
+        db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Local account reset"
+    )
     (proposal,) = [p for p in await proposals.list_pending(db, actor=desk.engineer) if p.source_session_id == walk.id]
     return proposal
 
@@ -55,7 +68,12 @@ async def test_pending_proposals_are_listed_for_everyone_on_the_desk_only(db, de
 async def test_approving_makes_a_flow_that_walks_the_captured_branches(db, desk):
     proposal = await captured_proposal(db, desk)
     flow = await proposals.approve(db, actor=desk.engineer, proposal_id=proposal.id, title="Local account sign-in")
-    assert (flow.title, flow.slug, flow.version, flow.category) == ("Local account sign-in", "local-account-sign-in", 1, "account")
+    assert (flow.title, flow.slug, flow.version, flow.category) == (
+        "Local account sign-in",
+        "local-account-sign-in",
+        1,
+        "account",
+    )
     assert flow.source_proposal_id == proposal.id
     reviewed = await proposals.get_proposal(db, actor=desk.engineer, proposal_id=proposal.id)
     assert reviewed.status == "approved" and reviewed.reviewed_by_user_id == desk.engineer.id
@@ -66,7 +84,11 @@ async def test_approving_makes_a_flow_that_walks_the_captured_branches(db, desk)
     # The next tech walks it without an LLM, and the labels survived the trip.
     walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-2", flow_id=flow.id)
     node = await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
-    assert (node["text"], node["yes_label"], node["no_label"]) == (WALK[0]["text"], "Microsoft account", "Local account")
+    assert (node["text"], node["yes_label"], node["no_label"]) == (
+        WALK[0]["text"],
+        "Microsoft account",
+        "Local account",
+    )
     node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
     node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
     node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
@@ -114,7 +136,9 @@ async def test_reject_needs_a_reason_and_is_audited(db, desk):
     proposal = await captured_proposal(db, desk)
     with pytest.raises(ValidationFailed, match="say why"):
         await proposals.reject(db, actor=desk.engineer, proposal_id=proposal.id, reason="  ")
-    rejected = await proposals.reject(db, actor=desk.engineer, proposal_id=proposal.id, reason="Duplicates the sign-in flow")
+    rejected = await proposals.reject(
+        db, actor=desk.engineer, proposal_id=proposal.id, reason="Duplicates the sign-in flow"
+    )
     assert (rejected.status, rejected.review_reason) == ("rejected", "Duplicates the sign-in flow")
     entry = (await db.exec(select(AuditLog).where(AuditLog.action == "proposal.reject"))).one()
     assert entry.target_id == str(proposal.id) and entry.actor_user_id == desk.engineer.id
@@ -142,10 +166,15 @@ async def test_only_proposals_that_fit_the_ticket_are_offered_best_first(db, des
     from rflow_tui.models import FlowProposal
     from rflow_tui.services.proposals import match_proposals
 
-    tree = {"tree_structure": {"start": "r", "nodes": [{"id": "r", "type": "resolution", "text": "ok"}]}, "match_keywords": []}
-    for title, category in (("Teams camera black: check the shutter", "collaboration"),
-                            ("Printer jammed on tray 2", "printing"),
-                            ("Camera driver after update", "hardware")):
+    tree = {
+        "tree_structure": {"start": "r", "nodes": [{"id": "r", "type": "resolution", "text": "ok"}]},
+        "match_keywords": [],
+    }
+    for title, category in (
+        ("Teams camera black: check the shutter", "collaboration"),
+        ("Printer jammed on tray 2", "printing"),
+        ("Camera driver after update", "hardware"),
+    ):
         db.add(FlowProposal(account_id=desk.tech.account_id, title=title, category=category, proposed_flow_data=tree))
     await db.commit()
     ranked = await match_proposals(db, actor=desk.tech, subject="Teams camera is black", body="in every meeting")

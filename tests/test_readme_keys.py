@@ -40,7 +40,7 @@ ROWS = {
 def readme_key_table() -> dict[str, set[str]]:
     """``| where | keys |`` rows: each row's keys are the backticked words."""
     text = README.read_text(encoding="utf-8")
-    table = text[text.index("| where | keys |"):].split("\n\n", 1)[0]
+    table = text[text.index("| where | keys |") :].split("\n\n", 1)[0]
     rows = {}
     for line in table.splitlines()[2:]:
         where, keys = (cell.strip() for cell in line.strip().strip("|").split("|", 1))

@@ -1,4 +1,3 @@
-
 """The rules layer of the safety guard, held to its corpus, its documented examples and its mood rules.
 
 The tuning split (tests/data/hard_floor_corpus.json) is what the rules were written against: every case

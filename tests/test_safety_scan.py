@@ -34,11 +34,13 @@ def outputs(out: str) -> list[dict]:
 def test_one_output_line_per_step_with_the_rules_it_breaks(tmp_path, capsys):
     split_text, split_labels = "What should we do about the antivirus?", ["Turn it off", "Leave it on"]
     path = tmp_path / "steps.jsonl"
-    path.write_text(lines(
-        {"text": UNSAFE},
-        {"text": SAFE, "labels": ["Yes", "No"]},
-        {"text": split_text, "labels": split_labels, "id": "corpus-17"},
-    ))
+    path.write_text(
+        lines(
+            {"text": UNSAFE},
+            {"text": SAFE, "labels": ["Yes", "No"]},
+            {"text": split_text, "labels": split_labels, "id": "corpus-17"},
+        )
+    )
     assert main(["safety", "scan", str(path)]) == 0  # unsafe findings are results, not failures
     got = outputs(capsys.readouterr().out)
     expected_split = [f.rule_id for f in scan_node(split_text, split_labels)]
@@ -122,8 +124,12 @@ def keyword_judge(tmp_path, monkeypatch):
 
     from rflow_tui.ai.safety import judge as registry
 
-    ep = EntryPoint(name="keyword", value="tests.test_safety_scan:KeywordJudge.from_settings", group=registry.ENTRY_POINT_GROUP)
-    monkeypatch.setattr("importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.ENTRY_POINT_GROUP else [])
+    ep = EntryPoint(
+        name="keyword", value="tests.test_safety_scan:KeywordJudge.from_settings", group=registry.ENTRY_POINT_GROUP
+    )
+    monkeypatch.setattr(
+        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.ENTRY_POINT_GROUP else []
+    )
     config = tmp_path / "config.toml"
     config.write_text('[llm]\njudge = "keyword"\n')
     return config

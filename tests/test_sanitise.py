@@ -41,7 +41,11 @@ def test_text_is_stored_in_nfc():
 
 def test_every_unicode_format_character_counts_as_invisible():
     """The table in text.py is written out for start-up speed; it must cover category Cf."""
-    missing = [hex(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) == "Cf" and not INVISIBLE.match(chr(c))]
+    missing = [
+        hex(c)
+        for c in range(sys.maxunicode + 1)
+        if unicodedata.category(chr(c)) == "Cf" and not INVISIBLE.match(chr(c))
+    ]
     assert missing == []
 
 
@@ -70,7 +74,9 @@ def test_ai_node_label_of_only_invisible_characters_is_refused():
 
 
 def test_ai_node_label_loses_zero_width_characters():
-    node = validate_node({"id": "q", "type": "question", "text": "Which?", "yes_label": "Win\u200bdows", "no_label": "Mac\u202e"})
+    node = validate_node(
+        {"id": "q", "type": "question", "text": "Which?", "yes_label": "Win\u200bdows", "no_label": "Mac\u202e"}
+    )
     assert (node["yes_label"], node["no_label"]) == ("Windows", "Mac")
 
 
@@ -139,7 +145,9 @@ async def test_ticket_fields_with_a_nul_byte_are_refused(db, desk, field):
 async def test_import_with_a_nul_byte_names_the_row_and_imports_nothing(db, desk):
     rows = [{"ticket_id": "T-70", "subject": "fine"}, {"ticket_id": "T-71", "subject": "bad\x00"}]
     report = await import_tickets(db, actor=desk.owner, rows=rows, source="t.csv")
-    assert report.imported == 0 and report.errors == ["t.csv row 2: subject contains a NUL byte; remove it and try again"]
+    assert report.imported == 0 and report.errors == [
+        "t.csv row 2: subject contains a NUL byte; remove it and try again"
+    ]
     assert (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-70"))).first() is None
 
 
@@ -160,13 +168,17 @@ async def test_walk_text_with_a_nul_byte_is_refused_and_nothing_changes(db, desk
 
 async def test_escalating_without_a_walk_with_a_nul_byte_is_refused(db, desk):
     with pytest.raises(ValidationFailed, match="the escalation reason contains a NUL byte"):
-        await sessions.escalate_without_walk(db, actor=desk.tech, ticket_id="T-2", reason="x\x00", reason_category="other")
+        await sessions.escalate_without_walk(
+            db, actor=desk.tech, ticket_id="T-2", reason="x\x00", reason_category="other"
+        )
 
 
 async def test_rejecting_a_proposal_with_a_nul_byte_is_refused(db, desk):
     from rflow_tui.models import FlowProposal
 
-    proposal = FlowProposal(account_id=desk.owner.account_id, title="P", proposed_flow_data={"tree_structure": SMALL_FLOW})
+    proposal = FlowProposal(
+        account_id=desk.owner.account_id, title="P", proposed_flow_data={"tree_structure": SMALL_FLOW}
+    )
     db.add(proposal)
     await db.commit()
     with pytest.raises(ValidationFailed, match="the reason contains a NUL byte"):
@@ -176,5 +188,7 @@ async def test_rejecting_a_proposal_with_a_nul_byte_is_refused(db, desk):
 async def test_walk_text_is_stored_clean(db, desk):
     walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     await sessions.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["fan\x1b]52;c;eA==\x07 noise\u202e"])
-    walk = await sessions.escalate(db, actor=desk.tech, session_id=walk.id, reason="dead \x1b[2Jfan", reason_category="hardware")
+    walk = await sessions.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="dead \x1b[2Jfan", reason_category="hardware"
+    )
     assert walk.walk_notes == ["fan noise"] and walk.escalation_reason == "dead fan"

@@ -148,7 +148,10 @@ async def test_record_step_appends_entry_and_sets_current_node_and_last_step(db,
         {"node_id": "n2", "question": "Lights on?", "answer": "no", "l1_note": None},
     ]
     # Readers never guess: the kind of step and the labels chosen are stored with it.
-    assert [(e["node_type"], e["answer_label"]) for e in stored.walked_path] == [("question", "Yes"), ("question", "No")]
+    assert [(e["node_type"], e["answer_label"]) for e in stored.walked_path] == [
+        ("question", "Yes"),
+        ("question", "No"),
+    ]
     assert stored.current_node_id == "n2"
     assert stored.last_step_at >= before
 
@@ -188,7 +191,9 @@ async def test_ai_build_stores_category_and_problem_text_once(db, desk):
     ticket.subject, ticket.category = "changed subject", "printing"
     db.add(ticket)
     await db.commit()
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+    )
     assert [(c.problem_text, c.category) for c in gen.calls] == [("Outlook crashes at start", "email")] * 2
     stored = await reload(db, walk.id)
     assert (stored.problem_text, stored.category) == ("Outlook crashes at start", "email")
@@ -211,7 +216,14 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     nxt = await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="no", note="local acct"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="q-account",
+        answer="no",
+        note="local acct",
     )
     stored = await reload(db, walk.id)
     assert stored.walked_path == [
@@ -235,10 +247,19 @@ async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(TypeError):
         await svc.advance_ai_build(  # the API has no way to pass labels at all
-            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes",
-            answer_label="Forged", yes_label="Forged",
+            db,
+            actor=desk.tech,
+            session_id=walk.id,
+            generator=gen,
+            judge=None,
+            node_id="q-account",
+            answer="yes",
+            answer_label="Forged",
+            yes_label="Forged",
         )
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+    )
     entry = (await reload(db, walk.id)).walked_path[0]
     assert (entry["answer_label"], entry["yes_label"]) == ("Microsoft account", "Microsoft account")
 
@@ -247,9 +268,17 @@ async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(RESTART_I, WORKED_Q)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart", note="done")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart", note="done"
+    )
     entry = (await reload(db, walk.id)).walked_path[0]
-    assert entry == {"node_type": "instruction", "id": "i-restart", "text": RESTART_I["text"], "answer": None, "l1_note": "done"}
+    assert entry == {
+        "node_type": "instruction",
+        "id": "i-restart",
+        "text": RESTART_I["text"],
+        "answer": None,
+        "l1_note": "done",
+    }
 
 
 async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
@@ -257,7 +286,9 @@ async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
     gen = ScriptedGenerator(WORKED_Q, RESTART_I)
     node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert (node["yes_label"], node["no_label"]) == ("Yes", "No")
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-worked", answer="yes")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-worked", answer="yes"
+    )
     assert (await reload(db, walk.id)).walked_path[0]["answer_label"] == "Yes"
 
 
@@ -265,7 +296,9 @@ async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+    )
     assert gen.calls[1].walked_path[0].answer_label == "Microsoft account"
 
 
@@ -274,7 +307,9 @@ async def test_answering_a_node_that_is_not_pending_is_refused(db, desk):
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(InvalidState, match="not the question waiting"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="other", answer="yes")
+        await svc.advance_ai_build(
+            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="other", answer="yes"
+        )
     assert len(gen.calls) == 1 and (await reload(db, walk.id)).walked_path == []
 
 
@@ -292,7 +327,9 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
     gen = Flaky(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(Exception, match="overloaded"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes")
+        await svc.advance_ai_build(
+            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+        )
     stored = await reload(db, walk.id)
     assert len(stored.walked_path) == 1 and stored.pending_node is None
     node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
@@ -330,7 +367,12 @@ async def test_resolve_writes_an_audit_entry(db, desk):
     await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="x")
     [entry] = await audits(db, "l1.session.resolve")
     assert entry.target_id == str(walk.id) and entry.actor_user_id == desk.tech.id
-    assert entry.details == {"session_kind": "ai_build", "helpful": False, "ticket_id": "T-1", "ticket_kind": "internal"}
+    assert entry.details == {
+        "session_kind": "ai_build",
+        "helpful": False,
+        "ticket_id": "T-1",
+        "ticket_kind": "internal",
+    }
 
 
 async def test_helpful_proposal_walk_marks_proposal_validated_by_outcome(db, desk):
@@ -357,7 +399,9 @@ async def walked_ai_session(db, desk) -> L1WalkSession:
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I, WORKED_Q)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="no")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="no"
+    )
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart")
     return walk
 
@@ -388,10 +432,14 @@ async def test_flywheel_title_is_cut_to_255_or_defaults(db, desk):
     [proposal] = list(await db.exec(select(FlowProposal)))
     assert proposal.title == "n" * 255
 
-    walk2 = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-2", category="printing", problem_text="p")
+    walk2 = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-2", category="printing", problem_text="p"
+    )
     gen = ScriptedGenerator(RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=gen, judge=None)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=ScriptedGenerator(WORKED_Q), judge=None, node_id="i-restart")
+    await svc.advance_ai_build(
+        db, actor=desk.tech, session_id=walk2.id, generator=ScriptedGenerator(WORKED_Q), judge=None, node_id="i-restart"
+    )
     await svc.resolve(db, actor=desk.tech, session_id=walk2.id, helpful=True, resolution_notes="   ")
     titles = sorted(p.title for p in await db.exec(select(FlowProposal)))
     assert "AI L1 resolution" in titles
@@ -410,10 +458,14 @@ async def test_no_flywheel_proposal_when_unhelpful_or_path_empty(db, desk):
 
 async def test_escalate_sets_status_reason_fields_and_times(db, desk):
     walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="Needs a new mailbox", reason_category="needs_admin")
+    await svc.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="Needs a new mailbox", reason_category="needs_admin"
+    )
     stored = await reload(db, walk.id)
     assert (stored.status, stored.escalation_reason, stored.escalation_reason_category) == (
-        "escalated", "Needs a new mailbox", "needs_admin",
+        "escalated",
+        "Needs a new mailbox",
+        "needs_admin",
     )
     assert stored.resolved_at is not None and stored.last_step_at == stored.resolved_at
 

@@ -86,22 +86,58 @@ def seed(tmp_path, *, hostile: bool = True) -> str:
             # Straight into the tables, past the services: data from before the sanitiser.
             await db.exec(update(User).values(name=evil))
             await db.exec(update(Ticket).values(subject=evil, requester=evil, body=evil_lines))
-            db.add(Ticket(account_id=desk.tech.account_id, ticket_id=f"T-9{evil[:40]}", subject=f"Outlook {evil}", requester=evil))
-            step = {"node_type": "question", "id": "q1", "text": evil_lines, "answer": "yes",
-                    "answer_label": evil, "yes_label": evil, "no_label": "No", "l1_note": evil_lines}
+            db.add(
+                Ticket(
+                    account_id=desk.tech.account_id,
+                    ticket_id=f"T-9{evil[:40]}",
+                    subject=f"Outlook {evil}",
+                    requester=evil,
+                )
+            )
+            step = {
+                "node_type": "question",
+                "id": "q1",
+                "text": evil_lines,
+                "answer": "yes",
+                "answer_label": evil,
+                "yes_label": evil,
+                "no_label": "No",
+                "l1_note": evil_lines,
+            }
             for row in (walk.id, escalated.id):
                 await db.exec(
-                    update(L1WalkSession).where(L1WalkSession.id == row).values(
-                        walk_notes=[evil_lines], walked_path=[step], problem_text=evil_lines,
+                    update(L1WalkSession)
+                    .where(L1WalkSession.id == row)
+                    .values(
+                        walk_notes=[evil_lines],
+                        walked_path=[step],
+                        problem_text=evil_lines,
                         escalation_reason=evil_lines if row == escalated.id else None,
                     )
                 )
             doc = json.loads(json.dumps(SMALL_FLOW))
             doc["nodes"][0]["text"] = evil_lines
-            db.add(Flow(account_id=desk.tech.account_id, slug="evil", version=1, title=f"Outlook {evil}",
-                        category="email", match_keywords=["outlook"], flow_data=doc, created_by_user_id=desk.engineer.id))
-            db.add(FlowProposal(account_id=desk.tech.account_id, title=f"Proposal {evil}", category="email",
-                                proposed_flow_data={"tree_structure": doc, "match_keywords": []}, ticket_id="T-1"))
+            db.add(
+                Flow(
+                    account_id=desk.tech.account_id,
+                    slug="evil",
+                    version=1,
+                    title=f"Outlook {evil}",
+                    category="email",
+                    match_keywords=["outlook"],
+                    flow_data=doc,
+                    created_by_user_id=desk.engineer.id,
+                )
+            )
+            db.add(
+                FlowProposal(
+                    account_id=desk.tech.account_id,
+                    title=f"Proposal {evil}",
+                    category="email",
+                    proposed_flow_data={"tree_structure": doc, "match_keywords": []},
+                    ticket_id="T-1",
+                )
+            )
             await db.commit()
         await engine.dispose()
 
@@ -177,8 +213,16 @@ def cli(db: str, *argv: str) -> list[str]:
         ["users", "add", f"x{HOSTILE}@contoso.test"],  # the confirmation echoes the email
         ["--user", f"ghost{HOSTILE}@contoso.test", "users", "list"],  # the refusal echoes the email
     ],
-    ids=["users-list", "flows-list", "flows-export", "sessions-export-md", "sessions-export-json",
-         "error-echo-email", "users-add-echo", "unknown-user-echo"],
+    ids=[
+        "users-list",
+        "flows-list",
+        "flows-export",
+        "sessions-export-md",
+        "sessions-export-json",
+        "error-echo-email",
+        "users-add-echo",
+        "unknown-user-echo",
+    ],
 )
 def test_cli_prints_hostile_data_without_its_escapes(hostile_desk, argv):
     db, env = hostile_desk
@@ -214,7 +258,9 @@ async def test_the_way_in_cleans_what_the_services_store(db, desk):
     from rflow_tui.services.users import add_user
 
     user = await add_user(db, actor=desk.owner, email=f"new{HOSTILE}@contoso.test", name=HOSTILE)
-    ticket = await add_ticket(db, actor=desk.owner, ticket_id="T-50", subject=HOSTILE, body=HOSTILE_LINES, requester=HOSTILE)
+    ticket = await add_ticket(
+        db, actor=desk.owner, ticket_id="T-50", subject=HOSTILE, body=HOSTILE_LINES, requester=HOSTILE
+    )
     for value in (user.email, user.name, ticket.subject, ticket.requester, ticket.body):
         assert leaks(value.encode()) == {} and "\x1b" not in value and "Evil" in value
     assert "\u200b" not in user.name and "\n" in ticket.body

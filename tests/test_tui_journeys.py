@@ -31,7 +31,10 @@ async def open_first_ticket(pilot, app):
     await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
     app.screen.query_one("DataTable").focus()
     await pilot.press("enter")
-    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "StartDialog" and app.screen.query_one("OptionList").option_count > 0)
+    await wait_for(
+        pilot,
+        lambda: app.screen.__class__.__name__ == "StartDialog" and app.screen.query_one("OptionList").option_count > 0,
+    )
 
 
 async def resolve_via_dialog(pilot, app, notes: str, helpful: bool = True):
@@ -57,7 +60,12 @@ async def test_walk_a_flow_to_resolution_with_labels_and_notes(store, db, desk):
         await pilot.press("c", *"uses work account", "enter", "1")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.query("#answer-yes") and "safe mode?" in str(app.screen.query_one("#node-text").render()))
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.query("#answer-yes") and "safe mode?" in str(app.screen.query_one("#node-text").render())
+            ),
+        )
         await pilot.press("y")
         await wait_for(pilot, lambda: app.screen.query("#do-resolve"))
         await resolve_via_dialog(pilot, app, "Disabled the broken add-in")
@@ -76,10 +84,24 @@ async def test_walk_a_flow_to_resolution_with_labels_and_notes(store, db, desk):
 
 async def test_walk_a_captured_proposal_and_validate_it(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-200", "Teams camera black", "Ann")])
-    path = [{"node_type": "question", "id": "q1", "text": "Is the camera cover open?", "answer": "yes",
-             "l1_note": None, "answer_label": "Open", "yes_label": "Open", "no_label": "Closed"}]
-    proposal = FlowProposal(account_id=desk.tech.account_id, title="Camera cover", source="ai_realtime_l1",
-                            proposed_flow_data={"tree_structure": normalize_walked_path(read_path(path)), "match_keywords": []})
+    path = [
+        {
+            "node_type": "question",
+            "id": "q1",
+            "text": "Is the camera cover open?",
+            "answer": "yes",
+            "l1_note": None,
+            "answer_label": "Open",
+            "yes_label": "Open",
+            "no_label": "Closed",
+        }
+    ]
+    proposal = FlowProposal(
+        account_id=desk.tech.account_id,
+        title="Camera cover",
+        source="ai_realtime_l1",
+        proposed_flow_data={"tree_structure": normalize_walked_path(read_path(path)), "match_keywords": []},
+    )
     db.add(proposal)
     await db.commit()
     proposal_id = proposal.id
@@ -122,7 +144,10 @@ async def test_ai_build_walk_shows_labels_and_feeds_the_flywheel(store, db, desk
     walk = await the_walk(db)
     assert walk.session_kind == "ai_build" and walk.status == "resolved"
     assert walk.problem_text == "Outlook will not open" and walk.category == "email"
-    assert [(s["id"], s["answer_label"] if s["answer"] else None) for s in walk.walked_path] == [("q1", "Local account"), ("i1", None)]
+    assert [(s["id"], s["answer_label"] if s["answer"] else None) for s in walk.walked_path] == [
+        ("q1", "Local account"),
+        ("i1", None),
+    ]
     [proposal] = list(await db.exec(select(FlowProposal)))
     assert proposal.source == "ai_realtime_l1" and proposal.title == "Safe mode, removed add-in"
     assert len(generator.calls) == 3
@@ -196,7 +221,9 @@ async def test_oversize_notes_are_refused_visibly_and_kept_in_the_editor(store, 
 async def test_resume_reopens_an_ai_walk_on_the_same_pending_node_without_a_new_call(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-600", "Outlook will not open", "Bob")])
     first = ScriptedGenerator(ACCOUNT_Q)
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-600", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-600", category="email", problem_text="Outlook"
+    )
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=first, judge=None)
     after_restart = ScriptedGenerator(SAFE_MODE)
     app = make_app(store, desk.tech, generator=after_restart)
@@ -219,7 +246,9 @@ async def test_generator_failure_offers_retry_and_keeps_the_answer(store, db, de
             return await super().generate(context)
 
     await seed_tickets(db, desk.tech.account_id, [("T-650", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-650", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-650", category="email", problem_text="Outlook"
+    )
     generator = Down(ACCOUNT_Q, SAFE_MODE)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=generator, judge=None)
     app = make_app(store, desk.tech, generator=generator)
@@ -280,7 +309,9 @@ async def test_escalations_screen_shows_other_processes_escalations_live(store, 
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
         assert app.screen.query_one("DataTable").row_count == 0
-        walk = await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-900", reason="no toner", reason_category="hardware")
+        walk = await svc.escalate_without_walk(
+            db, actor=desk.tech, ticket_id="T-900", reason="no toner", reason_category="hardware"
+        )
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1, timeout=2.0)
         await wait_for(pilot, lambda: "no toner" in str(app.screen.query_one("#escalation-body").render()))
     assert walk.status == "escalated"
@@ -288,11 +319,28 @@ async def test_escalations_screen_shows_other_processes_escalations_live(store, 
 
 async def test_engineer_promotes_a_proposal_then_walks_the_new_flow(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-950", "Teams camera is black in meetings", "Ann")])
-    path = [{"node_type": "question", "id": "q-cover", "text": "Is the privacy shutter on the camera open?", "answer": "yes",
-             "l1_note": None, "answer_label": "Shutter open", "yes_label": "Shutter open", "no_label": "Shutter closed"}]
-    db.add(FlowProposal(account_id=desk.tech.account_id, title="Teams camera black: check the shutter", category="collaboration",
-                        source="ai_realtime_l1", validated_by_outcome=True,
-                        proposed_flow_data={"tree_structure": normalize_walked_path(read_path(path)), "match_keywords": []}))
+    path = [
+        {
+            "node_type": "question",
+            "id": "q-cover",
+            "text": "Is the privacy shutter on the camera open?",
+            "answer": "yes",
+            "l1_note": None,
+            "answer_label": "Shutter open",
+            "yes_label": "Shutter open",
+            "no_label": "Shutter closed",
+        }
+    ]
+    db.add(
+        FlowProposal(
+            account_id=desk.tech.account_id,
+            title="Teams camera black: check the shutter",
+            category="collaboration",
+            source="ai_realtime_l1",
+            validated_by_outcome=True,
+            proposed_flow_data={"tree_structure": normalize_walked_path(read_path(path)), "match_keywords": []},
+        )
+    )
     await db.commit()
     app = make_app(store, desk.coverage)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -331,8 +379,10 @@ async def test_escalations_command_run_by_a_tech_opens_their_tickets_instead(sto
     app = make_app(store, desk.tech, start="escalations")
     async with app.run_test(size=(130, 40)) as pilot:
         # Their tickets, loaded: leaving earlier would race the queue's loading worker at exit.
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen"
-                       and app.screen.query_one("DataTable").row_count > 0)
+        await wait_for(
+            pilot,
+            lambda: app.screen.__class__.__name__ == "PickerScreen" and app.screen.query_one("DataTable").row_count > 0,
+        )
         assert any("Escalations are for owners" in n.message for n in app._notifications)
 
 

@@ -9,8 +9,13 @@ from rflow_tui.services.flows import import_flow_doc
 from tests.fakes import ScriptedGenerator, ScriptedJudge
 from tests.tui_support import SMALL_FLOW, make_app, seed_tickets, wait_for
 
-ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",
-             "yes_label": "Microsoft account", "no_label": "Local account"}
+ACCOUNT_Q = {
+    "id": "q1",
+    "type": "question",
+    "text": "Microsoft account or local account?",
+    "yes_label": "Microsoft account",
+    "no_label": "Local account",
+}
 SAFE_MODE = {"id": "i1", "type": "instruction", "text": "Start Outlook in safe mode."}
 
 
@@ -31,7 +36,9 @@ async def resume_walk(pilot, app):
 
 async def test_a_judge_outage_shows_no_step_and_offers_retry_escalate_resolve(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-810", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-810", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-810", category="email", problem_text="Outlook"
+    )
     generator, judge = ScriptedGenerator(ACCOUNT_Q, ACCOUNT_Q), TimingOutJudge()
     app = make_app(store, desk.tech, generator=generator, judge=judge)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -57,7 +64,9 @@ async def test_a_step_the_judge_refuses_twice_is_never_shown(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-820", "Outlook will not open", "Bob")])
     await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-820", category="email", problem_text="Outlook")
     unsafe = Verdict("unsafe", rule.id, "no")
-    app = make_app(store, desk.tech, generator=ScriptedGenerator(SAFE_MODE, SAFE_MODE), judge=ScriptedJudge(unsafe, unsafe))
+    app = make_app(
+        store, desk.tech, generator=ScriptedGenerator(SAFE_MODE, SAFE_MODE), judge=ScriptedJudge(unsafe, unsafe)
+    )
     async with app.run_test(size=(130, 40)) as pilot:
         await resume_walk(pilot, app)
         await wait_for(pilot, lambda: app.screen.query("#do-retry"))
@@ -88,9 +97,16 @@ async def test_without_a_judge_the_ai_build_is_offered_as_unavailable(store, db,
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
         app.screen.query_one("DataTable").focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "StartDialog"
-                       and app.screen.query_one("OptionList").option_count > 0)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.__class__.__name__ == "StartDialog" and app.screen.query_one("OptionList").option_count > 0
+            ),
+        )
         options = app.screen.query_one("OptionList")
-        ai = next(options.get_option_at_index(i) for i in range(options.option_count)
-                  if options.get_option_at_index(i).id == "ai")
+        ai = next(
+            options.get_option_at_index(i)
+            for i in range(options.option_count)
+            if options.get_option_at_index(i).id == "ai"
+        )
         assert ai.disabled and "no safety judge" in str(ai.prompt) and "ANTHROPIC_API_KEY" in str(ai.prompt)

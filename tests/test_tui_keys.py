@@ -43,7 +43,9 @@ async def test_palette_finds_open_escalations_and_opens_them(store, desk):
 
 async def test_palette_finds_tickets_of_this_account_only_as_plain_text(store, db, desk):
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
-    await seed_tickets(db, desk.tech.account_id, [("T-700", "Zebra scanner beeps", "Zoe"), ("T-701", INJECTION, "Mallory")])
+    await seed_tickets(
+        db, desk.tech.account_id, [("T-700", "Zebra scanner beeps", "Zoe"), ("T-701", INJECTION, "Mallory")]
+    )
     await seed_tickets(db, other.tech.account_id, [("T-900", "Zebra label printer", "Zed")])
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
@@ -139,7 +141,9 @@ async def test_step_back_is_offered_on_a_flow_walk_only(store, db, desk):
     from tests.fakes import ScriptedGenerator
     from tests.tui_support import SMALL_FLOW, open_resumed_walk
 
-    await seed_tickets(db, desk.tech.account_id, [("T-820", "Outlook will not open", "Bob"), ("T-821", "Outlook", "Bob")])
+    await seed_tickets(
+        db, desk.tech.account_id, [("T-820", "Outlook will not open", "Bob"), ("T-821", "Outlook", "Bob")]
+    )
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
     walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-820", flow_id=flow.id)
     app = make_app(store, desk.tech)
@@ -163,8 +167,11 @@ async def test_f3_shows_a_tech_their_own_finished_walks(store, db, desk):
     from rflow_tui.services import sessions as svc
 
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
-    await seed_tickets(db, desk.tech.account_id, [("T-830", "Wi-Fi drops", "Al"), ("T-831", "Printer jam", "Bo"),
-                                                  ("T-832", "Mouse", "Cy")])
+    await seed_tickets(
+        db,
+        desk.tech.account_id,
+        [("T-830", "Wi-Fi drops", "Al"), ("T-831", "Printer jam", "Bo"), ("T-832", "Mouse", "Cy")],
+    )
     await seed_tickets(db, other.tech.account_id, [("T-930", "Elsewhere", "Zed")])
     resolved = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-830")
     await svc.resolve(db, actor=desk.tech, session_id=resolved.id, helpful=True, resolution_notes="rebooted")
@@ -193,7 +200,9 @@ async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, 
     from rflow_tui.services.flows import import_flow_doc
     from tests.tui_support import SMALL_FLOW
 
-    await seed_tickets(db, desk.tech.account_id, [("T-840", "Outlook will not open", "Bob"), ("T-841", "Laptop fan noise", "Cy")])
+    await seed_tickets(
+        db, desk.tech.account_id, [("T-840", "Outlook will not open", "Bob"), ("T-841", "Laptop fan noise", "Cy")]
+    )
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
     walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-840", flow_id=flow.id)
     from rflow_tui.services.flows import answer_flow_node
@@ -202,7 +211,12 @@ async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, 
     await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-841")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.query_one("OptionList").option_count == 2)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.screen.__class__.__name__ == "ResumeDialog" and app.screen.query_one("OptionList").option_count == 2
+            ),
+        )
         options = app.screen.query_one("OptionList")
 
         def labels() -> list[str]:

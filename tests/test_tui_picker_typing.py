@@ -9,11 +9,15 @@ from tests.tui_support import make_app, seed_tickets, wait_for
 
 
 async def test_a_burst_of_keys_on_the_table_lands_in_the_filter_whole(store, db, desk):
-    await seed_tickets(db, desk.tech.account_id, [
-        ("T-201", "Laptop will not join the office Wi-Fi", "Carol"),
-        ("T-202", "Wifi password for guests", "Dan"),
-        ("T-203", "Printer offline", "Erin"),
-    ])
+    await seed_tickets(
+        db,
+        desk.tech.account_id,
+        [
+            ("T-201", "Laptop will not join the office Wi-Fi", "Carol"),
+            ("T-202", "Wifi password for guests", "Dan"),
+            ("T-203", "Printer offline", "Erin"),
+        ],
+    )
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("#tickets").row_count >= 3)

@@ -45,11 +45,15 @@ def seed(url: str, steps=None) -> None:
         engine, open_db = await open_store(url)
         async with open_db() as db:
             desk = await make_desk(db)
-            await seed_tickets(db, desk.tech.account_id, [
-                ("T-1001", "Outlook will not open after the Monday update", "Bob Baker"),
-                ("T-1002", INJECTION, "Mallory"),
-                ("T-1003", "Printer on 3rd floor shows offline", "Carol Chen"),
-            ])
+            await seed_tickets(
+                db,
+                desk.tech.account_id,
+                [
+                    ("T-1001", "Outlook will not open after the Monday update", "Bob Baker"),
+                    ("T-1002", INJECTION, "Mallory"),
+                    ("T-1003", "Printer on 3rd floor shows offline", "Carol Chen"),
+                ],
+            )
             if steps:
                 await steps(db, desk)
         await engine.dispose()
@@ -106,7 +110,8 @@ def test_walk_instruction(snap_compare, db_url):
         await wait_for(pilot, lambda: pilot.app.screen.query("#acknowledge"))
 
     assert snap_compare(
-        app_for(db_url, "tech@contoso.test"), terminal_size=SIZE,
+        app_for(db_url, "tech@contoso.test"),
+        terminal_size=SIZE,
         run_before=walk_at("#answer-yes", "c", *"work account", "enter", "1", then=until_instruction),
     )
 
@@ -118,7 +123,9 @@ def test_walk_notes_pane(snap_compare, db_url):
         await pilot.press("s", *"Called Bob 9:05, will retry after lunch")
         await wait_for(pilot, lambda: str(pilot.app.screen.query_one("#notes-status").render()) == "Saved")
 
-    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", then=notes))
+    assert snap_compare(
+        app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", then=notes)
+    )
 
 
 def test_resolve_dialog(snap_compare, db_url):
@@ -128,7 +135,9 @@ def test_resolve_dialog(snap_compare, db_url):
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "ResolveDialog")
         await pilot.press("ctrl+s")
 
-    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "r", then=invalid))
+    assert snap_compare(
+        app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "r", then=invalid)
+    )
 
 
 def test_escalate_dialog(snap_compare, db_url):
@@ -137,19 +146,25 @@ def test_escalate_dialog(snap_compare, db_url):
     async def opened(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "EscalateDialog")
 
-    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "e", then=opened))
+    assert snap_compare(
+        app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "e", then=opened)
+    )
 
 
 def test_escalations_screen(snap_compare, db_url):
     async def escalated(db, desk):
         walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1003")
         await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Printer shows no IP address"])
-        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware")
+        await svc.escalate(
+            db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware"
+        )
 
     seed(db_url, escalated)
 
     async def shown(pilot):
-        await wait_for(pilot, lambda: "Needs onsite visit" in str(pilot.app.screen.query_one("#escalation-body").render()))
+        await wait_for(
+            pilot, lambda: "Needs onsite visit" in str(pilot.app.screen.query_one("#escalation-body").render())
+        )
         await pilot.pause(0.3)
 
     assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=SIZE, run_before=shown)
@@ -159,7 +174,13 @@ def test_no_knowledge_screen(snap_compare, db_url):
     seed(db_url)
 
     async def opened(pilot):
-        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "PickerScreen" and pilot.app.screen.query_one("DataTable").row_count == 6)
+        await wait_for(
+            pilot,
+            lambda: (
+                pilot.app.screen.__class__.__name__ == "PickerScreen"
+                and pilot.app.screen.query_one("DataTable").row_count == 6
+            ),
+        )
         pilot.app.screen.query_one("DataTable").focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "NoKnowledgeScreen")
@@ -174,7 +195,9 @@ NARROW = (80, 24)
 def test_picker_at_80x24(snap_compare, db_url):
     """The footer fits: the picker's essential keys and F1 Keys, nothing cut off."""
     seed(db_url)
-    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=NARROW, run_before=screen_is("PickerScreen"))
+    assert snap_compare(
+        app_for(db_url, "tech@contoso.test"), terminal_size=NARROW, run_before=screen_is("PickerScreen")
+    )
 
 
 def test_walk_at_80x24(snap_compare, db_url):
@@ -188,4 +211,6 @@ def test_key_sheet_on_the_walk(snap_compare, db_url):
     async def sheet(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "KeySheet")
 
-    assert snap_compare(app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "f1", then=sheet))
+    assert snap_compare(
+        app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "f1", then=sheet)
+    )

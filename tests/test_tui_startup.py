@@ -58,7 +58,9 @@ def _run_in_terminal(argv: list[str], env: dict[str, str], timeout: float = 30.0
         proc.kill()
     os.close(master)
     status = proc.wait(timeout=5)
-    text = re.sub(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()=>][A-Z0-9]?", "", output.decode(errors="replace"))
+    text = re.sub(
+        r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07|\x1b[()=>][A-Z0-9]?", "", output.decode(errors="replace")
+    )
     return status, text
 
 
@@ -66,8 +68,12 @@ def test_a_user_who_may_not_log_in_is_refused_with_how_to_fix(tmp_path):
     env = dict(os.environ, RFLOW_CONFIG=str(tmp_path / "config.toml"), TERM="xterm-256color")
     env.pop("RFLOW_USER", None)
     rflow = [sys.executable, "-m", "rflow_tui", "--db", str(tmp_path / "desk.sqlite3")]
-    subprocess.run([*rflow, "init", "--account", "Contoso IT", "--email", "owner@contoso.test"],
-                   env=env, check=True, capture_output=True)
+    subprocess.run(
+        [*rflow, "init", "--account", "Contoso IT", "--email", "owner@contoso.test"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     subprocess.run([*rflow, "users", "add", "gone@contoso.test"], env=env, check=True, capture_output=True)
     subprocess.run([*rflow, "users", "deactivate", "gone@contoso.test"], env=env, check=True, capture_output=True)
 

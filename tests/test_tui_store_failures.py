@@ -101,7 +101,9 @@ async def test_a_database_restart_during_a_walk_loses_nothing_typed(cluster, pg)
         await wait_for(pilot, lambda: status(app, "#notes-status") == "Saved", timeout=10)  # the autosave retried
         await pilot.press("escape")  # from the notes back to the keys
         await pilot.press("t")
-        await wait_for(pilot, lambda: app.screen.query("#answer-yes") and not app.screen.query_one("#walk-error").display)
+        await wait_for(
+            pilot, lambda: app.screen.query("#answer-yes") and not app.screen.query_one("#walk-error").display
+        )
         await pilot.press("1")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
         assert app.screen.query_one("#step-note").value == ""  # it went with the answer
@@ -159,7 +161,9 @@ async def test_the_escalations_screen_keeps_polling_through_a_restart(cluster, p
 
         cluster.start()
         async with sessions() as db:
-            await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-2", reason="no paper", reason_category="hardware")
+            await svc.escalate_without_walk(
+                db, actor=desk.tech, ticket_id="T-2", reason="no paper", reason_category="hardware"
+            )
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 2, timeout=10)
         assert "reconnecting" not in app.screen.title
         assert notified(app, "Reconnected")
@@ -220,7 +224,11 @@ async def test_a_lock_held_too_long_says_busy_and_keeps_the_notes_and_the_reason
         holder.close()
         await app_store[0].dispose()
     stored = await stored_walk(store[1], walk.id)
-    assert (stored.status, stored.escalation_reason, stored.walk_notes) == ("escalated", "drive failing", ["clicks on boot"])
+    assert (stored.status, stored.escalation_reason, stored.walk_notes) == (
+        "escalated",
+        "drive failing",
+        ["clicks on boot"],
+    )
 
 
 REFUSE_ESCALATION = """
@@ -267,7 +275,10 @@ async def test_an_integrity_error_escalating_without_a_walk_keeps_the_dialog_and
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
         app.screen.query_one("DataTable").focus()
         await pilot.press("enter")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "StartDialog" and app.screen.query_one("OptionList").option_count)
+        await wait_for(
+            pilot,
+            lambda: app.screen.__class__.__name__ == "StartDialog" and app.screen.query_one("OptionList").option_count,
+        )
         app.screen.query_one("OptionList").highlighted = app.screen.query_one("OptionList").get_option_index("escalate")
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")

@@ -31,7 +31,9 @@ async def copy_from_walk(store, db, desk, ticket_id: str):
 
 
 @pytest.mark.parametrize("variable, why", [("TMUX", "inside tmux"), ("SSH_TTY", "over SSH")])
-async def test_where_the_clipboard_may_not_arrive_the_transcript_is_also_a_file(store, db, desk, data_home, monkeypatch, variable, why):
+async def test_where_the_clipboard_may_not_arrive_the_transcript_is_also_a_file(
+    store, db, desk, data_home, monkeypatch, variable, why
+):
     monkeypatch.setenv(variable, "/dev/pts/3")
     walk, message, clipboard = await copy_from_walk(store, db, desk, "T-880")
     path = data_home / "rflow" / "transcripts" / f"T-880-walk-{walk.id}.md"

@@ -86,7 +86,9 @@ async def back_from(pilot, app, dialog: str) -> None:
 
 async def test_an_ai_walk_whose_first_step_fails_still_answers_t_e_and_r(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-100", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-100", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-100", category="email", problem_text="Outlook"
+    )
     generator = Steps(GenerationError("The AI service is overloaded."), ACCOUNT_Q)
     app = make_app(store, desk.tech, generator=generator)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -106,7 +108,9 @@ async def test_an_ai_walk_whose_first_step_fails_still_answers_t_e_and_r(store, 
 
 async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-110", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-110", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-110", category="email", problem_text="Outlook"
+    )
     first_step, second_step = asyncio.Event(), asyncio.Event()
     generator = Steps(first_step, ACCOUNT_Q, second_step, SAFE_MODE, FIXED)
     app = make_app(store, desk.tech, generator=generator)
@@ -161,7 +165,9 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
 
 async def test_after_a_step_note_the_keys_answer_again(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-120", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-120", category="email", problem_text="Outlook")
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-120", category="email", problem_text="Outlook"
+    )
     app = make_app(store, desk.tech, generator=Steps(ACCOUNT_Q, SAFE_MODE))
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -201,7 +207,9 @@ async def test_enter_after_an_instruction_does_not_answer_the_next_question(stor
 # --- no way out loses the notes ----------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "lands_on"), [("f2", "PickerScreen"), ("f3", "EscalationsScreen"), ("f4", "ProposalsScreen")])
+@pytest.mark.parametrize(
+    ("key", "lands_on"), [("f2", "PickerScreen"), ("f3", "EscalationsScreen"), ("f4", "ProposalsScreen")]
+)
 async def test_f_keys_during_a_walk_save_the_notes_typed_a_moment_ago(store, db, desk, key, lands_on):
     await seed_tickets(db, desk.coverage.account_id, [("T-300", "Keyboard sticky", "Al")])
     walk = await svc.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-300")
@@ -251,9 +259,18 @@ async def test_notes_are_saved_when_a_dialog_covers_them(store, db, desk):
 
 
 async def test_the_walk_shows_the_ticket_and_its_description_folds_away(store, db, desk):
-    db.add(Ticket(account_id=desk.tech.account_id, ticket_id="T-400", subject=INJECTION, requester="Bob Baker",
-                  category="email", body="Outlook crashes at the splash screen since Monday.",
-                  created_at=FROZEN_NOW.replace(hour=6), updated_at=FROZEN_NOW))
+    db.add(
+        Ticket(
+            account_id=desk.tech.account_id,
+            ticket_id="T-400",
+            subject=INJECTION,
+            requester="Bob Baker",
+            category="email",
+            body="Outlook crashes at the splash screen since Monday.",
+            created_at=FROZEN_NOW.replace(hour=6),
+            updated_at=FROZEN_NOW,
+        )
+    )
     await db.commit()
     await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-400")
     app = make_app(store, desk.tech)
@@ -263,7 +280,9 @@ async def test_the_walk_shows_the_ticket_and_its_description_folds_away(store, d
         await wait_for(pilot, lambda: header.ticket is not None)
         subject = app.screen.query_one("#ticket-subject").render()
         assert str(subject) == "▾ T-400 · [bold red]x[/] [@click=app.quit]q[/] red"  # literal, escapes gone
-        assert str(app.screen.query_one("#ticket-meta").render()) == "Bob Baker · email · 3h old · Ad-hoc walk · session 1"
+        assert (
+            str(app.screen.query_one("#ticket-meta").render()) == "Bob Baker · email · 3h old · Ad-hoc walk · session 1"
+        )
         description = app.screen.query_one("#ticket-description")
         assert "splash screen since Monday" in str(description.render()) and description.display
         await pilot.press("escape", "i")  # from the notes to the keys, then fold the ticket

@@ -16,7 +16,13 @@ from rflow_tui.services import flows, sessions
 from rflow_tui.services.export import session_transcript, transcript_markdown
 from tests.test_flow_walk import start_walk
 
-QUESTION = {"id": "acct", "type": "question", "text": "Microsoft or local?", "yes_label": "Microsoft", "no_label": "Local"}
+QUESTION = {
+    "id": "acct",
+    "type": "question",
+    "text": "Microsoft or local?",
+    "yes_label": "Microsoft",
+    "no_label": "Local",
+}
 
 
 def test_each_writer_stores_the_spec_field_names():
@@ -24,16 +30,32 @@ def test_each_writer_stores_the_spec_field_names():
         StepSource.FLOW, "acct", "Microsoft or local?", "no", yes_label="Microsoft", no_label="Local"
     )
     assert flow_step.to_json() == {
-        "node_id": "acct", "question": "Microsoft or local?", "answer": "no", "l1_note": None,
-        "node_type": "question", "answer_label": "Local", "yes_label": "Microsoft", "no_label": "Local",
+        "node_id": "acct",
+        "question": "Microsoft or local?",
+        "answer": "no",
+        "l1_note": None,
+        "node_type": "question",
+        "answer_label": "Local",
+        "yes_label": "Microsoft",
+        "no_label": "Local",
     }
     ai_step = WalkStep.answering(StepSource.AI, QUESTION, "yes", "on the laptop")
     assert ai_step.to_json() == {
-        "node_type": "question", "id": "acct", "text": "Microsoft or local?", "answer": "yes",
-        "l1_note": "on the laptop", "answer_label": "Microsoft", "yes_label": "Microsoft", "no_label": "Local",
+        "node_type": "question",
+        "id": "acct",
+        "text": "Microsoft or local?",
+        "answer": "yes",
+        "l1_note": "on the laptop",
+        "answer_label": "Microsoft",
+        "yes_label": "Microsoft",
+        "no_label": "Local",
     }
     assert WalkStep.instruction(StepSource.AI, "i1", "Restart it").to_json() == {
-        "node_type": "instruction", "id": "i1", "text": "Restart it", "answer": None, "l1_note": None,
+        "node_type": "instruction",
+        "id": "i1",
+        "text": "Restart it",
+        "answer": None,
+        "l1_note": None,
     }
     # The stored form reads back as the same step, and is plain JSON.
     for step in (flow_step, ai_step, flow_step.undo(datetime(2025, 1, 2, tzinfo=UTC))):
@@ -70,7 +92,9 @@ def test_old_rows_without_node_type_or_labels_read_as_typed_steps():
 async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
     """A walk stored before steps were typed: the transcript reads it and the walk continues."""
     walk = await start_walk(db, desk)
-    old_path = [{"node_id": "kind", "question": "Microsoft account or local account?", "answer": "no", "l1_note": "old"}]
+    old_path = [
+        {"node_id": "kind", "question": "Microsoft account or local account?", "answer": "no", "l1_note": "old"}
+    ]
     await db.exec(
         text("UPDATE l1_walk_session SET walked_path = :path WHERE id = :id"),
         params={"path": json.dumps(old_path), "id": walk.id},
@@ -90,6 +114,8 @@ async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
     assert back["id"] == "local"
     stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
     assert stored.walked_path[0] == {**old_path[0], "node_type": "question"} | {
-        "answer_label": "No", "yes_label": "Yes", "no_label": "No"
+        "answer_label": "No",
+        "yes_label": "Yes",
+        "no_label": "No",
     }
     assert [(s.node_id, s.undone) for s in stored.steps] == [("kind", False), ("local", True)]

@@ -23,9 +23,21 @@ SMALL_FLOW = {
     "version": 1,
     "start": "q-account",
     "nodes": [
-        {"id": "q-account", "type": "question", "text": "Does the user sign in with a Microsoft account or a local account?",
-         "yes_label": "Microsoft account", "no_label": "Local account", "yes": "i-safe", "no": "esc"},
-        {"id": "i-safe", "type": "instruction", "text": "Start Outlook in safe mode (outlook.exe /safe).", "next": "q-works"},
+        {
+            "id": "q-account",
+            "type": "question",
+            "text": "Does the user sign in with a Microsoft account or a local account?",
+            "yes_label": "Microsoft account",
+            "no_label": "Local account",
+            "yes": "i-safe",
+            "no": "esc",
+        },
+        {
+            "id": "i-safe",
+            "type": "instruction",
+            "text": "Start Outlook in safe mode (outlook.exe /safe).",
+            "next": "q-works",
+        },
         {"id": "q-works", "type": "question", "text": "Does Outlook open in safe mode?", "yes": "done", "no": "esc"},
         {"id": "done", "type": "resolution", "text": "Disable the faulty add-in and confirm with the user."},
         {"id": "esc", "type": "escalate", "text": "Escalate to the messaging team."},
@@ -34,8 +46,13 @@ SMALL_FLOW = {
 
 
 # Nodes an AI generator serves in the app tests.
-ACCOUNT_Q = {"id": "q1", "type": "question", "text": "Microsoft account or local account?",
-             "yes_label": "Microsoft account", "no_label": "Local account"}
+ACCOUNT_Q = {
+    "id": "q1",
+    "type": "question",
+    "text": "Microsoft account or local account?",
+    "yes_label": "Microsoft account",
+    "no_label": "Local account",
+}
 SAFE_MODE = {"id": "i1", "type": "instruction", "text": "Start Outlook in safe mode."}
 FIXED = {"id": "r1", "type": "resolution", "text": "Outlook opens: close the ticket."}
 
@@ -43,18 +60,35 @@ FIXED = {"id": "r1", "type": "resolution", "text": "Outlook opens: close the tic
 async def seed_tickets(db, account_id: int, rows: list[tuple[str, str, str]]) -> None:
     for n, (ticket_id, subject, requester) in enumerate(rows):
         created = FROZEN_NOW - timedelta(hours=2 * (len(rows) - n), minutes=5)
-        db.add(Ticket(account_id=account_id, ticket_id=ticket_id, subject=subject, requester=requester,
-                      category="email", created_at=created, updated_at=created))
+        db.add(
+            Ticket(
+                account_id=account_id,
+                ticket_id=ticket_id,
+                subject=subject,
+                requester=requester,
+                category="email",
+                created_at=created,
+                updated_at=created,
+            )
+        )
     await db.commit()
 
 
 def make_app(
-    store, user, *, generator=None, start: str = "auto", generator_error: str | None = None, judge=None,
+    store,
+    user,
+    *,
+    generator=None,
+    start: str = "auto",
+    generator_error: str | None = None,
+    judge=None,
     llm: LLMSettings | None = None,
 ) -> RflowApp:
     """An app on the test store. With a generator and no ``judge``, every step is judged safe."""
     _engine, open_db = store
-    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2), llm=llm or LLMSettings())
+    settings = Settings(
+        ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2), llm=llm or LLMSettings()
+    )
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator

@@ -95,9 +95,7 @@ class AnthropicGenerator:
     def from_settings(cls, llm: Any) -> AnthropicGenerator:
         api_key = llm.api_key or os.environ.get("ANTHROPIC_API_KEY", "")
         if not api_key:
-            raise MissingKeyError(
-                "no Anthropic API key: set ANTHROPIC_API_KEY or `api_key` under [llm] in the config"
-            )
+            raise MissingKeyError("no Anthropic API key: set ANTHROPIC_API_KEY or `api_key` under [llm] in the config")
         return cls(
             api_key=api_key,
             model=llm.model or DEFAULT_MODEL,
@@ -178,7 +176,10 @@ _FAILURES: dict[str, tuple[type[GenerationError], str]] = {
     "timeout": (GenerationTimeoutError, "The AI took too long to answer. Try again, or escalate the ticket."),
     "network": (NetworkError, "Cannot reach the AI service (network down or blocked). Try again, or escalate."),
     "auth": (AuthRefusedError, "The AI service refused our API key. Tell an admin; escalate this ticket meanwhile."),
-    "rate_limited": (RateLimitedError, "The desk has hit the AI's rate limit. Wait a minute and try again, or escalate."),
+    "rate_limited": (
+        RateLimitedError,
+        "The desk has hit the AI's rate limit. Wait a minute and try again, or escalate.",
+    ),
     "overloaded": (OverloadedError, "The AI service is overloaded right now. Try again in a minute, or escalate."),
     "server": (ServerError, "The AI service had an internal error. Try again, or escalate."),
 }
@@ -189,6 +190,8 @@ def _translate(exc: Exception) -> Exception:
     if kind is None:
         return exc
     if kind == "status":
-        return GenerationError(f"The AI service rejected the request (HTTP {getattr(exc, 'status_code', '?')}). Escalate, and tell an admin.")
+        return GenerationError(
+            f"The AI service rejected the request (HTTP {getattr(exc, 'status_code', '?')}). Escalate, and tell an admin."
+        )
     cls, message = _FAILURES[kind]
     return cls(message)

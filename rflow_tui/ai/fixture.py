@@ -165,7 +165,9 @@ class ReplayJudge:
 
 def _update_fixture(path: Path, change: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> None:
     """Rewrite the recording's exchanges through ``change``, atomically (a crash leaves the old file)."""
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"format": FORMAT, "exchanges": []}
+    data: dict[str, Any] = (
+        json.loads(path.read_text(encoding="utf-8")) if path.exists() else {"format": FORMAT, "exchanges": []}
+    )
     data["exchanges"] = change(data["exchanges"])
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".fixture-", suffix=".json")

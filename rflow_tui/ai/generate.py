@@ -23,9 +23,7 @@ from rflow_tui.ai.safety.judge import CandidateNode, JudgeRefusal, NodeJudge
 from rflow_tui.ai.validate import validate_node
 
 
-async def next_valid_node(
-    generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None
-) -> dict[str, Any]:
+async def next_valid_node(generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None) -> dict[str, Any]:
     """A node both layers passed (``judge`` None: the rules alone), or a refusal after two tries.
 
     The second try is told why the first was refused, and which way (malformed or
@@ -59,6 +57,5 @@ def _final_refusal(error: InvalidNodeError) -> Exception:
             "Escalate the ticket or resolve it by hand."
         )
     return UnusableOutputError(
-        f"The AI answered twice with something that is not a usable step ({error}). "
-        "Try again, or escalate the ticket."
+        f"The AI answered twice with something that is not a usable step ({error}). Try again, or escalate the ticket."
     )

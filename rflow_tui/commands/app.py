@@ -20,11 +20,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="open the app on a demo desk (no network, no API key)",
         description="A tech gets a fresh demo desk; --as engineer or owner opens the last one, so a second "
-                    "terminal can watch what the tech escalates.",
+        "terminal can watch what the tech escalates.",
     )
-    p.add_argument("--as", dest="role", choices=("tech", "engineer", "owner"), default="tech",
-                   help="who to be: the L1 tech (default, a fresh desk), an engineer with coverage, or the owner "
-                        "(both on the last demo desk)")
+    p.add_argument(
+        "--as",
+        dest="role",
+        choices=("tech", "engineer", "owner"),
+        default="tech",
+        help="who to be: the L1 tech (default, a fresh desk), an engineer with coverage, or the owner "
+        "(both on the last demo desk)",
+    )
     p.add_argument("--new", action="store_true", help="always make a fresh demo desk")
     p.set_defaults(handler=run_demo)
     sub.add_parser("escalations", help="open the live escalations screen (engineers)").set_defaults(
@@ -106,8 +111,12 @@ def new_demo_desk(base_config: str | None) -> Path:
     llm = {"generator": "fixture", "judge": "fixture"}  # the recording carries the judge's verdicts too
     if base and base.llm.fixture:
         llm["fixture"] = base.llm.fixture
-    lines = ["# A demo desk: its database and the recorded AI (no network, no API key)",
-             f"database_url = {json.dumps(url)}", "", "[llm]"]
+    lines = [
+        "# A demo desk: its database and the recorded AI (no network, no API key)",
+        f"database_url = {json.dumps(url)}",
+        "",
+        "[llm]",
+    ]
     lines += [f"{key} = {json.dumps(value)}" for key, value in llm.items()]
     (folder / DEMO_CONFIG).write_text("\n".join(lines) + "\n", encoding="utf-8")
     _last_demo_pointer().write_text(str(folder), encoding="utf-8")

@@ -35,15 +35,21 @@ MAX_REPORTED = 20
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    safety = sub.add_parser("safety", help="the safety guard for AI steps").add_subparsers(dest="safety_cmd", required=True)
+    safety = sub.add_parser("safety", help="the safety guard for AI steps").add_subparsers(
+        dest="safety_cmd", required=True
+    )
     p = safety.add_parser(
         "scan",
         help="scan steps given as JSON Lines with the safety rules; one JSON line out per step in",
         description=SCAN_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("file", nargs="?", default="-", metavar="FILE", help="JSON Lines to scan (default -: standard input)")
-    p.add_argument("--judge", action="store_true", help="also ask the configured safety judge ([llm] judge) about each step")
+    p.add_argument(
+        "file", nargs="?", default="-", metavar="FILE", help="JSON Lines to scan (default -: standard input)"
+    )
+    p.add_argument(
+        "--judge", action="store_true", help="also ask the configured safety judge ([llm] judge) about each step"
+    )
     p.set_defaults(handler=cmd_safety_scan)
 
 
@@ -153,6 +159,9 @@ def cmd_safety_scan(args) -> int:
         out.write(json.dumps(result, ensure_ascii=False) + "\n")
     out.flush()
     if failed:
-        print(f"rflow: {failed} of {len(items)} line(s) could not be judged (see \"judge\": {{\"error\": ...}})", file=sys.stderr)
+        print(
+            f'rflow: {failed} of {len(items)} line(s) could not be judged (see "judge": {{"error": ...}})',
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -19,9 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_binding_options(p)
     p.set_defaults(handler=cmd_init)
 
-    sub.add_parser("config-path", help="print where the config file is read from").set_defaults(
-        handler=cmd_config_path
-    )
+    sub.add_parser("config-path", help="print where the config file is read from").set_defaults(handler=cmd_config_path)
 
     users = sub.add_parser("users", help="manage the desk's users").add_subparsers(dest="users_cmd", required=True)
     p = users.add_parser("add", help="add a user to the acting user's account")
@@ -57,25 +55,38 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--body", default="")
     p.add_argument("--requester", default="")
     p.add_argument("--category", default="")
-    p.add_argument("--psa", metavar="SYSTEM", help="a PSA ticket (connectwise, autotask, halopsa, ...) referenced by id")
+    p.add_argument(
+        "--psa", metavar="SYSTEM", help="a PSA ticket (connectwise, autotask, halopsa, ...) referenced by id"
+    )
     p.set_defaults(handler=cmd_tickets_add)
     p = tickets.add_parser(
-        "import", help="import tickets from CSV or JSON (all rows or none)", description=TICKET_FORMATS,
+        "import",
+        help="import tickets from CSV or JSON (all rows or none)",
+        description=TICKET_FORMATS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("file", type=Path, help="a .csv or .json file")
-    p.add_argument("--skip-existing", action="store_true",
-                   help="leave tickets already on the desk alone (an export overlapping the last one); "
-                        "the rest is still all or nothing")
+    p.add_argument(
+        "--skip-existing",
+        action="store_true",
+        help="leave tickets already on the desk alone (an export overlapping the last one); "
+        "the rest is still all or nothing",
+    )
     p.set_defaults(handler=cmd_tickets_import)
 
 
 def add_binding_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db-role", metavar="NAME",
-                   help="PostgreSQL: the database role this person connects as (default: from the email); "
-                        "created with least privilege, or the SQL for a DBA is printed")
-    p.add_argument("--os-login", metavar="NAME",
-                   help="SQLite: the OS login this person uses; --user may then name them only from it")
+    p.add_argument(
+        "--db-role",
+        metavar="NAME",
+        help="PostgreSQL: the database role this person connects as (default: from the email); "
+        "created with least privilege, or the SQL for a DBA is printed",
+    )
+    p.add_argument(
+        "--os-login",
+        metavar="NAME",
+        help="SQLite: the OS login this person uses; --user may then name them only from it",
+    )
 
 
 async def bind_database_role(db, settings, actor, user, requested: str | None) -> None:
@@ -131,7 +142,9 @@ def cmd_init(args) -> int:
             say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
             say(f"database: {safe_url(settings.resolved_database_url)}")
             if args.os_login is not None or args.db_role is not None:
-                owner = await bind_user(db, actor=owner, email=owner.email, db_role=args.db_role, os_login=args.os_login)
+                owner = await bind_user(
+                    db, actor=owner, email=owner.email, db_role=args.db_role, os_login=args.os_login
+                )
             await bind_database_role(db, settings, owner, owner, None)
         path = settings.config_path
         if path is not None and not path.exists():
@@ -152,8 +165,14 @@ def cmd_users_add(args) -> int:
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             user = await add_user(
-                db, actor=actor, email=args.email, name=args.name, role=args.role, coverage=args.coverage,
-                db_role=args.db_role, os_login=args.os_login,
+                db,
+                actor=actor,
+                email=args.email,
+                name=args.name,
+                role=args.role,
+                coverage=args.coverage,
+                db_role=args.db_role,
+                os_login=args.os_login,
             )
             say(f"added {user.email} ({user.account_role}{', L1 coverage' if user.coverage else ''})")
             await bind_database_role(db, settings, actor, user, None)
@@ -194,7 +213,11 @@ def cmd_users_list(args) -> int:
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             for u in await list_users(db, actor=actor):
-                flags = [f for f, on in (("coverage", u.coverage), ("inactive", not u.is_active), ("deleted", u.deleted_at)) if on]
+                flags = [
+                    f
+                    for f, on in (("coverage", u.coverage), ("inactive", not u.is_active), ("deleted", u.deleted_at))
+                    if on
+                ]
                 flags += [f"{kind}:{name}" for kind, name in (("db-role", u.db_role), ("os-login", u.os_login)) if name]
                 say(f"{u.email:40} {u.account_role:9} {u.name:24} {' '.join(flags)}".rstrip())
         return 0
@@ -226,9 +249,15 @@ def cmd_tickets_add(args) -> int:
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             ticket = await add_ticket(
-                db, actor=actor, ticket_id=args.ticket_id, subject=args.subject, body=args.body,
-                requester=args.requester, category=args.category,
-                ticket_kind=TicketKind.PSA if args.psa else TicketKind.INTERNAL, psa_system=args.psa,
+                db,
+                actor=actor,
+                ticket_id=args.ticket_id,
+                subject=args.subject,
+                body=args.body,
+                requester=args.requester,
+                category=args.category,
+                ticket_kind=TicketKind.PSA if args.psa else TicketKind.INTERNAL,
+                psa_system=args.psa,
             )
         say(f"added ticket {ticket.ticket_id}")
         return 0
@@ -267,8 +296,9 @@ def cmd_tickets_import(args) -> int:
         rows, lines = read_ticket_file(args.file)
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            report = await import_tickets(db, actor=actor, rows=rows, source=str(args.file), lines=lines,
-                                          skip_existing=args.skip_existing)
+            report = await import_tickets(
+                db, actor=actor, rows=rows, source=str(args.file), lines=lines, skip_existing=args.skip_existing
+            )
         if report.errors:
             for line in report.errors:
                 say(line, err=True)

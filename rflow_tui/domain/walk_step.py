@@ -57,15 +57,28 @@ class WalkStep:
 
     @classmethod
     def question(
-        cls, source: StepSource, node_id: str, text: str, answer: str, *, yes_label: str | None = None,
-        no_label: str | None = None, note: str | None = None,
+        cls,
+        source: StepSource,
+        node_id: str,
+        text: str,
+        answer: str,
+        *,
+        yes_label: str | None = None,
+        no_label: str | None = None,
+        note: str | None = None,
     ) -> WalkStep:
         """An answered question; missing labels default to Yes / No."""
         if answer not in tuple(Answer):
             raise ValueError(f"a question is answered 'yes' or 'no', not {answer!r}")
         return cls(
-            source, node_id, NodeType.QUESTION, text, Answer(answer),
-            yes_label or DEFAULT_YES, no_label or DEFAULT_NO, note or None,
+            source,
+            node_id,
+            NodeType.QUESTION,
+            text,
+            Answer(answer),
+            yes_label or DEFAULT_YES,
+            no_label or DEFAULT_NO,
+            note or None,
         )
 
     @classmethod
@@ -79,8 +92,13 @@ class WalkStep:
         node_id, text = str(node["id"]), node.get("text") or ""
         if node.get("type") == NodeType.QUESTION:
             return cls.question(
-                source, node_id, text, answer or "", yes_label=node.get("yes_label"),
-                no_label=node.get("no_label"), note=note,
+                source,
+                node_id,
+                text,
+                answer or "",
+                yes_label=node.get("yes_label"),
+                no_label=node.get("no_label"),
+                note=note,
             )
         return cls.instruction(source, node_id, text, note=note)
 
@@ -106,12 +124,18 @@ class WalkStep:
     def to_json(self) -> dict[str, Any]:
         if self.source == StepSource.FLOW:
             data: dict[str, Any] = {
-                "node_id": self.node_id, "question": self.text, "answer": self.answer, "l1_note": self.l1_note,
+                "node_id": self.node_id,
+                "question": self.text,
+                "answer": self.answer,
+                "l1_note": self.l1_note,
                 "node_type": self.node_type,
             }
         else:
             data = {
-                "node_type": self.node_type, "id": self.node_id, "text": self.text, "answer": self.answer,
+                "node_type": self.node_type,
+                "id": self.node_id,
+                "text": self.text,
+                "answer": self.answer,
                 "l1_note": self.l1_note,
             }
         if self.is_question:

@@ -91,9 +91,7 @@ def _grant(conn) -> None:
         privileges = "SELECT, INSERT" if table in APPEND_ONLY else "SELECT, INSERT, UPDATE"
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')
     conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {_schema(conn)} TO {PEOPLE_ROLE}")
-    conn.exec_driver_sql(
-        f"GRANT EXECUTE ON FUNCTION rflow_session_account(), rflow_session_role() TO {PEOPLE_ROLE}"
-    )
+    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION rflow_session_account(), rflow_session_role() TO {PEOPLE_ROLE}")
 
 
 def _schema(conn) -> str:

@@ -3,7 +3,12 @@
 from rflow_tui.domain.errors import DatabaseError, ServiceError
 
 __all__ = [
-    "AccessDenied", "DatabaseError", "InvalidState", "NotFound", "PayloadTooLarge", "ServiceError",
+    "AccessDenied",
+    "DatabaseError",
+    "InvalidState",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceError",
     "ValidationFailed",
 ]
 

@@ -66,7 +66,12 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
     elif walk.session_kind == WalkKind.PROPOSAL and walk.flow_proposal_id:
         proposal = await in_account(db, FlowProposal, actor.account_id, id=walk.flow_proposal_id)
         if proposal:
-            walked = {"type": WalkKind.PROPOSAL.value, "id": proposal.id, "title": _text(proposal.title), "version": None}
+            walked = {
+                "type": WalkKind.PROPOSAL.value,
+                "id": proposal.id,
+                "title": _text(proposal.title),
+                "version": None,
+            }
     end_node = None
     if walk.session_kind in WALKS_A_TREE:
         from rflow_tui.services.flows import current_flow_node
@@ -76,7 +81,11 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
         except ServiceError:
             node = None
         if node is not None:
-            end_node = {"node_id": _text(str(node.get("id"))), "node_type": node.get("type"), "text": _text(node.get("text"))}
+            end_node = {
+                "node_id": _text(str(node.get("id"))),
+                "node_type": node.get("type"),
+                "text": _text(node.get("text")),
+            }
     return {
         "session_id": walk.id,
         "kind": walk.session_kind,
@@ -145,7 +154,7 @@ def transcript_markdown(t: dict[str, Any]) -> str:
     walk_line = str(t.get("kind"))
     walked = t.get("walked")
     if walked:
-        walk_line += f": {walked['type']} \"{_md(walked['title'])}\""
+        walk_line += f': {walked["type"]} "{_md(walked["title"])}"'
         walk_line += f" v{walked['version']}" if walked.get("version") else ""
     facts = [
         ("Ticket", ticket_line),

@@ -132,14 +132,29 @@ async def _store_flow(
     db.add(flow)
     await db.flush()
     audit.record(
-        db, account_id=actor.account_id, actor_user_id=actor.id, action="flow.import",
-        target_type="flow", target_id=flow.id, slug=slug, version=flow.version, source=source[:200],
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action="flow.import",
+        target_type="flow",
+        target_id=flow.id,
+        slug=slug,
+        version=flow.version,
+        source=source[:200],
     )
     for waiver in review.waived:  # each reviewed exception to a safety rule, on the record
         audit.record(
-            db, account_id=actor.account_id, actor_user_id=actor.id, action="flow.safety_waiver",
-            target_type="flow", target_id=flow.id, slug=slug, version=flow.version, node_id=waiver.node_id,
-            rule=waiver.rule_id, reason=waiver.reason,
+            db,
+            account_id=actor.account_id,
+            actor_user_id=actor.id,
+            action="flow.safety_waiver",
+            target_type="flow",
+            target_id=flow.id,
+            slug=slug,
+            version=flow.version,
+            node_id=waiver.node_id,
+            rule=waiver.rule_id,
+            reason=waiver.reason,
         )
     return flow
 
@@ -177,7 +192,85 @@ async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow
 # --- matching a ticket to flows ------------------------------------------------------
 
 _STOP = frozenset(
-    ["a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "cant", "cannot", "do", "does", "doesnt", "dont", "for", "from", "has", "have", "how", "i", "im", "in", "is", "it", "its", "me", "my", "no", "not", "of", "on", "or", "our", "please", "she", "so", "that", "the", "their", "them", "then", "there", "they", "this", "to", "up", "us", "was", "we", "were", "what", "when", "where", "which", "who", "will", "wont", "with", "you", "your", "keep", "keeps", "kept", "still", "again", "after", "since", "just", "all", "any", "some", "get", "got", "been", "being"]
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "can",
+        "cant",
+        "cannot",
+        "do",
+        "does",
+        "doesnt",
+        "dont",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "im",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "please",
+        "she",
+        "so",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "they",
+        "this",
+        "to",
+        "up",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "will",
+        "wont",
+        "with",
+        "you",
+        "your",
+        "keep",
+        "keeps",
+        "kept",
+        "still",
+        "again",
+        "after",
+        "since",
+        "just",
+        "all",
+        "any",
+        "some",
+        "get",
+        "got",
+        "been",
+        "being",
+    ]
 )
 
 
@@ -240,7 +333,10 @@ async def walk_document(db: AsyncSession, *, actor: User, session_id: int) -> di
         return flow_document(await get_flow(db, actor=actor, flow_id=walk.flow_id))
     if walk.session_kind == WalkKind.PROPOSAL:
         proposal = await get_in_account(
-            db, FlowProposal, actor.account_id, id=walk.flow_proposal_id,
+            db,
+            FlowProposal,
+            actor.account_id,
+            id=walk.flow_proposal_id,
             missing=f"the proposal walked by session {session_id} no longer exists",
         )
         return dict((proposal.proposed_flow_data or {}).get("tree_structure") or {})
@@ -312,8 +408,16 @@ async def answer_flow_node(
     else:
         answer = None
     await sessions.record_step(
-        db, actor=actor, session_id=session_id, node_id=node["id"], question=node.get("text", ""),
-        answer=answer, note=note, yes_label=yes_label, no_label=no_label, after_steps=len(walk.walked_path or []),
+        db,
+        actor=actor,
+        session_id=session_id,
+        node_id=node["id"],
+        question=node.get("text", ""),
+        answer=answer,
+        note=note,
+        yes_label=yes_label,
+        no_label=no_label,
+        after_steps=len(walk.walked_path or []),
     )
     return _shown(node_by_id(doc, next_node_id(node, answer)))
 

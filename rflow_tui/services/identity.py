@@ -178,7 +178,7 @@ async def provision_role(db: AsyncSession, *, actor: User, role: str) -> RoleOut
         return outcome
     password = secrets.token_urlsafe(18)
     statements = [
-        f"CREATE ROLE \"{role}\" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION "
+        f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
         f"PASSWORD '{scram_verifier(password)}'",
         f'GRANT {PEOPLE_ROLE} TO "{role}"',
     ]

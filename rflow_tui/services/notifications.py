@@ -39,8 +39,7 @@ async def notify_escalation(db: AsyncSession, account_id: int, payload: dict[str
         db.add(note)
         return [note]
     notes = [
-        Notification(account_id=account_id, recipient_user_id=u.id, kind=ESCALATED, payload=payload)
-        for u in recipients
+        Notification(account_id=account_id, recipient_user_id=u.id, kind=ESCALATED, payload=payload) for u in recipients
     ]
     db.add_all(notes)
     return notes

@@ -49,8 +49,13 @@ async def match_proposals(
     scored = []
     for proposal in await list_pending(db, actor=actor):
         keywords = (proposal.proposed_flow_data or {}).get("match_keywords") or []
-        stand_in = Flow(account_id=proposal.account_id, slug="", title=proposal.title, category=proposal.category,
-                        match_keywords=keywords)
+        stand_in = Flow(
+            account_id=proposal.account_id,
+            slug="",
+            title=proposal.title,
+            category=proposal.category,
+            match_keywords=keywords,
+        )
         score = match_score(stand_in, subject, body)
         if score > 0:
             scored.append((proposal, score))
@@ -61,7 +66,11 @@ async def match_proposals(
 async def get_proposal(db: AsyncSession, *, actor: User, proposal_id: int, lock: bool = False) -> FlowProposal:
     await authorize(db, actor, Need.MEMBER, "read proposals")
     return await get_in_account(
-        db, FlowProposal, actor.account_id, id=proposal_id, lock=lock,
+        db,
+        FlowProposal,
+        actor.account_id,
+        id=proposal_id,
+        lock=lock,
         missing=f"flow proposal {proposal_id} does not exist",
     )
 
@@ -139,7 +148,9 @@ async def approve(
             )
             if slug:
                 flow_slug = slugify(slug)
-                if (await db.exec(select(Flow.id).where(Flow.account_id == actor.account_id, Flow.slug == flow_slug))).first():
+                if (
+                    await db.exec(select(Flow.id).where(Flow.account_id == actor.account_id, Flow.slug == flow_slug))
+                ).first():
                     raise ValidationFailed(
                         f"the slug '{flow_slug}' belongs to an existing flow; choose another, or pass "
                         "that flow as the target to add a new version of it"
@@ -157,9 +168,16 @@ async def approve(
         proposal.reviewed_at = utcnow()
         db.add(proposal)
         audit.record(
-            db, account_id=actor.account_id, actor_user_id=actor.id, action="proposal.approve",
-            target_type="flow_proposal", target_id=proposal.id, flow_id=flow.id, slug=flow.slug,
-            version=flow.version, new_version_of=target_id,
+            db,
+            account_id=actor.account_id,
+            actor_user_id=actor.id,
+            action="proposal.approve",
+            target_type="flow_proposal",
+            target_id=proposal.id,
+            flow_id=flow.id,
+            slug=flow.slug,
+            version=flow.version,
+            new_version_of=target_id,
         )
     return flow
 
@@ -181,7 +199,12 @@ async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str
         proposal.reviewed_at = utcnow()
         db.add(proposal)
         audit.record(
-            db, account_id=actor.account_id, actor_user_id=actor.id, action="proposal.reject",
-            target_type="flow_proposal", target_id=proposal.id, reason=proposal.review_reason,
+            db,
+            account_id=actor.account_id,
+            actor_user_id=actor.id,
+            action="proposal.reject",
+            target_type="flow_proposal",
+            target_id=proposal.id,
+            reason=proposal.review_reason,
         )
     return proposal

@@ -88,7 +88,11 @@ def _check_ticket_kind(kind: str) -> None:
 async def get_session(db: AsyncSession, *, actor: User, session_id: int, lock: bool = False) -> L1WalkSession:
     """The session if it belongs to the actor's account; NotFound otherwise (same message)."""
     return await get_in_account(
-        db, L1WalkSession, actor.account_id, id=session_id, lock=lock,
+        db,
+        L1WalkSession,
+        actor.account_id,
+        id=session_id,
+        lock=lock,
         missing=f"walk session {session_id} does not exist",
     )
 
@@ -103,8 +107,7 @@ async def _active(
         raise InvalidState(f"walk session {session_id} is {walk.status}, not active")
     if kinds and walk.session_kind not in kinds:
         raise InvalidState(
-            f"walk session {session_id} is an {walk.session_kind} session; this needs "
-            + " or ".join(kinds)
+            f"walk session {session_id} is an {walk.session_kind} session; this needs " + " or ".join(kinds)
         )
     return walk
 
@@ -160,8 +163,13 @@ async def start_flow_session(
 ) -> L1WalkSession:
     flow = await get_in_account(db, Flow, actor.account_id, id=flow_id, missing=f"flow {flow_id} does not exist")
     return await _start(
-        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.FLOW,
-        flow_id=flow.id, category=flow.category or None,
+        db,
+        actor=actor,
+        ticket_id=ticket_id,
+        ticket_kind=ticket_kind,
+        session_kind=WalkKind.FLOW,
+        flow_id=flow.id,
+        category=flow.category or None,
     )
 
 
@@ -174,8 +182,13 @@ async def start_proposal_session(
     if proposal.status != ProposalStatus.PENDING:
         raise InvalidState(f"flow proposal {proposal_id} is {proposal.status}, not pending")
     return await _start(
-        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.PROPOSAL,
-        flow_proposal_id=proposal.id, category=proposal.category or None,
+        db,
+        actor=actor,
+        ticket_id=ticket_id,
+        ticket_kind=ticket_kind,
+        session_kind=WalkKind.PROPOSAL,
+        flow_proposal_id=proposal.id,
+        category=proposal.category or None,
     )
 
 
@@ -200,8 +213,13 @@ async def start_ai_build_session(
     if not problem_text.strip():
         raise ValidationFailed("an AI build needs a problem description")
     return await _start(
-        db, actor=actor, ticket_id=ticket_id, ticket_kind=ticket_kind, session_kind=WalkKind.AI_BUILD,
-        category=(category or "general").strip(), problem_text=problem_text.strip(),
+        db,
+        actor=actor,
+        ticket_id=ticket_id,
+        ticket_kind=ticket_kind,
+        session_kind=WalkKind.AI_BUILD,
+        category=(category or "general").strip(),
+        problem_text=problem_text.strip(),
     )
 
 
@@ -377,9 +395,7 @@ async def resolve(
 
 def _check_reason(reason: str, reason_category: str) -> str:
     if reason_category not in tuple(ReasonCategory):
-        raise ValidationFailed(
-            f"reason category must be one of {', '.join(ReasonCategory)}, not '{reason_category}'"
-        )
+        raise ValidationFailed(f"reason category must be one of {', '.join(ReasonCategory)}, not '{reason_category}'")
     reason = _check_len(reason, TEXT_CAP, "the escalation reason") or ""
     if not reason.strip():
         raise ValidationFailed("say why you are escalating")
@@ -391,7 +407,9 @@ def _summary(walk: L1WalkSession, subject: str | None) -> str:
     return text.splitlines()[0][:200] if text else f"ticket {walk.ticket_id}"
 
 
-async def _escalate(db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str) -> None:
+async def _escalate(
+    db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str
+) -> None:
     now = utcnow()
     walk.status = WalkStatus.ESCALATED
     walk.escalation_reason = reason.strip()

@@ -37,7 +37,6 @@ def _created_at(value: Any, where: str) -> datetime | None:
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
-
 def problem_text(ticket: Ticket) -> str:
     """The default problem text an AI build starts from (also the fixture key's input)."""
     body = (ticket.body or "").strip()
@@ -56,7 +55,8 @@ async def find_ticket(db: AsyncSession, account_id: int, ticket_id: str) -> Tick
 
 def _queue_filter(account_id: int, search: str | None) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [
-        col(Ticket.account_id) == account_id, col(Ticket.status).in_(OPEN_TICKET_STATUSES)
+        col(Ticket.account_id) == account_id,
+        col(Ticket.status).in_(OPEN_TICKET_STATUSES),
     ]
     if search:
         like = f"%{search.strip().lower()}%"
@@ -174,20 +174,20 @@ def _json_rows(path: Path, raw: str) -> tuple[list[dict[str, Any]], list[int]]:
     expected = ValidationFailed(f"{path}: expected a JSON list of ticket objects")
     try:
         at = _skip_space(raw, 0)
-        if raw[at:at + 1] != "[":
+        if raw[at : at + 1] != "[":
             json.loads(raw)  # not JSON at all gets JSON's own message
             raise expected
         at = _skip_space(raw, at + 1)
-        while raw[at:at + 1] != "]":
+        while raw[at : at + 1] != "]":
             item, end = decoder.raw_decode(raw, at)
             if not isinstance(item, dict):
                 raise expected
             rows.append(item)
             lines.append(raw.count("\n", 0, at) + 1)
             at = _skip_space(raw, end)
-            if raw[at:at + 1] == ",":
+            if raw[at : at + 1] == ",":
                 at = _skip_space(raw, at + 1)
-            elif raw[at:at + 1] != "]":
+            elif raw[at : at + 1] != "]":
                 raise json.JSONDecodeError("expected ',' or ']'", raw, at)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"{path}: not valid JSON: {exc}") from exc
@@ -231,11 +231,15 @@ async def import_tickets(
         clean.append(data)
     existing: set[str] = set()
     if seen:
-        existing = set(await db.exec(
-            select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(seen))
-        ))
+        existing = set(
+            await db.exec(
+                select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(seen))
+            )
+        )
         if not skip_existing:
-            errors += [f"{source}: ticket {tid} already exists (--skip-existing imports the rest)" for tid in sorted(existing)]
+            errors += [
+                f"{source}: ticket {tid} already exists (--skip-existing imports the rest)" for tid in sorted(existing)
+            ]
     if errors:
         return ImportReport(imported=0, errors=errors)
     new = [data for data in clean if data["ticket_id"] not in existing]

@@ -65,7 +65,12 @@ async def add_user(
 
 
 async def bind_user(
-    db: AsyncSession, *, actor: User, email: str, db_role: str | None = None, os_login: str | None = None,
+    db: AsyncSession,
+    *,
+    actor: User,
+    email: str,
+    db_role: str | None = None,
+    os_login: str | None = None,
     clear: bool = False,
 ) -> User:
     """Owners and admins bind a person to the database role or OS login they use (audited);
@@ -81,8 +86,14 @@ async def bind_user(
         user.os_login = os_login
     db.add(user)
     audit.record(
-        db, account_id=actor.account_id, actor_user_id=actor.id, action="user.bind",
-        target_type="user", target_id=user.id, db_role=user.db_role, os_login=user.os_login,
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action="user.bind",
+        target_type="user",
+        target_id=user.id,
+        db_role=user.db_role,
+        os_login=user.os_login,
     )
     await _flush_unique(db, user.email, user.db_role)
     await db.commit()
@@ -105,8 +116,14 @@ async def update_user(
         user.is_active = active
     db.add(user)
     audit.record(
-        db, account_id=actor.account_id, actor_user_id=actor.id, action="user.update",
-        target_type="user", target_id=user.id, coverage=coverage, active=active,
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action="user.update",
+        target_type="user",
+        target_id=user.id,
+        coverage=coverage,
+        active=active,
     )
     await db.commit()
     return user
@@ -129,8 +146,14 @@ async def list_users(db: AsyncSession, *, actor: User) -> list[User]:
 
 
 async def _add(
-    db: AsyncSession, account_id: int, email: str, name: str, role: str, coverage: bool,
-    db_role: str | None = None, os_login: str | None = None,
+    db: AsyncSession,
+    account_id: int,
+    email: str,
+    name: str,
+    role: str,
+    coverage: bool,
+    db_role: str | None = None,
+    os_login: str | None = None,
 ) -> User:
     email = accepted_line(email, "the email")
     name = accepted_line(name, "the name")
@@ -143,8 +166,13 @@ async def _add(
     if (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first():
         raise ValidationFailed(f"a user {email} already exists")
     user = User(
-        account_id=account_id, email=email, name=name, account_role=role, coverage=coverage,
-        db_role=db_role, os_login=os_login,
+        account_id=account_id,
+        email=email,
+        name=name,
+        account_role=role,
+        coverage=coverage,
+        db_role=db_role,
+        os_login=os_login,
     )
     db.add(user)
     await _flush_unique(db, email, db_role)
@@ -168,11 +196,13 @@ async def _flush_unique(db: AsyncSession, email: str, db_role: str | None) -> No
 async def escalation_recipients(db: AsyncSession, account_id: int) -> list[User]:
     """Active, not deleted owners/admins/engineers of this account."""
     rows = await db.exec(
-        select(User).where(
+        select(User)
+        .where(
             User.account_id == account_id,
             col(User.account_role).in_(ENGINEER_ROLES),
             col(User.is_active).is_(True),
             col(User.deleted_at).is_(None),
-        ).order_by(col(User.id))
+        )
+        .order_by(col(User.id))
     )
     return list(rows)

@@ -76,8 +76,12 @@ class RflowApp(GuardedApp):
         """
         if not self._quit_anyway and not await self._save_notes():
             self._quit_anyway = True
-            self.notify("Session notes are not saved (see the walk screen). Press Ctrl+Q again to quit without them.",
-                        severity="error", timeout=10, markup=False)
+            self.notify(
+                "Session notes are not saved (see the walk screen). Press Ctrl+Q again to quit without them.",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
             return
         self.exit()
 
@@ -175,7 +179,9 @@ class RflowApp(GuardedApp):
         return allowed
 
     def action_show_picker(self) -> None:
-        if self.ctx is None or not self._require(self.ctx.is_l1, "Only L1 techs and engineers with coverage walk tickets"):
+        if self.ctx is None or not self._require(
+            self.ctx.is_l1, "Only L1 techs and engineers with coverage walk tickets"
+        ):
             return
         from rflow_tui.tui.screens.picker import PickerScreen
 
@@ -188,14 +194,18 @@ class RflowApp(GuardedApp):
 
             self._switch(MyWalksScreen(self.ctx))
             return
-        if self.ctx is None or not self._require(self.ctx.is_engineer, "Only owners, admins and engineers see escalations"):
+        if self.ctx is None or not self._require(
+            self.ctx.is_engineer, "Only owners, admins and engineers see escalations"
+        ):
             return
         from rflow_tui.tui.screens.escalations import EscalationsScreen
 
         self._switch(EscalationsScreen(self.ctx))
 
     def action_show_proposals(self) -> None:
-        if self.ctx is None or not self._require(self.ctx.is_engineer, "Only owners, admins and engineers review proposals"):
+        if self.ctx is None or not self._require(
+            self.ctx.is_engineer, "Only owners, admins and engineers review proposals"
+        ):
             return
         from rflow_tui.tui.screens.proposals import ProposalsScreen
 
@@ -206,8 +216,12 @@ class RflowApp(GuardedApp):
         """Replace everything above the base screen with ``screen``, once the notes
         of any walk being left are saved; notes that cannot be saved keep the walk open."""
         if not await self._save_notes():
-            self.notify("Session notes are not saved (see the walk screen): shorten them before leaving the walk.",
-                        severity="error", timeout=10, markup=False)
+            self.notify(
+                "Session notes are not saved (see the walk screen): shorten them before leaving the walk.",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
             return
         while len(self.screen_stack) > 1:
             self.pop_screen()

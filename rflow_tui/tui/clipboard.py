@@ -49,5 +49,7 @@ def copy_transcript(app, text: str, ticket_id: str, session_id: int) -> str:
     try:
         path = save_transcript(text, ticket_id, session_id)
     except OSError as exc:
-        return f"The clipboard may not accept a copy {why}, and the transcript file could not be written: {exc.strerror}"
+        return (
+            f"The clipboard may not accept a copy {why}, and the transcript file could not be written: {exc.strerror}"
+        )
     return f"Transcript saved to {path} (the clipboard may not accept a copy {why})"

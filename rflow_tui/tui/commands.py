@@ -43,9 +43,11 @@ class RflowCommands(Provider):
             on_picker = isinstance(screen, PickerScreen)
             commands += [
                 Command("Tickets", "The open queue (F2)", app.action_show_picker),
-                Command("Start a walk",
-                        "On the highlighted ticket" if on_picker else "Pick a ticket in the open queue",
-                        screen.action_open_ticket if isinstance(screen, PickerScreen) else app.action_show_picker),
+                Command(
+                    "Start a walk",
+                    "On the highlighted ticket" if on_picker else "Pick a ticket in the open queue",
+                    screen.action_open_ticket if isinstance(screen, PickerScreen) else app.action_show_picker,
+                ),
                 Command("Resume a walk", "Your unfinished walks", app.action_resume_walk),
             ]
         if ctx.is_engineer:
@@ -54,7 +56,9 @@ class RflowCommands(Provider):
                 Command("Open proposals", "Proposed flows to approve or reject (F4)", app.action_show_proposals),
             ]
         elif ctx.is_l1:
-            commands.append(Command("My walks", "Your recent resolved and escalated walks (F3)", app.action_show_escalations))
+            commands.append(
+                Command("My walks", "Your recent resolved and escalated walks (F3)", app.action_show_escalations)
+            )
         return commands
 
     async def discover(self) -> Hits:
@@ -87,7 +91,9 @@ class RflowCommands(Provider):
             app.notify(f"Cannot search tickets: {exc}", severity="error", markup=False)
             return
         for ticket in found:
-            title = plain(f"{ticket.ticket_id} · {ticket.subject} · {ticket.requester or 'no requester'}", single_line=True)
+            title = plain(
+                f"{ticket.ticket_id} · {ticket.subject} · {ticket.requester or 'no requester'}", single_line=True
+            )
             # help is parsed as markup by the palette: only our own words go there
             yield Hit(0.9, title, _open(app, ticket), text=title.plain, help="Start a walk on this ticket")
 

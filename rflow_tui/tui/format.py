@@ -26,7 +26,7 @@ KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_bui
 
 
 def plural(count: int, noun: str) -> str:
-    """"1 step", "2 steps"."""
+    """ "1 step", "2 steps"."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 

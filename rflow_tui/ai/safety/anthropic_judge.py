@@ -43,8 +43,11 @@ def verdict_schema() -> dict[str, Any]:
         "type": "object",
         "properties": {
             "verdict": {"type": "string", "enum": ["safe", "unsafe"]},
-            "rule": {"type": "string", "enum": ["", *rule_descriptions()],
-                     "description": "the id of the rule the step breaks; empty when safe"},
+            "rule": {
+                "type": "string",
+                "enum": ["", *rule_descriptions()],
+                "description": "the id of the rule the step breaks; empty when safe",
+            },
             "reason": {"type": "string", "description": "one short sentence; never repeat secrets"},
         },
         "required": ["verdict", "rule", "reason"],
@@ -125,7 +128,7 @@ class AnthropicJudge:
         if not api_key:
             raise NoJudgeError(
                 "the Anthropic safety judge needs an API key: set ANTHROPIC_API_KEY or `api_key` under [llm], "
-                'or choose another judge with `judge` under [llm]'
+                "or choose another judge with `judge` under [llm]"
             )
         return cls(
             api_key=api_key,

@@ -3,13 +3,14 @@
 Revision ID: 0002
 Revises: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
 from rflow_tui.migrations.rls import PEOPLE_ROLE, protect_account_tables
 
-revision = '0002'
-down_revision = '0001'
+revision = "0002"
+down_revision = "0001"
 branch_labels = None
 depends_on = None
 
@@ -17,11 +18,11 @@ POLICY_TABLES = ("account", "user", "ticket", "flow", "flowproposal", "l1_walk_s
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('db_role', sa.String(length=63), nullable=True))
-        batch_op.add_column(sa.Column('os_login', sa.String(length=64), nullable=True))
-        batch_op.create_index('ix_user_db_role', ['db_role'], unique=True)
-        batch_op.create_index('ix_user_os_login', ['os_login'], unique=False)
+    with op.batch_alter_table("user", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("db_role", sa.String(length=63), nullable=True))
+        batch_op.add_column(sa.Column("os_login", sa.String(length=64), nullable=True))
+        batch_op.create_index("ix_user_db_role", ["db_role"], unique=True)
+        batch_op.create_index("ix_user_os_login", ["os_login"], unique=False)
     protect_account_tables(op.get_bind())
 
 
@@ -37,8 +38,8 @@ def downgrade() -> None:
             op.execute(f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {PEOPLE_ROLE}")
         op.execute("DROP FUNCTION IF EXISTS rflow_session_account()")
         op.execute("DROP FUNCTION IF EXISTS rflow_session_role()")
-    with op.batch_alter_table('user', schema=None) as batch_op:
-        batch_op.drop_index('ix_user_os_login')
-        batch_op.drop_index('ix_user_db_role')
-        batch_op.drop_column('os_login')
-        batch_op.drop_column('db_role')
+    with op.batch_alter_table("user", schema=None) as batch_op:
+        batch_op.drop_index("ix_user_os_login")
+        batch_op.drop_index("ix_user_db_role")
+        batch_op.drop_column("os_login")
+        batch_op.drop_column("db_role")

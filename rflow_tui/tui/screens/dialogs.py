@@ -98,7 +98,14 @@ class ResolveDialog(_Dialog):
 class EscalateDialog(_Dialog):
     """Dismisses with {"reason": str, "reason_category": str} or None."""
 
-    def __init__(self, draft: dict | None = None, *, title: str = "Escalate this walk", category: str | None = None, reason: str = "") -> None:
+    def __init__(
+        self,
+        draft: dict | None = None,
+        *,
+        title: str = "Escalate this walk",
+        category: str | None = None,
+        reason: str = "",
+    ) -> None:
         super().__init__(draft)
         self.title_text = title
         self.draft.setdefault("reason_category", category)

@@ -28,7 +28,9 @@ def summary(walk, tech: str) -> Text:
     out = Text()
     out.append(clean(f"{walk.ticket_id} · escalated by {tech}", single_line=True) + "\n", style="bold")
     out.append("Category: ", style="dim")
-    out.append(clean(ReasonCategory.label_for(walk.escalation_reason_category) or walk.escalation_reason_category) + "\n")
+    out.append(
+        clean(ReasonCategory.label_for(walk.escalation_reason_category) or walk.escalation_reason_category) + "\n"
+    )
     if walk.problem_text:
         out.append("Problem: ", style="dim")
         out.append(clean(walk.problem_text) + "\n")
@@ -53,7 +55,13 @@ class EscalationsScreen(StoreGuard, Screen):
         with Horizontal():
             table: DataTable[Any] = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
             # Reason last: it is the one column that may be cut on a narrow terminal (the detail pane shows it whole).
-            for label, key, width in (("Ticket", "ticket", 10), ("Age", "age", 5), ("Tech", "tech", 14), ("Category", "category", 14), ("Reason", "reason", 18)):
+            for label, key, width in (
+                ("Ticket", "ticket", 10),
+                ("Age", "age", 5),
+                ("Tech", "tech", 14),
+                ("Category", "category", 14),
+                ("Reason", "reason", 18),
+            ):
                 table.add_column(label, key=key, width=width)
             yield table
             with VerticalScroll(id="escalation-detail", classes="-empty"):

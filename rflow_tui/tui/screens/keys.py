@@ -78,7 +78,9 @@ def own_bindings(node_class: type) -> list[Binding]:
 
 
 def key_table(title: str, rows: list[KeyRow]) -> Table:
-    table = Table(title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2, 0, 0))
+    table = Table(
+        title=title, title_justify="left", title_style="bold", show_header=False, box=None, padding=(0, 2, 0, 0)
+    )
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for row in rows:
@@ -97,7 +99,9 @@ class KeySheet(ModalScreen[None]):
         self.for_screen = screen
 
     def compose(self) -> ComposeResult:
-        name = getattr(self.for_screen, "KEY_SHEET_TITLE", "") or self.for_screen.__class__.__name__.removesuffix("Screen")
+        name = getattr(self.for_screen, "KEY_SHEET_TITLE", "") or self.for_screen.__class__.__name__.removesuffix(
+            "Screen"
+        )
         with Vertical(classes="dialog", id="key-sheet"):
             yield Static(f"Keys · {name}", classes="dialog-title")
             with VerticalScroll():

@@ -30,8 +30,14 @@ class MyWalksScreen(StoreGuard, Screen):
         yield Header()
         yield Static("My walks · resolved and escalated, newest first", id="my-walks-title")
         table: DataTable[Any] = DataTable(id="my-walks", cursor_type="row", zebra_stripes=True)
-        for label, key, width in (("Ticket", "ticket", 10), ("Status", "status", 10), ("When", "when", 9),
-                                  ("Kind", "kind", 9), ("Steps", "steps", 9), ("Subject", "subject", 40)):
+        for label, key, width in (
+            ("Ticket", "ticket", 10),
+            ("Status", "status", 10),
+            ("When", "when", 9),
+            ("Kind", "kind", 9),
+            ("Steps", "steps", 9),
+            ("Subject", "subject", 40),
+        ):
             table.add_column(label, key=key, width=width)
         yield table
         yield Static("Loading…", id="my-walks-status")

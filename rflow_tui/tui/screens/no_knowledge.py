@@ -32,7 +32,9 @@ class NoKnowledgeScreen(StoreGuard, ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(plain(f"Nothing to walk for {self.ticket.ticket_id}", single_line=True), classes="dialog-title")
+            yield Static(
+                plain(f"Nothing to walk for {self.ticket.ticket_id}", single_line=True), classes="dialog-title"
+            )
             yield Static(plain(f"No flow matches “{self.ticket.subject}”, and the AI is unavailable: {self.why}"))
             yield Static("Press e then Enter to escalate it now, or a for an ad-hoc notes walk.", classes="field-label")
             yield Static("", id="nk-error", classes="error")
@@ -49,15 +51,23 @@ class NoKnowledgeScreen(StoreGuard, ModalScreen):
         from rflow_tui.tui.screens.dialogs import EscalateDialog
 
         reason = await self.app.push_screen_wait(
-            EscalateDialog(self.escalate_draft, title=f"Escalate {self.ticket.ticket_id}", category="no_flow",
-                           reason=DEFAULT_REASON)
+            EscalateDialog(
+                self.escalate_draft,
+                title=f"Escalate {self.ticket.ticket_id}",
+                category="no_flow",
+                reason=DEFAULT_REASON,
+            )
         )
         if reason is None:
             return
         try:
             await self.ctx.call(
-                session_svc.escalate_without_walk, ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind,
-                problem_text=problem_text(self.ticket), category=self.ticket.category or None, **reason,
+                session_svc.escalate_without_walk,
+                ticket_id=self.ticket.ticket_id,
+                ticket_kind=self.ticket.ticket_kind,
+                problem_text=problem_text(self.ticket),
+                category=self.ticket.category or None,
+                **reason,
             )
         except ServiceError as exc:
             self.query_one("#nk-error", Static).update(plain(str(exc)))
@@ -68,7 +78,9 @@ class NoKnowledgeScreen(StoreGuard, ModalScreen):
     @work(exclusive=True)
     async def action_adhoc(self) -> None:
         try:
-            walk = await self.ctx.call(session_svc.start_adhoc_session, ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind)
+            walk = await self.ctx.call(
+                session_svc.start_adhoc_session, ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind
+            )
         except ServiceError as exc:
             self.query_one("#nk-error", Static).update(plain(str(exc)))
             return

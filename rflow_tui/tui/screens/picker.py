@@ -114,9 +114,7 @@ class PickerScreen(StoreGuard, Screen):
         self.query_one("#queue-status", Static).remove_class("error")
         shown = f"{len(self.loaded):,} of {self.total:,} open tickets"
         where = f" matching “{self.search}”" if self.search else ""
-        self.query_one("#queue-status", Static).update(
-            plain(f"{shown}{where} · sorted by {self.sort} (Ctrl+S)")
-        )
+        self.query_one("#queue-status", Static).update(plain(f"{shown}{where} · sorted by {self.sort} (Ctrl+S)"))
 
     def store_failed(self, error) -> None:
         """The queue stays as loaded; the status line says why and how to retry."""

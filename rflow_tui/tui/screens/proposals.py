@@ -112,7 +112,11 @@ class ApproveDialog(ModalScreen):
 
 
 class ProposalsScreen(StoreGuard, Screen):
-    BINDINGS = [Binding("a", "approve", "Approve"), Binding("j", "reject", "Reject"), Binding("f5", "refresh", "Refresh")]
+    BINDINGS = [
+        Binding("a", "approve", "Approve"),
+        Binding("j", "reject", "Reject"),
+        Binding("f5", "refresh", "Refresh"),
+    ]
 
     def __init__(self, ctx) -> None:
         super().__init__()
@@ -145,8 +149,11 @@ class ProposalsScreen(StoreGuard, Screen):
         table.clear()
         for p in self.rows:
             table.add_row(
-                str(p.id), plain(p.title, single_line=True),
-                "helpful" if p.validated_by_outcome else "unproven", plain(p.ticket_id or "-", single_line=True), age(p.created_at),
+                str(p.id),
+                plain(p.title, single_line=True),
+                "helpful" if p.validated_by_outcome else "unproven",
+                plain(p.ticket_id or "-", single_line=True),
+                age(p.created_at),
             )
         self.title = f"Proposals · {len(self.rows)} pending"
         if not self.rows:
@@ -169,7 +176,10 @@ class ProposalsScreen(StoreGuard, Screen):
         out.append(clean(proposal.title, single_line=True) + "\n", style="bold")
         out.append(f"Category: {clean(proposal.category) or '-'} · source: {clean(proposal.source)}\n", style="dim")
         if walk is not None:
-            out.append(f"From walk {walk.id} on {clean(walk.ticket_id)}: {walk.status}, {'helpful' if walk.helpful else 'not marked helpful'}\n", style="dim")
+            out.append(
+                f"From walk {walk.id} on {clean(walk.ticket_id)}: {walk.status}, {'helpful' if walk.helpful else 'not marked helpful'}\n",
+                style="dim",
+            )
             if walk.resolution_notes:
                 out.append("Resolution: ", style="dim")
                 out.append(clean(walk.resolution_notes) + "\n")

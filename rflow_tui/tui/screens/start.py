@@ -33,11 +33,16 @@ class StartDialog(StoreGuard, ModalScreen):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(plain(f"Start a walk · {self.ticket.ticket_id} · {self.ticket.subject}", single_line=True), classes="dialog-title")
+            yield Static(
+                plain(f"Start a walk · {self.ticket.ticket_id} · {self.ticket.subject}", single_line=True),
+                classes="dialog-title",
+            )
             yield LoadingIndicator(id="start-loading")
             yield OptionList(id="start-options")
             yield Static("AI build: category and problem (editable)", classes="field-label ai-field")
-            yield Input(clean(self.ticket.category, single_line=True), id="category", placeholder="category", classes="ai-field")
+            yield Input(
+                clean(self.ticket.category, single_line=True), id="category", placeholder="category", classes="ai-field"
+            )
             yield TextArea(clean(problem_text(self.ticket)), id="problem", soft_wrap=True, classes="ai-field")
             yield Static("", id="start-error", classes="error")
             with Horizontal(classes="dialog-buttons"):
@@ -54,8 +59,12 @@ class StartDialog(StoreGuard, ModalScreen):
         from rflow_tui.services.proposals import match_proposals
 
         async with self.ctx.open_db() as db:
-            matches = await match_flows(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
-            proposals = await match_proposals(db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or "")
+            matches = await match_flows(
+                db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or ""
+            )
+            proposals = await match_proposals(
+                db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or ""
+            )
         generator_error = self.ctx.ai_error
         if not matches and not proposals and generator_error:
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
@@ -74,7 +83,11 @@ class StartDialog(StoreGuard, ModalScreen):
             self.choices[key] = ("proposal", proposal)
             checked = " · validated" if proposal.validated_by_outcome else ""
             options.append(Option(plain(f"Proposal · {proposal.title}{checked}", single_line=True), id=key))
-        ai_label = "AI build · the AI writes each next step" if not generator_error else f"AI build · unavailable: {generator_error}"
+        ai_label = (
+            "AI build · the AI writes each next step"
+            if not generator_error
+            else f"AI build · unavailable: {generator_error}"
+        )
         self.choices["ai"] = ("ai", None)
         options.append(Option(plain(ai_label, single_line=True), id="ai", disabled=bool(generator_error)))
         self.choices["adhoc"] = ("adhoc", None)
@@ -124,10 +137,18 @@ class StartDialog(StoreGuard, ModalScreen):
             if kind == "escalate":
                 from rflow_tui.tui.screens.dialogs import EscalateDialog
 
-                reason = await self.app.push_screen_wait(EscalateDialog(self.escalate_draft, title=f"Escalate {self.ticket.ticket_id} without a walk"))
+                reason = await self.app.push_screen_wait(
+                    EscalateDialog(self.escalate_draft, title=f"Escalate {self.ticket.ticket_id} without a walk")
+                )
                 if reason is None:
                     return
-                await self.ctx.call(session_svc.escalate_without_walk, **ticket, **reason, problem_text=problem_text(self.ticket), category=self.ticket.category or None)
+                await self.ctx.call(
+                    session_svc.escalate_without_walk,
+                    **ticket,
+                    **reason,
+                    problem_text=problem_text(self.ticket),
+                    category=self.ticket.category or None,
+                )
                 self.app.notify(f"{self.ticket.ticket_id} escalated", markup=False)
                 self.dismiss(None)
                 return
@@ -137,7 +158,8 @@ class StartDialog(StoreGuard, ModalScreen):
                 walk = await self.ctx.call(session_svc.start_proposal_session, **ticket, proposal_id=target.id)
             elif kind == "ai":
                 walk = await self.ctx.call(
-                    session_svc.start_ai_build_session, **ticket,
+                    session_svc.start_ai_build_session,
+                    **ticket,
                     category=self.query_one("#category", Input).value,
                     problem_text=self.query_one("#problem", TextArea).text,
                 )

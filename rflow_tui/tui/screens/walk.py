@@ -82,7 +82,9 @@ class WalkScreen(StoreGuard, Screen):
                 yield Static("Transcript", id="transcript-title")
                 with Pane(id="transcript"):
                     yield Transcript(self.walk.steps, id="transcript-body")
-                yield SessionNotes(self.walk.walk_notes, save=self._store_notes, delay=self.ctx.settings.ui.autosave_seconds)
+                yield SessionNotes(
+                    self.walk.walk_notes, save=self._store_notes, delay=self.ctx.settings.ui.autosave_seconds
+                )
         yield Footer()
 
     @property
@@ -142,7 +144,9 @@ class WalkScreen(StoreGuard, Screen):
             self.notes.focus_editor()  # the notes are the whole walk
             return
         if node is None:
-            self.card.show_message("", "This walk has no step to show. Resolve or escalate it.", "r resolve · e escalate")
+            self.card.show_message(
+                "", "This walk has no step to show. Resolve or escalate it.", "r resolve · e escalate"
+            )
             await self.answers.offer_endings()
             self._settle_focus()
             return
@@ -193,7 +197,11 @@ class WalkScreen(StoreGuard, Screen):
     async def _advance(self, **answer: Any) -> dict:
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         return await self.ctx.call(
-            session_svc.advance_ai_build, session_id=self.walk.id, generator=generator, judge=self.ctx.step_judge(), **answer
+            session_svc.advance_ai_build,
+            session_id=self.walk.id,
+            generator=generator,
+            judge=self.ctx.step_judge(),
+            **answer,
         )
 
     async def _run(self, fetch) -> None:
@@ -241,7 +249,9 @@ class WalkScreen(StoreGuard, Screen):
                 return await self._advance(node_id=node_id, answer=answer, note=note)
             from rflow_tui.services.flows import answer_flow_node
 
-            return await self.ctx.call(answer_flow_node, session_id=self.walk.id, answer=answer, note=note, node_id=node_id)
+            return await self.ctx.call(
+                answer_flow_node, session_id=self.walk.id, answer=answer, note=note, node_id=node_id
+            )
 
         before = len(self.walk.walked_path or [])
         await self._run(fetch)
@@ -307,8 +317,11 @@ class WalkScreen(StoreGuard, Screen):
 
     async def _finish(self, operation, fields: dict, done: str) -> None:
         if not await self.notes.flush():
-            self.notify(f"Session notes are not saved (see under them), so the walk is not {done} yet",
-                        severity="error", markup=False)
+            self.notify(
+                f"Session notes are not saved (see under them), so the walk is not {done} yet",
+                severity="error",
+                markup=False,
+            )
             return
         try:
             await self.ctx.call(operation, session_id=self.walk.id, **fields)
@@ -330,8 +343,11 @@ class WalkScreen(StoreGuard, Screen):
         if await self.notes.flush():
             self.dismiss()
         else:
-            self.notify("Session notes are not saved (see under them): fix that, or copy them out, before leaving.",
-                        severity="error", markup=False)
+            self.notify(
+                "Session notes are not saved (see under them): fix that, or copy them out, before leaving.",
+                severity="error",
+                markup=False,
+            )
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
@@ -339,4 +355,6 @@ class WalkScreen(StoreGuard, Screen):
         from rflow_tui.tui.clipboard import copy_transcript
 
         data = await self.ctx.call(session_transcript, session_id=self.walk.id)
-        self.notify(copy_transcript(self.app, transcript_markdown(data), self.walk.ticket_id, self.walk.id), markup=False)
+        self.notify(
+            copy_transcript(self.app, transcript_markdown(data), self.walk.ticket_id, self.walk.id), markup=False
+        )

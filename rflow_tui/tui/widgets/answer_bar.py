@@ -62,12 +62,18 @@ class AnswerBar(Horizontal, can_focus=True):
     async def ask(self, yes_label: str, no_label: str) -> None:
         await self._offer(
             "question",
-            AnswerButton(plain(f"1  {yes_label}", single_line=True), variant="primary", id="answer-yes", action="answer('yes')"),
-            AnswerButton(plain(f"2  {no_label}", single_line=True), variant="primary", id="answer-no", action="answer('no')"),
+            AnswerButton(
+                plain(f"1  {yes_label}", single_line=True), variant="primary", id="answer-yes", action="answer('yes')"
+            ),
+            AnswerButton(
+                plain(f"2  {no_label}", single_line=True), variant="primary", id="answer-no", action="answer('no')"
+            ),
         )
 
     async def instruct(self) -> None:
-        await self._offer("instruction", AnswerButton("Done · Enter", variant="primary", id="acknowledge", action="acknowledge"))
+        await self._offer(
+            "instruction", AnswerButton("Done · Enter", variant="primary", id="acknowledge", action="acknowledge")
+        )
 
     async def offer_endings(self, *, escalate_first: bool = False) -> None:
         buttons = (_escalate_button(), _resolve_button()) if escalate_first else (_resolve_button(), _escalate_button())

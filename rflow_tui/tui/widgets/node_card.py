@@ -11,8 +11,12 @@ from textual.widgets import LoadingIndicator, Static
 from rflow_tui.domain.enums import NodeType
 from rflow_tui.tui.safe import plain
 
-KIND_TITLES: dict[str, str] = {NodeType.QUESTION: "Question", NodeType.INSTRUCTION: "Do this", NodeType.RESOLUTION: "Resolved",
-               NodeType.ESCALATE: "Escalate"}
+KIND_TITLES: dict[str, str] = {
+    NodeType.QUESTION: "Question",
+    NodeType.INSTRUCTION: "Do this",
+    NodeType.RESOLUTION: "Resolved",
+    NodeType.ESCALATE: "Escalate",
+}
 KIND_HELP: dict[str, str] = {
     NodeType.QUESTION: "1 or y · 2 or n answers · c adds a note to the answer",
     NodeType.INSTRUCTION: "Enter when it is done · c adds a note first",

@@ -34,7 +34,9 @@ class SessionNotes(Vertical):
     ``save`` stores a notes list; it raises ServiceError to refuse.
     """
 
-    def __init__(self, notes: list[Any] | None, *, save: Callable[[list[str]], Awaitable[object]], delay: float) -> None:
+    def __init__(
+        self, notes: list[Any] | None, *, save: Callable[[list[str]], Awaitable[object]], delay: float
+    ) -> None:
         super().__init__()
         self._stored = clean(notes_text(notes))  # what the editor starts with: nothing hostile from the store
         self._save = save

@@ -38,9 +38,16 @@ class TicketHeader(Vertical):
         """Fill in the ticket's details; None for a ticket the desk does not hold (a PSA reference)."""
         self.ticket = ticket
         if ticket is None:
-            self.query_one("#ticket-meta", Static).update(plain(f"{self.context} · details are in the PSA", single_line=True))
+            self.query_one("#ticket-meta", Static).update(
+                plain(f"{self.context} · details are in the PSA", single_line=True)
+            )
         else:
-            facts = [ticket.requester or "no requester", ticket.category or "no category", f"{age(ticket.created_at)} old", self.context]
+            facts = [
+                ticket.requester or "no requester",
+                ticket.category or "no category",
+                f"{age(ticket.created_at)} old",
+                self.context,
+            ]
             self.query_one("#ticket-meta", Static).update(plain(" · ".join(facts), single_line=True))
         self._draw()
 
