@@ -460,8 +460,8 @@ def _safety_review(
                 Problem(
                     here,
                     (
-                        f"breaks safety rule {finding.rule_id} ({finding.description}); this node was produced by AI and "
-                        "can never be waived: rewrite or remove it"
+                        f"breaks safety rule {finding.rule_id} ({finding.description}); "
+                        "this node was produced by AI and can never be waived: rewrite or remove it"
                     ),
                 )
             )
@@ -470,8 +470,9 @@ def _safety_review(
                 Problem(
                     here,
                     (
-                        f"breaks safety rule {finding.rule_id} ({finding.description}); if you have reviewed this step and "
-                        f'it is safe here, waive it on this node: "safety_waivers": [{{"rule": "{finding.rule_id}", '
+                        f"breaks safety rule {finding.rule_id} ({finding.description}); "
+                        "if you have reviewed this step and it is safe here, waive it on this node: "
+                        f'"safety_waivers": [{{"rule": "{finding.rule_id}", '
                         '"reason": "..."}]'
                     ),
                 )

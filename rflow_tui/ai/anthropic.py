@@ -190,8 +190,7 @@ def _translate(exc: Exception) -> Exception:
     if kind is None:
         return exc
     if kind == "status":
-        return GenerationError(
-            f"The AI service rejected the request (HTTP {getattr(exc, 'status_code', '?')}). Escalate, and tell an admin."
-        )
+        status = getattr(exc, "status_code", "?")
+        return GenerationError(f"The AI service rejected the request (HTTP {status}). Escalate, and tell an admin.")
     cls, message = _FAILURES[kind]
     return cls(message)

@@ -177,7 +177,8 @@ class ProposalsScreen(StoreGuard, Screen):
         out.append(f"Category: {clean(proposal.category) or '-'} · source: {clean(proposal.source)}\n", style="dim")
         if walk is not None:
             out.append(
-                f"From walk {walk.id} on {clean(walk.ticket_id)}: {walk.status}, {'helpful' if walk.helpful else 'not marked helpful'}\n",
+                f"From walk {walk.id} on {clean(walk.ticket_id)}: {walk.status}, "
+                f"{'helpful' if walk.helpful else 'not marked helpful'}\n",
                 style="dim",
             )
             if walk.resolution_notes:
