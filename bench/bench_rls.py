@@ -34,7 +34,7 @@ async def seed(server, name: str, tickets: int) -> str:
     conn = await asyncpg.connect(url)
     await conn.execute("INSERT INTO account (name, created_at) VALUES ('A', now()), ('B', now())")
     await conn.execute(
-        "INSERT INTO \"user\" (account_id, email, name, account_role, coverage, is_active, created_at, db_role) "
+        'INSERT INTO "user" (account_id, email, name, account_role, coverage, is_active, created_at, db_role) '
         "VALUES (1, 'tech@a.test', 'Tech', 'l1_tech', false, true, now(), 'bench_tech')"
     )
     server.admin("DROP ROLE IF EXISTS bench_tech")
@@ -48,9 +48,7 @@ async def seed(server, name: str, tickets: int) -> str:
     )
     await conn.execute("ANALYZE")
     await conn.close()
-    return make_url(server.url(name)).set(username="bench_tech", password="bench").render_as_string(
-        hide_password=False
-    )
+    return make_url(server.url(name)).set(username="bench_tech", password="bench").render_as_string(hide_password=False)
 
 
 async def time_queries(url: str, rounds: int) -> dict[str, float]:
@@ -88,7 +86,7 @@ async def main() -> None:
         person_url = await seed(server, name, args.tickets)
         owner = await time_queries(server.url(name), args.rounds)
         person = await time_queries(person_url, args.rounds)
-        server.admin("DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)" % name)
+        server.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         server.admin("DROP ROLE IF EXISTS bench_tech")
     finally:
         server.close()
