@@ -116,12 +116,14 @@ def load_settings(
     path = Path(explicit).expanduser() if explicit else user_config_path()
     data: dict = {}
     if path.exists():
+        from rflow_tui.files import FileProblem, read_text
+
         try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            data = tomllib.loads(read_text(path))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot be read: {exc.strerror}") from exc
+        except FileProblem as exc:
+            raise ConfigError(str(exc)) from exc
     elif explicit and not allow_missing:
         raise ConfigError(f"{path}: config file not found")
     settings = replace(_build(Settings, data, path), config_path=path)

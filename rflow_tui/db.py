@@ -83,11 +83,21 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(Path(db_path).parent)
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatabaseError(
+            f"cannot create the folder {folder} for the database: {exc.strerror}. Pass --db with a path "
+            "you may write to (or set RFLOW_DATABASE_URL, or database_url in the config file)"
+        ) from exc
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -114,6 +124,16 @@ def db_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     Named apart from ``services.sessions``, which is about walk sessions.
     """
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+
+
+def lock_first_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Database sessions whose every transaction takes the write lock first, for one-shot commands.
+
+    On SQLite a transaction that reads and then writes fails at once ("database is locked")
+    if another process wrote in between; one that starts with the lock waits for it
+    (busy timeout) instead. PostgreSQL ignores the option.
+    """
+    return db_session_factory(engine.execution_options(**WRITE))
 
 
 @asynccontextmanager
@@ -182,9 +202,25 @@ async def migrate(engine: AsyncEngine) -> None:
         raise
 
 
+def _engine_for(url: str) -> AsyncEngine:
+    """``make_engine``, with a URL that cannot be used said in words (and its password masked)."""
+    from rflow_tui.config import safe_url
+
+    try:
+        return make_engine(url)
+    except DatabaseError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise DatabaseError(
+            f"the driver for {safe_url(url)} is not installed ({exc.name}); for PostgreSQL: pip install 'rflow-tui[postgres]'"
+        ) from exc
+    except Exception as exc:
+        raise DatabaseError(f"cannot use the database URL {safe_url(url)}: {safe_url(_cause(exc))}") from exc
+
+
 async def open_store(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     """Create the engine, apply migrations, return it with the database-session factory."""
-    engine = make_engine(url)
+    engine = _engine_for(url)
     try:
         await migrate(engine)
     except Exception as exc:

@@ -21,12 +21,16 @@ def load(args: argparse.Namespace, allow_missing: bool = False):
 
 @asynccontextmanager
 async def store(settings) -> AsyncIterator[Any]:
-    """A store session on the configured database, disposed afterwards."""
-    from rflow_tui.db import open_store
+    """A store session on the configured database, disposed afterwards.
 
-    engine, open_db = await open_store(settings.resolved_database_url)
+    Every transaction in it takes the write lock first, as the app's writes do, so a
+    set-up command run while techs work waits for the lock instead of failing.
+    """
+    from rflow_tui.db import lock_first_session_factory, open_store
+
+    engine, _ = await open_store(settings.resolved_database_url)
     try:
-        async with open_db() as db:
+        async with lock_first_session_factory(engine)() as db:
             yield db
     finally:
         await engine.dispose()

@@ -9,6 +9,7 @@ from typing import Any
 
 from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store
 from rflow_tui.commands.output import emit, say
+from rflow_tui.files import FileProblem, read_text
 from rflow_tui.text import inert_json
 
 
@@ -38,9 +39,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def read_flow_file(path: Path) -> Any:
     try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CommandError(f"{path}: cannot be read: {exc.strerror}") from exc
+        raw = read_text(path)
+    except FileProblem as exc:
+        raise CommandError(str(exc)) from exc
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:

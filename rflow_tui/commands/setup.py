@@ -293,11 +293,11 @@ def cmd_tickets_import(args) -> int:
     async def go() -> int:
         from rflow_tui.services.tickets import import_tickets, read_ticket_file
 
-        rows, lines = read_ticket_file(args.file)
+        rows = read_ticket_file(args.file)
         async with store(settings) as db:
             actor = await acting_user(db, settings)
             report = await import_tickets(
-                db, actor=actor, rows=rows, source=str(args.file), lines=lines, skip_existing=args.skip_existing
+                db, actor=actor, rows=rows, source=str(args.file), skip_existing=args.skip_existing
             )
         if report.errors:
             for line in report.errors:

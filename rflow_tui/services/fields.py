@@ -8,14 +8,15 @@ value (and PostgreSQL cannot store it: the app would fail on the write, not here
 from __future__ import annotations
 
 from rflow_tui.services.errors import ValidationFailed
-from rflow_tui.text import clean, has_nul
+from rflow_tui.text import clean
 
 
 def accepted(value: object, what: str, *, single_line: bool = False) -> str:
     """``value`` as it may be stored; ValidationFailed saying ``what`` holds a NUL byte."""
-    if has_nul(value):
+    text = "" if value is None else str(value)
+    if "\x00" in text:
         raise ValidationFailed(f"{what} contains a NUL byte; remove it and try again")
-    return clean(value, single_line=single_line)
+    return clean(text, single_line=single_line)
 
 
 def accepted_line(value: object, what: str) -> str:

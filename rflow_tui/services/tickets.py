@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
-import io
+import itertools
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
+from sqlalchemy import ColumnElement, func, insert, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.domain.enums import OPEN_TICKET_STATUSES, TicketKind, values
+from rflow_tui.db import write_transaction
+from rflow_tui.domain.enums import OPEN_TICKET_STATUSES, TicketKind, TicketStatus, values
+from rflow_tui.files import FileProblem, read_text, text_lines
 from rflow_tui.models import Ticket, User, utcnow
 from rflow_tui.services.access import get_in_account, in_account
 from rflow_tui.services.errors import ValidationFailed
@@ -109,7 +112,7 @@ def _clean_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         allowed = ", ".join((*IMPORT_FIELDS, *OPTIONAL_FIELDS))
         raise ValidationFailed(f"{where}: unknown column(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
     data: dict[str, Any] = {
-        k: accepted(row.get(k), f"{where}: {k}", single_line=k != "body").strip() for k in IMPORT_FIELDS
+        key: accepted(row.get(key), f"{where}: {key}", single_line=key != "body").strip() for key in IMPORT_FIELDS
     }
     created_at = _created_at(row.get("created_at"), where)
     if created_at is not None:
@@ -148,30 +151,55 @@ class ImportReport:
     skipped: int = 0
 
 
-def read_ticket_file(path: Path) -> tuple[list[dict[str, Any]], list[int]]:
-    """Rows from a CSV (header row) or JSON (a list of objects) file, and the line each starts on."""
+IMPORT_CHUNK = 1000  # rows per duplicate check and per insert: well under PostgreSQL's 32,767 parameters
+NumberedRows = Iterable[tuple[int, dict[str, Any]]]  # (the line in the file, the row)
+
+
+def read_ticket_file(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows from a CSV (header row) or JSON (a list of objects) file, each with the line it is on
+    (CSV: the line it ends on; JSON: the line its object starts on). A CSV streams as it is imported.
+
+    What no row check could report stops the import with ValidationFailed naming the
+    line: text that is not UTF-8, a NUL byte, a CSV row with more or fewer fields than
+    its header (a broken quote or a stray delimiter), JSON that is not a list of objects.
+    """
+    kind = path.suffix.lower()
+    if kind not in (".csv", ".json"):
+        raise ValidationFailed(f"{path}: expected a .csv or .json file")
     try:
-        raw = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ValidationFailed(f"{path}: cannot be read: {exc.strerror}") from exc
-    if path.suffix.lower() == ".json":
-        return _json_rows(path, raw)
-    if path.suffix.lower() == ".csv":
-        reader = csv.DictReader(io.StringIO(raw))
-        rows, lines = [], []
+        if kind == ".json":
+            return iter(_json_rows(path, read_text(path)))
+        lines = text_lines(path)
+        first = next(lines, "")  # opens the file now: an unreadable one is refused before the store is touched
+    except FileProblem as exc:
+        raise ValidationFailed(str(exc)) from None
+    return _csv_rows(path, itertools.chain([first], lines))
+
+
+def _csv_rows(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    reader = csv.reader(lines)
+    try:
+        header = next(reader, [])
         for row in reader:
-            rows.append(row)
-            lines.append(reader.line_num)  # the line the row ends on: its own line unless a field spans lines
-        return rows, lines
-    raise ValidationFailed(f"{path}: expected a .csv or .json file")
+            if len(row) != len(header) and any(row):
+                raise ValidationFailed(
+                    f"{path} line {reader.line_num}: {len(row)} field(s) where the header has {len(header)}; "
+                    "check that line's commas and quotes. Nothing was imported"
+                )
+            if any(row):
+                yield reader.line_num, dict(zip(header, row))
+    except FileProblem as exc:
+        raise ValidationFailed(f"{exc}. Nothing was imported") from None
+    except csv.Error as exc:
+        raise ValidationFailed(f"{path} line {reader.line_num}: not valid CSV ({exc}). Nothing was imported") from None
 
 
-def _json_rows(path: Path, raw: str) -> tuple[list[dict[str, Any]], list[int]]:
+def _json_rows(path: Path, raw: str) -> list[tuple[int, dict[str, Any]]]:
     """Decode a JSON list one item at a time, so each item's line is known."""
     decoder = json.JSONDecoder()
-    rows: list[dict[str, Any]] = []
-    lines: list[int] = []
+    rows: list[tuple[int, dict[str, Any]]] = []
     expected = ValidationFailed(f"{path}: expected a JSON list of ticket objects")
+    line, counted = 1, 0  # lines are counted on from the last item, not from the top each time
     try:
         at = _skip_space(raw, 0)
         if raw[at : at + 1] != "[":
@@ -182,8 +210,8 @@ def _json_rows(path: Path, raw: str) -> tuple[list[dict[str, Any]], list[int]]:
             item, end = decoder.raw_decode(raw, at)
             if not isinstance(item, dict):
                 raise expected
-            rows.append(item)
-            lines.append(raw.count("\n", 0, at) + 1)
+            line, counted = line + raw.count("\n", counted, at), at
+            rows.append((line, item))
             at = _skip_space(raw, end)
             if raw[at : at + 1] == ",":
                 at = _skip_space(raw, at + 1)
@@ -191,7 +219,9 @@ def _json_rows(path: Path, raw: str) -> tuple[list[dict[str, Any]], list[int]]:
                 raise json.JSONDecodeError("expected ',' or ']'", raw, at)
     except json.JSONDecodeError as exc:
         raise ValidationFailed(f"{path}: not valid JSON: {exc}") from exc
-    return rows, lines
+    except RecursionError:
+        raise ValidationFailed(f"{path}: JSON nested too deeply") from None
+    return rows
 
 
 def _skip_space(raw: str, at: int) -> int:
@@ -200,26 +230,73 @@ def _skip_space(raw: str, at: int) -> int:
     return at
 
 
-async def import_tickets(
-    db: AsyncSession,
-    *,
-    actor: User,
-    rows: list[dict[str, Any]],
-    source: str,
-    lines: list[int] | None = None,
-    skip_existing: bool = False,
-) -> ImportReport:
-    """All rows or none: every bad row is reported, and any error imports nothing.
+class _NothingImported(Exception):
+    """Raised inside the import's transaction so that every chunk already inserted rolls back."""
 
-    ``lines`` are the rows' line numbers in the file (messages name them);
-    ``skip_existing`` leaves tickets already on the desk alone (an export that
-    overlaps the last one) instead of refusing the file.
+
+async def import_tickets(
+    db: AsyncSession, *, actor: User, rows: NumberedRows, source: str, skip_existing: bool = False
+) -> ImportReport:
+    """All rows or none: every bad row is reported (by its line), and any error imports nothing.
+
+    One write transaction (so it waits for the lock like the app, never failing on a
+    tech's note save) takes the rows a chunk at a time: each chunk is checked
+    (fields, ids repeated in the file or already stored) and, while nothing has been
+    wrong yet, inserted with one executemany, no ORM object per row. Any error rolls
+    every chunk back; so does a file-level problem (ValidationFailed from
+    ``read_ticket_file``), which propagates. ``skip_existing`` leaves tickets already
+    on the desk alone (an export that overlaps the last one) instead of refusing the file.
     """
     errors: list[str] = []
-    clean: list[dict[str, Any]] = []
     seen: set[str] = set()
-    for index, row in enumerate(rows):
-        where = f"{source} line {lines[index]}" if lines else f"{source} row {index + 1}"
+    imported = skipped = 0
+    try:
+        async with write_transaction(db):
+            connection = await db.connection()
+            numbered = iter(rows)
+            while chunk := list(itertools.islice(numbered, IMPORT_CHUNK)):
+                clean = _check_chunk(chunk, source, seen, errors)
+                stored = await _stored_ids(db, actor, [data["ticket_id"] for data in clean])
+                if stored and not skip_existing:
+                    errors += [
+                        f"{source}: ticket {tid} already exists (--skip-existing imports the rest)"
+                        for tid in sorted(stored)
+                    ]
+                new = [data for data in clean if data["ticket_id"] not in stored]
+                skipped += len(clean) - len(new)
+                if new and not errors:
+                    now = utcnow()
+                    extra = {
+                        "account_id": actor.account_id,
+                        "status": TicketStatus.OPEN.value,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    await connection.execute(insert(Ticket.__table__), [{**extra, **data} for data in new])
+                    imported += len(new)
+            if errors:
+                raise _NothingImported
+    except _NothingImported:
+        return ImportReport(imported=0, errors=errors)
+    return ImportReport(imported=imported, errors=[], skipped=skipped)
+
+
+async def _stored_ids(db: AsyncSession, actor: User, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    found = await db.exec(
+        select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(ids))
+    )
+    return set(found)
+
+
+def _check_chunk(
+    chunk: list[tuple[int, dict[str, Any]]], source: str, seen: set[str], errors: list[str]
+) -> list[dict[str, Any]]:
+    """The chunk's rows that pass their own checks; each problem is appended to ``errors``."""
+    clean = []
+    for line, row in chunk:
+        where = f"{source} line {line}"
         try:
             data = _clean_row(row, where)
         except ValidationFailed as exc:
@@ -227,25 +304,10 @@ async def import_tickets(
             continue
         if data["ticket_id"] in seen:
             errors.append(f"{where}: ticket_id {data['ticket_id']} appears twice in the file")
+            continue
         seen.add(data["ticket_id"])
         clean.append(data)
-    existing: set[str] = set()
-    if seen:
-        existing = set(
-            await db.exec(
-                select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(seen))
-            )
-        )
-        if not skip_existing:
-            errors += [
-                f"{source}: ticket {tid} already exists (--skip-existing imports the rest)" for tid in sorted(existing)
-            ]
-    if errors:
-        return ImportReport(imported=0, errors=errors)
-    new = [data for data in clean if data["ticket_id"] not in existing]
-    db.add_all(Ticket(account_id=actor.account_id, **data) for data in new)
-    await db.commit()
-    return ImportReport(imported=len(new), errors=[], skipped=len(clean) - len(new))
+    return clean
 
 
 async def set_internal_status(

@@ -1,0 +1,101 @@
+"""Bad input to the CLI gets a clear message and exit status 2, never a traceback, and loses nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from rflow_tui.cli import main
+from rflow_tui.models import Ticket
+from tests.test_cli_setup import env, rows  # noqa: F401  (the fixture)
+
+
+@pytest.fixture
+def desk(env):  # noqa: F811
+    assert main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"]) == 0
+    return env
+
+
+def refused(capsys, argv: list[str]) -> str:
+    """Run ``rflow ARGV``; it must exit 2 with a one-line ``rflow:`` message and no traceback."""
+    capsys.readouterr()
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "rflow: " in err and "Traceback" not in err
+    return err
+
+
+def test_latin1_csv_is_refused_naming_the_line(desk, capsys):
+    (desk / "t.csv").write_bytes("ticket_id,subject\nT-1,Printer\nT-2,Caf\xe9 printer\n".encode("latin-1"))
+    err = refused(capsys, ["tickets", "import", str(desk / "t.csv")])
+    assert "t.csv line 3: not UTF-8 text (byte 0xe9 at column 8)" in err and "UTF-8" in err
+    assert rows(desk, Ticket) == []
+
+
+@pytest.mark.parametrize("line, fields", [("T-2,Printer,extra", 3), ("T-2", 1)])
+def test_ragged_csv_is_refused_naming_the_line(desk, capsys, line, fields):
+    (desk / "t.csv").write_text(f"ticket_id,subject\nT-1,Mouse\n{line}\nT-3,Screen\n", encoding="utf-8")
+    err = refused(capsys, ["tickets", "import", str(desk / "t.csv")])
+    assert f"t.csv line 3: {fields} field(s) where the header has 2" in err
+    assert rows(desk, Ticket) == []
+
+
+@pytest.mark.parametrize("command", ["check", "import"])
+def test_binary_flow_file_is_refused(desk, capsys, command):
+    (desk / "logo.json").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    err = refused(capsys, ["flows", command, str(desk / "logo.json")])
+    assert "logo.json line 1: not UTF-8 text (byte 0x89 at column 1)" in err
+
+
+def test_flow_file_with_a_nul_byte_is_refused(desk, capsys):
+    (desk / "f.json").write_bytes(b'{"format": "rflow.flow/1",\n "title": "a\x00b"}')
+    err = refused(capsys, ["flows", "check", str(desk / "f.json")])
+    assert "f.json line 2: contains a NUL byte" in err
+
+
+def test_config_file_that_is_not_utf8_is_refused(tmp_path, capsys, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_bytes('# caf\xe9 desk\nuser = "owner@contoso.test"\n'.encode("latin-1"))
+    monkeypatch.setenv("RFLOW_CONFIG", str(config))
+    err = refused(capsys, ["users", "list"])
+    assert "config.toml line 1: not UTF-8 text" in err
+
+
+def test_database_folder_that_cannot_be_created_is_refused(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "config.toml"))
+    (tmp_path / "a-file").write_text("in the way")
+    where = tmp_path / "a-file" / "desks" / "desk.sqlite3"
+    err = refused(capsys, ["--db", str(where), "init", "--account", "Contoso IT", "--email", "o@contoso.test"])
+    assert f"cannot create the folder {where.parent} for the database" in err and "--db" in err
+    assert not (tmp_path / "config.toml").exists()
+
+
+def test_nul_bytes_in_a_csv_import_are_refused(desk, capsys):
+    (desk / "t.csv").write_bytes(b"ticket_id,subject\nT-1,Mouse\nT-2,Key\x00board\n")
+    err = refused(capsys, ["tickets", "import", str(desk / "t.csv")])
+    assert "t.csv line 3: contains a NUL byte" in err
+    assert rows(desk, Ticket) == []
+
+
+def test_nul_bytes_in_a_json_import_are_refused_with_the_row(desk, capsys):
+    (desk / "t.json").write_text(json.dumps([{"ticket_id": "T-1", "subject": "fine"}, {"ticket_id": "T-2", "subject": "Key\x00board"}]))
+    err = refused(capsys, ["tickets", "import", str(desk / "t.json")])
+    assert "t.json row 2: subject contains a NUL byte" in err
+    assert rows(desk, Ticket) == []
+
+
+@pytest.mark.parametrize("argv", [["flows", "list"], ["users", "list"], ["flows", "export", "1"]])
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(desk, argv):
+    """``rflow flows list | head``: no traceback, no 'Exception ignored', exit status 2."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rflow_tui", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+    )
+    proc.stdout.close()  # the reader is gone before rflow writes a byte
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 2
+    assert err == ""
