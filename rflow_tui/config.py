@@ -7,6 +7,7 @@ error naming the file, the key and what was expected: nothing half-read runs.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -18,6 +19,13 @@ APP_NAME = "rflow"
 
 class ConfigError(Exception):
     """A config file or override that cannot be used, said in words a person can act on."""
+
+
+def config_file_path(explicit: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Path:
+    """Where settings are read from: ``--config``, else ``RFLOW_CONFIG``, else the user config dir."""
+    env = os.environ if environ is None else environ
+    chosen = explicit or env.get("RFLOW_CONFIG")
+    return Path(chosen).expanduser() if chosen else user_config_path()
 
 
 def user_config_path() -> Path:
@@ -69,6 +77,16 @@ class Settings:
 
 _SECTIONS = {"llm": LLMSettings, "ui": UISettings}
 
+# The range every number a setting holds must fall in (inclusive): a poll of 0 s would spin,
+# a 10-minute LLM timeout would freeze a walk, and TOML allows nan and inf.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "llm.timeout_seconds": (1, 120),
+    "llm.max_retries": (0, 5),
+    "llm.judge_timeout_seconds": (1, 120),
+    "ui.autosave_seconds": (0.1, 600),
+    "ui.escalations_poll_seconds": (0.1, 3600),
+}
+
 
 def _type_name(t: Any) -> str:
     return {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}[t]
@@ -81,9 +99,15 @@ def _coerce(path: Path | str, key: str, value: Any, expected: type) -> Any:
         raise ConfigError(f"{path}: key '{key}' must be {_type_name(bool)}, got {value!r}")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{path}: key '{key}' must be {_type_name(expected)}, got {value!r}")
-    if isinstance(value, (int, float)) and value < 0:
-        raise ConfigError(f"{path}: key '{key}' must not be negative, got {value!r}")
+    if expected in (int, float):
+        low, high = BOUNDS.get(key, (0, math.inf))
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(f"{path}: key '{key}' must be {_range(low, high)}, got {value!r}")
     return value
+
+
+def _range(low: float, high: float) -> str:
+    return f"a number from {low:g}" if math.isinf(high) else f"from {low:g} to {high:g}"
 
 
 def _build(cls: type, data: dict, path: Path | str, prefix: str = "") -> Any:
@@ -113,7 +137,7 @@ def load_settings(
     """Read the config file (if any), then apply environment and flag overrides."""
     env = os.environ if environ is None else environ
     explicit = config_path or env.get("RFLOW_CONFIG")
-    path = Path(explicit).expanduser() if explicit else user_config_path()
+    path = config_file_path(config_path, env)
     data: dict = {}
     if path.exists():
         from rflow_tui.files import FileProblem, read_text
@@ -128,6 +152,7 @@ def load_settings(
         raise ConfigError(f"{path}: config file not found")
     settings = replace(_build(Settings, data, path), config_path=path)
     _check_judge(path, settings.llm.judge)
+    _check_generator(path, settings.llm.generator)
     db = database_url or env.get("RFLOW_DATABASE_URL")
     if db:
         settings = replace(settings, database_url=normalize_database_url(db))
@@ -152,11 +177,28 @@ def _check_judge(path: Path, name: str) -> None:
         raise ConfigError(f"{path}: key 'llm.judge' must be one of {', '.join(known)}, got {name!r}")
 
 
-def safe_url(url: str) -> str:
-    """The URL with any password masked, fit for a message or a log."""
+GENERATORS_WITHOUT_LOOKUP = ("anthropic", "fixture")
+
+
+def _check_generator(path: Path, name: str) -> None:
+    """An unknown generator would only fail at the first AI build: refuse it now, naming the known ones."""
+    if name in GENERATORS_WITHOUT_LOOKUP:  # the registry and its entry points cost ~35 ms to load
+        return
+    from rflow_tui.ai.base import available_generators
+
+    known = sorted(available_generators())
+    if name not in known:
+        raise ConfigError(f"{path}: key 'llm.generator' must be one of {', '.join(known)}, got {name!r}")
+
+
+def safe_url(text: str) -> str:
+    """``text`` with the password of every URL in it masked, fit for a message or a log.
+
+    The password runs to the last ``@`` before a space, so one holding ``/`` or ``@`` is masked whole.
+    """
     import re
 
-    return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)
+    return re.sub(r"(://[^\s:/@]*:)\S*@", r"\1***@", text)
 
 
 def normalize_database_url(value: str) -> str:

@@ -44,7 +44,7 @@ def test_rflow_config_environment_names_the_file(tmp_path):
         ("user = 5\n", "key 'user' must be a string, got 5"),
         ('[llm]\ntimeout_seconds = "soon"\n', "key 'llm.timeout_seconds' must be a number"),
         ("[llm]\nreplay_latency = 1\n", "key 'llm.replay_latency' must be true or false"),
-        ("[llm]\nmax_retries = -1\n", "key 'llm.max_retries' must not be negative"),
+        ("[llm]\nmax_retries = -1\n", "key 'llm.max_retries' must be from 0 to 5, got -1"),
         ('colour = "red"\n', "unknown key 'colour'"),
         ('[llm]\nmodle = "x"\n', "unknown key 'llm.modle'"),
         ('llm = "anthropic"\n', "key 'llm' must be a [llm] table"),

@@ -79,7 +79,7 @@ def test_a_user_who_may_not_log_in_is_refused_with_how_to_fix(tmp_path):
 
     status, text = _run_in_terminal([*rflow, "--user", "ghost@contoso.test"], env)
     assert status == 2
-    assert "no user ghost@contoso.test; create one with `rflow users add" in " ".join(text.split())
+    assert "no user ghost@contoso.test; an owner or admin adds them with" in " ".join(text.split())
 
     status, text = _run_in_terminal([*rflow, "--user", "gone@contoso.test"], env)
     assert status == 2

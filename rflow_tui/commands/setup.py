@@ -122,9 +122,9 @@ def person_url(settings, role: str, password: str) -> str:
 
 
 def cmd_config_path(args) -> int:
-    from rflow_tui.config import user_config_path
+    from rflow_tui.config import config_file_path
 
-    say(args.config or user_config_path())
+    say(config_file_path(args.config))
     return 0
 
 
@@ -146,14 +146,32 @@ def cmd_init(args) -> int:
                     db, actor=owner, email=owner.email, db_role=args.db_role, os_login=args.os_login
                 )
             await bind_database_role(db, settings, owner, owner, None)
-        path = settings.config_path
-        if path is not None and not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(f'user = "{owner.email}"\n', encoding="utf-8")
-            say(f"wrote {path} (the app opens as {owner.email})")
+        write_first_config(settings, owner.email)
         return 0
 
     return run_async(go)
+
+
+def write_first_config(settings, email: str) -> None:
+    """The config ``init`` leaves behind: who the app opens as and, if one was named
+    (``--db``, RFLOW_DATABASE_URL), the database, so the next command finds the same desk.
+    Readable by its owner only: a database URL may carry a password (never printed)."""
+    import json
+    import os
+
+    from rflow_tui.config import safe_url
+
+    keys = {"database_url": settings.database_url, "user": email} if settings.database_url else {"user": email}
+    path = settings.config_path
+    if path is None or path.exists():
+        wanted = "; ".join(f"{key} = {json.dumps(safe_url(value))}" for key, value in keys.items())
+        say(f"{path} exists and was left as it is; to use this desk from it, set: {wanted}")
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w", encoding="utf-8") as out:
+        out.writelines(f"{key} = {json.dumps(value)}\n" for key, value in keys.items())
+    where = f" on {safe_url(settings.database_url)}" if settings.database_url else ""
+    say(f"wrote {path} (the app opens as {email}{where})")
 
 
 def cmd_users_add(args) -> int:

@@ -34,8 +34,13 @@ from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
 
 ROLE_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 NO_USER = (
-    "no user configured: pass --user EMAIL, set RFLOW_USER, or set `user` in the "
-    "config file (create one with `rflow users add`)"
+    "no user configured. New to rflow? `rflow init --account NAME --email YOU` sets up a desk and "
+    "writes the config; `rflow demo` opens a demo desk. On an existing desk: pass --user EMAIL, set "
+    "RFLOW_USER, or set `user` in the config file (`rflow config-path` prints where)"
+)
+NO_DESK = (
+    "this database has no desk yet: `rflow init --account NAME --email YOU` sets one up "
+    "(or `rflow demo` opens a demo desk)"
 )
 
 
@@ -110,7 +115,12 @@ async def _by_email(db: AsyncSession, email: str | None) -> User:
         raise NotFound(NO_USER)
     user = (await db.exec(select(User).where(func.lower(User.email) == email.strip().lower()))).first()
     if user is None:
-        raise NotFound(f"no user {email}; create one with `rflow users add {email} --role l1_tech`")
+        if (await db.exec(select(User.id).limit(1))).first() is None:
+            raise NotFound(f"no user {email}: {NO_DESK}")
+        raise NotFound(
+            f"no user {email}; an owner or admin adds them with "
+            f"`rflow --user THEIR_EMAIL users add {email} --role l1_tech`"
+        )
     return user
 
 
