@@ -143,10 +143,10 @@ async def test_ticket_fields_with_a_nul_byte_are_refused(db, desk, field):
 
 
 async def test_import_with_a_nul_byte_names_the_row_and_imports_nothing(db, desk):
-    rows = [{"ticket_id": "T-70", "subject": "fine"}, {"ticket_id": "T-71", "subject": "bad\x00"}]
+    rows = [(2, {"ticket_id": "T-70", "subject": "fine"}), (3, {"ticket_id": "T-71", "subject": "bad\x00"})]
     report = await import_tickets(db, actor=desk.owner, rows=rows, source="t.csv")
     assert report.imported == 0 and report.errors == [
-        "t.csv row 2: subject contains a NUL byte; remove it and try again"
+        "t.csv line 3: subject contains a NUL byte; remove it and try again"
     ]
     assert (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-70"))).first() is None
 
