@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -211,7 +212,8 @@ def _json_rows(path: Path, raw: str) -> list[tuple[int, dict[str, Any]]]:
             if not isinstance(item, dict):
                 raise expected
             line, counted = line + raw.count("\n", counted, at), at
-            rows.append((line, item))
+            # One decode per item makes new key strings each time (json.loads would share them): ~30 MB at 100,000.
+            rows.append((line, {sys.intern(key): value for key, value in item.items()}))
             at = _skip_space(raw, end)
             if raw[at : at + 1] == ",":
                 at = _skip_space(raw, at + 1)
