@@ -192,3 +192,27 @@ async def test_walk_text_is_stored_clean(db, desk):
         db, actor=desk.tech, session_id=walk.id, reason="dead \x1b[2Jfan", reason_category="hardware"
     )
     assert walk.walk_notes == ["fan noise"] and walk.escalation_reason == "dead fan"
+
+
+async def test_a_nul_byte_in_an_escalation_reason_is_refused_on_screen_and_the_reason_kept(store, db, desk):
+    """It used to close the walk screen (PostgreSQL) or be stored as is (SQLite)."""
+    from tests.test_tui_quit import open_resumed_walk
+    from tests.tui_support import make_app, wait_for
+
+    walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+        await pilot.press("escape", "e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
+        app.screen.query_one("Select").value = "hardware"
+        app.screen.query_one("#escalation-reason").text = "Fan dead\x00 since Monday"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("NUL byte" in str(n.message) for n in app._notifications))
+        assert app.screen.__class__.__name__ == "WalkScreen"
+        await pilot.press("e")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
+        assert "Fan dead" in app.screen.query_one("#escalation-reason").text  # what was typed is still there
+    db.expire_all()
+    stored = (await db.exec(select(L1WalkSession).where(L1WalkSession.id == walk.id))).one()
+    assert stored.status == "active"

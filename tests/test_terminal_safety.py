@@ -158,7 +158,8 @@ def hostile_desk(tmp_path):
 
 
 def test_tech_screens_show_hostile_data_without_its_escapes(hostile_desk):
-    """Header (the name), resume list, walk (notes editor, transcript), picker, start dialog."""
+    """Header (the name), resume list, walk (notes editor, transcript), picker, start dialog,
+    the tech's finished walks (F3) and the command palette's ticket search."""
     db, env = hostile_desk
     with Terminal(["--db", db, "--user", "tech@contoso.test"], env) as term:
         term.read_until(b"Pick up where you left off")
@@ -174,6 +175,18 @@ def test_tech_screens_show_hostile_data_without_its_escapes(hostile_desk):
         term.settle()
         term.send(b"\r")  # start a walk: the flows offered for it, the problem text
         term.read_until(b"Start a walk")
+        term.settle()
+        term.send(b"\x1b")  # cancel the start dialog
+        term.settle()
+        term.send(b"\x1bOR")  # F3: my finished walks (the escalated one carries the corpus)
+        term.read_until(b"escalated")
+        term.settle()
+        term.send(b"\x10")  # ctrl+p: the palette searches tickets by subject
+        term.settle()
+        term.send(b"Evil")
+        term.read_until(b"Start a walk on this ticket")
+        term.settle()
+        term.send(b"\x1b")
         term.settle()
         term.send(b"\x11")  # ctrl+q
         term.settle()
