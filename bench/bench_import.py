@@ -32,11 +32,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-SUBJECTS = ["Outlook will not open", "Printer offline on floor {n}", "VPN drops every {n} minutes",
-            "Wi-Fi keeps dropping in room {n}", "Mapped drive S: missing", "PC slow after update {n}"]
-SENTENCES = ["The user says it started this morning.", "A restart did not help.",
-             "It happens on the docking station only.", "Error code 0x{n:x} shows briefly.",
-             "Colleagues on the same floor are fine.", "They need it for a meeting at {n}:00."]
+SUBJECTS = [
+    "Outlook will not open",
+    "Printer offline on floor {n}",
+    "VPN drops every {n} minutes",
+    "Wi-Fi keeps dropping in room {n}",
+    "Mapped drive S: missing",
+    "PC slow after update {n}",
+]
+SENTENCES = [
+    "The user says it started this morning.",
+    "A restart did not help.",
+    "It happens on the docking station only.",
+    "Error code 0x{n:x} shows briefly.",
+    "Colleagues on the same floor are fine.",
+    "They need it for a meeting at {n}:00.",
+]
 PEOPLE = ["Ann Lee", "Bob Marsh", "Chen Wu", "Dana Ortiz", "Eli Novak", "Fay Green"]
 CATEGORIES = ["email", "printing", "network", "storage", "hardware", "accounts"]
 
@@ -47,8 +58,13 @@ def write_tickets(path: Path, n: int, kind: str) -> None:
 
     def row(i: int) -> dict[str, str]:
         body = " ".join(rng.choice(SENTENCES).format(n=rng.randint(1, 999)) for _ in range(4))
-        return {"ticket_id": f"T-{100000 + i}", "subject": rng.choice(SUBJECTS).format(n=rng.randint(1, 40)),
-                "body": body, "requester": rng.choice(PEOPLE), "category": rng.choice(CATEGORIES)}
+        return {
+            "ticket_id": f"T-{100000 + i}",
+            "subject": rng.choice(SUBJECTS).format(n=rng.randint(1, 40)),
+            "body": body,
+            "requester": rng.choice(PEOPLE),
+            "category": rng.choice(CATEGORIES),
+        }
 
     with open(path, "w", encoding="utf-8", newline="") as out:
         if kind == "json":
@@ -75,7 +91,10 @@ def child(argv: list[str]) -> None:
 def run_child(code_dir: Path, env: dict[str, str], argv: list[str]) -> dict:
     proc = subprocess.run(
         [sys.executable, __file__, "--child", "--", *argv],
-        capture_output=True, text=True, cwd=code_dir, env={**env, "PYTHONPATH": str(code_dir)},
+        capture_output=True,
+        text=True,
+        cwd=code_dir,
+        env={**env, "PYTHONPATH": str(code_dir)},
     )
     if proc.returncode != 0:
         raise SystemExit(f"child failed: {proc.stderr[-2000:]}")
@@ -90,7 +109,9 @@ def one_round(code_dir: Path, n: int, kind: str) -> dict:
         folder = Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("RFLOW_")}
         env.update(RFLOW_CONFIG=str(folder / "config.toml"), RFLOW_DATABASE_URL=str(folder / "desk.sqlite3"))
-        run_child(code_dir, env, ["init", "--account", "Bench desk", "--email", "owner@bench.test", "--no-starter-flows"])
+        run_child(
+            code_dir, env, ["init", "--account", "Bench desk", "--email", "owner@bench.test", "--no-starter-flows"]
+        )
         data = folder / f"tickets.{kind}"
         write_tickets(data, n, kind)
         result = run_child(code_dir, env, ["tickets", "import", str(data)])
@@ -113,10 +134,14 @@ def main() -> None:
     seconds = [r["seconds"] for r in results]
     cpu = [r["cpu"] for r in results]
     peaks = [r["max_rss_kib"] / 1024 for r in results]
-    print(f"{args.tickets:,} tickets from {args.format.upper()} ({results[0]['file_mib']:.1f} MiB), "
-          f"{args.rounds} rounds, code {args.code}")
-    print(f"  import: median {statistics.median(seconds):.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}); "
-          f"CPU median {statistics.median(cpu):.2f} s")
+    print(
+        f"{args.tickets:,} tickets from {args.format.upper()} ({results[0]['file_mib']:.1f} MiB), "
+        f"{args.rounds} rounds, code {args.code}"
+    )
+    print(
+        f"  import: median {statistics.median(seconds):.2f} s (min {min(seconds):.2f}, max {max(seconds):.2f}); "
+        f"CPU median {statistics.median(cpu):.2f} s"
+    )
     print(f"  peak RSS: median {statistics.median(peaks):.0f} MiB (min {min(peaks):.0f}, max {max(peaks):.0f})")
 
 

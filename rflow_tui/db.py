@@ -212,7 +212,8 @@ def _engine_for(url: str) -> AsyncEngine:
         raise
     except ModuleNotFoundError as exc:
         raise DatabaseError(
-            f"the driver for {safe_url(url)} is not installed ({exc.name}); for PostgreSQL: pip install 'rflow-tui[postgres]'"
+            f"the driver for {safe_url(url)} is not installed ({exc.name}); "
+            "for PostgreSQL: pip install 'rflow-tui[postgres]'"
         ) from exc
     except Exception as exc:
         raise DatabaseError(f"cannot use the database URL {safe_url(url)}: {safe_url(_cause(exc))}") from exc

@@ -82,7 +82,9 @@ def test_nul_bytes_in_a_csv_import_are_refused(desk, capsys):
 
 
 def test_nul_bytes_in_a_json_import_are_refused_with_the_row(desk, capsys):
-    (desk / "t.json").write_text(json.dumps([{"ticket_id": "T-1", "subject": "fine"}, {"ticket_id": "T-2", "subject": "Key\x00board"}]))
+    (desk / "t.json").write_text(
+        json.dumps([{"ticket_id": "T-1", "subject": "fine"}, {"ticket_id": "T-2", "subject": "Key\x00board"}])
+    )
     err = refused(capsys, ["tickets", "import", str(desk / "t.json")])
     assert "t.json line 1: subject contains a NUL byte" in err  # json.dumps wrote one line
     assert rows(desk, Ticket) == []
@@ -93,7 +95,9 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(desk, argv):
     """``rflow flows list | head``: no traceback, no 'Exception ignored', exit status 2."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "rflow_tui", *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=dict(os.environ),
     )
     proc.stdout.close()  # the reader is gone before rflow writes a byte
     err = proc.stderr.read().decode()

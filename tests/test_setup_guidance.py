@@ -52,7 +52,10 @@ def test_the_database_password_is_never_printed_in_errors(blank, capsys, url):
 
 def test_safe_url_masks_every_password_in_a_message():
     message = f"cannot open postgresql+asyncpg://u:{SECRET}@h:5432/db (user x@y.test) nor postgres://v:pw@h2/db"
-    assert safe_url(message) == "cannot open postgresql+asyncpg://u:***@h:5432/db (user x@y.test) nor postgres://v:***@h2/db"
+    assert (
+        safe_url(message)
+        == "cannot open postgresql+asyncpg://u:***@h:5432/db (user x@y.test) nor postgres://v:***@h2/db"
+    )
     assert safe_url("sqlite+aiosqlite:////home/a:b@c/desk.sqlite3") == "sqlite+aiosqlite:////home/a:b@c/desk.sqlite3"
 
 
@@ -147,7 +150,9 @@ def config_with(tmp_path, key: str, value: str):
 def test_a_number_out_of_range_is_refused_naming_the_key_and_range(tmp_path, key, where):
     low, high = BOUNDS[key]
     is_int = key == "llm.max_retries"
-    value = {"below": low - 1 if is_int else low / 2 if low else -0.5, "above": high + 1 if is_int else high * 2}.get(where)
+    value = {"below": low - 1 if is_int else low / 2 if low else -0.5, "above": high + 1 if is_int else high * 2}.get(
+        where
+    )
     if value is None:
         if is_int:
             pytest.skip("TOML has no nan or inf integers")

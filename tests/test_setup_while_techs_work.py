@@ -97,13 +97,20 @@ MORE_THAN_ONE_QUERY_CAN_NAME = 32_767 + 233  # asyncpg's limit on bind parameter
 async def test_an_import_larger_than_the_parameter_limit_works_on_postgres(db, desk_in_db):
     owner = desk_in_db
     report = await import_tickets(
-        db, actor=owner, source="big.csv",
+        db,
+        actor=owner,
+        source="big.csv",
         rows=((n + 2, {"ticket_id": f"T-{n}", "subject": f"Printer {n}"}) for n in range(MORE_THAN_ONE_QUERY_CAN_NAME)),
     )
     assert report.errors == [] and report.imported == MORE_THAN_ONE_QUERY_CAN_NAME
     again = await import_tickets(
-        db, actor=owner, source="again.csv",
-        rows=((n, {"ticket_id": f"T-{n}", "subject": "x"}) for n in range(MORE_THAN_ONE_QUERY_CAN_NAME - 2, MORE_THAN_ONE_QUERY_CAN_NAME + 5)),
+        db,
+        actor=owner,
+        source="again.csv",
+        rows=(
+            (n, {"ticket_id": f"T-{n}", "subject": "x"})
+            for n in range(MORE_THAN_ONE_QUERY_CAN_NAME - 2, MORE_THAN_ONE_QUERY_CAN_NAME + 5)
+        ),
     )
     assert again.imported == 0 and again.errors == [
         f"again.csv: ticket T-{n} already exists (--skip-existing imports the rest)"

@@ -188,7 +188,7 @@ def _csv_rows(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, dict[str,
                     "check that line's commas and quotes. Nothing was imported"
                 )
             if any(row):
-                yield reader.line_num, dict(zip(header, row))
+                yield reader.line_num, dict(zip(header, row, strict=True))
     except FileProblem as exc:
         raise ValidationFailed(f"{exc}. Nothing was imported") from None
     except csv.Error as exc:
@@ -260,21 +260,12 @@ async def import_tickets(
                 clean = _check_chunk(chunk, source, seen, errors)
                 stored = await _stored_ids(db, actor, [data["ticket_id"] for data in clean])
                 if stored and not skip_existing:
-                    errors += [
-                        f"{source}: ticket {tid} already exists (--skip-existing imports the rest)"
-                        for tid in sorted(stored)
-                    ]
+                    hint = "(--skip-existing imports the rest)"
+                    errors += [f"{source}: ticket {tid} already exists {hint}" for tid in sorted(stored)]
                 new = [data for data in clean if data["ticket_id"] not in stored]
                 skipped += len(clean) - len(new)
                 if new and not errors:
-                    now = utcnow()
-                    extra = {
-                        "account_id": actor.account_id,
-                        "status": TicketStatus.OPEN.value,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    await connection.execute(insert(Ticket.__table__), [{**extra, **data} for data in new])
+                    await connection.execute(insert(Ticket), [{**_defaults(actor), **data} for data in new])
                     imported += len(new)
             if errors:
                 raise _NothingImported
@@ -283,13 +274,17 @@ async def import_tickets(
     return ImportReport(imported=imported, errors=[], skipped=skipped)
 
 
+def _defaults(actor: User) -> dict[str, Any]:
+    """What an imported row does not say: its desk, open, and now (unless it gave created_at)."""
+    now = utcnow()
+    return {"account_id": actor.account_id, "status": TicketStatus.OPEN.value, "created_at": now, "updated_at": now}
+
+
 async def _stored_ids(db: AsyncSession, actor: User, ids: list[str]) -> set[str]:
     if not ids:
         return set()
-    found = await db.exec(
-        select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(ids))
-    )
-    return set(found)
+    stmt = select(Ticket.ticket_id).where(Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(ids))
+    return set(await db.exec(stmt))
 
 
 def _check_chunk(
