@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rflow_tui.commands.common import CommandError, load
+from rflow_tui.commands.output import say
+from rflow_tui.text import inert_json
 
 SCAN_HELP = """\
 Reads JSON Lines, one step a line: {"text": "...", "labels": ["...", "..."]}
@@ -97,7 +99,7 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
             items.append(item)
     if problems:
         for problem in problems[:MAX_REPORTED]:
-            print(problem, file=sys.stderr)
+            say(problem, err=True)
         more = f" (the first {MAX_REPORTED} shown)" if len(problems) > MAX_REPORTED else ""
         raise CommandError(f"{len(problems)} malformed line(s){more}; nothing was scanned")
     return items
@@ -156,12 +158,9 @@ def cmd_safety_scan(args) -> int:
             failed += "error" in verdict
     out = sys.stdout
     for result in results:
-        out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        out.write(inert_json(result) + "\n")  # a scanned step may carry terminal escapes
     out.flush()
     if failed:
-        print(
-            f'rflow: {failed} of {len(items)} line(s) could not be judged (see "judge": {{"error": ...}})',
-            file=sys.stderr,
-        )
+        say(f'rflow: {failed} of {len(items)} line(s) could not be judged (see "judge": {{"error": ...}})', err=True)
         return 1
     return 0
