@@ -52,7 +52,10 @@ def test_users_add_acts_for_the_configured_owner(env, capsys):
 def test_unknown_user_is_refused_with_how_to_fix(env, capsys):
     main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
     assert main(["--user", "ghost@contoso.test", "tickets", "add", "T-1", "--subject", "x"]) == 2
-    assert "no user ghost@contoso.test; an owner or admin adds them with `rflow --user THEIR_EMAIL users add" in capsys.readouterr().err
+    assert (
+        "no user ghost@contoso.test; an owner or admin adds them with `rflow --user THEIR_EMAIL users add"
+        in capsys.readouterr().err
+    )
 
 
 def test_l1_tech_cannot_add_users(env, capsys):
