@@ -163,7 +163,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
@@ -180,19 +180,9 @@ async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to head. Alembic is imported only when there is work to do."""
     if await current_revision(engine) == HEAD_REVISION:
         return
-
-    def _upgrade(sync_conn) -> None:
-        from alembic import command
-        from alembic.config import Config
-
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, "head")
-
     try:
         async with engine.begin() as conn:
-            await conn.run_sync(_upgrade)
+            await conn.run_sync(upgrade_schema)
     except Exception as exc:
         if "permission denied" in str(exc) or "must be owner" in str(exc):
             raise DatabaseError(
@@ -217,6 +207,17 @@ def _engine_for(url: str) -> AsyncEngine:
         ) from exc
     except Exception as exc:
         raise DatabaseError(f"cannot use the database URL {safe_url(url)}: {safe_url(_cause(exc))}") from exc
+
+
+def upgrade_schema(sync_conn, revision: str = "head") -> None:
+    """Run the shipped Alembic scripts up to ``revision`` on this (sync) connection."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, revision)
 
 
 async def open_store(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:

@@ -40,20 +40,25 @@ def _unique(base: str, taken: set[str]) -> str:
     return candidate
 
 
-def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
+def normalize_walked_path(steps: list[WalkStep], end: dict[str, Any] | None = None) -> dict[str, Any]:
     """A walked path as a flow tree: the chosen branches in order, ending in a resolution.
 
     Each question keeps its labels; the branch the tech took leads on, the other one
     leads to a shared escalate node, because the walk says nothing about it. Nodes
     from AI-built steps carry ``origin: "ai"``: no author may ever waive a rule on them.
+    ``end`` is the resolution node the walk reached (the fix that worked, AI-written),
+    kept as the tree's last node; without one the tree ends in rflow's generic "Resolved".
     """
     steps = live_steps(steps)
-    taken: set[str] = {UNCHARTED_ID, RESOLVED_ID}
+    # An AI end never takes the id of rflow's own closing nodes (those stay waivable).
+    taken: set[str] = {UNCHARTED_ID, RESOLVED_ID} if end else {UNCHARTED_ID}
+    resolved_id = _unique(str(end["id"]) if end else RESOLVED_ID, taken)
     ids = [_unique(step.node_id or f"step-{i + 1}", taken) for i, step in enumerate(steps)]
+    resolved_text = (end or {}).get("text") or "Resolved: confirm with the user and close."
     nodes: list[dict[str, Any]] = []
     needs_uncharted = False
     for i, step in enumerate(steps):
-        following = ids[i + 1] if i + 1 < len(steps) else RESOLVED_ID
+        following = ids[i + 1] if i + 1 < len(steps) else resolved_id
         if step.is_question:
             needs_uncharted = True
             chose_yes = step.answer == Answer.YES
@@ -71,9 +76,10 @@ def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
         if step.source == StepSource.AI:
             node["origin"] = AI_ORIGIN
         nodes.append(node)
-    nodes.append(
-        {"id": RESOLVED_ID, "type": NodeType.RESOLUTION.value, "text": "Resolved: confirm with the user and close."}
-    )
+    closing: dict[str, Any] = {"id": resolved_id, "type": NodeType.RESOLUTION.value, "text": resolved_text}
+    if end:
+        closing["origin"] = AI_ORIGIN
+    nodes.append(closing)
     if needs_uncharted:
         nodes.append(
             {
@@ -82,7 +88,7 @@ def normalize_walked_path(steps: list[WalkStep]) -> dict[str, Any]:
                 "text": "This branch was not walked when the flow was captured: escalate.",
             }
         )
-    return {"format": FORMAT, "start": ids[0] if ids else RESOLVED_ID, "nodes": nodes}
+    return {"format": FORMAT, "start": ids[0] if ids else resolved_id, "nodes": nodes}
 
 
 def mark_ai_origin(doc: dict[str, Any]) -> dict[str, Any]:

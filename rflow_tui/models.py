@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from rflow_tui.domain.enums import ProposalStatus, TicketKind, TicketStatus, WalkStatus
@@ -130,6 +130,16 @@ class L1WalkSession(SQLModel, table=True):
     __table_args__ = (
         Index("ix_session_by_status", "account_id", "status", "resolved_at"),
         Index("ix_session_by_tech", "account_id", "created_by_user_id", "status"),
+        # One active walk per ticket: a second one is refused by the store itself.
+        Index(
+            "uq_active_walk_per_ticket",
+            "account_id",
+            "ticket_kind",
+            "ticket_id",
+            unique=True,
+            sqlite_where=text("status = 'active'"),
+            postgresql_where=text("status = 'active'"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -155,6 +165,11 @@ class L1WalkSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     last_step_at: datetime | None = None
     resolved_at: datetime | None = None
+    version: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="counts changes to the walk's position; a client passes the one it saw (compare-and-set)",
+    )
 
     @property
     def steps(self) -> list[WalkStep]:

@@ -123,7 +123,7 @@ async def test_the_judge_never_sees_ticket_text_problem_text_category_or_notes(d
         db, actor=desk.tech, ticket_id="T-1", category=marks["category"], problem_text=marks["problem"]
     )
     await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=[marks["session note"]])
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
+    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
     await svc.advance_ai_build(
         db,
         actor=desk.tech,
@@ -131,6 +131,7 @@ async def test_the_judge_never_sees_ticket_text_problem_text_category_or_notes(d
         generator=gen,
         judge=judge,
         node_id="q-account",
+        token=node["token"],
         answer="no",
         note=marks["step note"],
     )
@@ -198,10 +199,17 @@ async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db,
     walk = await svc.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
     )
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(JudgeTimeoutError) as caught:
         await svc.advance_ai_build(
-            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge, node_id="q-account", answer="yes"
+            db,
+            actor=desk.tech,
+            session_id=walk.id,
+            generator=gen,
+            judge=judge,
+            node_id="q-account",
+            token=node["token"],
+            answer="yes",
         )
     assert "safety judge took too long" in str(caught.value) and "not shown" in str(caught.value)
     stored = await svc.get_session(db, actor=desk.tech, session_id=walk.id)
@@ -411,7 +419,7 @@ def test_the_shipped_demo_recording_carries_a_safe_verdict_for_every_node():
 async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(db):
     """Every branch of every demo ticket, through advance_ai_build, judged by the fixture judge."""
     from rflow_tui.services.demo import seed_demo
-    from rflow_tui.services.tickets import get_ticket, problem_text
+    from rflow_tui.services.tickets import get_ticket, problem_text, reopen_ticket
 
     demo = await seed_demo(db)
     llm = LLMSettings(generator="fixture")
@@ -435,6 +443,7 @@ async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(d
                     generator=generator,
                     judge=judge,
                     node_id=node["id"],
+                    token=node["token"],
                     answer=answer,
                 )
             if node["type"] == "question":
@@ -443,4 +452,7 @@ async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(d
                 frontier.append([*answers, None])
             else:
                 reached.setdefault(ticket_id, set()).add(node["type"])
+            # One active walk per ticket: close this branch's walk before the next one starts.
+            await svc.resolve(db, actor=demo.tech, session_id=walk.id, helpful=False, resolution_notes="branch walked")
+            await reopen_ticket(db, actor=demo.tech, ticket_id=ticket_id)
     assert reached == {t: {"resolution", "escalate"} for t in ("T-1001", "T-1002", "T-1003")}

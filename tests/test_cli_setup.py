@@ -187,3 +187,25 @@ def test_coverage_switch_and_deactivation_take_effect(env, capsys):
     assert "tech@contoso.test is deactivated" in capsys.readouterr().err
     assert main(["users", "set-coverage", "tech@contoso.test", "on"]) == 2
     assert "only engineers carry the L1 coverage flag" in capsys.readouterr().err
+
+
+def test_tickets_reopen_opens_a_closed_ticket_and_refuses_an_open_one(env, capsys):
+    main(["init", "--account", "Contoso IT", "--email", "owner@contoso.test"])
+    main(["tickets", "add", "T-1", "--subject", "Printer offline"])
+    capsys.readouterr()
+    assert main(["tickets", "reopen", "T-1"]) == 2
+    assert "ticket T-1 is already open" in capsys.readouterr().err
+
+    async def close():
+        engine, open_db = await open_store(os.environ["RFLOW_DATABASE_URL"])
+        async with open_db() as db:
+            ticket = (await db.exec(select(Ticket))).one()
+            ticket.status = "escalated"
+            db.add(ticket)
+            await db.commit()
+        await engine.dispose()
+
+    asyncio.run(close())
+    assert main(["tickets", "reopen", "T-1"]) == 0
+    assert "reopened ticket T-1" in capsys.readouterr().out
+    assert [t.status for t in rows(env, Ticket)] == ["open"]

@@ -280,7 +280,7 @@ def test_any_walk_records_steps_that_match_the_flow(db_url):
 async def test_an_answer_decided_on_a_stale_path_is_refused_not_recorded_twice(db, desk):
     flow = (await flows.install_starter_library(db, actor=desk.owner))[0]
     walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
-    step = dict(actor=desk.tech, session_id=walk.id, node_id="n", question="q", answer="yes", after_steps=0)
+    step = dict(actor=desk.tech, session_id=walk.id, node_id="n", question="q", answer="yes", version=walk.version)
     await sessions.record_step(db, **step)
     with pytest.raises(InvalidState, match="moved on in another window"):
         await sessions.record_step(db, **step)  # a second window that saw the same, empty path

@@ -12,6 +12,7 @@ from rflow_tui.models import AuditLog, FlowProposal
 from rflow_tui.services import flows, proposals, sessions
 from rflow_tui.services.errors import AccessDenied, InvalidState, ValidationFailed
 from rflow_tui.services.flows import FlowProblems
+from rflow_tui.services.users import update_user
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
@@ -37,13 +38,27 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
     gen = ScriptedGenerator(*WALK)
     node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     node = await sessions.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="no"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id=node["id"],
+        token=node["token"],
+        answer="no",
     )
     node = await sessions.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"]
+        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], token=node["token"]
     )
     await sessions.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], answer="yes"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id=node["id"],
+        token=node["token"],
+        answer="yes",
     )
     await sessions.resolve(
         db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Local account reset"
@@ -123,13 +138,14 @@ async def test_title_slugs_never_clobber_an_existing_flow(db, desk):
 
 
 async def test_l1_techs_may_neither_approve_nor_reject(db, desk):
-    proposal = await captured_proposal(db, desk)
-    for actor in (desk.tech, desk.coverage.model_copy(update={"account_role": "l1_tech"})):
+    proposal_id = (await captured_proposal(db, desk)).id
+    await update_user(db, actor=desk.owner, email=desk.engineer.email, active=False)
+    for actor in (desk.tech, desk.engineer):  # an L1 tech; an engineer deactivated since signing in
         with pytest.raises(AccessDenied):
-            await proposals.approve(db, actor=actor, proposal_id=proposal.id)
+            await proposals.approve(db, actor=actor, proposal_id=proposal_id)
         with pytest.raises(AccessDenied):
-            await proposals.reject(db, actor=actor, proposal_id=proposal.id, reason="no")
-    assert (await proposals.get_proposal(db, actor=desk.owner, proposal_id=proposal.id)).status == "pending"
+            await proposals.reject(db, actor=actor, proposal_id=proposal_id, reason="no")
+    assert (await proposals.get_proposal(db, actor=desk.owner, proposal_id=proposal_id)).status == "pending"
 
 
 async def test_reject_needs_a_reason_and_is_audited(db, desk):

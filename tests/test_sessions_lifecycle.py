@@ -12,6 +12,7 @@ from rflow_tui.flow_format import normalize_walked_path
 from rflow_tui.models import AuditLog, Flow, FlowProposal, L1WalkSession, Notification, Ticket, utcnow
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed
+from rflow_tui.services.users import update_user
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
@@ -35,6 +36,11 @@ async def ai_session(db, desk, ticket="T-1", problem="Outlook will not open", ca
 async def reload(db, walk_id: int) -> L1WalkSession:
     db.expire_all()
     return await db.get(L1WalkSession, walk_id)
+
+
+async def pending_token(db, walk_id: int) -> str:
+    """The token the served node carries: an answer names it (node ids can repeat)."""
+    return (await reload(db, walk_id)).pending_node["token"]
 
 
 async def audits(db, action: str) -> list[AuditLog]:
@@ -63,7 +69,7 @@ async def test_users_without_l1_surface_are_refused_with_a_clear_message(db, des
 
 
 async def test_deactivated_tech_cannot_walk(db, desk):
-    desk.tech.is_active = False
+    await update_user(db, actor=desk.owner, email=desk.tech.email, active=False)
     with pytest.raises(AccessDenied, match="deactivated"):
         await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
 
@@ -192,7 +198,14 @@ async def test_ai_build_stores_category_and_problem_text_once(db, desk):
     db.add(ticket)
     await db.commit()
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="q-account",
+        token=await pending_token(db, walk.id),
+        answer="yes",
     )
     assert [(c.problem_text, c.category) for c in gen.calls] == [("Outlook crashes at start", "email")] * 2
     stored = await reload(db, walk.id)
@@ -222,6 +235,7 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
         generator=gen,
         judge=None,
         node_id="q-account",
+        token=await pending_token(db, walk.id),
         answer="no",
         note="local acct",
     )
@@ -258,7 +272,14 @@ async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
             yes_label="Forged",
         )
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="q-account",
+        token=await pending_token(db, walk.id),
+        answer="yes",
     )
     entry = (await reload(db, walk.id)).walked_path[0]
     assert (entry["answer_label"], entry["yes_label"]) == ("Microsoft account", "Microsoft account")
@@ -269,7 +290,14 @@ async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
     gen = ScriptedGenerator(RESTART_I, WORKED_Q)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart", note="done"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="i-restart",
+        token=await pending_token(db, walk.id),
+        note="done",
     )
     entry = (await reload(db, walk.id)).walked_path[0]
     assert entry == {
@@ -287,7 +315,14 @@ async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
     node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert (node["yes_label"], node["no_label"]) == ("Yes", "No")
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-worked", answer="yes"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="q-worked",
+        token=await pending_token(db, walk.id),
+        answer="yes",
     )
     assert (await reload(db, walk.id)).walked_path[0]["answer_label"] == "Yes"
 
@@ -297,7 +332,14 @@ async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="q-account",
+        token=await pending_token(db, walk.id),
+        answer="yes",
     )
     assert gen.calls[1].walked_path[0].answer_label == "Microsoft account"
 
@@ -308,7 +350,14 @@ async def test_answering_a_node_that_is_not_pending_is_refused(db, desk):
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(InvalidState, match="not the question waiting"):
         await svc.advance_ai_build(
-            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="other", answer="yes"
+            db,
+            actor=desk.tech,
+            session_id=walk.id,
+            generator=gen,
+            judge=None,
+            node_id="other",
+            token=await pending_token(db, walk.id),
+            answer="yes",
         )
     assert len(gen.calls) == 1 and (await reload(db, walk.id)).walked_path == []
 
@@ -328,7 +377,14 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(Exception, match="overloaded"):
         await svc.advance_ai_build(
-            db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="yes"
+            db,
+            actor=desk.tech,
+            session_id=walk.id,
+            generator=gen,
+            judge=None,
+            node_id="q-account",
+            token=await pending_token(db, walk.id),
+            answer="yes",
         )
     stored = await reload(db, walk.id)
     assert len(stored.walked_path) == 1 and stored.pending_node is None
@@ -400,9 +456,24 @@ async def walked_ai_session(db, desk) -> L1WalkSession:
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I, WORKED_Q)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q-account", answer="no"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="q-account",
+        token=await pending_token(db, walk.id),
+        answer="no",
     )
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="i-restart")
+    await svc.advance_ai_build(
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        generator=gen,
+        judge=None,
+        node_id="i-restart",
+        token=await pending_token(db, walk.id),
+    )
     return walk
 
 
@@ -438,7 +509,13 @@ async def test_flywheel_title_is_cut_to_255_or_defaults(db, desk):
     gen = ScriptedGenerator(RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=gen, judge=None)
     await svc.advance_ai_build(
-        db, actor=desk.tech, session_id=walk2.id, generator=ScriptedGenerator(WORKED_Q), judge=None, node_id="i-restart"
+        db,
+        actor=desk.tech,
+        session_id=walk2.id,
+        generator=ScriptedGenerator(WORKED_Q),
+        judge=None,
+        node_id="i-restart",
+        token=await pending_token(db, walk2.id),
     )
     await svc.resolve(db, actor=desk.tech, session_id=walk2.id, helpful=True, resolution_notes="   ")
     titles = sorted(p.title for p in await db.exec(select(FlowProposal)))

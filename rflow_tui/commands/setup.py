@@ -73,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "the rest is still all or nothing",
     )
     p.set_defaults(handler=cmd_tickets_import)
+    p = tickets.add_parser("reopen", help="reopen a resolved or escalated ticket so it can be walked again")
+    p.add_argument("ticket_id")
+    p.set_defaults(handler=cmd_tickets_reopen)
 
 
 def add_binding_options(p: argparse.ArgumentParser) -> None:
@@ -303,6 +306,21 @@ CSV:   ticket_id,subject,requester,created_at
        T-1042,Outlook will not open,Bob Baker,2026-11-24T09:30:00Z
 JSON:  [{"ticket_id": "T-1042", "subject": "Outlook will not open", "requester": "Bob Baker"}]
 """
+
+
+def cmd_tickets_reopen(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.tickets import reopen_ticket
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            ticket = await reopen_ticket(db, actor=actor, ticket_id=args.ticket_id)
+        print(f"reopened ticket {ticket.ticket_id}")
+        return 0
+
+    return run_async(go)
 
 
 def cmd_tickets_import(args) -> int:

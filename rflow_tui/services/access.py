@@ -1,7 +1,10 @@
 """Who may do what, and "this row, in the actor's account": the two checks every service shares.
 
-``authorize`` is the one permission check. ``in_account`` / ``get_in_account`` are
-the one way to load a row by its keys without ever reaching into another desk.
+``authorize`` is the one permission check. It reads the acting user afresh, in the
+caller's transaction, so a user deactivated (or whose coverage is revoked) while
+the app is open is refused at their next step, not at their next start.
+``in_account`` / ``get_in_account`` are the one way to load a row by its keys
+without ever reaching into another desk.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import ADMIN_ROLES, ENGINEER_ROLES, Role
 from rflow_tui.models import User
-from rflow_tui.services.errors import AccessDenied, NotFound
+from rflow_tui.services.errors import AccessDenied, NotFound, RightsChanged
 
 Row = TypeVar("Row", bound=SQLModel)
 
@@ -74,9 +77,26 @@ def _check_walk(user: User) -> None:
 
 
 async def authorize(db: AsyncSession, actor: User, need: Need, doing: str = "do this") -> User:
-    """The acting user as the caller passed them, checked for ``need``."""
-    check(actor, need, doing)
-    return actor
+    """The acting user as the store holds them now, if they have ``need``.
+
+    Call it inside the operation's transaction (for a write, after the write lock
+    is taken) so the rights checked are the rights in force when the change commits.
+    Refused: AccessDenied, or RightsChanged when ``actor`` (the copy the caller held,
+    e.g. since sign-in) would have passed.
+    """
+    fresh = await in_account(db, User, actor.account_id, id=actor.id)
+    if fresh is None:
+        raise AccessDenied(f"{actor.email} no longer exists in this account")
+    try:
+        check(fresh, need, doing)
+    except AccessDenied as refused:
+        if not has(actor, need):
+            raise
+        db.expunge(fresh)  # the caller's rollback must not expire what the app reads next
+        raise RightsChanged(
+            f"Your access changed while rflow was open: {refused}. Nothing was saved.", user=fresh, need=need
+        ) from None
+    return fresh
 
 
 # --- rows in the actor's account ---------------------------------------------------------

@@ -26,6 +26,7 @@ class AppContext:
     engine: Any
     open_db: Callable[[], Any]
     user: User
+    on_rights_changed: Callable[[Any], None] | None = field(default=None, repr=False)
     _generator: NodeGenerator | None = field(default=None, repr=False)
     _generator_error: str | None = field(default=None, repr=False)
     _judge: NodeJudge | None = field(default=None, repr=False)
@@ -35,12 +36,22 @@ class AppContext:
         """Run one service operation as the logged-in user, in a fresh store session.
 
         A failure of the store itself comes out as a DatabaseError (a ServiceError), so
-        the screen that asked shows it like any refusal and keeps what was typed.
+        the screen that asked shows it like any refusal and keeps what was typed. When
+        the user's rights changed since sign-in (RightsChanged), ``user`` takes the fresh
+        rights and ``on_rights_changed`` hears of it before the error goes on to the
+        caller, so the app can move to a screen the user may still use.
         """
         from rflow_tui.db import store_errors
+        from rflow_tui.services.errors import RightsChanged
 
-        async with store_errors(), self.open_db() as db:
-            return await fn(db, actor=self.user, **kwargs)
+        try:
+            async with store_errors(), self.open_db() as db:
+                return await fn(db, actor=self.user, **kwargs)
+        except RightsChanged as exc:
+            self.user = exc.user
+            if self.on_rights_changed is not None:
+                self.on_rights_changed(exc)
+            raise
 
     def generator(self) -> NodeGenerator | None:
         """The configured node generator, built once; None (see ``generator_error``) if unavailable."""

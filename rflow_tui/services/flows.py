@@ -25,7 +25,7 @@ from rflow_tui.flow_format import FORMAT, Problem, check_flow, cleaned, labels, 
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, sessions
 from rflow_tui.services.access import Need, authorize, get_in_account
-from rflow_tui.services.errors import InvalidState, ValidationFailed
+from rflow_tui.services.errors import InvalidState, StaleWalk, ValidationFailed
 
 STARTER_DIR = Path(__file__).resolve().parent.parent / "data" / "flows"
 
@@ -166,11 +166,11 @@ async def import_flow_doc(db: AsyncSession, *, actor: User, doc: dict[str, Any],
     The stored version number is the store's own (previous + 1); a ``version`` in the
     document is informational.
     """
-    await authorize(db, actor, Need.REVIEW, "import flows")
     problems = check_flow(doc, require_title=True)
     if problems:
         raise FlowProblems(source, problems)
     async with write_transaction(db):
+        await authorize(db, actor, Need.REVIEW, "import flows")
         flow = await _store_flow(db, actor, doc, source=source)
     return flow
 
@@ -182,9 +182,9 @@ def starter_documents() -> list[tuple[str, dict[str, Any]]]:
 
 async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow]:
     """Import every shipped flow in one transaction; already-installed ones are left as they are."""
-    await authorize(db, actor, Need.REVIEW, "install flows")
     docs = starter_documents()
     async with write_transaction(db):
+        await authorize(db, actor, Need.REVIEW, "install flows")
         flows = [await _store_flow(db, actor, doc, source=f"starter:{name}") for name, doc in docs]
     return flows
 
@@ -385,19 +385,23 @@ async def answer_flow_node(
     answer: str | None,
     note: str | None = None,
     node_id: str | None = None,
+    version: int | None = None,
 ) -> dict[str, Any] | None:
     """Record the current node with its answer (``yes``/``no``; None acknowledges an
     instruction) and return the next node. A terminal node comes back as a node: the
     walk then ends by resolve or escalate. Pass ``node_id`` (the node the screen shows)
-    to be refused if another window moved the walk on meanwhile.
+    and ``version`` (the walk's version it showed) to be refused if another window
+    moved the walk on meanwhile, a step back included.
     """
     doc = await walk_document(db, actor=actor, session_id=session_id)
     walk = await sessions.get_session(db, actor=actor, session_id=session_id)
+    if version is not None and walk.version != version:
+        raise StaleWalk("this walk moved on in another window since you saw it; refresh it and answer again")
     node = _position(doc, walk)
     if node is None:
         raise InvalidState(f"walk session {session_id} points at a node its flow does not have; escalate it")
     if node_id is not None and node.get("id") != node_id:
-        raise InvalidState("this walk moved on in another window; refresh it")
+        raise StaleWalk("this walk moved on in another window; refresh it")
     kind = node.get("type")
     if kind in TERMINAL_NODE_TYPES:
         raise InvalidState("this walk has reached its end: resolve or escalate it")
@@ -417,19 +421,23 @@ async def answer_flow_node(
         note=note,
         yes_label=yes_label,
         no_label=no_label,
-        after_steps=len(walk.walked_path or []),
+        version=walk.version,
     )
     return _shown(node_by_id(doc, next_node_id(node, answer)))
 
 
-async def step_back(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any] | None:
+async def step_back(
+    db: AsyncSession, *, actor: User, session_id: int, version: int | None = None
+) -> dict[str, Any] | None:
     """Undo the last live step and return the node now current (the one that step answered).
 
     The entry stays in ``walked_path`` with ``undone: true`` and ``undone_at``: the
-    transcript keeps every answer given, and ``live_steps`` skips undone ones.
+    transcript keeps every answer given, and ``live_steps`` skips undone ones. Like
+    an answer, it moves the walk's version: a window that saw the walk before is
+    refused its next answer instead of answering a node the walk has left.
     """
     async with write_transaction(db):
-        walk = await sessions._active(db, actor, session_id, WALKS_A_TREE)
+        walk = await sessions._active(db, actor, session_id, WALKS_A_TREE, version)
         steps = walk.steps
         live = [i for i, step in enumerate(steps) if not step.undone]
         if not live:
@@ -439,6 +447,6 @@ async def step_back(db: AsyncSession, *, actor: User, session_id: int) -> dict[s
         walk.walked_path = [step.to_json() for step in steps]
         remaining = live_steps(steps)
         walk.current_node_id = remaining[-1].node_id if remaining else None
-        walk.last_step_at = now
+        sessions._moved(walk)
         db.add(walk)
     return await current_flow_node(db, actor=actor, session_id=session_id)

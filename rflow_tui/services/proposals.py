@@ -77,6 +77,7 @@ async def get_proposal(db: AsyncSession, *, actor: User, proposal_id: int, lock:
 
 async def source_session(db: AsyncSession, *, actor: User, proposal: FlowProposal) -> L1WalkSession | None:
     """The walk a proposal was captured from (its outcome, notes, tech), if it still exists."""
+    await authorize(db, actor, Need.MEMBER, "read proposals")
     if proposal.source_session_id is None:
         return None
     return await in_account(db, L1WalkSession, actor.account_id, id=proposal.source_session_id)
@@ -118,12 +119,12 @@ async def approve(
     number. The flow is checked like any import; a failing tree is refused, the
     proposal stays pending.
     """
-    await authorize(db, actor, Need.REVIEW, "approve proposals")
     if title is not None:
         title = accepted_line(title, "the title")
         if not title:
             raise ValidationFailed("the flow needs a title")
     async with write_transaction(db):
+        await authorize(db, actor, Need.REVIEW, "approve proposals")
         proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
         _pending(proposal)
         data = proposal.proposed_flow_data or {}
@@ -184,13 +185,13 @@ async def approve(
 
 async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str) -> FlowProposal:
     """Close a pending proposal with the reviewer's reason (kept on the proposal and audited)."""
-    await authorize(db, actor, Need.REVIEW, "reject proposals")
     reason = accepted(reason, "the reason")
     if not reason.strip():
         raise ValidationFailed("say why the proposal is rejected")
     if len(reason) > REASON_CAP:
         raise ValidationFailed(f"the reason is {len(reason):,} characters; the limit is {REASON_CAP:,}")
     async with write_transaction(db):
+        await authorize(db, actor, Need.REVIEW, "reject proposals")
         proposal = await get_proposal(db, actor=actor, proposal_id=proposal_id, lock=True)
         _pending(proposal)
         proposal.status = ProposalStatus.REJECTED

@@ -1,18 +1,28 @@
 """The walk-session lifecycle (SPEC "Walk sessions"): start, step, note, resolve, escalate.
 
 Every operation takes the store's ``AsyncSession`` first and an ``actor`` (the user
-doing it); every lookup is scoped to the actor's account. Each mutation is one
+doing it); every lookup is scoped to the actor's account, and the actor's rights
+are read fresh inside the operation (``access.authorize``). Each mutation is one
 write transaction that takes the write lock before reading the session, so the
 audit entry, ticket status and notifications commit together with the change and
 two processes never lose each other's steps.
+
+Integrity between windows and people:
+- a ticket has at most one active walk (checked here, and by a unique index);
+- a walk's ``version`` counts changes to its position; a caller that passes the
+  version it saw is refused (StaleWalk) if another window moved the walk since;
+- each served AI node carries a ``token`` made here, and an answer must name it:
+  a model that reuses a node id cannot let a stale window answer a newer question.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 from typing import Any, overload
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -38,7 +48,13 @@ from rflow_tui.flow_format import normalize_walked_path
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, row_id, utcnow
 from rflow_tui.services import audit, notifications, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account
-from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
+from rflow_tui.services.errors import (
+    InvalidState,
+    PayloadTooLarge,
+    StaleWalk,
+    ValidationFailed,
+    WalkInProgress,
+)
 from rflow_tui.services.fields import accepted
 from rflow_tui.text import clean
 
@@ -85,8 +101,13 @@ def _check_ticket_kind(kind: str) -> None:
         raise ValidationFailed(f"ticket_kind must be {values(TicketKind)}, not '{kind}'")
 
 
-async def get_session(db: AsyncSession, *, actor: User, session_id: int, lock: bool = False) -> L1WalkSession:
+async def get_session(db: AsyncSession, *, actor: User, session_id: int) -> L1WalkSession:
     """The session if it belongs to the actor's account; NotFound otherwise (same message)."""
+    await authorize(db, actor, Need.MEMBER, "read walks")
+    return await _walk(db, actor, session_id)
+
+
+async def _walk(db: AsyncSession, actor: User, session_id: int, lock: bool = False) -> L1WalkSession:
     return await get_in_account(
         db,
         L1WalkSession,
@@ -98,24 +119,74 @@ async def get_session(db: AsyncSession, *, actor: User, session_id: int, lock: b
 
 
 async def _active(
-    db: AsyncSession, actor: User, session_id: int, kinds: tuple[WalkKind, ...] | None = None
+    db: AsyncSession,
+    actor: User,
+    session_id: int,
+    kinds: tuple[WalkKind, ...] | None = None,
+    version: int | None = None,
 ) -> L1WalkSession:
-    """The session, locked, if it is active and of one of ``kinds``; the actor must be able to walk."""
+    """The session, locked, if the actor may walk and it is active, of one of ``kinds``
+    and (when the caller passes one) still at ``version``."""
     await authorize(db, actor, Need.WALK, "walk tickets")
-    walk = await get_session(db, actor=actor, session_id=session_id, lock=True)
+    walk = await _walk(db, actor, session_id, lock=True)
     if walk.status != WalkStatus.ACTIVE:
         raise InvalidState(f"walk session {session_id} is {walk.status}, not active")
     if kinds and walk.session_kind not in kinds:
         raise InvalidState(
             f"walk session {session_id} is an {walk.session_kind} session; this needs " + " or ".join(kinds)
         )
+    _check_version(walk, version)
     return walk
+
+
+def _check_version(walk: L1WalkSession, version: int | None) -> None:
+    if version is not None and walk.version != version:
+        raise StaleWalk("this walk moved on in another window since you saw it; refresh it and answer again")
+
+
+def _moved(walk: L1WalkSession) -> None:
+    """The walk's position changed: windows holding an older version are refused."""
+    walk.version = (walk.version or 0) + 1
+    walk.last_step_at = utcnow()
 
 
 def _append(walk: L1WalkSession, step: WalkStep) -> None:
     walk.walked_path = [*(walk.walked_path or []), step.to_json()]
     walk.current_node_id = step.node_id
-    walk.last_step_at = utcnow()
+    _moved(walk)
+
+
+async def _refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, ticket_id: str, instead: str) -> None:
+    """WalkInProgress if the ticket already has an active walk (whoever's it is)."""
+    existing = await in_account(
+        db, L1WalkSession, actor.account_id, ticket_kind=ticket_kind, ticket_id=ticket_id, status=WalkStatus.ACTIVE
+    )
+    if existing is None:
+        return
+    yours = existing.created_by_user_id == actor.id
+    if yours:
+        whose = "your"
+    else:
+        owner = await in_account(db, User, actor.account_id, id=existing.created_by_user_id)
+        whose = f"{(owner.name or owner.email) if owner else 'another tech'}'s"
+    raise WalkInProgress(
+        f"ticket {ticket_id} already has {whose} active {existing.session_kind} walk (session {existing.id}): "
+        f"{instead}",
+        session_id=existing.id,
+        owner_user_id=existing.created_by_user_id,
+        yours=yours,
+    )
+
+
+async def _require_open_ticket(db: AsyncSession, actor: User, ticket_kind: str, ticket_id: str, doing: str) -> None:
+    """A closed internal ticket is reopened first (``rflow tickets reopen``), never closed over."""
+    if ticket_kind != TicketKind.INTERNAL:
+        return
+    ticket = await tickets.get_ticket(db, actor.account_id, ticket_id)
+    if ticket.status not in OPEN_TICKET_STATUSES:
+        raise InvalidState(
+            f"ticket {ticket_id} is {ticket.status}; reopen it (`rflow tickets reopen {ticket_id}`) before {doing}"
+        )
 
 
 async def _start(
@@ -127,20 +198,19 @@ async def _start(
     session_kind: WalkKind,
     **fields: Any,
 ) -> L1WalkSession:
-    await authorize(db, actor, Need.WALK, "walk tickets")
     _check_ticket_kind(ticket_kind)
     if not ticket_id or len(ticket_id) > 64:
         raise ValidationFailed("a walk needs a ticket id of at most 64 characters")
     async with write_transaction(db):
+        user = await authorize(db, actor, Need.WALK, "walk tickets")
+        await _require_open_ticket(db, actor, ticket_kind, ticket_id, "walking it")
+        await _refuse_second_walk(db, actor, ticket_kind, ticket_id, "resume it or take it over")
         if ticket_kind == TicketKind.INTERNAL:
-            ticket = await tickets.get_ticket(db, actor.account_id, ticket_id)
-            if ticket.status not in OPEN_TICKET_STATUSES:
-                raise InvalidState(f"ticket {ticket_id} is {ticket.status}; reopen it before walking it")
             await tickets.set_internal_status(db, actor.account_id, ticket_id, TicketStatus.IN_PROGRESS)
         walk = L1WalkSession(
             account_id=actor.account_id,
             created_by_user_id=row_id(actor),
-            acting_as=acting_as(actor),
+            acting_as=acting_as(user),
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
             session_kind=session_kind,
@@ -150,8 +220,38 @@ async def _start(
             **fields,
         )
         db.add(walk)
-        await db.flush()
+        await _flush_new_walk(db, ticket_id)
         _audit(db, actor, walk, "l1.session.start", acting_as=walk.acting_as)
+    return walk
+
+
+async def _flush_new_walk(db: AsyncSession, ticket_id: str) -> None:
+    """The unique index has the last word when two processes start at once (PostgreSQL)."""
+    try:
+        await db.flush()
+    except IntegrityError as exc:
+        raise InvalidState(
+            f"another window started a walk on ticket {ticket_id} at the same moment; "
+            "open it from your unfinished walks or try again"
+        ) from exc
+
+
+async def take_over(db: AsyncSession, *, actor: User, session_id: int) -> L1WalkSession:
+    """Make another tech's active walk the actor's own (audited with whose it was).
+
+    The walk keeps its path and notes; only who carries it on changes.
+    """
+    async with write_transaction(db):
+        user = await authorize(db, actor, Need.WALK, "walk tickets")
+        walk = await _active(db, actor, session_id)
+        previous = walk.created_by_user_id
+        if previous == actor.id:
+            return walk
+        walk.created_by_user_id = actor.id
+        walk.acting_as = acting_as(user)
+        _moved(walk)
+        db.add(walk)
+        _audit(db, actor, walk, "l1.session.take_over", from_user_id=previous, acting_as=walk.acting_as)
     return walk
 
 
@@ -237,13 +337,13 @@ async def record_step(
     note: str | None = None,
     yes_label: str | None = None,
     no_label: str | None = None,
-    after_steps: int | None = None,
+    version: int | None = None,
 ) -> L1WalkSession:
     """Append the step ``{node_id, question, answer, l1_note}`` (an answer of None
     acknowledges an instruction; a question also records its labels, Yes/No by default).
 
-    ``after_steps``: the path length the caller decided on; if another window has
-    stepped since, the step is refused under the lock rather than recorded twice.
+    ``version``: the walk's version the caller decided on; if another window has
+    stepped or stepped back since, the step is refused under the lock (StaleWalk).
     """
     note = _check_len(note, STEP_NOTE_CAP, "the step note")
     if answer is None:
@@ -255,9 +355,7 @@ async def record_step(
     else:
         raise ValidationFailed("answer a question with 'yes' or 'no'")
     async with write_transaction(db):
-        walk = await _active(db, actor, session_id, WALKS_A_TREE)
-        if after_steps is not None and len(walk.walked_path or []) != after_steps:
-            raise InvalidState("this walk moved on in another window; refresh it")
+        walk = await _active(db, actor, session_id, WALKS_A_TREE, version)
         _append(walk, step)
         db.add(walk)
     return walk
@@ -290,30 +388,38 @@ async def advance_ai_build(
     generator: NodeGenerator,
     judge: NodeJudge | None,
     node_id: str | None = None,
+    token: str | None = None,
     answer: str | None = None,
     note: str | None = None,
+    version: int | None = None,
 ) -> dict[str, Any]:
-    """Answer the pending node (if ``node_id``) and return the next one.
+    """Answer the pending node (if ``token``) and return the next one.
 
-    With no ``node_id`` and a pending node, the pending node comes back unchanged:
-    no new generator call while a served node is unanswered. A new node is stored
-    (and so shown) only once the rules and the ``judge`` both passed it; ``judge``
-    is required so that no caller skips layer 2 by forgetting it (None: the desk
-    turned it off). The generator and the judge run outside any transaction (they
-    may take seconds); if either fails, the answer is already saved and calling
-    again with no ``node_id`` retries.
+    Every served node carries a ``token`` made here; an answer passes it back (and
+    may pass ``node_id`` too, checked as well). With neither and a pending node, the
+    pending node comes back unchanged: no new generator call while a served node is
+    unanswered. A new node is stored (and so shown) only once the rules and the
+    ``judge`` both passed it; ``judge`` is required so that no caller skips layer 2 by
+    forgetting it (None: the desk turned it off). The generator and the judge run
+    outside any transaction (they may take seconds); if either fails, the answer is
+    already saved and calling again with no token retries.
     """
     note = _check_len(note, STEP_NOTE_CAP, "the step note")
+    if node_id is not None and token is None:
+        raise ValidationFailed("answer a node with the token it was served with (node ids can repeat)")
     async with write_transaction(db):
-        walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
+        walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,), version)
         pending = walk.pending_node
-        if node_id is None:
+        if token is None:
             if pending is not None:
+                if not pending.get("token"):  # served before nodes carried tokens
+                    walk.pending_node = pending = {**pending, "token": _new_token()}
+                    db.add(walk)
                 return pending
         else:
-            if pending is None or pending.get("id") != node_id:
-                raise InvalidState(
-                    f"node {node_id} is not the question waiting in session {session_id}; "
+            if pending is None or pending.get("token") != token or node_id not in (None, pending.get("id")):
+                raise StaleWalk(
+                    f"that is not the question waiting in session {session_id}; "
                     "it was answered already or replaced (refresh the walk)"
                 )
             if pending.get("type") in TERMINAL_NODE_TYPES:
@@ -326,7 +432,7 @@ async def advance_ai_build(
         context = NodeContext(
             problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps
         )
-        steps_before = len(walk.walked_path or [])
+        seen = walk.version
 
     from rflow_tui.ai.generate import next_valid_node
 
@@ -334,16 +440,21 @@ async def advance_ai_build(
 
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
-        if walk.pending_node is not None or len(walk.walked_path or []) != steps_before:
+        if walk.version != seen:
             # Another window served or answered a node meanwhile: theirs stands.
             if walk.pending_node is not None:
                 return walk.pending_node
-            raise InvalidState("this walk moved on in another window; refresh it")
-        walk.pending_node = node
+            raise StaleWalk("this walk moved on in another window; refresh it")
+        walk.pending_node = node = {**node, "token": _new_token()}
         walk.current_node_id = node["id"]
-        walk.last_step_at = utcnow()
+        _moved(walk)
         db.add(walk)
     return node
+
+
+def _new_token() -> str:
+    """Names one served node for the answer to it; never reused, unlike a model's ids."""
+    return secrets.token_hex(8)
 
 
 # --- endings --------------------------------------------------------------------
@@ -352,15 +463,17 @@ async def advance_ai_build(
 async def resolve(
     db: AsyncSession, *, actor: User, session_id: int, helpful: bool, resolution_notes: str
 ) -> L1WalkSession:
+    """End the walk resolved. A helpful AI build becomes a flow proposal whose tree ends
+    in the resolution node the AI served (the fix that worked), when it served one."""
     resolution_notes = _check_len(resolution_notes, TEXT_CAP, "the resolution notes")
     async with write_transaction(db):
         walk = await _active(db, actor, session_id)
-        now = utcnow()
+        await _require_open_ticket(db, actor, walk.ticket_kind, walk.ticket_id, "resolving this walk")
         walk.status = WalkStatus.RESOLVED
         walk.helpful = bool(helpful)
         walk.resolution_notes = resolution_notes
-        walk.resolved_at = now
-        walk.last_step_at = now
+        _moved(walk)
+        walk.resolved_at = walk.last_step_at
         db.add(walk)
         if helpful and walk.session_kind == WalkKind.PROPOSAL and walk.flow_proposal_id:
             proposal = await in_account(db, FlowProposal, actor.account_id, id=walk.flow_proposal_id)
@@ -379,7 +492,10 @@ async def resolve(
                     validated_by_outcome=True,
                     title=title,
                     category=walk.category or "",
-                    proposed_flow_data={"tree_structure": normalize_walked_path(steps), "match_keywords": []},
+                    proposed_flow_data={
+                        "tree_structure": normalize_walked_path(steps, end=_served_resolution(walk)),
+                        "match_keywords": [],
+                    },
                     source_session_id=walk.id,
                     ticket_id=walk.ticket_id,
                     ticket_kind=walk.ticket_kind,
@@ -391,6 +507,11 @@ async def resolve(
             )
         _audit(db, actor, walk, "l1.session.resolve", helpful=bool(helpful))
     return walk
+
+
+def _served_resolution(walk: L1WalkSession) -> dict[str, Any] | None:
+    pending = walk.pending_node
+    return pending if pending and pending.get("type") == NodeType.RESOLUTION else None
 
 
 def _check_reason(reason: str, reason_category: str) -> str:
@@ -410,12 +531,11 @@ def _summary(walk: L1WalkSession, subject: str | None) -> str:
 async def _escalate(
     db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str
 ) -> None:
-    now = utcnow()
     walk.status = WalkStatus.ESCALATED
     walk.escalation_reason = reason.strip()
     walk.escalation_reason_category = reason_category
-    walk.resolved_at = now
-    walk.last_step_at = now
+    _moved(walk)
+    walk.resolved_at = walk.last_step_at
     db.add(walk)
     await db.flush()
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
@@ -441,6 +561,7 @@ async def escalate(
     reason = _check_reason(reason, reason_category)
     async with write_transaction(db):
         walk = await _active(db, actor, session_id)
+        await _require_open_ticket(db, actor, walk.ticket_kind, walk.ticket_id, "escalating this walk")
         await _escalate(db, actor, walk, reason, reason_category, "l1.session.escalate")
     return walk
 
@@ -456,22 +577,27 @@ async def escalate_without_walk(
     problem_text: str | None = None,
     category: str | None = None,
 ) -> L1WalkSession:
-    """No tree could be built: an ``adhoc`` session born escalated, with an empty path."""
-    await authorize(db, actor, Need.WALK, "walk tickets")
+    """No tree could be built: an ``adhoc`` session born escalated, with an empty path.
+
+    Refused on a closed ticket (reopen it first) and on a ticket with an active walk
+    (escalate that walk instead): a ticket's status never flips under a walk.
+    """
     _check_ticket_kind(ticket_kind)
     reason = _check_reason(reason, reason_category)
     problem_text = _check_len(problem_text, TEXT_CAP, "the problem text")
     category = _check_len(category, 80, "the category", single_line=True)
     async with write_transaction(db):
-        if ticket_kind == TicketKind.INTERNAL:
-            await tickets.get_ticket(db, actor.account_id, ticket_id)
+        user = await authorize(db, actor, Need.WALK, "walk tickets")
+        await _require_open_ticket(db, actor, ticket_kind, ticket_id, "escalating it")
+        await _refuse_second_walk(db, actor, ticket_kind, ticket_id, "escalate that walk instead")
         walk = L1WalkSession(
             account_id=actor.account_id,
             created_by_user_id=row_id(actor),
-            acting_as=acting_as(actor),
+            acting_as=acting_as(user),
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
             session_kind=WalkKind.ADHOC,
+            status=WalkStatus.ESCALATED,  # born closed: never an active walk, even for a moment
             category=category,
             problem_text=problem_text,
             walked_path=[],
@@ -488,6 +614,7 @@ async def escalate_without_walk(
 
 async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSession]:
     """The actor's unfinished walks, most recent first: offered first on start (resume)."""
+    await authorize(db, actor, Need.WALK, "walk tickets")
     rows = await db.exec(
         select(L1WalkSession)
         .where(
@@ -502,6 +629,7 @@ async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSe
 
 async def my_finished_walks(db: AsyncSession, *, actor: User, limit: int = 100) -> list[L1WalkSession]:
     """The actor's own resolved and escalated walks, newest first: a tech confirms an escalation went through."""
+    await authorize(db, actor, Need.MEMBER, "read walks")
     stmt = (
         select(L1WalkSession)
         .where(
@@ -517,6 +645,7 @@ async def my_finished_walks(db: AsyncSession, *, actor: User, limit: int = 100) 
 
 async def walk_subjects(db: AsyncSession, *, actor: User, walks: list[L1WalkSession]) -> dict[int, str]:
     """Each walk's ticket subject (its problem's first line when the ticket is not on this desk), by walk id."""
+    await authorize(db, actor, Need.MEMBER, "read walks")
     internal = {w.ticket_id for w in walks if w.ticket_kind == TicketKind.INTERNAL}
     subjects: dict[str, str] = {}
     if internal:

@@ -20,8 +20,9 @@ from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import OPEN_TICKET_STATUSES, TicketKind, TicketStatus, values
 from rflow_tui.files import FileProblem, read_text, text_lines
 from rflow_tui.models import Ticket, User, utcnow
-from rflow_tui.services.access import get_in_account, in_account
-from rflow_tui.services.errors import ValidationFailed
+from rflow_tui.services import audit
+from rflow_tui.services.access import Need, authorize, get_in_account, in_account
+from rflow_tui.services.errors import InvalidState, ValidationFailed
 from rflow_tui.services.fields import accepted
 
 IMPORT_FIELDS = ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system")
@@ -87,8 +88,8 @@ SORTS = {
 
 async def list_open_tickets(
     db: AsyncSession,
-    account_id: int,
     *,
+    actor: User,
     search: str | None = None,
     sort: str = "age",
     offset: int = 0,
@@ -98,12 +99,14 @@ async def list_open_tickets(
     order = SORTS.get(sort)
     if order is None:
         raise ValidationFailed(f"unknown sort '{sort}' (one of {', '.join(SORTS)})")
-    stmt = select(Ticket).where(*_queue_filter(account_id, search)).order_by(*order).offset(offset).limit(limit)
+    await authorize(db, actor, Need.WALK, "walk tickets")
+    stmt = select(Ticket).where(*_queue_filter(actor.account_id, search)).order_by(*order).offset(offset).limit(limit)
     return list(await db.exec(stmt))
 
 
-async def count_open_tickets(db: AsyncSession, account_id: int, *, search: str | None = None) -> int:
-    stmt = select(func.count()).select_from(Ticket).where(*_queue_filter(account_id, search))
+async def count_open_tickets(db: AsyncSession, *, actor: User, search: str | None = None) -> int:
+    await authorize(db, actor, Need.WALK, "walk tickets")
+    stmt = select(func.count()).select_from(Ticket).where(*_queue_filter(actor.account_id, search))
     return (await db.exec(stmt)).one()
 
 
@@ -137,6 +140,7 @@ def _clean_row(row: dict[str, Any], where: str) -> dict[str, Any]:
 
 async def add_ticket(db: AsyncSession, *, actor: User, **fields: Any) -> Ticket:
     data = _clean_row(fields, "ticket")
+    await authorize(db, actor, Need.MEMBER, "add tickets")
     if await find_ticket(db, actor.account_id, data["ticket_id"]):
         raise ValidationFailed(f"ticket {data['ticket_id']} already exists")
     ticket = Ticket(account_id=actor.account_id, **data)
@@ -254,6 +258,7 @@ async def import_tickets(
     imported = skipped = 0
     try:
         async with write_transaction(db):
+            await authorize(db, actor, Need.MEMBER, "import tickets")
             connection = await db.connection()
             numbered = iter(rows)
             while chunk := list(itertools.islice(numbered, IMPORT_CHUNK)):
@@ -305,6 +310,39 @@ def _check_chunk(
         seen.add(data["ticket_id"])
         clean.append(data)
     return clean
+
+
+async def reopen_ticket(db: AsyncSession, *, actor: User, ticket_id: str) -> Ticket:
+    """A resolved or escalated internal ticket back to ``open`` (audited), so it can be walked,
+    resolved or escalated again. Its resolution notes stay until a new walk replaces them."""
+    async with write_transaction(db):
+        await authorize(db, actor, Need.MEMBER, "reopen tickets")
+        ticket = await get_in_account(
+            db,
+            Ticket,
+            actor.account_id,
+            ticket_id=ticket_id,
+            lock=True,
+            missing=f"no ticket {ticket_id} in this account",
+        )
+        if ticket.ticket_kind != TicketKind.INTERNAL:
+            raise InvalidState(f"ticket {ticket_id} belongs to {ticket.psa_system or 'a PSA'}: reopen it there")
+        if ticket.status in OPEN_TICKET_STATUSES:
+            raise InvalidState(f"ticket {ticket_id} is already {ticket.status.replace('_', ' ')}")
+        previous = ticket.status
+        ticket.status = TicketStatus.OPEN
+        ticket.updated_at = utcnow()
+        db.add(ticket)
+        audit.record(
+            db,
+            account_id=actor.account_id,
+            actor_user_id=actor.id,
+            action="ticket.reopen",
+            target_type="ticket",
+            target_id=ticket_id,
+            previous_status=previous,
+        )
+    return ticket
 
 
 async def set_internal_status(

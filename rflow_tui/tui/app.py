@@ -124,6 +124,7 @@ class RflowApp(GuardedApp):
         self.exit()
 
     def show_first_screen(self) -> None:
+        self.ctx.on_rights_changed = self.rights_changed
         user = self.ctx.user
         self.sub_title = f"{user.name or user.email} · {user.account_role}"
         wants_escalations = self.start == "escalations" or (self.start == "auto" and not self.ctx.is_l1)
@@ -172,6 +173,27 @@ class RflowApp(GuardedApp):
             from rflow_tui.tui.screens.walk import open_walk
 
             open_walk(self, self.ctx, walk)
+
+    def rights_changed(self, refused: Any) -> None:
+        """The user's rights changed while the app was open (``ctx.user`` is already fresh):
+        leave the surface they lost for one they may still use, or for the splash."""
+        from rflow_tui.services.access import Need, can_log_in
+
+        user = self.ctx.user
+        self.sub_title = f"{user.name or user.email} · {user.account_role}"
+        if can_log_in(user) and refused.need is not Need.WALK and self.ctx.is_l1:
+            self.call_later(self.action_show_picker)
+        elif can_log_in(user) and refused.need is not Need.REVIEW and self.ctx.is_engineer:
+            self.call_later(self.action_show_escalations)
+        else:
+            self.call_later(self._signed_out, str(refused))
+
+    def _signed_out(self, why: str) -> None:
+        """No screen is left for this user: back to the splash, saying why (Ctrl+Q quits)."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.query_one("#splash").display = False
+        self.query_one("#splash-text", Static).update(plain(f"{why}\n\nCtrl+Q quits."))
 
     def _require(self, allowed: bool, message: str) -> bool:
         if not allowed:

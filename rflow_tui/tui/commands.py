@@ -80,13 +80,11 @@ class RflowCommands(Provider):
         ctx = app.ctx
         if ctx is None or not ctx.is_l1 or len(query.strip()) < 2:
             return
-        from rflow_tui.db import store_errors
         from rflow_tui.services.errors import ServiceError
         from rflow_tui.services.tickets import list_open_tickets
 
         try:
-            async with store_errors(), ctx.open_db() as db:
-                found = await list_open_tickets(db, ctx.user.account_id, search=query, sort="id", limit=TICKET_HITS)
+            found = await ctx.call(list_open_tickets, search=query, sort="id", limit=TICKET_HITS)
         except ServiceError as exc:
             app.notify(f"Cannot search tickets: {exc}", severity="error", markup=False)
             return

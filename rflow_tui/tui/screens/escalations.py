@@ -84,10 +84,9 @@ class EscalationsScreen(StoreGuard, Screen):
 
     @work(exclusive=True, group="escalations")
     async def poll(self) -> None:
-        async with self.ctx.open_db() as db:
-            if not self.names:
-                self.names = {u.id: u.name or u.email for u in await list_users(db, actor=self.ctx.user)}
-            fresh = await session_svc.list_escalations(db, actor=self.ctx.user, since=self.since)
+        if not self.names:
+            self.names = {u.id: u.name or u.email for u in await self.ctx.call(list_users)}
+        fresh = await self.ctx.call(session_svc.list_escalations, since=self.since)
         table = self.query_one(DataTable)
         table.loading = False
         if self.reconnecting:

@@ -84,12 +84,11 @@ class PickerScreen(StoreGuard, Screen):
     @work(exclusive=True, group="picker-load")
     async def load_page(self, reset: bool = False) -> None:
         search, sort, offset = self.search, self.sort, 0 if reset else len(self.loaded)
-        async with self.ctx.open_db() as db:
-            page = await ticket_svc.list_open_tickets(
-                db, self.ctx.user.account_id, search=search or None, sort=sort, offset=offset, limit=PAGE
-            )
-            if reset:
-                self.total = await ticket_svc.count_open_tickets(db, self.ctx.user.account_id, search=search or None)
+        page = await self.ctx.call(
+            ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=PAGE
+        )
+        if reset:
+            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
         if not self.query(DataTable):  # the screen closed (app quitting) while the page loaded
             return
         table = self.query_one(DataTable)

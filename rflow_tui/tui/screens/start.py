@@ -13,7 +13,7 @@ from textual.widgets import Button, Input, LoadingIndicator, OptionList, Static,
 from textual.widgets.option_list import Option
 
 from rflow_tui.services import sessions as session_svc
-from rflow_tui.services.errors import ServiceError
+from rflow_tui.services.errors import ServiceError, WalkInProgress
 from rflow_tui.services.tickets import problem_text
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
@@ -30,6 +30,7 @@ class StartDialog(StoreGuard, ModalScreen):
         self.ticket = ticket
         self.choices: dict[str, tuple[str, Any]] = {}
         self.escalate_draft: dict = {}  # kept if escalating fails, for the next try
+        self.existing: WalkInProgress | None = None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -58,13 +59,9 @@ class StartDialog(StoreGuard, ModalScreen):
         from rflow_tui.services.flows import match_flows
         from rflow_tui.services.proposals import match_proposals
 
-        async with self.ctx.open_db() as db:
-            matches = await match_flows(
-                db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or ""
-            )
-            proposals = await match_proposals(
-                db, actor=self.ctx.user, subject=self.ticket.subject, body=self.ticket.body or ""
-            )
+        ticket = dict(subject=self.ticket.subject, body=self.ticket.body or "")
+        matches = await self.ctx.call(match_flows, **ticket)
+        proposals = await self.ctx.call(match_proposals, **ticket)
         generator_error = self.ctx.ai_error
         if not matches and not proposals and generator_error:
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
@@ -165,6 +162,38 @@ class StartDialog(StoreGuard, ModalScreen):
                 )
             else:
                 walk = await self.ctx.call(session_svc.start_adhoc_session, **ticket)
+        except WalkInProgress as exc:
+            await self._offer_existing(exc)
+            return
+        except ServiceError as exc:
+            self._error(str(exc))
+            return
+        self.dismiss(walk)
+
+    async def _offer_existing(self, busy: WalkInProgress) -> None:
+        """The ticket already has an active walk: offer it (resume, or take over), never a second."""
+        self.existing = busy
+        self._error(str(busy))
+        label = "Resume it" if busy.yours else "Take it over"
+        for old in self.query("#existing-walk"):
+            await old.remove()
+        await self.query_one(".dialog-buttons").mount(
+            Button(label, variant="warning", id="existing-walk"), before=self.query_one("#cancel")
+        )
+        self.query_one("#existing-walk").focus()
+
+    @on(Button.Pressed, "#existing-walk")
+    def _existing_pressed(self) -> None:
+        self.open_existing()
+
+    @work(exclusive=True, group="start")
+    async def open_existing(self) -> None:
+        busy = self.existing
+        try:
+            if busy.yours:
+                walk = await self.ctx.call(session_svc.get_session, session_id=busy.session_id)
+            else:
+                walk = await self.ctx.call(session_svc.take_over, session_id=busy.session_id)
         except ServiceError as exc:
             self._error(str(exc))
             return

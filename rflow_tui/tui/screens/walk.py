@@ -14,7 +14,7 @@ from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.services import sessions as session_svc
-from rflow_tui.services.errors import DatabaseError, ServiceError
+from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
 from rflow_tui.tui.format import KIND_NAMES
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, TicketHeader, Transcript
@@ -223,6 +223,8 @@ class WalkScreen(StoreGuard, Screen):
         except ServiceError as exc:
             self._set_busy(False)
             self.notify(str(exc), severity="error", timeout=8, markup=False)
+            if isinstance(exc, StaleWalk):  # show where the walk is now, then answer again
+                self.call_later(self.load_node)
             return
         await self._reload_walk()
         self._set_busy(False)
@@ -242,15 +244,15 @@ class WalkScreen(StoreGuard, Screen):
             return
         note_input = self.query_one("#step-note", Input)
         note = note_input.value.strip() or None
-        node_id = self.node["id"]
+        node_id, token, version = self.node["id"], self.node.get("token"), self.walk.version
 
         async def fetch():
             if self.walk.session_kind == WalkKind.AI_BUILD:
-                return await self._advance(node_id=node_id, answer=answer, note=note)
+                return await self._advance(node_id=node_id, token=token, answer=answer, note=note, version=version)
             from rflow_tui.services.flows import answer_flow_node
 
             return await self.ctx.call(
-                answer_flow_node, session_id=self.walk.id, answer=answer, note=note, node_id=node_id
+                answer_flow_node, session_id=self.walk.id, answer=answer, note=note, node_id=node_id, version=version
             )
 
         before = len(self.walk.walked_path or [])
@@ -274,7 +276,7 @@ class WalkScreen(StoreGuard, Screen):
             return
         from rflow_tui.services.flows import step_back
 
-        await self._run(lambda: self.ctx.call(step_back, session_id=self.walk.id))
+        await self._run(lambda: self.ctx.call(step_back, session_id=self.walk.id, version=self.walk.version))
 
     @on(Input.Submitted, "#step-note")
     def _note_done(self) -> None:
