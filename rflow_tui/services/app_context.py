@@ -6,6 +6,7 @@ service call in its own store session.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -31,6 +32,7 @@ class AppContext:
     _generator_error: str | None = field(default=None, repr=False)
     _judge: NodeJudge | None = field(default=None, repr=False)
     _judge_error: str | None = field(default=None, repr=False)
+    _in_flight: set[asyncio.Future[Any]] = field(default_factory=set, repr=False)
 
     async def call(self, fn: Callable[..., Awaitable[T]], /, **kwargs: Any) -> T:
         """Run one service operation as the logged-in user, in a fresh store session.
@@ -40,7 +42,26 @@ class AppContext:
         the user's rights changed since sign-in (RightsChanged), ``user`` takes the fresh
         rights and ``on_rights_changed`` hears of it before the error goes on to the
         caller, so the app can move to a screen the user may still use.
+
+        An operation once started finishes even if the screen that asked goes away:
+        cancelled half-way, its connection would never go back to the pool cleanly.
         """
+        task = asyncio.ensure_future(self._call(fn, kwargs))
+        self._in_flight.add(task)
+        task.add_done_callback(self._settled)
+        return await asyncio.shield(task)
+
+    def _settled(self, task: asyncio.Future[Any]) -> None:
+        self._in_flight.discard(task)
+        if not task.cancelled():
+            task.exception()  # seen here: whoever asked may be gone, and then nobody else reads it
+
+    async def settle(self, timeout: float = 3.0) -> None:
+        """Wait (a little) for operations already started, before the store closes."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], kwargs: dict[str, Any]) -> T:
         from rflow_tui.db import store_errors
         from rflow_tui.services.errors import RightsChanged
 

@@ -250,5 +250,7 @@ class RflowApp(GuardedApp):
         self.push_screen(screen)
 
     async def on_unmount(self) -> None:
+        if self.ctx is not None:
+            await self.ctx.settle()
         if self.ctx is not None and getattr(self.ctx, "engine", None) is not None:
             await self.ctx.engine.dispose()
