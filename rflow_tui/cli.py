@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "rflow_tui.commands.flows",
     "rflow_tui.commands.app",
     "rflow_tui.commands.safety",
+    "rflow_tui.commands.audit",
 )
 
 

@@ -163,7 +163,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
@@ -174,6 +174,17 @@ async def current_revision(engine: AsyncEngine) -> str | None:
             return None
         row = result.first()
         return row[0] if row else None
+
+
+def upgrade_schema(sync_conn, revision: str = "head") -> None:
+    """Run the shipped Alembic scripts up to ``revision`` on this (sync) connection."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, revision)
 
 
 async def migrate(engine: AsyncEngine) -> None:

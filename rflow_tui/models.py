@@ -190,13 +190,30 @@ class Notification(SQLModel, table=True):
 
 
 class AuditLog(SQLModel, table=True):
+    """One change, chained to the account's previous entry (see ``domain.audit_chain``)."""
+
     __tablename__ = "audit_log"
+    __table_args__ = (Index("ux_audit_chain", "account_id", "seq", unique=True),)
 
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
+    seq: int = Field(default=0, description="position in the account's chain, from 1")
     actor_user_id: int | None = None
     action: str = Field(max_length=60)
     target_type: str = Field(default="", max_length=40)
     target_id: str | None = Field(default=None, max_length=64)
     details: dict[str, Any] | None = _json()
     created_at: datetime = Field(default_factory=utcnow)
+    prev_hash: str = Field(default="", max_length=64)
+    row_hash: str = Field(default="", max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The newest link of an account's audit chain. Every append bumps it first, which
+    serialises appenders per account; a chain that no longer reaches it lost its newest rows."""
+
+    __tablename__ = "audit_head"
+
+    account_id: int = Field(foreign_key="account.id", primary_key=True)
+    seq: int = 0
+    hash: str = Field(max_length=64)

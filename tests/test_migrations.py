@@ -53,21 +53,11 @@ async def test_sqlite_runs_in_wal_with_busy_timeout_and_foreign_keys(db_url):
 
 async def test_database_from_an_older_revision_is_upgraded_with_its_data(empty_db_url):
     """Build the oldest schema, store a row, then open it the way the app does."""
-    from alembic import command
-    from alembic.config import Config
-
-    from rflow_tui.db import MIGRATIONS_DIR
+    from rflow_tui.db import upgrade_schema
 
     engine = make_engine(empty_db_url)
-
-    def to_first(sync_conn):
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        cfg.attributes["connection"] = sync_conn
-        command.upgrade(cfg, "0001")
-
     async with engine.begin() as conn:
-        await conn.run_sync(to_first)
+        await conn.run_sync(upgrade_schema, "0001")
         await conn.execute(text("INSERT INTO account (name, created_at) VALUES ('Old desk', '2025-01-01 00:00:00')"))
     await engine.dispose()
 

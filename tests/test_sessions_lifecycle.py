@@ -428,6 +428,8 @@ async def test_resolve_writes_an_audit_entry(db, desk):
         "helpful": False,
         "ticket_id": "T-1",
         "ticket_kind": "internal",
+        "acting_as": None,
+        "proposal_id": None,
     }
 
 

@@ -79,7 +79,7 @@ async def test_walk_a_flow_to_resolution_with_labels_and_notes(store, db, desk):
     ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-100"))).one()
     assert (ticket.status, ticket.resolution_notes) == ("resolved", "Disabled the broken add-in")
     actions = [a.action for a in await db.exec(select(AuditLog).order_by(AuditLog.id))]
-    assert actions[-2:] == ["l1.session.start", "l1.session.resolve"]
+    assert actions[-5:] == ["l1.session.start", *["l1.session.step"] * 3, "l1.session.resolve"]
 
 
 async def test_walk_a_captured_proposal_and_validate_it(store, db, desk):

@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("email")
     p.add_argument("state", choices=("on", "off"))
     p.set_defaults(handler=cmd_users_update, field="coverage")
+    p = users.add_parser("set-role", help="change a user's role (only owners make or unmake owners)")
+    p.add_argument("email")
+    p.add_argument("role", choices=("owner", "admin", "engineer", "l1_tech"))
+    p.set_defaults(handler=cmd_users_update, field="role")
     for verb, state in (("deactivate", "off"), ("reactivate", "on")):
         p = users.add_parser(verb, help=f"{verb} a user")
         p.add_argument("email")
@@ -254,8 +258,9 @@ def cmd_users_update(args) -> int:
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            user = await update_user(db, actor=actor, email=args.email, **{args.field: args.state == "on"})
-        say(f"{user.email}: {args.field} {args.state}")
+            value = args.role if args.field == "role" else args.state == "on"
+            user = await update_user(db, actor=actor, email=args.email, **{args.field: value})
+        say(f"{user.email}: {args.field} {args.role if args.field == 'role' else args.state}")
         return 0
 
     return run_async(go)

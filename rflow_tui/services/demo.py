@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.domain.enums import Role
 from rflow_tui.models import Account, Ticket, User, utcnow
 from rflow_tui.services.errors import NotFound
+from rflow_tui.services.tickets import record_import
 from rflow_tui.services.users import add_user, create_account
 
 DEMO_TICKETS = Path(__file__).resolve().parent.parent / "data" / "demo" / "tickets.json"
@@ -40,6 +41,7 @@ async def seed_demo(db: AsyncSession) -> DemoDesk:
     for age, row in enumerate(reversed(rows)):
         created = now - timedelta(hours=3 * age + 1, minutes=7 * age)
         db.add(Ticket(account_id=owner.account_id, created_at=created, updated_at=created, **row))
+    await record_import(db, owner, count=len(rows), source="demo tickets")
     await db.commit()
 
     from rflow_tui.services.flows import install_starter_library

@@ -131,7 +131,7 @@ async def _store_flow(
             db.add(old)
     db.add(flow)
     await db.flush()
-    audit.record(
+    await audit.record(
         db,
         account_id=actor.account_id,
         actor_user_id=actor.id,
@@ -143,7 +143,7 @@ async def _store_flow(
         source=source[:200],
     )
     for waiver in review.waived:  # each reviewed exception to a safety rule, on the record
-        audit.record(
+        await audit.record(
             db,
             account_id=actor.account_id,
             actor_user_id=actor.id,
@@ -449,4 +449,7 @@ async def step_back(
         walk.current_node_id = remaining[-1].node_id if remaining else None
         sessions._moved(walk)
         db.add(walk)
+        await sessions._audit(
+            db, actor, walk, "l1.session.step_back", node_id=steps[live[-1]].node_id, step=live[-1] + 1
+        )
     return await current_flow_node(db, actor=actor, session_id=session_id)

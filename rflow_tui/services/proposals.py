@@ -168,7 +168,7 @@ async def approve(
         proposal.reviewed_by_user_id = actor.id
         proposal.reviewed_at = utcnow()
         db.add(proposal)
-        audit.record(
+        await audit.record(
             db,
             account_id=actor.account_id,
             actor_user_id=actor.id,
@@ -199,7 +199,7 @@ async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str
         proposal.reviewed_by_user_id = actor.id
         proposal.reviewed_at = utcnow()
         db.add(proposal)
-        audit.record(
+        await audit.record(
             db,
             account_id=actor.account_id,
             actor_user_id=actor.id,

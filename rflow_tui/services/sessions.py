@@ -67,8 +67,8 @@ TITLE_CAP = 255
 # --- helpers -------------------------------------------------------------------
 
 
-def _audit(db: AsyncSession, actor: User, walk: L1WalkSession, action: str, **details: Any) -> None:
-    audit.record(
+async def _audit(db: AsyncSession, actor: User, walk: L1WalkSession, action: str, **details: Any) -> None:
+    await audit.record(
         db,
         account_id=actor.account_id,
         actor_user_id=actor.id,
@@ -221,7 +221,7 @@ async def _start(
         )
         db.add(walk)
         await _flush_new_walk(db, ticket_id)
-        _audit(db, actor, walk, "l1.session.start", acting_as=walk.acting_as)
+        await _audit(db, actor, walk, "l1.session.start", acting_as=walk.acting_as)
     return walk
 
 
@@ -251,7 +251,7 @@ async def take_over(db: AsyncSession, *, actor: User, session_id: int) -> L1Walk
         walk.acting_as = acting_as(user)
         _moved(walk)
         db.add(walk)
-        _audit(db, actor, walk, "l1.session.take_over", from_user_id=previous, acting_as=walk.acting_as)
+        await _audit(db, actor, walk, "l1.session.take_over", from_user_id=previous, acting_as=walk.acting_as)
     return walk
 
 
@@ -358,6 +358,7 @@ async def record_step(
         walk = await _active(db, actor, session_id, WALKS_A_TREE, version)
         _append(walk, step)
         db.add(walk)
+        await _audit(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path))
     return walk
 
 
@@ -374,9 +375,12 @@ async def update_notes(db: AsyncSession, *, actor: User, session_id: int, notes:
         )
     async with write_transaction(db):
         walk = await _active(db, actor, session_id)
+        changed = list(notes) != list(walk.walk_notes or [])
         walk.walk_notes = list(notes)
         walk.last_step_at = utcnow()
         db.add(walk)
+        if changed:  # the autosave also runs when nothing changed; that is no event
+            await _audit(db, actor, walk, "l1.session.notes", size_bytes=size)
     return walk
 
 
@@ -429,6 +433,7 @@ async def advance_ai_build(
             _append(walk, WalkStep.answering(StepSource.AI, pending, answer, note))
             walk.pending_node = None
             db.add(walk)
+            await _audit(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path))
         context = NodeContext(
             problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps
         )
@@ -449,6 +454,7 @@ async def advance_ai_build(
         walk.current_node_id = node["id"]
         _moved(walk)
         db.add(walk)
+        await _audit(db, actor, walk, "l1.session.node", node_id=node["id"], node_type=node.get("type"))
     return node
 
 
@@ -481,31 +487,40 @@ async def resolve(
                 proposal.validated_by_outcome = True
                 db.add(proposal)
         steps = walk.steps
+        captured = None
         if helpful and walk.session_kind == WalkKind.AI_BUILD and steps:
             title = clean(resolution_notes, single_line=True)[:TITLE_CAP] or "AI L1 resolution"
-            db.add(
-                FlowProposal(
-                    account_id=walk.account_id,
-                    proposal_type="new_flow",
-                    source="ai_realtime_l1",
-                    status=ProposalStatus.PENDING,
-                    validated_by_outcome=True,
-                    title=title,
-                    category=walk.category or "",
-                    proposed_flow_data={
-                        "tree_structure": normalize_walked_path(steps, end=_served_resolution(walk)),
-                        "match_keywords": [],
-                    },
-                    source_session_id=walk.id,
-                    ticket_id=walk.ticket_id,
-                    ticket_kind=walk.ticket_kind,
-                )
+            captured = FlowProposal(
+                account_id=walk.account_id,
+                proposal_type="new_flow",
+                source="ai_realtime_l1",
+                status=ProposalStatus.PENDING,
+                validated_by_outcome=True,
+                title=title,
+                category=walk.category or "",
+                proposed_flow_data={
+                    "tree_structure": normalize_walked_path(steps, end=_served_resolution(walk)),
+                    "match_keywords": [],
+                },
+                source_session_id=walk.id,
+                ticket_id=walk.ticket_id,
+                ticket_kind=walk.ticket_kind,
             )
+            db.add(captured)
+            await db.flush()
         if walk.ticket_kind == TicketKind.INTERNAL:
             await tickets.set_internal_status(
                 db, actor.account_id, walk.ticket_id, TicketStatus.RESOLVED, resolution_notes
             )
-        _audit(db, actor, walk, "l1.session.resolve", helpful=bool(helpful))
+        await _audit(
+            db,
+            actor,
+            walk,
+            "l1.session.resolve",
+            helpful=bool(helpful),
+            acting_as=acting_as(actor),
+            proposal_id=captured.id if captured else None,
+        )
     return walk
 
 
@@ -541,7 +556,7 @@ async def _escalate(
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
     if walk.ticket_kind == TicketKind.INTERNAL:
         await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, TicketStatus.ESCALATED)
-    _audit(db, actor, walk, action, reason_category=reason_category)
+    await _audit(db, actor, walk, action, reason_category=reason_category, acting_as=acting_as(actor))
     await notifications.notify_escalation(
         db,
         actor.account_id,

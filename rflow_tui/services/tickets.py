@@ -145,6 +145,15 @@ async def add_ticket(db: AsyncSession, *, actor: User, **fields: Any) -> Ticket:
         raise ValidationFailed(f"ticket {data['ticket_id']} already exists")
     ticket = Ticket(account_id=actor.account_id, **data)
     db.add(ticket)
+    await audit.record(
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action="ticket.add",
+        target_type="ticket",
+        target_id=ticket.ticket_id,
+        ticket_kind=ticket.ticket_kind,
+    )
     await db.commit()
     return ticket
 
@@ -274,6 +283,7 @@ async def import_tickets(
                     imported += len(new)
             if errors:
                 raise _NothingImported
+            await record_import(db, actor, count=imported, source=source)
     except _NothingImported:
         return ImportReport(imported=0, errors=errors)
     return ImportReport(imported=imported, errors=[], skipped=skipped)
@@ -333,7 +343,7 @@ async def reopen_ticket(db: AsyncSession, *, actor: User, ticket_id: str) -> Tic
         ticket.status = TicketStatus.OPEN
         ticket.updated_at = utcnow()
         db.add(ticket)
-        audit.record(
+        await audit.record(
             db,
             account_id=actor.account_id,
             actor_user_id=actor.id,
@@ -343,6 +353,20 @@ async def reopen_ticket(db: AsyncSession, *, actor: User, ticket_id: str) -> Tic
             previous_status=previous,
         )
     return ticket
+
+
+async def record_import(db: AsyncSession, actor: User, *, count: int, source: str) -> None:
+    """One audit entry for a whole import (its rows are listed by the tickets themselves)."""
+    await audit.record(
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action="ticket.import",
+        target_type="ticket",
+        target_id=None,
+        count=count,
+        source=source[:200],
+    )
 
 
 async def set_internal_status(

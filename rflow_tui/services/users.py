@@ -41,6 +41,16 @@ async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner
     db.add(account)
     await db.flush()
     owner = await _add(db, row_id(account), owner_email, owner_name, Role.OWNER, False)
+    await audit.record(
+        db,
+        account_id=account.id,
+        actor_user_id=owner.id,
+        action="account.create",
+        target_type="account",
+        target_id=account.id,
+        name=account.name,
+        owner_email=owner.email,
+    )
     await db.commit()
     return owner
 
@@ -60,6 +70,7 @@ async def add_user(
     await authorize(db, actor, Need.MANAGE, "add users")
     await check_binding(db, db_role=db_role, os_login=os_login)
     user = await _add(db, actor.account_id, email, name, role, coverage, db_role=db_role, os_login=os_login)
+    await _audit(db, actor, user, "user.add", role=user.account_role, coverage=user.coverage)
     await db.commit()
     return user
 
@@ -85,46 +96,47 @@ async def bind_user(
     if os_login is not None:
         user.os_login = os_login
     db.add(user)
-    audit.record(
-        db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action="user.bind",
-        target_type="user",
-        target_id=user.id,
-        db_role=user.db_role,
-        os_login=user.os_login,
-    )
     await _flush_unique(db, user.email, user.db_role)
+    await _audit(db, actor, user, "user.bind", db_role=user.db_role, os_login=user.os_login)
     await db.commit()
     return user
 
 
 async def update_user(
-    db: AsyncSession, *, actor: User, email: str, coverage: bool | None = None, active: bool | None = None
+    db: AsyncSession,
+    *,
+    actor: User,
+    email: str,
+    coverage: bool | None = None,
+    active: bool | None = None,
+    role: str | None = None,
 ) -> User:
-    """Owners and admins switch a user's L1 coverage or deactivate / reactivate them (audited)."""
+    """Owners and admins change a user's role or L1 coverage, or deactivate / reactivate them.
+
+    Each change is its own audit entry; asking for what is already so changes nothing
+    and records nothing. Only an owner makes or unmakes owners, and nobody changes
+    their own role or deactivates themselves (a desk must keep someone who can fix it).
+    """
     await authorize(db, actor, Need.MANAGE, "change users")
     user = await _member(db, actor, email)
-    if coverage is not None:
+    if role is not None and role != user.account_role:
+        _check_role_change(actor, user, role)
+        await _audit(db, actor, user, "user.role", old=user.account_role, new=role)
+        user.account_role = role
+        if role != Role.ENGINEER and user.coverage:
+            user.coverage = False
+            await _audit(db, actor, user, "user.coverage", coverage=False, why="no longer an engineer")
+    if coverage is not None and coverage != user.coverage:
         if coverage and user.account_role != Role.ENGINEER:
             raise ValidationFailed("only engineers carry the L1 coverage flag")
         user.coverage = coverage
-    if active is not None:
+        await _audit(db, actor, user, "user.coverage", coverage=coverage)
+    if active is not None and active != user.is_active:
         if not active and user.id == actor.id:
             raise ValidationFailed("you cannot deactivate yourself")
         user.is_active = active
+        await _audit(db, actor, user, "user.reactivate" if active else "user.deactivate")
     db.add(user)
-    audit.record(
-        db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action="user.update",
-        target_type="user",
-        target_id=user.id,
-        coverage=coverage,
-        active=active,
-    )
     await db.commit()
     return user
 
@@ -138,6 +150,28 @@ async def _member(db: AsyncSession, actor: User, email: str) -> User:
     if user is None:
         raise NotFound(f"no user {email} in this account")
     return user
+
+
+def _check_role_change(actor: User, user: User, role: str) -> None:
+    if role not in set(Role):
+        raise ValidationFailed(f"role must be one of {values(Role)}, not '{role}'")
+    if user.id == actor.id:
+        raise ValidationFailed("you cannot change your own role; ask another owner or admin")
+    if Role.OWNER in (role, user.account_role) and actor.account_role != Role.OWNER:
+        raise AccessDenied("only owners may make or unmake owners")
+
+
+async def _audit(db: AsyncSession, actor: User, user: User, action: str, **details: object) -> None:
+    await audit.record(
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action=action,
+        target_type="user",
+        target_id=user.id,
+        email=user.email,
+        **details,
+    )
 
 
 async def list_users(db: AsyncSession, *, actor: User) -> list[User]:
