@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ class ConfigError(Exception):
     """A config file or override that cannot be used, said in words a person can act on."""
 
 
-def config_file_path(explicit: str | os.PathLike | None = None, environ: dict[str, str] | None = None) -> Path:
+def config_file_path(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """Where settings are read from: ``--config``, else ``RFLOW_CONFIG``, else the user config dir."""
     env = os.environ if environ is None else environ
     chosen = explicit or env.get("RFLOW_CONFIG")
@@ -99,7 +100,7 @@ def _coerce(path: Path | str, key: str, value: Any, expected: type) -> Any:
         raise ConfigError(f"{path}: key '{key}' must be {_type_name(bool)}, got {value!r}")
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
         raise ConfigError(f"{path}: key '{key}' must be {_type_name(expected)}, got {value!r}")
-    if expected in (int, float):
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
         low, high = BOUNDS.get(key, (0, math.inf))
         if not math.isfinite(value) or not low <= value <= high:
             raise ConfigError(f"{path}: key '{key}' must be {_range(low, high)}, got {value!r}")
@@ -131,7 +132,7 @@ def load_settings(
     config_path: str | os.PathLike | None = None,
     database_url: str | None = None,
     user: str | None = None,
-    environ: dict[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
     allow_missing: bool = False,
 ) -> Settings:
     """Read the config file (if any), then apply environment and flag overrides."""

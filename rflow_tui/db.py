@@ -220,17 +220,6 @@ def _engine_for(url: str) -> AsyncEngine:
         raise DatabaseError(f"cannot use the database URL {safe_url(url)}: {safe_url(_cause(exc))}") from exc
 
 
-def upgrade_schema(sync_conn, revision: str = "head") -> None:
-    """Run the shipped Alembic scripts up to ``revision`` on this (sync) connection."""
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-    cfg.attributes["connection"] = sync_conn
-    command.upgrade(cfg, revision)
-
-
 async def open_store(url: str) -> tuple[AsyncEngine, async_sessionmaker[AsyncSession]]:
     """Create the engine, apply migrations, return it with the database-session factory."""
     engine = _engine_for(url)

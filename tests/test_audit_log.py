@@ -8,6 +8,7 @@ row is named by ``verify``. Readable: ``rflow audit list | tail | verify``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import re
 import signal
@@ -171,7 +172,7 @@ async def test_each_account_has_its_own_unbroken_chain(db, desk):
         rows = await chain(db, account)
         assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
         assert rows[0].prev_hash == "0" * 64
-        assert all(later.prev_hash == earlier.row_hash for earlier, later in zip(rows, rows[1:]))
+        assert all(later.prev_hash == earlier.row_hash for earlier, later in itertools.pairwise(rows))
         head = await db.get(AuditHead, account)
         assert (head.seq, head.hash) == (rows[-1].seq, rows[-1].row_hash)
     mine = await audit.verify(db, actor=desk.owner)
@@ -424,7 +425,8 @@ async def test_rows_from_before_the_chain_are_chained_by_the_migration(empty_db_
         for n in range(3):
             await conn.execute(
                 text(
-                    "INSERT INTO audit_log (account_id, actor_user_id, action, target_type, target_id, details, created_at) "
+                    "INSERT INTO audit_log "
+                    "(account_id, actor_user_id, action, target_type, target_id, details, created_at) "
                     f"VALUES (1, 1, 'old.action', 'x', '{n}', '{{\"n\": {n}}}', '2025-01-0{n + 1} 10:00:00.123456')"
                 )
             )

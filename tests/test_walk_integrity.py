@@ -110,7 +110,7 @@ async def test_a_second_walk_on_a_ticket_is_refused_and_points_at_the_first(db, 
     with pytest.raises(WalkInProgress, match="your active flow walk") as mine:
         await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     assert (mine.value.session_id, mine.value.yours) == (first.id, True)
-    with pytest.raises(WalkInProgress, match="Tina Tech's active flow walk .*take it over") as theirs:
+    with pytest.raises(WalkInProgress, match=r"Tina Tech's active flow walk .*take it over") as theirs:
         await sessions.start_ai_build_session(
             db, actor=desk.coverage, ticket_id="T-1", category="email", problem_text="Outlook"
         )
@@ -283,7 +283,7 @@ async def test_a_reused_model_node_id_cannot_let_a_stale_window_answer_the_new_q
 
 
 async def test_an_answer_without_the_served_token_is_refused(db, desk):
-    walk, gen, node = await ai_walk(db, desk, QUESTION, RESTART)
+    walk, gen, _node = await ai_walk(db, desk, QUESTION, RESTART)
     with pytest.raises(Exception, match="token"):
         await sessions.advance_ai_build(
             db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q", answer="yes"
@@ -327,8 +327,9 @@ async def test_a_database_with_two_active_walks_on_a_ticket_is_upgraded_keeping_
         for walk_id, last_step in ((1, "2025-01-02 09:00:00"), (2, "2025-01-02 10:00:00"), (3, "2025-01-02 08:00:00")):
             await conn.execute(
                 text(
-                    "INSERT INTO l1_walk_session (id, account_id, created_by_user_id, ticket_id, ticket_kind, session_kind, "
-                    "status, walked_path, walk_notes, created_at, last_step_at) VALUES (:id, 1, 1, :ticket, 'internal', "
+                    "INSERT INTO l1_walk_session (id, account_id, created_by_user_id, ticket_id, ticket_kind, "
+                    "session_kind, status, walked_path, walk_notes, created_at, last_step_at) "
+                    "VALUES (:id, 1, 1, :ticket, 'internal', "
                     f"'adhoc', 'active', '[]', '[]', '2025-01-02 08:00:00', '{last_step}')"
                 ),
                 {"id": walk_id, "ticket": "T-9" if walk_id < 3 else "T-10"},

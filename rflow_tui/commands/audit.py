@@ -12,8 +12,9 @@ import re
 import sys
 from typing import Any
 
-from rflow_tui.cli import acting_user, load, run_async, store
+from rflow_tui.commands.common import acting_user, load, run_async, store
 from rflow_tui.commands.output import say
+from rflow_tui.models import row_id
 from rflow_tui.text import clean
 
 BARE = re.compile(r"[\w.:@/+-]+")
@@ -82,7 +83,7 @@ def audit_line(entry: Any, names: dict[int, str]) -> str:
 async def _names(db, actor) -> dict[int, str]:
     from rflow_tui.services.users import list_users
 
-    return {user.id: user.email for user in await list_users(db, actor=actor)}
+    return {row_id(user): user.email for user in await list_users(db, actor=actor)}
 
 
 def cmd_audit_list(args) -> int:
@@ -187,7 +188,8 @@ def cmd_audit_verify(args) -> int:
             return 1
         say(f"audit log intact: {verdict.rows} row(s); head {verdict.head_seq}:{verdict.head_hash}")
         say(
-            "Keep the head somewhere else: `rflow audit verify --expect` with it proves later that nothing up to it was rewritten."
+            "Keep the head somewhere else: `rflow audit verify --expect` with it proves later "
+            "that nothing up to it was rewritten."
         )
         return 0
 

@@ -172,7 +172,7 @@ async def _refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, t
     raise WalkInProgress(
         f"ticket {ticket_id} already has {whose} active {existing.session_kind} walk (session {existing.id}): "
         f"{instead}",
-        session_id=existing.id,
+        session_id=row_id(existing),
         owner_user_id=existing.created_by_user_id,
         yours=yours,
     )
@@ -247,7 +247,7 @@ async def take_over(db: AsyncSession, *, actor: User, session_id: int) -> L1Walk
         previous = walk.created_by_user_id
         if previous == actor.id:
             return walk
-        walk.created_by_user_id = actor.id
+        walk.created_by_user_id = row_id(actor)
         walk.acting_as = acting_as(user)
         _moved(walk)
         db.add(walk)
@@ -358,7 +358,9 @@ async def record_step(
         walk = await _active(db, actor, session_id, WALKS_A_TREE, version)
         _append(walk, step)
         db.add(walk)
-        await _audit(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path))
+        await _audit(
+            db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path or [])
+        )
     return walk
 
 
@@ -433,7 +435,9 @@ async def advance_ai_build(
             _append(walk, WalkStep.answering(StepSource.AI, pending, answer, note))
             walk.pending_node = None
             db.add(walk)
-            await _audit(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path))
+            await _audit(
+                db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path or [])
+            )
         context = NodeContext(
             problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps
         )

@@ -43,7 +43,7 @@ async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner
     owner = await _add(db, row_id(account), owner_email, owner_name, Role.OWNER, False)
     await audit.record(
         db,
-        account_id=account.id,
+        account_id=row_id(account),
         actor_user_id=owner.id,
         action="account.create",
         target_type="account",

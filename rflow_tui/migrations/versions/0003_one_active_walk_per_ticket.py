@@ -15,7 +15,7 @@ the served AI node, its end) for compare-and-set between windows.
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the column types (sqlmodel.sql.sqltypes.UTCDateTime)
 from alembic import op
 
 revision = "0003"

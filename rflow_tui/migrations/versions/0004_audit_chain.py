@@ -9,7 +9,7 @@ Revises: 0003
 from types import SimpleNamespace
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # the column types (sqlmodel.sql.sqltypes.UTCDateTime)
 from alembic import op
 
 from rflow_tui.domain.audit_chain import CHAINED_FIELDS, GENESIS, row_hash

@@ -189,6 +189,8 @@ class StartDialog(StoreGuard, ModalScreen):
     @work(exclusive=True, group="start")
     async def open_existing(self) -> None:
         busy = self.existing
+        if busy is None:
+            return
         try:
             if busy.yours:
                 walk = await self.ctx.call(session_svc.get_session, session_id=busy.session_id)
