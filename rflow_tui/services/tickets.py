@@ -58,6 +58,11 @@ async def find_ticket(db: AsyncSession, account_id: int, ticket_id: str) -> Tick
     return await in_account(db, Ticket, account_id, ticket_id=ticket_id)
 
 
+async def ticket_of(db: AsyncSession, *, actor: User, ticket_id: str) -> Ticket | None:
+    """The ticket a screen shows, in the actor's account (None for a PSA ticket rflow does not hold)."""
+    return await find_ticket(db, actor.account_id, ticket_id)
+
+
 def _queue_filter(account_id: int, search: str | None) -> list[ColumnElement[bool]]:
     conds: list[ColumnElement[bool]] = [
         col(Ticket.account_id) == account_id,

@@ -108,10 +108,9 @@ class WalkScreen(StoreGuard, Screen):
 
     @work(group="ticket")
     async def load_ticket(self) -> None:
-        from rflow_tui.services.tickets import find_ticket
+        from rflow_tui.services.tickets import ticket_of
 
-        async with self.ctx.open_db() as db:
-            ticket = await find_ticket(db, self.ctx.user.account_id, self.walk.ticket_id)
+        ticket = await self.ctx.call(ticket_of, ticket_id=self.walk.ticket_id)
         self.query_one(TicketHeader).show_ticket(ticket)
 
     def action_toggle_ticket(self) -> None:
