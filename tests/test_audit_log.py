@@ -91,7 +91,7 @@ async def test_ticket_flow_and_proposal_changes_are_recorded(db, desk):
     await tickets.import_tickets(
         db,
         actor=desk.owner,
-        rows=[{"ticket_id": "T-51", "subject": "a"}, {"ticket_id": "T-52", "subject": "b"}],
+        rows=[(2, {"ticket_id": "T-51", "subject": "a"}), (3, {"ticket_id": "T-52", "subject": "b"})],
         source="batch.csv",
     )
     flow = await flows.import_flow_doc(db, actor=desk.engineer, doc=SMALL_FLOW, source="outlook.json")
@@ -123,14 +123,14 @@ async def test_every_walk_event_is_recorded_with_acting_as_on_the_endings(db, de
     ai = await sessions.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-2", category="printing", problem_text="Printer offline"
     )
-    await sessions.advance_ai_build(db, actor=desk.tech, session_id=ai.id, generator=gen, judge=None)
+    served = await sessions.advance_ai_build(db, actor=desk.tech, session_id=ai.id, generator=gen, judge=None)
     await sessions.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=ai.id,
         judge=None,
         generator=ScriptedGenerator({"id": "r1", "type": "resolution", "text": "Plug it in."}),
-        node_id="q1",
+        token=served["token"],
         answer="no",
     )
     await sessions.resolve(db, actor=desk.tech, session_id=ai.id, helpful=True, resolution_notes="plugged in")
