@@ -14,7 +14,6 @@ from typing import Any
 
 from rflow_tui.commands.common import acting_user, load, run_async, store
 from rflow_tui.commands.output import say
-from rflow_tui.models import row_id
 from rflow_tui.text import clean
 
 BARE = re.compile(r"[\w.:@/+-]+")
@@ -81,6 +80,7 @@ def audit_line(entry: Any, names: dict[int, str]) -> str:
 
 
 async def _names(db, actor) -> dict[int, str]:
+    from rflow_tui.models import row_id
     from rflow_tui.services.users import list_users
 
     return {row_id(user): user.email for user in await list_users(db, actor=actor)}
