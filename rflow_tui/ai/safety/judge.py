@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from rflow_tui.ai.base import GenerationError, SafetyRefusal, load_target, registered
+from rflow_tui.domain.enums import NodeType
 from rflow_tui.text import clean
 
 JUDGE_AUTO = "auto"
@@ -47,7 +48,7 @@ class CandidateNode:
     @classmethod
     def of(cls, node: dict[str, Any]) -> CandidateNode:
         """From a validated node: a question's two labels, no labels for anything else."""
-        labels = (node["yes_label"], node["no_label"]) if node.get("type") == "question" else ()
+        labels = (node["yes_label"], node["no_label"]) if node.get("type") == NodeType.QUESTION else ()
         return cls(text=node["text"], labels=tuple(labels))
 
     def key(self) -> str:
