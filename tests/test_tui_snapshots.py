@@ -152,22 +152,26 @@ def test_escalate_dialog(snap_compare, db_url):
 
 
 def test_escalations_screen(snap_compare, db_url):
-    async def escalated(db, desk):
-        walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1003")
-        await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Printer shows no IP address"])
-        await svc.escalate(
-            db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware"
-        )
+    seed(db_url, escalated_printer)
 
-    seed(db_url, escalated)
+    assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=SIZE, run_before=escalation_shown)
 
-    async def shown(pilot):
-        await wait_for(
-            pilot, lambda: "Needs onsite visit" in str(pilot.app.screen.query_one("#escalation-body").render())
-        )
-        await pilot.pause(0.3)
 
-    assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=SIZE, run_before=shown)
+async def escalated_printer(db, desk):
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1003")
+    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Printer shows no IP address"])
+    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware")
+
+
+async def escalation_shown(pilot):
+    """The escalation selected, with its ticket loaded into the pane."""
+
+    def body(selector: str) -> str:
+        return str(pilot.app.screen.query_one(selector).render())
+
+    await wait_for(pilot, lambda: "Needs onsite visit" in body("#escalation-body"))
+    await wait_for(pilot, lambda: "Printer on 3rd floor" in body("#ticket-subject"))
+    await pilot.pause(0.3)
 
 
 def test_no_knowledge_screen(snap_compare, db_url):
@@ -190,6 +194,12 @@ def test_no_knowledge_screen(snap_compare, db_url):
 
 
 NARROW = (80, 24)
+
+
+def test_escalations_at_80x24(snap_compare, db_url):
+    """The engineer's pane at the smallest terminal: the ticket, the reason, the footer's keys."""
+    seed(db_url, escalated_printer)
+    assert snap_compare(app_for(db_url, "eng@contoso.test"), terminal_size=NARROW, run_before=escalation_shown)
 
 
 def test_picker_at_80x24(snap_compare, db_url):

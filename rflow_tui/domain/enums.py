@@ -88,10 +88,20 @@ class ReasonCategory(StrEnum):
     def label(self) -> str:
         return _REASON_LABELS[self]
 
+    @property
+    def short_label(self) -> str:
+        """A few words, for a list column where the whole label does not fit."""
+        return _REASON_SHORT_LABELS[self]
+
     @classmethod
     def label_for(cls, value: str | None) -> str | None:
         """The label of a stored category; None for an unknown one."""
         return cls(value).label if value in tuple(cls) else None
+
+    @classmethod
+    def short_label_for(cls, value: str | None) -> str | None:
+        """The short label of a stored category; None for an unknown one."""
+        return cls(value).short_label if value in tuple(cls) else None
 
 
 _REASON_LABELS = {
@@ -102,6 +112,17 @@ _REASON_LABELS = {
     ReasonCategory.VENDOR: "Needs a vendor or third party",
     ReasonCategory.NO_FLOW: "No flow covers it and no fix found",
     ReasonCategory.USER_UNAVAILABLE: "User unavailable to continue",
+    ReasonCategory.OTHER: "Other",
+}
+
+_REASON_SHORT_LABELS = {
+    ReasonCategory.NEEDS_ADMIN: "Needs admin",
+    ReasonCategory.HARDWARE: "Hardware",
+    ReasonCategory.NETWORK: "Network",
+    ReasonCategory.SECURITY: "Security",
+    ReasonCategory.VENDOR: "Vendor",
+    ReasonCategory.NO_FLOW: "No flow",
+    ReasonCategory.USER_UNAVAILABLE: "User away",
     ReasonCategory.OTHER: "Other",
 }
 

@@ -17,16 +17,26 @@ from rflow_tui.domain.enums import ReasonCategory
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError
 from rflow_tui.services.users import list_users
-from rflow_tui.tui.format import age
+from rflow_tui.tui.format import KIND_NAMES, age, since
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
-from rflow_tui.tui.widgets import Transcript
+from rflow_tui.tui.widgets import TicketHeader, Transcript
 from rflow_tui.tui.widgets.session_notes import notes_text
+
+
+def category_name(code: str | None) -> str:
+    """A reason category as a person reads it (a code no longer known shows as stored)."""
+    return ReasonCategory.short_label_for(code) or code or ""
+
+
+def walk_context(walk) -> str:
+    """What the ticket header says about the walk: its kind and session."""
+    return f"{KIND_NAMES.get(walk.session_kind, walk.session_kind)} walk · session {walk.id}"
 
 
 def summary(walk, tech: str) -> Text:
     out = Text()
-    out.append(clean(f"{walk.ticket_id} · escalated by {tech}", single_line=True) + "\n", style="bold")
+    out.append(clean(f"Escalated by {tech} · {since(walk.resolved_at)}", single_line=True) + "\n", style="bold")
     out.append("Category: ", style="dim")
     out.append(
         clean(ReasonCategory.label_for(walk.escalation_reason_category) or walk.escalation_reason_category) + "\n"
@@ -65,7 +75,8 @@ class EscalationsScreen(StoreGuard, Screen):
                 table.add_column(label, key=key, width=width)
             yield table
             with VerticalScroll(id="escalation-detail", classes="-empty"):
-                yield Static("Select an escalation to see its transcript.", id="escalation-body")
+                yield TicketHeader("", "", id="escalation-ticket")
+                yield Static("Select an escalation to see its ticket and transcript.", id="escalation-body")
                 yield Static("Transcript", classes="section-title")
                 yield Transcript(id="escalation-transcript")
                 yield Static("Session notes", classes="section-title")
@@ -105,7 +116,7 @@ class EscalationsScreen(StoreGuard, Screen):
                 plain(walk.ticket_id, single_line=True),
                 age(walk.resolved_at),
                 plain(self.names.get(walk.created_by_user_id, "?"), single_line=True),
-                plain(walk.escalation_reason_category or "", single_line=True),
+                plain(category_name(walk.escalation_reason_category), single_line=True),
                 plain(walk.escalation_reason or "", single_line=True),
                 key=str(walk.id),
             )
@@ -149,6 +160,20 @@ class EscalationsScreen(StoreGuard, Screen):
         notes = notes_text(walk.walk_notes)
         self.query_one("#escalation-notes", Static).update(plain(notes) if notes else Text("none", style="dim"))
         self.query_one("#escalation-detail").remove_class("-empty")
+        header = self.query_one(TicketHeader)
+        if header.ticket_id != walk.ticket_id or header.context != walk_context(walk):
+            header.retarget(walk.ticket_id, walk_context(walk))
+            self.load_ticket(walk.id)
+
+    @work(exclusive=True, group="detail")
+    async def load_ticket(self, session_id: int) -> None:
+        """The selected escalation's ticket (subject, requester, description), for every walk kind."""
+        from rflow_tui.services.escalations import escalation_detail
+
+        detail = await self.ctx.call(escalation_detail, session_id=session_id)
+        current = self._current()
+        if current is not None and current.id == session_id:  # the selection may have moved on meanwhile
+            self.query_one(TicketHeader).show_ticket(detail.ticket)
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:

@@ -34,6 +34,14 @@ class TicketHeader(Vertical):
         yield Static(plain(self.context, single_line=True), id="ticket-meta")
         yield Static(id="ticket-description")
 
+    def retarget(self, ticket_id: str, context: str) -> None:
+        """Point at another ticket (the escalations pane follows the selection); its
+        details follow with ``show_ticket``, and until then nothing of the last one shows."""
+        self.ticket_id, self.context, self.ticket = ticket_id, context, None
+        if self.is_mounted:
+            self.query_one("#ticket-meta", Static).update(plain(context, single_line=True))
+        self._draw()
+
     def show_ticket(self, ticket: Ticket | None) -> None:
         """Fill in the ticket's details; None for a ticket the desk does not hold (a PSA reference)."""
         self.ticket = ticket
