@@ -170,6 +170,13 @@ class L1WalkSession(SQLModel, table=True):
         sa_column_kwargs={"server_default": "0"},
         description="counts changes to the walk's position; a client passes the one it saw (compare-and-set)",
     )
+    # An escalation being worked (engineers): who is on it, and how it was closed.
+    claimed_by_user_id: int | None = None
+    claimed_at: datetime | None = None
+    closed_by_user_id: int | None = None
+    closed_at: datetime | None = None
+    outcome: str | None = Field(default=None, max_length=20)
+    outcome_notes: str | None = None
 
     @property
     def steps(self) -> list[WalkStep]:
@@ -180,6 +187,8 @@ class L1WalkSession(SQLModel, table=True):
 class Notification(SQLModel, table=True):
     """``recipient_user_id`` None: addressed to the desk's owners/admins as a group."""
 
+    __table_args__ = (Index("ix_notification_inbox", "account_id", "recipient_user_id", "read_at"),)
+
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     recipient_user_id: int | None = Field(default=None, foreign_key="user.id")
@@ -187,6 +196,20 @@ class Notification(SQLModel, table=True):
     payload: dict[str, Any] | None = _json()
     created_at: datetime = Field(default_factory=utcnow)
     read_at: datetime | None = None
+
+
+class EscalationComment(SQLModel, table=True):
+    """An engineer's comment on an escalated walk, in the order written."""
+
+    __tablename__ = "escalation_comment"
+    __table_args__ = (Index("ix_escalation_comment_thread", "account_id", "session_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    session_id: int = Field(foreign_key="l1_walk_session.id")
+    author_user_id: int = Field(foreign_key="user.id")
+    body: str
+    created_at: datetime = Field(default_factory=utcnow)
 
 
 class AuditLog(SQLModel, table=True):

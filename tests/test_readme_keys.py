@@ -28,7 +28,7 @@ ROWS = {
     "start dialog": StartDialog,
     "resume": ResumeDialog,
     "walk": (WalkScreen, AnswerBar),  # the answer keys live on the walk's AnswerBar
-    "resolve and escalate dialogs": ResolveDialog,
+    "resolve, escalate, comment and close dialogs": ResolveDialog,  # one base: the same keys
     "no flow, no AI": NoKnowledgeScreen,
     "escalations": EscalationsScreen,
     "my walks": MyWalksScreen,

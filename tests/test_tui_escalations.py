@@ -3,7 +3,10 @@ claim, comment, close, reopen, a filter, arrivals, and the notifications inbox."
 
 from __future__ import annotations
 
-from rflow_tui.models import FlowProposal, Ticket
+from sqlmodel import select
+
+from rflow_tui.models import AuditLog, FlowProposal, Ticket
+from rflow_tui.services import escalations as esc
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc
 from tests.tui_support import SMALL_FLOW, make_app, wait_for
@@ -89,3 +92,127 @@ async def test_categories_read_as_words_not_codes(store, db, desk):
         assert str(category) == "User away"
         assert "User unavailable to continue" in text_of(app, "#escalation-body")
         assert "user_unavailable" not in text_of(app, "#escalation-body")
+
+
+async def one_escalation(db, desk, ticket_id: str = "T-1"):
+    kind = "psa" if ticket_id.startswith("PSA") else "internal"
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id, ticket_kind=kind)
+    return await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="fan noise", reason_category="hardware")
+
+
+def on_it_cell(app, session_id: int) -> str:
+    table = app.screen.query_one("DataTable")
+    return str(table.get_row(str(session_id))[list(table.columns).index("on_it")])
+
+
+async def open_dialog(pilot, app, key: str, name: str) -> None:
+    await pilot.press(key)
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == name)
+
+
+async def test_an_engineer_claims_comments_closes_and_reopens_from_the_keys(store, db, desk):
+    from textual.widgets import Select, TextArea
+
+    walk = await one_escalation(db, desk)
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, walk.id)
+        screen = app.screen
+        assert "Nobody is on it yet" in text_of(app, "#escalation-work")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "eng@contoso.test")
+        assert "On it: eng@contoso.test" in text_of(app, "#escalation-work")
+
+        await open_dialog(pilot, app, "m", "CommentDialog")
+        app.screen.query_one(TextArea).text = "Ordered a new fan"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Ordered a new fan" in text_of(app, "#escalation-comments"))
+
+        await open_dialog(pilot, app, "d", "CloseDialog")
+        await pilot.press("ctrl+s")  # no outcome yet: said, not submitted
+        assert "Choose an outcome" in str(app.screen.query_one(".error").render())
+        app.screen.query_one(Select).value = "fixed"
+        app.screen.query_one(TextArea).text = "Replaced the fan"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen is screen and on_it_cell(app, walk.id) == "✓ closed")
+        assert "Fixed" in text_of(app, "#escalation-work") and "Replaced the fan" in text_of(app, "#escalation-work")
+
+        await pilot.press("o")
+        await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "eng@contoso.test")
+    ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-1"))).one()
+    await db.refresh(ticket)
+    assert ticket.status == "escalated"  # closed (resolved), then reopened (escalated again)
+    actions = [a.action for a in await db.exec(select(AuditLog).order_by(AuditLog.seq))]
+    assert actions[-4:] == ["escalation.claim", "escalation.comment", "escalation.close", "escalation.reopen"]
+
+
+async def test_claiming_someone_elses_escalation_asks_first(store, db, desk):
+    walk = await one_escalation(db, desk)
+    await esc.claim(db, actor=desk.admin, session_id=walk.id)
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, walk.id)
+        assert on_it_cell(app, walk.id) == "admin@contoso.test"
+        await open_dialog(pilot, app, "c", "TakeOverDialog")
+        await pilot.press("escape")  # a stray c takes nothing
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        assert on_it_cell(app, walk.id) == "admin@contoso.test"
+        await open_dialog(pilot, app, "c", "TakeOverDialog")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "eng@contoso.test")
+    detail = await esc.escalation_detail(db, actor=desk.admin, session_id=walk.id)
+    assert detail.walk.claimed_by_user_id == desk.engineer.id
+
+
+async def test_the_filter_shows_all_then_unclaimed_then_mine(store, db, desk):
+    mine, others, nobodys, closed = [await one_escalation(db, desk, t) for t in ("T-1", "T-2", "T-3", "PSA-4")]
+    await esc.claim(db, actor=desk.engineer, session_id=mine.id)
+    await esc.claim(db, actor=desk.admin, session_id=others.id)
+    await esc.close(db, actor=desk.admin, session_id=closed.id, outcome="no_fault", notes="works for me")
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        table = app.screen.query_one("DataTable")
+        await wait_for(pilot, lambda: table.row_count == 4)
+        shown = []
+        for _ in range(3):
+            await pilot.press("f")
+            await pilot.pause(0.05)
+            shown.append(({row.value for row in table.rows}, text_of(app, "#escalation-status")))
+        assert shown[0][0] == {str(nobodys.id)} and shown[0][1].startswith("Unclaimed only")
+        assert shown[1][0] == {str(mine.id)} and shown[1][1].startswith("Mine only")
+        assert len(shown[2][0]) == 4 and shown[2][1] == "All · 3 open, 1 unclaimed, 1 yours"
+
+
+async def test_a_refused_comment_is_said_and_what_was_typed_is_kept(store, db, desk):
+    from textual.widgets import TextArea
+
+    walk = await one_escalation(db, desk)
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, walk.id)
+        await open_dialog(pilot, app, "m", "CommentDialog")
+        app.screen.query_one(TextArea).text = "fan \x00 clicking"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: any("NUL byte" in n.message for n in app._notifications))
+        await open_dialog(pilot, app, "m", "CommentDialog")
+        assert app.screen.query_one(TextArea).text == "fan \x00 clicking"
+    assert (await esc.escalation_detail(db, actor=desk.engineer, session_id=walk.id)).comments == []
+
+
+async def test_the_palette_claims_the_selected_escalation(store, db, desk):
+    from tests.test_tui_keys import palette_search
+
+    walk = await one_escalation(db, desk)
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, walk.id)
+        prompts = await palette_search(pilot, app, "claim", "Claim escalation")
+        assert prompts[0] == "Claim escalation"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "eng@contoso.test")

@@ -127,6 +127,36 @@ _REASON_SHORT_LABELS = {
 }
 
 
+class EscalationOutcome(StrEnum):
+    """How an engineer closed an escalation; ``label`` is what a person reads."""
+
+    FIXED = "fixed"
+    WORKAROUND = "workaround"
+    NO_FAULT = "no_fault"
+    VENDOR = "vendor"
+    DUPLICATE = "duplicate"
+    WONT_FIX = "wont_fix"
+
+    @property
+    def label(self) -> str:
+        return _OUTCOME_LABELS[self]
+
+    @classmethod
+    def label_for(cls, value: str | None) -> str | None:
+        """The label of a stored outcome; None for an unknown one."""
+        return cls(value).label if value in tuple(cls) else None
+
+
+_OUTCOME_LABELS = {
+    EscalationOutcome.FIXED: "Fixed",
+    EscalationOutcome.WORKAROUND: "Workaround in place",
+    EscalationOutcome.NO_FAULT: "No fault found",
+    EscalationOutcome.VENDOR: "Handed to a vendor",
+    EscalationOutcome.DUPLICATE: "Duplicate of another ticket",
+    EscalationOutcome.WONT_FIX: "Will not be fixed",
+}
+
+
 def values(enum: type[StrEnum]) -> str:
     """The allowed values, for an error message: 'a, b or c'."""
     names = [member.value for member in enum]

@@ -55,11 +55,27 @@ class RflowCommands(Provider):
                 Command("Open escalations", "Escalated walks, live (F3)", app.action_show_escalations),
                 Command("Open proposals", "Proposed flows to approve or reject (F4)", app.action_show_proposals),
             ]
+            commands += self._escalation_commands()
         elif ctx.is_l1:
             commands.append(
                 Command("My walks", "Your recent resolved and escalated walks (F3)", app.action_show_escalations)
             )
         return commands
+
+    def _escalation_commands(self) -> list[Command]:
+        """Working the selected escalation, offered on the escalations screen only."""
+        from rflow_tui.tui.screens.escalations import EscalationsScreen
+
+        screen = self.screen
+        if not isinstance(screen, EscalationsScreen):
+            return []
+        return [
+            Command("Claim escalation", "Be on the selected one (yours: let it go) (c)", screen.action_claim),
+            Command("Comment on escalation", "Add a comment every engineer sees (m)", screen.action_comment),
+            Command("Close escalation", "Close the selected one with an outcome (d)", screen.action_close_escalation),
+            Command("Reopen escalation", "Open the selected closed one again (o)", screen.action_reopen),
+            Command("Filter escalations", "All, unclaimed only, mine only (f)", screen.action_cycle_filter),
+        ]
 
     async def discover(self) -> Hits:
         for command in self._commands():

@@ -17,7 +17,9 @@ from rflow_tui.domain.enums import ReasonCategory
 from rflow_tui.tui.safe import plain
 
 
-class _Dialog(ModalScreen):
+class Dialog(ModalScreen):
+    """A modal form: Ctrl+S submits, Esc cancels and keeps the draft."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "submit", "Submit")]
 
     def __init__(self, draft: dict | None = None) -> None:
@@ -54,7 +56,7 @@ def helpful_label(button_id: str, chosen: bool) -> str:
     return ("✓ " if chosen else "  ") + HELPFUL_CHOICES[button_id]
 
 
-class ResolveDialog(_Dialog):
+class ResolveDialog(Dialog):
     """Dismisses with {"helpful": bool, "resolution_notes": str} or None."""
 
     def compose(self) -> ComposeResult:
@@ -95,7 +97,7 @@ class ResolveDialog(_Dialog):
             self.dismiss({"helpful": self.draft["helpful"], "resolution_notes": self.draft["resolution_notes"].strip()})
 
 
-class EscalateDialog(_Dialog):
+class EscalateDialog(Dialog):
     """Dismisses with {"reason": str, "reason_category": str} or None."""
 
     def __init__(

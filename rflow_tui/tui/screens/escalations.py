@@ -1,4 +1,5 @@
-"""Escalations for engineers: newest first, live, with each walk's transcript and notes."""
+"""Escalations for engineers: newest first, live, with each one's ticket, transcript and
+notes, and the work on it: who is on it, comments, an outcome."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from rflow_tui.domain.enums import ReasonCategory
+from rflow_tui.domain.enums import EscalationOutcome, ReasonCategory
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError
 from rflow_tui.services.users import list_users
@@ -22,6 +23,9 @@ from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import TicketHeader, Transcript
 from rflow_tui.tui.widgets.session_notes import notes_text
+
+FILTERS = ("all", "unclaimed", "mine")
+FILTER_NAMES = {"all": "All", "unclaimed": "Unclaimed only", "mine": "Mine only"}  # short: it fits at 80 columns
 
 
 def category_name(code: str | None) -> str:
@@ -49,8 +53,50 @@ def summary(walk, tech: str) -> Text:
     return out
 
 
+def work_state(walk, names: dict) -> Text:
+    """Who is on it, or how it ended: the line every engineer reads before touching it."""
+    if walk.closed_at is not None:
+        out = Text("✓ Closed", style="bold green")
+        outcome = EscalationOutcome.label_for(walk.outcome) or walk.outcome or ""
+        out.append(clean(f" · {outcome} · by {names.get(walk.closed_by_user_id, '?')} · {since(walk.closed_at)}"))
+        out.append("\n")
+        out.append(clean(walk.outcome_notes or ""), style="italic")
+        return out
+    if walk.claimed_by_user_id is None:
+        return Text("Nobody is on it yet · c claims it", style="bold yellow")
+    who = names.get(walk.claimed_by_user_id, "?")
+    return Text(clean(f"On it: {who} · since {since(walk.claimed_at)}", single_line=True), style="bold")
+
+
+def on_it(walk, names: dict) -> Text:
+    if walk.closed_at is not None:
+        return Text("✓ closed", style="green")
+    if walk.claimed_by_user_id is None:
+        return Text("-", style="dim")
+    return plain(names.get(walk.claimed_by_user_id, "?"), single_line=True)
+
+
+def comments_text(comments, names: dict) -> Text:
+    out = Text()
+    for comment in comments:
+        out.append(clean(f"{names.get(comment.author_user_id, '?')} · {since(comment.created_at)}", single_line=True))
+        out.append("\n")
+        out.append(clean(comment.body) + "\n")
+    if not comments:
+        out.append("none · m adds one", style="dim")
+    return out
+
+
 class EscalationsScreen(StoreGuard, Screen):
-    BINDINGS = [Binding("x", "copy_transcript", "Copy transcript"), Binding("f5", "refresh", "Refresh")]
+    BINDINGS = [
+        Binding("c", "claim", "Claim"),
+        Binding("m", "comment", "Comment"),
+        Binding("d", "close_escalation", "Close"),
+        Binding("f", "cycle_filter", "Filter"),
+        Binding("o", "reopen", "Reopen", show=False),
+        Binding("x", "copy_transcript", "Copy transcript", show=False),
+        Binding("f5", "refresh", "Refresh", show=False),
+    ]
 
     def __init__(self, ctx) -> None:
         super().__init__()
@@ -59,32 +105,43 @@ class EscalationsScreen(StoreGuard, Screen):
         self.names: dict[int | None, str] = {}
         self.since = None
         self.reconnecting = False
+        self.filter = "all"
+        self.comments: list = []
+        self.drafts: dict[tuple[int, str], dict] = {}  # (walk id, "comment" / "close"): what was typed
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal():
-            table: DataTable[Any] = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
-            # Reason last: it is the one column that may be cut on a narrow terminal (the detail pane shows it whole).
-            for label, key, width in (
-                ("Ticket", "ticket", 10),
-                ("Age", "age", 5),
-                ("Tech", "tech", 14),
-                ("Category", "category", 14),
-                ("Reason", "reason", 18),
-            ):
-                table.add_column(label, key=key, width=width)
-            yield table
+            with Vertical(id="escalation-side"):
+                yield Static(id="escalation-status")
+                table: DataTable[Any] = DataTable(id="escalation-list", cursor_type="row", zebra_stripes=True)
+                # Reason last: the one column that may be cut on a narrow terminal (the pane shows it whole).
+                # "On it" early: at 80 columns every engineer still sees who has each one.
+                for label, key, width in (
+                    ("Ticket", "ticket", 10),
+                    ("Age", "age", 5),
+                    ("On it", "on_it", 12),
+                    ("Tech", "tech", 12),
+                    ("Category", "category", 11),
+                    ("Reason", "reason", 18),
+                ):
+                    table.add_column(label, key=key, width=width)
+                yield table
             with VerticalScroll(id="escalation-detail", classes="-empty"):
                 yield TicketHeader("", "", id="escalation-ticket")
                 yield Static("Select an escalation to see its ticket and transcript.", id="escalation-body")
+                yield Static(id="escalation-work")
                 yield Static("Transcript", classes="section-title")
                 yield Transcript(id="escalation-transcript")
                 yield Static("Session notes", classes="section-title")
                 yield Static(id="escalation-notes")
+                yield Static("Comments", classes="section-title")
+                yield Static(id="escalation-comments")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(DataTable).loading = True
+        self._show_status()
         self.poll()
         self.set_interval(self.ctx.settings.ui.escalations_poll_seconds, self.poll)
 
@@ -109,19 +166,7 @@ class EscalationsScreen(StoreGuard, Screen):
         known = {w.id for w in fresh}
         self.rows = fresh + [w for w in self.rows if w.id not in known]
         self.since = max(w.resolved_at for w in self.rows if w.resolved_at)
-        selected = self.rows_key_at_cursor()
-        table.clear()
-        for walk in self.rows:
-            table.add_row(
-                plain(walk.ticket_id, single_line=True),
-                age(walk.resolved_at),
-                plain(self.names.get(walk.created_by_user_id, "?"), single_line=True),
-                plain(category_name(walk.escalation_reason_category), single_line=True),
-                plain(walk.escalation_reason or "", single_line=True),
-                key=str(walk.id),
-            )
-        if selected is not None:
-            table.move_cursor(row=table.get_row_index(selected))
+        self._fill_table()
         self._show_title()
         if len(fresh) < len(self.rows):
             self.notify(f"{len(fresh)} new escalation(s)", markup=False)
@@ -140,6 +185,58 @@ class EscalationsScreen(StoreGuard, Screen):
             self.notify(f"{error} · the list keeps polling", severity="warning", timeout=8, markup=False)
             self._show_title()
 
+    # --- the list -------------------------------------------------------------------
+
+    def _shown(self, walk) -> bool:
+        if self.filter == "all":
+            return True
+        if walk.closed_at is not None:
+            return False
+        if self.filter == "unclaimed":
+            return walk.claimed_by_user_id is None
+        return walk.claimed_by_user_id == self.ctx.user.id
+
+    def _cells(self, walk) -> tuple:
+        return (
+            plain(walk.ticket_id, single_line=True),
+            age(walk.resolved_at),
+            on_it(walk, self.names),
+            plain(self.names.get(walk.created_by_user_id, "?"), single_line=True),
+            plain(category_name(walk.escalation_reason_category), single_line=True),
+            plain(walk.escalation_reason or "", single_line=True),
+        )
+
+    def _fill_table(self) -> None:
+        """The rows the filter lets through, the selection kept where it can be."""
+        table = self.query_one(DataTable)
+        selected = self.rows_key_at_cursor()
+        table.clear()
+        for walk in self.rows:
+            if self._shown(walk):
+                table.add_row(*self._cells(walk), key=str(walk.id))
+        if selected is not None and selected in {row.value for row in table.rows}:
+            table.move_cursor(row=table.get_row_index(selected))
+        self._show_status()
+        if not table.row_count:
+            self.query_one("#escalation-detail").add_class("-empty")
+            self.query_one("#escalation-body", Static).update(
+                Text(
+                    f"No escalations to show ({FILTER_NAMES[self.filter].lower()}) · f changes the filter", style="dim"
+                )
+            )
+
+    def _show_status(self) -> None:
+        open_ = [w for w in self.rows if w.closed_at is None]
+        unclaimed = sum(1 for w in open_ if w.claimed_by_user_id is None)
+        mine = sum(1 for w in open_ if w.claimed_by_user_id == self.ctx.user.id)
+        self.query_one("#escalation-status", Static).update(
+            Text(f"{FILTER_NAMES[self.filter]} · {len(open_)} open, {unclaimed} unclaimed, {mine} yours")
+        )
+
+    def action_cycle_filter(self) -> None:
+        self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
+        self._fill_table()
+
     def rows_key_at_cursor(self) -> str | None:
         table = self.query_one(DataTable)
         if not table.row_count:
@@ -150,12 +247,22 @@ class EscalationsScreen(StoreGuard, Screen):
         key = self.rows_key_at_cursor()
         return next((w for w in self.rows if str(w.id) == key), None)
 
+    def _replace(self, walk) -> None:
+        """One escalation changed (by this engineer): its row and the pane show it now."""
+        self.rows = [walk if w.id == walk.id else w for w in self.rows]
+        self._fill_table()
+        self._show()
+        self.load_detail(walk.id)
+
+    # --- the pane -------------------------------------------------------------------
+
     @on(DataTable.RowHighlighted)
     def _show(self) -> None:
         walk = self._current()
         if walk is None:
             return
         self.query_one("#escalation-body", Static).update(summary(walk, self.names.get(walk.created_by_user_id, "?")))
+        self.query_one("#escalation-work", Static).update(work_state(walk, self.names))
         self.query_one(Transcript).show(walk.steps)
         notes = notes_text(walk.walk_notes)
         self.query_one("#escalation-notes", Static).update(plain(notes) if notes else Text("none", style="dim"))
@@ -163,17 +270,132 @@ class EscalationsScreen(StoreGuard, Screen):
         header = self.query_one(TicketHeader)
         if header.ticket_id != walk.ticket_id or header.context != walk_context(walk):
             header.retarget(walk.ticket_id, walk_context(walk))
-            self.load_ticket(walk.id)
+            self.query_one("#escalation-comments", Static).update(Text("…", style="dim"))
+            self.load_detail(walk.id)
 
     @work(exclusive=True, group="detail")
-    async def load_ticket(self, session_id: int) -> None:
-        """The selected escalation's ticket (subject, requester, description), for every walk kind."""
+    async def load_detail(self, session_id: int) -> None:
+        """The selected escalation's ticket (subject, requester, description) and comments."""
         from rflow_tui.services.escalations import escalation_detail
 
         detail = await self.ctx.call(escalation_detail, session_id=session_id)
         current = self._current()
-        if current is not None and current.id == session_id:  # the selection may have moved on meanwhile
-            self.query_one(TicketHeader).show_ticket(detail.ticket)
+        if current is None or current.id != session_id:  # the selection moved on meanwhile
+            return
+        self.query_one(TicketHeader).show_ticket(detail.ticket)
+        self.query_one("#escalation-comments", Static).update(comments_text(detail.comments, self.names))
+
+    # --- working it -------------------------------------------------------------------
+
+    def _need_current(self):
+        walk = self._current()
+        if walk is None:
+            self.notify("Select an escalation first", severity="warning", markup=False)
+        return walk
+
+    def action_claim(self) -> None:
+        """Claim it; on one's own claim, let it go; on someone else's, offer to take it over."""
+        walk = self._need_current()
+        if walk is None:
+            return
+        if walk.claimed_by_user_id is not None and walk.claimed_by_user_id != self.ctx.user.id:
+            self._offer_take_over(walk)
+        else:
+            self._claim(walk.id, release=walk.claimed_by_user_id == self.ctx.user.id)
+
+    def _offer_take_over(self, walk) -> None:
+        from rflow_tui.tui.screens.escalation_dialogs import TakeOverDialog
+
+        who = self.names.get(walk.claimed_by_user_id, "someone")
+        question = f"{who} is on {walk.ticket_id} since {since(walk.claimed_at)}. Take it over from them?"
+
+        def chosen(yes: bool | None) -> None:
+            if yes:
+                self._claim(walk.id, take_over=True)
+
+        self.app.push_screen(TakeOverDialog(question), chosen)
+
+    @work(group="work")
+    async def _claim(self, session_id: int, *, release: bool = False, take_over: bool = False) -> None:
+        from rflow_tui.services import escalations
+
+        if release:
+            walk = await self.ctx.call(escalations.release, session_id=session_id)
+            self.notify(f"You let {walk.ticket_id} go: it is unclaimed", markup=False)
+        else:
+            try:
+                walk = await self.ctx.call(escalations.claim, session_id=session_id, take_over=take_over)
+            except escalations.ClaimedByOther as exc:
+                self.notify(str(exc), severity="warning", timeout=8, markup=False)
+                self.load_detail(session_id)
+                return
+            self.notify(f"You are on {walk.ticket_id}", markup=False)
+        self._replace(walk)
+
+    def action_comment(self) -> None:
+        walk = self._need_current()
+        if walk is None:
+            return
+        from rflow_tui.tui.screens.escalation_dialogs import CommentDialog
+
+        draft = self.drafts.setdefault((walk.id, "comment"), {})
+
+        def written(body: str | None) -> None:
+            if body:
+                self._comment(walk.id, body)
+
+        self.app.push_screen(CommentDialog(draft, ticket_id=walk.ticket_id), written)
+
+    @work(group="work")
+    async def _comment(self, session_id: int, body: str) -> None:
+        from rflow_tui.services.escalations import add_comment
+
+        await self.ctx.call(add_comment, session_id=session_id, body=body)
+        self.drafts.pop((session_id, "comment"), None)  # saved: the next comment starts empty
+        self.load_detail(session_id)
+
+    def action_close_escalation(self) -> None:
+        walk = self._need_current()
+        if walk is None:
+            return
+        if walk.closed_at is not None:
+            self.notify(f"{walk.ticket_id} is closed already · o reopens it", severity="warning", markup=False)
+            return
+        from rflow_tui.tui.screens.escalation_dialogs import CloseDialog
+
+        draft = self.drafts.setdefault((walk.id, "close"), {})
+
+        def chosen(result: dict | None) -> None:
+            if result:
+                self._close(walk.id, result)
+
+        self.app.push_screen(CloseDialog(draft, ticket_id=walk.ticket_id), chosen)
+
+    @work(group="work")
+    async def _close(self, session_id: int, result: dict) -> None:
+        from rflow_tui.services.escalations import close
+
+        walk = await self.ctx.call(close, session_id=session_id, outcome=result["outcome"], notes=result["notes"])
+        self.drafts.pop((session_id, "close"), None)
+        self.notify(f"{walk.ticket_id} closed · {EscalationOutcome(walk.outcome).label}", markup=False)
+        self._replace(walk)
+
+    def action_reopen(self) -> None:
+        walk = self._need_current()
+        if walk is None:
+            return
+        if walk.closed_at is None:
+            self.notify(f"{walk.ticket_id} is open: nothing to reopen", severity="warning", markup=False)
+            return
+        self._reopen(walk.id)
+
+    @work(group="work")
+    async def _reopen(self, session_id: int) -> None:
+        from rflow_tui.services.escalations import reopen
+
+        walk = await self.ctx.call(reopen, session_id=session_id)
+        self.notify(f"{walk.ticket_id} is open again", markup=False)
+        self._replace(walk)
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
