@@ -17,8 +17,11 @@ waived on that node; a node produced by AI can never be waived.
 
 from __future__ import annotations
 
+import functools
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, Answer, NodeType
@@ -105,20 +108,60 @@ def mark_ai_origin(doc: dict[str, Any]) -> dict[str, Any]:
 
 NODE_TYPES = tuple(NodeType)
 ANSWERS = tuple(Answer)
-ID_MAX = 120
-TITLE_MAX = 255
-CATEGORY_MAX = 80
-MAX_NODES = 1000
-TEXT_MAX = 4000
+SCHEMA_PATH = Path(__file__).parent / "data" / "flow.schema.json"
+
+
+@functools.cache
+def flow_schema() -> dict[str, Any]:
+    """The JSON Schema that ships with rflow: the one declaration of the format and its limits."""
+    schema: dict[str, Any] = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return schema
+
+
+@dataclass(frozen=True)
+class FlowLimits:
+    """The flow format's lengths and counts, as the schema declares them (read, never restated)."""
+
+    id: int
+    label: int
+    text: int
+    help: int
+    title: int
+    slug: int
+    category: int
+    keyword: int
+    description: int
+    nodes: int
+    waiver_reason: int
+
+    @classmethod
+    def from_schema(cls, schema: dict[str, Any]) -> FlowLimits:
+        top, defs = schema["properties"], schema["$defs"]
+        waiver = defs["safety_waivers"]["items"]["properties"]
+        return cls(
+            id=defs["id"]["maxLength"],
+            label=defs["label"]["maxLength"],
+            text=defs["text"]["maxLength"],
+            help=defs["help"]["maxLength"],
+            title=top["title"]["maxLength"],
+            slug=top["slug"]["maxLength"],
+            category=top["category"]["maxLength"],
+            keyword=defs["keyword"]["maxLength"],
+            description=top["description"]["maxLength"],
+            nodes=top["nodes"]["maxItems"],
+            waiver_reason=waiver["reason"]["maxLength"],
+        )
+
+
+LIMITS = FlowLimits.from_schema(flow_schema())
 TOP_KEYS = {"format", "title", "slug", "category", "match_keywords", "version", "description", "start", "nodes"}
-SAFETY_KEYS = {"origin", "safety_waivers"}
+COMMON_KEYS = {"id", "type", "text", "help", "origin", "safety_waivers"}
 NODE_KEYS = {
-    NodeType.QUESTION: {"id", "type", "text", "yes_label", "no_label", "yes", "no", *SAFETY_KEYS},
-    NodeType.INSTRUCTION: {"id", "type", "text", "next", *SAFETY_KEYS},
-    NodeType.RESOLUTION: {"id", "type", "text", *SAFETY_KEYS},
-    NodeType.ESCALATE: {"id", "type", "text", *SAFETY_KEYS},
+    NodeType.QUESTION: {"yes_label", "no_label", "yes", "no", *COMMON_KEYS},
+    NodeType.INSTRUCTION: {"next", *COMMON_KEYS},
+    NodeType.RESOLUTION: COMMON_KEYS,
+    NodeType.ESCALATE: COMMON_KEYS,
 }
-WAIVER_REASON_MAX = 500
 
 
 def node_by_id(doc: Any, node_id: Any) -> dict[str, Any] | None:
@@ -156,13 +199,22 @@ def next_node_id(node: dict[str, Any], answer: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a flow document, located by a JSONPath-like ``path``."""
+    """One thing wrong with a flow document, located by a JSONPath-like ``path`` and, inside
+    a node, the node's id (an author finds a node by its id, not by its position)."""
 
     path: str
     message: str
+    node_id: str | None = None
+
+    @property
+    def where(self) -> str:
+        """``$.nodes[25].no (node "26")``: the path, and the node it is in."""
+        if self.node_id is None:
+            return self.path
+        return f'{self.path} (node "{clean(self.node_id, single_line=True)[:60]}")'
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
+        return f"{self.where}: {self.message}"
 
 
 @dataclass(frozen=True)
@@ -176,17 +228,21 @@ class Waiver:
     reason: str
 
     def __str__(self) -> str:
-        return f"{self.path}: rule {self.rule_id} ({self.description}) waived by the author: {self.reason}"
+        return (
+            f"{Problem(self.path, '', self.node_id).where}: rule {self.rule_id} ({self.description}) "
+            f"waived by the author: {self.reason}"
+        )
 
 
 @dataclass(frozen=True)
 class FlowReview:
-    """What ``flows check`` says about a document: its problems, the waivers that applied,
-    and notes that are not errors (a waiver whose rule the node no longer breaks)."""
+    """What ``flows check`` says about a document: its problems (errors: the flow cannot be
+    imported), the waivers that applied, and warnings that do not stop an import (a question
+    whose answers lead to the same node; a waiver whose rule the node no longer breaks)."""
 
     problems: list[Problem]
     waived: list[Waiver]
-    notes: list[Problem]
+    warnings: list[Problem]
 
 
 def _text_problem(value: Any, what: str, *, required: bool = True, cap: int | None = None) -> str | None:
@@ -207,12 +263,12 @@ def _text_problem(value: Any, what: str, *, required: bool = True, cap: int | No
     return None
 
 
-_MULTI_LINE_KEYS = ("text", "description")
+_MULTI_LINE_KEYS = ("text", "help", "description")
 
 
 def cleaned(doc: Any) -> Any:
     """A checked document as it is stored: every string through ``text.clean``
-    (``text`` and ``description`` keep their lines; the rest are single-line fields)."""
+    (``text``, ``help`` and ``description`` keep their lines; the rest are single-line fields)."""
 
     def walk(value: Any, key: str | None) -> Any:
         if isinstance(value, str):
@@ -238,7 +294,26 @@ def check_flow(doc: Any, *, require_title: bool = False) -> list[Problem]:
 
 
 def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
-    """``check_flow``'s problems, with the safety waivers that applied and notes."""
+    """``check_flow``'s problems, with the safety waivers that applied and warnings,
+    each problem inside a node named with that node's id."""
+    review = _review(doc, require_title=require_title)
+    nodes = doc.get("nodes") if isinstance(doc, dict) else None
+    if not isinstance(nodes, list):
+        return review
+
+    def located(problem: Problem) -> Problem:
+        found = _NODE_PATH.match(problem.path)
+        node = nodes[int(found.group(1))] if found and int(found.group(1)) < len(nodes) else None
+        node_id = node.get("id") if isinstance(node, dict) else None
+        return replace(problem, node_id=node_id) if isinstance(node_id, str) and node_id.strip() else problem
+
+    return FlowReview([located(p) for p in review.problems], review.waived, [located(p) for p in review.warnings])
+
+
+_NODE_PATH = re.compile(r"^\$\.nodes\[(\d+)\]")
+
+
+def _review(doc: Any, *, require_title: bool) -> FlowReview:
     problems: list[Problem] = []
     waived: list[Waiver] = []
     notes: list[Problem] = []
@@ -254,10 +329,10 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
             report(f"$.{key}" if isinstance(key, str) else "$", f"unknown field {str(key)[:60]!r}")
     if doc.get("format") != FORMAT:
         report("$.format", f"format must be {FORMAT!r}" + ("" if "format" in doc else " (missing)"))
-    msg = _text_problem(doc.get("title"), "title", required=require_title, cap=TITLE_MAX)
+    msg = _text_problem(doc.get("title"), "title", required=require_title, cap=LIMITS.title)
     if msg:
         report("$.title", msg)
-    for key, cap in (("category", CATEGORY_MAX), ("slug", ID_MAX), ("description", 4000)):
+    for key, cap in (("category", LIMITS.category), ("slug", LIMITS.slug), ("description", LIMITS.description)):
         msg = _text_problem(doc.get(key), key, required=False, cap=cap)
         if msg:
             report(f"$.{key}", msg)
@@ -270,7 +345,7 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
             report("$.match_keywords", "match_keywords must be a list of strings")
         else:
             for i, word in enumerate(keywords):
-                msg = _text_problem(word, "a keyword", cap=80)
+                msg = _text_problem(word, "a keyword", cap=LIMITS.keyword)
                 if msg:
                     report(f"$.match_keywords[{i}]", msg)
     version = doc.get("version")
@@ -281,8 +356,8 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
     if not isinstance(nodes, list) or not nodes:
         report("$.nodes", "nodes must be a non-empty list")
         return FlowReview(problems, waived, notes)
-    if len(nodes) > MAX_NODES:
-        report("$.nodes", f"a flow has at most {MAX_NODES} nodes, this one has {len(nodes)}")
+    if len(nodes) > LIMITS.nodes:
+        report("$.nodes", f"a flow has at most {LIMITS.nodes} nodes, this one has {len(nodes)}")
         return FlowReview(problems, waived, notes)
 
     before = len(problems)
@@ -294,7 +369,7 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
             report(here, "a node must be a JSON object")
             continue
         node_id = node.get("id")
-        msg = _text_problem(node_id, "id", cap=ID_MAX)
+        msg = _text_problem(node_id, "id", cap=LIMITS.id)
         if msg or not isinstance(node_id, str):  # (a sound id is a string; this tells the type checker)
             report(f"{here}.id", msg or "id must be a string")
             node_id = None
@@ -312,14 +387,18 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
             if key not in NODE_KEYS[kind]:
                 report(f"{here}.{key}" if isinstance(key, str) else here, f"unknown field for a {kind} node")
                 ok = False
-        msg = _text_problem(node.get("text"), "text", cap=TEXT_MAX)
+        msg = _text_problem(node.get("text"), "text", cap=LIMITS.text)
         if msg:
             report(f"{here}.text", msg)
+            ok = False
+        msg = _text_problem(node.get("help"), "help", required="help" in node, cap=LIMITS.help)
+        if msg:
+            report(f"{here}.help", msg)
             ok = False
         if kind == NodeType.QUESTION:
             for key in ("yes_label", "no_label"):
                 if key in node:
-                    msg = _text_problem(node[key], key, cap=80)
+                    msg = _text_problem(node[key], key, cap=LIMITS.label)
                     if msg:
                         report(f"{here}.{key}", msg)
                         ok = False
@@ -348,11 +427,19 @@ def review_flow(doc: Any, *, require_title: bool = False) -> FlowReview:
             elif not isinstance(target, str):
                 report(where, "a target must be a node id (string)")
             elif target not in index:
-                report(where, f"target {target[:ID_MAX]!r} is not a node in this flow")
+                report(where, f"target {target[: LIMITS.id]!r} is not a node in this flow")
             elif target == node_id:
                 report(where, "a node cannot lead to itself")
             else:
                 outs.append(target)
+        if node["type"] == NodeType.QUESTION and len(outs) == 2 and outs[0] == outs[1]:
+            notes.append(
+                Problem(
+                    f"$.nodes[{i}]",
+                    f"both answers lead to {outs[0][:60]!r}: the answer changes nothing "
+                    "(make it an instruction, or send one answer elsewhere)",
+                )
+            )
         if isinstance(node_id, str) and index.get(node_id) == i:
             edges[node_id] = outs
     malformed = len(problems) > before
@@ -439,7 +526,7 @@ def _safety_field_problems(node: dict[str, Any], here: str) -> list[Problem]:
             found.append(Problem(f"{where}.rule", f"rule {rule} is waived twice on this node"))
         else:
             seen.add(rule)
-        msg = _text_problem(waiver["reason"], "the waiver's reason", cap=WAIVER_REASON_MAX)
+        msg = _text_problem(waiver["reason"], "the waiver's reason", cap=LIMITS.waiver_reason)
         if msg:
             found.append(Problem(f"{where}.reason", msg))
     return found

@@ -47,7 +47,7 @@ def test_alternatives_labels_are_kept():
         ({"id": "q 1; rm", "type": "question", "text": "x"}, "letters, digits"),
         ({"id": "q1", "type": "poem", "text": "x"}, "node type must be one of"),
         ({"id": "q1", "type": "instruction", "text": "   "}, "node text is missing"),
-        ({"id": "q1", "type": "instruction", "text": "x" * 601}, "limit is 600"),
+        ({"id": "q1", "type": "instruction", "text": "x" * 601}, "an AI node may have at most 600"),
         ({"id": "q1", "type": "question", "text": "x", "yes_label": "Same", "no_label": "same"}, "labels must differ"),
         ({"id": "q1", "type": "question", "text": "x", "yes_label": "y" * 61}, "button label"),
     ],
@@ -116,7 +116,7 @@ async def test_malformed_output_gets_its_own_feedback_and_its_own_error():
         await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
     assert not isinstance(caught.value, UnsafeNodeError) and "node type must be one of" in str(caught.value)
     retry = gen.contexts[1]
-    assert retry.rejection_kind == "malformed" and "limit is 600" in retry.rejection
+    assert retry.rejection_kind == "malformed" and "an AI node may have at most 600" in retry.rejection
     prompt = user_message(retry)
     assert "could not be used" in prompt and "matching the schema" in prompt
     assert "safety check" not in prompt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 
 import pytest
@@ -59,7 +60,8 @@ def test_check_reports_every_problem_with_its_path_and_needs_no_database(tmp_pat
     good = write(tmp_path, "good.json", starter("slow-pc.json"))
     assert main(["flows", "check", str(good), str(bad)]) == 2
     _out, err = capsys.readouterr()
-    assert f"{bad}: $.nodes[0].yes:" in err and f"{bad}: $.nodes[1].id:" in err
+    first = doc["nodes"][0]["id"]
+    assert f'{bad}: $.nodes[0].yes (node "{first}"):' in err and f'{bad}: $.nodes[1].id (node "{first}"):' in err
     assert "problem(s)" in err and str(good) not in err
 
 
@@ -104,7 +106,9 @@ def test_import_list_export_round_trip(desk_db, tmp_path, capsys):
     # Edit the export and import it again: a second version of the same flow.
     exported["nodes"][0]["text"] = "Is it one person who cannot print, or everyone on this printer?"
     again = write(tmp_path, "printer-v2.json", exported)
-    assert run(desk_db, "flows", "import", str(again)) == 0
+    assert run(desk_db, "flows", "import", str(again)) == 2  # never a silent replace
+    assert "already has 'label-printer-offline' (v1)" in capsys.readouterr().err
+    assert run(desk_db, "flows", "import", "--new-version", str(again)) == 0
     assert "label-printer-offline v2" in capsys.readouterr().out
     assert run(desk_db, "flows", "list", "--all") == 0
     old = [row for row in capsys.readouterr().out.splitlines() if "(old version)" in row]
@@ -144,3 +148,28 @@ def test_sessions_export_prints_markdown_and_json(desk_db, tmp_path, capsys):
     assert run(desk_db, "sessions", "export", str(session_id), "--format", "json", "-o", str(out)) == 0
     data = json.loads(out.read_text(encoding="utf-8"))
     assert data["steps"][0]["answer_label"] == "Everyone" and data["escalation"]["reason"] == "toner light"
+
+
+def test_export_by_slug_as_json_mermaid_and_dot(desk_db, tmp_path, capsys):
+    assert run(desk_db, "flows", "export", "printer-offline") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["slug"] == "printer-offline" and doc["nodes"] == starter()["nodes"]
+    assert run(desk_db, "flows", "export", "printer-offline", "--format", "mermaid") == 0
+    assert capsys.readouterr().out.startswith("flowchart TD")
+    out = tmp_path / "flow.dot"
+    assert run(desk_db, "flows", "export", "printer-offline", "--format", "dot", "-o", str(out)) == 0
+    assert out.read_text(encoding="utf-8").startswith("digraph flow {")
+    assert run(desk_db, "flows", "export", "no-such-flow") == 2
+    assert "no flow with id or slug 'no-such-flow'" in capsys.readouterr().err
+
+
+def test_import_says_how_to_add_a_version_and_list_shows_slug_and_version(desk_db, tmp_path, capsys):
+    edited = copy.deepcopy(starter())
+    edited["nodes"][0]["text"] = "Is it everyone on this printer?"
+    path = write(tmp_path, "printer.json", edited)
+    assert run(desk_db, "flows", "import", str(path)) == 2
+    assert "--new-version" in capsys.readouterr().err
+    assert run(desk_db, "flows", "import", str(path), "--new-version") == 0
+    assert run(desk_db, "flows", "list") == 0
+    (line,) = [row for row in capsys.readouterr().out.splitlines() if row.split()[1] == "printer-offline"]
+    assert line.split()[2] == "v2"

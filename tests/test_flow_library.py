@@ -10,7 +10,7 @@ from sqlmodel import select
 from rflow_tui.flow_format import FORMAT
 from rflow_tui.models import AuditLog, Flow
 from rflow_tui.services import flows
-from rflow_tui.services.errors import AccessDenied, NotFound
+from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
 from rflow_tui.services.flows import FlowProblems
 from tests.conftest import make_desk
 
@@ -53,7 +53,7 @@ async def test_the_same_slug_becomes_a_new_version_and_the_old_one_is_kept(db, d
     first = await flows.import_flow_doc(db, actor=desk.owner, doc=DOC, source="v1")
     changed = copy.deepcopy(DOC)
     changed["nodes"][1]["text"] = "Switch it on at the wall and at the printer."
-    second = await flows.import_flow_doc(db, actor=desk.owner, doc=changed, source="v2")
+    second = await flows.import_flow_doc(db, actor=desk.owner, doc=changed, source="v2", new_version=True)
     assert (second.slug, second.version) == (first.slug, 2)
     current = await flows.list_flows(db, actor=desk.tech)
     assert [(f.id, f.version) for f in current] == [(second.id, 2)]
@@ -62,6 +62,32 @@ async def test_the_same_slug_becomes_a_new_version_and_the_old_one_is_kept(db, d
     assert (await flows.get_flow(db, actor=desk.tech, flow_id=first.id)).flow_data["nodes"][1][
         "text"
     ] == "Switch it on."
+
+
+async def test_a_changed_document_with_a_known_slug_is_refused_without_new_version(db, desk):
+    first = await flows.import_flow_doc(db, actor=desk.owner, doc=DOC, source="v1")
+    changed = copy.deepcopy(DOC)
+    changed["nodes"][1]["text"] = "Switch it on at the wall and at the printer."
+    with pytest.raises(ValidationFailed, match=r"already has 'printer-offline' \(v1\).*--new-version"):
+        await flows.import_flow_doc(db, actor=desk.owner, doc=changed, source="v2.json")
+    every = await flows.list_flows(db, actor=desk.tech, current_only=False)
+    assert [(f.id, f.version) for f in every] == [(first.id, 1)]
+
+
+async def test_a_new_slug_with_a_title_already_in_the_library_is_refused(db, desk):
+    await flows.import_flow_doc(db, actor=desk.owner, doc=DOC, source="v1")
+    twin = {**copy.deepcopy(DOC), "slug": "printer-offline-2", "title": "PRINTER OFFLINE"}
+    with pytest.raises(ValidationFailed, match="a flow titled 'Printer offline' is already in the library"):
+        await flows.import_flow_doc(db, actor=desk.owner, doc=twin, source="twin.json")
+
+
+async def test_the_starter_library_leaves_a_desk_edited_flow_alone(db, desk):
+    (_name, doc), *_ = flows.starter_documents()
+    edited = {**copy.deepcopy(doc), "description": "Our own wording."}
+    mine = await flows.import_flow_doc(db, actor=desk.owner, doc=edited, source="ours.json")
+    installed = await flows.install_starter_library(db, actor=desk.owner)
+    assert mine.id in [f.id for f in installed]
+    assert (await flows.get_flow(db, actor=desk.tech, flow_id=mine.id)).is_current
 
 
 async def test_reimporting_an_identical_document_adds_no_version(db, desk):

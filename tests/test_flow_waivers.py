@@ -59,7 +59,7 @@ def test_an_unwaived_hit_is_an_error_naming_the_rule_and_how_to_waive_it_never_q
 def test_a_waived_hit_passes_and_shows_as_waived_with_its_reason():
     rule = rule_of(RISKY)
     review = review_flow(waived(RISKY, rule), require_title=True)
-    assert review.problems == [] and review.notes == []
+    assert review.problems == [] and review.warnings == []
     [waiver] = review.waived
     assert waiver == Waiver(
         "$.nodes[1]",
@@ -82,7 +82,7 @@ def test_a_waiver_for_a_rule_the_node_does_not_break_is_a_note_not_a_cover():
     other = rule_of("Ask the user to read you their password.")
     review = review_flow(waived(RISKY, other))
     assert [p.path for p in review.problems] == ["$.nodes[1]"]  # the real hit stays an error
-    assert [n.path for n in review.notes] == ["$.nodes[1].safety_waivers[0]"] and other in review.notes[0].message
+    assert [n.path for n in review.warnings] == ["$.nodes[1].safety_waivers[0]"] and other in review.warnings[0].message
 
 
 @pytest.mark.parametrize(
@@ -198,11 +198,13 @@ def test_flows_check_shows_the_waiver_and_passes_and_fails_an_unwaived_hit(tmp_p
     bad.write_text(json.dumps(flow(RISKY)))
     assert main(["flows", "check", str(good)]) == 0
     out = capsys.readouterr().out
-    assert f"{good}: $.nodes[1]: rule {rule}" in out and "waived by the author" in out and "CHG-1182" in out
+    assert (
+        f'{good}: $.nodes[1] (node "step"): rule {rule}' in out and "waived by the author" in out and "CHG-1182" in out
+    )
     assert f"{good}: ok" in out
     assert main(["flows", "check", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert f"{bad}: $.nodes[1]: breaks safety rule {rule}" in err
+    assert f'{bad}: $.nodes[1] (node "step"): breaks safety rule {rule}' in err
 
 
 def test_the_schema_accepts_waivers_and_ai_marks_and_refuses_other_origins():

@@ -291,3 +291,48 @@ async def test_the_walk_shows_the_ticket_and_its_description_folds_away(store, d
         await pilot.click("#ticket-subject")
         assert description.display
         assert app.is_running
+
+
+# --- what the author wrote for the tech --------------------------------------------------
+
+
+async def test_h_unfolds_the_authors_help_under_the_step_and_folds_it_again(store, db, desk):
+    doc = {**SMALL_FLOW, "nodes": [dict(node) for node in SMALL_FLOW["nodes"]]}
+    doc["nodes"][1]["help"] = "Hold Ctrl while clicking the Outlook icon.\n[bold red]x[/] [@click=app.quit]q[/]"
+    await seed_tickets(db, desk.tech.account_id, [("T-500", "Outlook will not open", "Bob")])
+    flow = await import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
+    await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-500", flow_id=flow.id)
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        keys_line = app.screen.query_one("#node-help")
+        assert "h the author's help" not in str(keys_line.render())  # the question has none
+        await pilot.press("h")  # says so instead of doing nothing
+        await wait_for(pilot, lambda: any("no help from its author" in str(n.message) for n in app._notifications))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
+        more = app.screen.query_one("#node-more")
+        assert "h the author's help" in str(keys_line.render()) and not more.display
+        await pilot.press("h")
+        assert more.display
+        shown = str(more.render())
+        assert "Hold Ctrl while clicking" in shown and "[@click=app.quit]q[/]" in shown  # literal, not markup
+        await pilot.press("h")
+        assert not more.display
+
+
+async def test_the_start_dialog_shows_the_highlighted_flows_description(store, db, desk):
+    doc = {**SMALL_FLOW, "description": "For Outlook 2016 and later on Windows; not for OWA."}
+    await seed_tickets(db, desk.tech.account_id, [("T-501", "Outlook will not open", "Bob")])
+    await import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query("DataTable") and app.screen.query_one("DataTable").row_count)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.query("#flow-description"))
+        about = app.screen.query_one("#flow-description")
+        await wait_for(pilot, lambda: about.display)
+        assert "For Outlook 2016 and later" in str(about.render())
+        await pilot.press("down")  # the next choice is no flow: nothing to describe
+        await wait_for(pilot, lambda: not about.display)

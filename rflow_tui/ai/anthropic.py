@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from rflow_tui.ai.base import GenerationError, MalformedNodeError, NodeContext, NoGeneratorError
+from rflow_tui.ai.validate import MAX_ID, MAX_LABEL, MAX_TEXT
 from rflow_tui.domain.enums import NodeType
 
 DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (anthropic 2.13)
@@ -22,11 +23,17 @@ MAX_TOKENS = 1024
 NODE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "id": {"type": "string", "description": "short slug unique in this walk, at most 64 characters"},
+        "id": {"type": "string", "description": f"short slug unique in this walk, at most {MAX_ID} characters"},
         "type": {"type": "string", "enum": [node_type.value for node_type in NodeType]},
-        "text": {"type": "string", "description": "plain text shown to the technician, at most 600 characters"},
-        "yes_label": {"type": "string", "description": "first button text for a question; empty otherwise"},
-        "no_label": {"type": "string", "description": "second button text for a question; empty otherwise"},
+        "text": {"type": "string", "description": f"plain text shown to the technician, at most {MAX_TEXT} characters"},
+        "yes_label": {
+            "type": "string",
+            "description": f"first button text for a question (at most {MAX_LABEL} characters); empty otherwise",
+        },
+        "no_label": {
+            "type": "string",
+            "description": f"second button text for a question (at most {MAX_LABEL} characters); empty otherwise",
+        },
     },
     "required": ["id", "type", "text", "yes_label", "no_label"],
     "additionalProperties": False,

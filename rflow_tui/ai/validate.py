@@ -19,6 +19,8 @@ from rflow_tui.ai.safety import Finding, scan_node
 from rflow_tui.domain.enums import NodeType
 from rflow_tui.text import clean, same_label
 
+# Stricter than the flow format (flow.schema.json): a node the model writes is read on a
+# screen mid-call, so it is short, and its id is a plain slug. Messages say "AI node".
 MAX_ID = 64
 MAX_TEXT = 600
 MAX_LABEL = 60
@@ -38,7 +40,7 @@ def _text(raw: dict[str, Any], key: str, limit: int, what: str, *, single_line: 
         raise MalformedNodeError(f"{what} is missing or empty")
     value = clean(value, single_line=single_line).strip()
     if len(value) > limit:
-        raise MalformedNodeError(f"{what} is {len(value)} characters; the limit is {limit}")
+        raise MalformedNodeError(f"{what} is {len(value)} characters; an AI node may have at most {limit}")
     return value
 
 
@@ -52,7 +54,9 @@ def _label(raw: dict[str, Any], key: str, default: str) -> str:
     if not value:
         raise MalformedNodeError(f"{key} looks blank: it holds only invisible characters")
     if len(value) > MAX_LABEL:
-        raise MalformedNodeError(f"{key} is {len(value)} characters; a button label may have {MAX_LABEL}")
+        raise MalformedNodeError(
+            f"{key} is {len(value)} characters; an AI node's button label may have at most {MAX_LABEL}"
+        )
     return value
 
 
@@ -62,7 +66,7 @@ def validate_node(raw: Any) -> dict[str, Any]:
         raise MalformedNodeError("the node is not a JSON object")
     node_id = _text(raw, "id", MAX_ID, "the node id", single_line=True)
     if not _ID.match(node_id):
-        raise MalformedNodeError("the node id may use only letters, digits and _ . : -")
+        raise MalformedNodeError("an AI node's id may use only letters, digits and _ . : -")
     node_type = raw.get("type")
     if node_type not in tuple(NodeType):
         raise MalformedNodeError(f"the node type must be one of {', '.join(NodeType)}")

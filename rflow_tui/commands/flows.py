@@ -3,30 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import glob
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store
 from rflow_tui.commands.output import emit, say
 from rflow_tui.files import FileProblem, read_text
 from rflow_tui.text import inert_json
 
+if TYPE_CHECKING:
+    from rflow_tui.flow_format import Problem, Waiver
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     flows = sub.add_parser("flows", help="the desk's flow library").add_subparsers(dest="flows_cmd", required=True)
     p = flows.add_parser("import", help="check and import flow files (JSON); any failing file imports nothing")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="flow files, directories or glob patterns")
+    p.add_argument(
+        "--new-version",
+        action="store_true",
+        help="a file whose slug (or title) is already in the library becomes its next version",
+    )
     p.set_defaults(handler=cmd_flows_import)
-    p = flows.add_parser("export", help="print a flow as JSON (the import format)")
-    p.add_argument("flow_id", type=int, metavar="ID")
+    p = flows.add_parser("export", help="print a flow as JSON (the import format) or as a diagram")
+    p.add_argument("flow_ref", metavar="ID|SLUG", help="the flow's id, or its slug for the current version")
+    p.add_argument(
+        "--format",
+        choices=("json", "mermaid", "dot"),
+        default="json",
+        help="json (default; re-importable), mermaid (renders in Markdown) or dot (Graphviz)",
+    )
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output")
     p.set_defaults(handler=cmd_flows_export)
     p = flows.add_parser("list", help="list the desk's flows")
     p.add_argument("--all", action="store_true", help="every version, not just the current ones")
     p.set_defaults(handler=cmd_flows_list)
     p = flows.add_parser("check", help="check flow files without importing them (no database needed)")
-    p.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="flow files, directories (every *.json in them) or globs")
+    p.add_argument("--json", action="store_true", help="one JSON report on standard output, for editors and CI")
     p.set_defaults(handler=cmd_flows_check)
 
     sessions = sub.add_parser("sessions", help="walk sessions").add_subparsers(dest="sessions_cmd", required=True)
@@ -50,30 +67,82 @@ def read_flow_file(path: Path) -> Any:
         raise CommandError(f"{path}: JSON nested too deeply") from exc
 
 
-def _check_files(paths: list[Path]) -> tuple[list[tuple[Path, Any]], int]:
-    """Parse and check every file, printing each problem (stderr), each safety waiver that
-    applied (stdout: it is part of what the flow says) and notes; returns the docs and the
-    problem count."""
-    from rflow_tui.flow_format import review_flow
+def flow_files(patterns: list[str]) -> list[Path]:
+    """The files named: a file as given, a directory's *.json (in its subfolders too), a glob's
+    matches (for shells that do not expand them). Something that names no file is an error."""
+    found: list[Path] = []
+    for pattern in patterns:
+        path = Path(pattern)
+        if path.is_dir():
+            matches = sorted(p for p in path.rglob("*.json") if p.is_file())
+        elif glob.has_magic(pattern):
+            matches = sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+        else:
+            matches = [path]  # read_flow_file says what is wrong with a missing file
+        if not matches:
+            raise CommandError(f"{pattern}: no flow files (*.json) there")
+        found += [p for p in matches if p not in found]
+    return found
 
-    docs, failures = [], 0
+
+@dataclass
+class FileReport:
+    """One flow file as read and checked; ``doc`` is None when the file could not be read."""
+
+    path: Path
+    doc: Any
+    errors: list[Problem]
+    warnings: list[Problem] = field(default_factory=list)
+    waived: list[Waiver] = field(default_factory=list)
+
+
+def _review_files(paths: list[Path]) -> list[FileReport]:
+    from rflow_tui.flow_format import Problem, review_flow
+
+    reports = []
     for path in paths:
         try:
             doc = read_flow_file(path)
         except CommandError as exc:
-            say(exc, err=True)
-            failures += 1
+            reports.append(FileReport(path, None, [Problem("$", str(exc))]))
             continue
         review = review_flow(doc, require_title=True)
-        for problem in review.problems:
-            say(f"{path}: {problem}", err=True)
-        for waiver in review.waived:
-            say(f"{path}: {waiver}")
-        for note in review.notes:
-            say(f"{path}: note: {note}", err=True)
-        failures += len(review.problems)
-        docs.append((path, doc))
-    return docs, failures
+        reports.append(FileReport(path, doc, review.problems, review.warnings, review.waived))
+    return reports
+
+
+def _say_reports(reports: list[FileReport]) -> int:
+    """Errors and warnings on stderr, the waivers that applied on stdout (part of what the flow
+    says); returns the error count."""
+    for report in reports:
+        for problem in report.errors:
+            say(problem.message if report.doc is None else f"{report.path}: {problem}", err=True)
+        for waiver in report.waived:
+            say(f"{report.path}: {waiver}")
+        for warning in report.warnings:
+            say(f"{report.path}: warning: {warning}", err=True)
+    return sum(len(report.errors) for report in reports)
+
+
+def _json_report(reports: list[FileReport]) -> str:
+    def problem(p: Problem) -> dict[str, Any]:
+        return {"path": p.path, "node": p.node_id, "message": p.message}
+
+    return inert_json(
+        [
+            {
+                "file": str(r.path),
+                "ok": not r.errors,
+                "errors": [problem(p) for p in r.errors],
+                "warnings": [problem(p) for p in r.warnings],
+                "waivers": [
+                    {"path": w.path, "node": w.node_id, "rule": w.rule_id, "reason": w.reason} for w in r.waived
+                ],
+            }
+            for r in reports
+        ],
+        indent=2,
+    )
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -88,18 +157,25 @@ def _write(text: str, output: Path | None) -> None:
 
 
 def cmd_flows_check(args) -> int:
-    docs, failures = _check_files(args.files)
-    if failures:
-        raise CommandError(f"{failures} problem(s) in {len(args.files)} file(s)")
-    for path, _ in docs:
-        say(f"{path}: ok")
+    """Exit 0 when every file passes (warnings allowed), 2 when any has an error."""
+    paths = flow_files(args.files)
+    reports = _review_files(paths)
+    if args.json:
+        emit(_json_report(reports))
+        return 2 if any(r.errors for r in reports) else 0
+    errors = _say_reports(reports)
+    if errors:
+        raise CommandError(f"{errors} problem(s) in {len(paths)} file(s)")
+    for report in reports:
+        say(f"{report.path}: ok" + (f" ({len(report.warnings)} warning(s))" if report.warnings else ""))
     return 0
 
 
 def cmd_flows_import(args) -> int:
-    docs, failures = _check_files(args.files)
-    if failures:
-        raise CommandError(f"{failures} problem(s); nothing was imported")
+    reports = _review_files(flow_files(args.files))
+    errors = _say_reports(reports)
+    if errors:
+        raise CommandError(f"{errors} problem(s); nothing was imported")
     settings = load(args)
 
     async def go() -> int:
@@ -107,9 +183,11 @@ def cmd_flows_import(args) -> int:
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            for path, doc in docs:
-                flow = await import_flow_doc(db, actor=actor, doc=doc, source=str(path))
-                say(f"{path}: flow {flow.id} '{flow.title}' ({flow.slug} v{flow.version})")
+            for report in reports:
+                flow = await import_flow_doc(
+                    db, actor=actor, doc=report.doc, source=str(report.path), new_version=args.new_version
+                )
+                say(f"{report.path}: flow {flow.id} '{flow.title}' ({flow.slug} v{flow.version})")
         return 0
 
     return run_async(go)
@@ -119,12 +197,14 @@ def cmd_flows_export(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.services.flows import flow_document, get_flow
+        from rflow_tui.flow_diagram import RENDERERS
+        from rflow_tui.services.flows import find_flow, flow_document
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            flow = await get_flow(db, actor=actor, flow_id=args.flow_id)
-        _write(inert_json(flow_document(flow), indent=2), args.output)
+            flow = await find_flow(db, actor=actor, ref=args.flow_ref)
+        doc = flow_document(flow)
+        _write(RENDERERS[args.format](doc) if args.format in RENDERERS else inert_json(doc, indent=2), args.output)
         return 0
 
     return run_async(go)

@@ -64,6 +64,16 @@ async def get_flow(db: AsyncSession, *, actor: User, flow_id: int) -> Flow:
     return await get_in_account(db, Flow, actor.account_id, id=flow_id, missing=f"flow {flow_id} does not exist")
 
 
+async def find_flow(db: AsyncSession, *, actor: User, ref: str) -> Flow:
+    """A flow named the way people name one: its id (``12``) or its slug (the current version)."""
+    if ref.isdigit():
+        return await get_flow(db, actor=actor, flow_id=int(ref))
+    await authorize(db, actor, Need.MEMBER, "read flows")
+    return await get_in_account(
+        db, Flow, actor.account_id, slug=ref, is_current=True, missing=f"no flow with id or slug {ref!r}"
+    )
+
+
 def flow_document(flow: Flow) -> dict[str, Any]:
     """The flow as a document to export or walk: its stored data with the row's metadata."""
     doc = dict(flow.flow_data or {})
@@ -92,24 +102,20 @@ async def _store_flow(
     source: str,
     slug: str | None = None,
     source_proposal_id: int | None = None,
+    new_version: bool = False,
 ) -> Flow:
-    """Inside the caller's write transaction: a new flow or the next version of its slug.
+    """Inside the caller's write transaction: a new flow, or (only with ``new_version``) the
+    next version of its slug: a flow already in the library is never replaced by accident.
 
     Importing a document identical to the current version returns that version
-    unchanged, so installing the starter library twice adds nothing.
+    unchanged, so importing the same file twice adds nothing.
     """
     review = review_flow(doc, require_title=True)
     if review.problems:
         raise FlowProblems(source, review.problems)
     doc = cleaned(doc)
     slug = slug or doc.get("slug") or slugify(doc["title"])
-    versions = list(
-        await db.exec(
-            select(Flow)
-            .where(Flow.account_id == actor.account_id, Flow.slug == slug)
-            .order_by(col(Flow.version).desc())
-        )
-    )
+    versions = await _versions(db, actor.account_id, slug)
     flow = Flow(
         account_id=actor.account_id,
         slug=slug,
@@ -125,6 +131,8 @@ async def _store_flow(
     current = next((f for f in versions if f.is_current), None)
     if current is not None and _content(flow_document(current)) == _content(flow_document(flow)):
         return current
+    if not new_version:
+        await _refuse_a_silent_replace(db, actor, source, slug, flow.title, versions)
     for old in versions:
         if old.is_current:
             old.is_current = False
@@ -159,8 +167,11 @@ async def _store_flow(
     return flow
 
 
-async def import_flow_doc(db: AsyncSession, *, actor: User, doc: dict[str, Any], source: str) -> Flow:
-    """Check and store one flow document (engineers only); a known slug gets a new version.
+async def import_flow_doc(
+    db: AsyncSession, *, actor: User, doc: dict[str, Any], source: str, new_version: bool = False
+) -> Flow:
+    """Check and store one flow document (engineers only); a known slug gets a new version
+    only with ``new_version`` (otherwise ValidationFailed says how).
 
     Raises FlowProblems (a ValidationFailed) listing every problem; nothing is stored then.
     The stored version number is the store's own (previous + 1); a ``version`` in the
@@ -171,8 +182,40 @@ async def import_flow_doc(db: AsyncSession, *, actor: User, doc: dict[str, Any],
         raise FlowProblems(source, problems)
     async with write_transaction(db):
         await authorize(db, actor, Need.REVIEW, "import flows")
-        flow = await _store_flow(db, actor, doc, source=source)
+        flow = await _store_flow(db, actor, doc, source=source, new_version=new_version)
     return flow
+
+
+async def _versions(db: AsyncSession, account_id: int, slug: str) -> list[Flow]:
+    """Every stored version of the flow with this slug, newest first."""
+    stmt = select(Flow).where(Flow.account_id == account_id, Flow.slug == slug).order_by(col(Flow.version).desc())
+    return list(await db.exec(stmt))
+
+
+async def _refuse_a_silent_replace(
+    db: AsyncSession, actor: User, source: str, slug: str, title: str, versions: list[Flow]
+) -> None:
+    """A file that would replace a flow (same slug) or pass for one (same title) needs --new-version."""
+    if versions:
+        raise ValidationFailed(
+            f"{source}: the library already has '{slug}' (v{versions[0].version}); nothing was imported. "
+            f"To store this file as v{versions[0].version + 1}, import it again with --new-version"
+        )
+    same_title = (
+        await db.exec(
+            select(Flow).where(
+                Flow.account_id == actor.account_id,
+                col(Flow.is_current).is_(True),
+                func.lower(Flow.title) == title.lower(),
+            )
+        )
+    ).first()
+    if same_title is not None:
+        raise ValidationFailed(
+            f"{source}: a flow titled '{same_title.title}' is already in the library ('{same_title.slug}' "
+            f"v{same_title.version}); nothing was imported. Give this one another title, or set "
+            f'"slug": "{same_title.slug}" and import it with --new-version to replace it'
+        )
 
 
 def starter_documents() -> list[tuple[str, dict[str, Any]]]:
@@ -181,11 +224,16 @@ def starter_documents() -> list[tuple[str, dict[str, Any]]]:
 
 
 async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow]:
-    """Import every shipped flow in one transaction; already-installed ones are left as they are."""
+    """Import every shipped flow in one transaction; one whose slug the desk already has is
+    left as it is (the desk may have edited it)."""
     docs = starter_documents()
     async with write_transaction(db):
         await authorize(db, actor, Need.REVIEW, "install flows")
-        flows = [await _store_flow(db, actor, doc, source=f"starter:{name}") for name, doc in docs]
+        flows = []
+        for name, doc in docs:
+            installed = await _versions(db, actor.account_id, doc.get("slug") or slugify(doc["title"]))
+            current = next((f for f in installed if f.is_current), None)
+            flows.append(current or await _store_flow(db, actor, doc, source=f"starter:{name}"))
     return flows
 
 

@@ -17,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ProposalStatus
-from rflow_tui.flow_format import TITLE_MAX, mark_ai_origin
+from rflow_tui.flow_format import LIMITS, mark_ai_origin
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
@@ -137,13 +137,13 @@ async def approve(
             )
             flow_slug = target.slug
             doc.update(
-                title=(title or target.title).strip()[:TITLE_MAX],
+                title=(title or target.title).strip()[: LIMITS.title],
                 category=proposal.category or target.category or "",
                 match_keywords=keywords or list(target.match_keywords or []),
             )
         else:
             doc.update(
-                title=clean(title or proposal.title or "AI L1 resolution", single_line=True)[:TITLE_MAX],
+                title=clean(title or proposal.title or "AI L1 resolution", single_line=True)[: LIMITS.title],
                 category=proposal.category or "",
                 match_keywords=keywords,
             )
@@ -161,7 +161,13 @@ async def approve(
         doc.pop("slug", None)
         doc.pop("version", None)
         flow = await _store_flow(
-            db, actor, doc, source=f"proposal {proposal.id}", slug=flow_slug, source_proposal_id=proposal.id
+            db,
+            actor,
+            doc,
+            source=f"proposal {proposal.id}",
+            slug=flow_slug,
+            source_proposal_id=proposal.id,
+            new_version=True,  # the reviewer chose: the target's next version, or a free slug
         )
         proposal.status = ProposalStatus.APPROVED
         proposal.target_flow_id = target_id

@@ -40,6 +40,7 @@ class StartDialog(StoreGuard, ModalScreen):
             )
             yield LoadingIndicator(id="start-loading")
             yield OptionList(id="start-options")
+            yield Static("", id="flow-description")
             yield Static("AI build: category and problem (editable)", classes="field-label ai-field")
             yield Input(
                 clean(self.ticket.category, single_line=True), id="category", placeholder="category", classes="ai-field"
@@ -52,7 +53,17 @@ class StartDialog(StoreGuard, ModalScreen):
 
     def on_mount(self) -> None:
         self.query_one("#start-options").display = False
+        self.query_one("#flow-description").display = False
         self.load_options()
+
+    @on(OptionList.OptionHighlighted)
+    def _describe(self, event: OptionList.OptionHighlighted) -> None:
+        """The highlighted flow's description, from its author: what the flow is for."""
+        kind, target = self.choices.get(event.option.id or "", ("", None))
+        about = (target.flow_data or {}).get("description") if kind == "flow" else None
+        box = self.query_one("#flow-description", Static)
+        box.update(plain(about) if isinstance(about, str) else "")
+        box.display = bool(isinstance(about, str) and about.strip())
 
     @work(exclusive=True)
     async def load_options(self) -> None:

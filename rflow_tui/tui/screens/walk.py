@@ -54,6 +54,7 @@ class WalkScreen(StoreGuard, Screen):
         Binding("b", "step_back", "Step back", show=False),
         Binding("t", "retry", "Retry", show=False),
         Binding("i", "toggle_ticket", "Ticket details", show=False),
+        Binding("h", "toggle_help", "Step help", show=False),
         Binding("x", "copy_transcript", "Copy transcript", show=False),
     ]
 
@@ -112,6 +113,10 @@ class WalkScreen(StoreGuard, Screen):
 
         ticket = await self.ctx.call(ticket_of, ticket_id=self.walk.ticket_id)
         self.query_one(TicketHeader).show_ticket(ticket)
+
+    def action_toggle_help(self) -> None:
+        if not self.card.toggle_more():
+            self.notify("This step has no help from its author.", timeout=3)
 
     def action_toggle_ticket(self) -> None:
         self.query_one(TicketHeader).toggle()

@@ -26,23 +26,44 @@ KIND_HELP: dict[str, str] = {
 ERROR_HELP = "t retry · e escalate · r resolve"
 
 
+HAS_MORE = " · h the author's help"
+
+
 class NodeCard(Vertical):
     """One of four states: loading, a node, a message (no node to walk), or an error.
 
     A generation error keeps the node it followed in view, so the tech still sees
-    what they answered; everything shown is plain text, never markup.
+    what they answered; everything shown is plain text, never markup. An authored
+    node's ``help`` (how-to detail, why the step matters) stays folded under the
+    text until the tech asks for it, so the step itself reads at a glance.
     """
+
+    _more = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="node-kind")
         yield Static(id="node-text")
+        yield Static(id="node-more")
         yield LoadingIndicator(id="walk-loading")
         yield Static(id="walk-error")
         yield Static(id="node-help")
 
     def on_mount(self) -> None:
         self.query_one("#node-text").display = False
+        self.query_one("#node-more").display = False
         self.query_one("#walk-error").display = False
+
+    @property
+    def has_more(self) -> bool:
+        return bool(self._more)
+
+    def toggle_more(self) -> bool:
+        """Show or fold the node's help; False when the node has none."""
+        more = self.query_one("#node-more", Static)
+        if not self._more:
+            return False
+        more.display = not more.display
+        return True
 
     def set_loading(self, loading: bool) -> None:
         self.query_one("#walk-loading").display = loading
@@ -51,9 +72,14 @@ class NodeCard(Vertical):
         """``note`` follows the kind in the title, e.g. how the step was checked."""
         kind = str(node.get("type") or "")
         title = KIND_TITLES.get(kind, kind)
-        self._show(f"{title} · {note}" if note else title, str(node.get("text", "")), KIND_HELP.get(kind, ""))
+        more = node.get("help")
+        self._more = more if isinstance(more, str) else ""
+        keys = KIND_HELP.get(kind, "") + (HAS_MORE if self._more else "")
+        self._show(f"{title} · {note}" if note else title, str(node.get("text", "")), keys)
+        self.query_one("#node-more", Static).update(plain(self._more))
 
     def show_message(self, title: str, text: str, help_text: str) -> None:
+        self._more = ""
         self._show(title, text, help_text)
 
     def show_error(self, message: str) -> None:
@@ -67,5 +93,6 @@ class NodeCard(Vertical):
         node_text = self.query_one("#node-text", Static)
         node_text.update(plain(text))
         node_text.display = True
+        self.query_one("#node-more").display = False  # each node opens folded
         self.query_one("#walk-error").display = False
         self.query_one("#node-help", Static).update(plain(help_text))
