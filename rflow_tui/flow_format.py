@@ -194,6 +194,18 @@ def next_node_id(node: dict[str, Any], answer: str | None) -> str | None:
     return None
 
 
+def position(doc: Any, steps: list[WalkStep]) -> dict[str, Any] | None:
+    """The node a walk of ``doc`` is on after its live ``steps``: the start when there are
+    none, else where the last one led; None when the flow has no such node."""
+    if not steps:
+        return node_by_id(doc, doc.get("start") if isinstance(doc, dict) else None)
+    last = node_by_id(doc, steps[-1].node_id)
+    try:
+        return None if last is None else node_by_id(doc, next_node_id(last, steps[-1].answer))
+    except ValueError:
+        return None
+
+
 # --- checking a flow -------------------------------------------------------------
 
 

@@ -225,7 +225,7 @@ def test_any_walk_records_steps_that_match_the_flow(db_url):
     async def walk_it(doc, plan):
         assert check_flow(doc) == [], doc
         async with factory() as db:
-            flow = await flows.import_flow_doc(db, actor=desk.owner, doc=doc, source="hypothesis")
+            flow = await flows.import_flow_doc(db, actor=desk.owner, doc=doc, source="hypothesis", new_version=True)
             walk = await sessions.start_flow_session(
                 db, actor=desk.tech, ticket_id=f"PSA-{next(counter)}", ticket_kind="psa", flow_id=flow.id
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 
 import pytest
 from sqlmodel import select
@@ -228,6 +229,7 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
     await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    before = utcnow()
     nxt = await svc.advance_ai_build(
         db,
         actor=desk.tech,
@@ -240,6 +242,8 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
         note="local acct",
     )
     stored = await reload(db, walk.id)
+    answered_at = datetime.fromisoformat(stored.walked_path[0].pop("at"))  # when, for the time spent on it
+    assert before <= answered_at <= utcnow()
     assert stored.walked_path == [
         {
             "node_type": "question",
@@ -300,6 +304,7 @@ async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
         note="done",
     )
     entry = (await reload(db, walk.id)).walked_path[0]
+    assert datetime.fromisoformat(entry.pop("at")) <= utcnow()
     assert entry == {
         "node_type": "instruction",
         "id": "i-restart",

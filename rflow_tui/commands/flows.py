@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON report on standard output, for editors and CI")
     p.set_defaults(handler=cmd_flows_check)
 
+    p = flows.add_parser("stats", help="the numbers behind every node of a flow, from the walks stored")
+    p.add_argument("slug", metavar="SLUG")
+    p.add_argument("--version", type=int, metavar="N", help="count the nodes of version N (default: the current one)")
+    p.add_argument("--json", action="store_true", help="the numbers as JSON")
+    p.set_defaults(handler=cmd_flows_stats)
+
     sessions = sub.add_parser("sessions", help="walk sessions").add_subparsers(dest="sessions_cmd", required=True)
     p = sessions.add_parser("export", help="a session transcript to paste into a PSA ticket")
     p.add_argument("session_id", type=int, metavar="ID")
@@ -225,6 +231,96 @@ def cmd_flows_list(args) -> int:
         for f in rows:
             mark = "" if f.is_current else "  (old version)"
             say(f"{f.id:>5}  {f.slug:36} v{f.version:<3} {f.category or '-':14} {f.title}{mark}")
+        return 0
+
+    return run_async(go)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _share(part: int, whole: int) -> str:
+    return f"{part / whole:.0%}" if whole else "-"
+
+
+def _stats_text(stats: Any) -> list[str]:
+    lines = [f"{stats.slug} · {stats.title}", ""]
+    lines.append(
+        f"{'version':8} {'walks':>6} {'resolved':>9} {'escalated':>10} {'abandoned':>10} {'open':>5}  "
+        f"{'resolution':>10}  median walk"
+    )
+    for v in stats.versions:
+        rate = "-" if v.resolution_rate is None else f"{v.resolution_rate:.0%}"
+        lines.append(
+            f"{'v' + str(v.version):8} {v.walks:>6} {v.resolved:>9} {v.escalated:>10} {v.abandoned:>10} "
+            f"{v.in_progress:>5}  {rate:>10}  {_duration(v.median_walk_seconds)}"
+        )
+    lines += ["", f"v{stats.version}, node by node (escalated and abandoned: of the walks that reached the node)"]
+    lines.append(f"{'node':24} {'reached':>7} {'on step':>8} {'escalated':>9} {'abandoned':>9}  answers")
+    for n in stats.nodes:
+        answers = " · ".join(f"{label} {count}" for label, count in n.answers.most_common())
+        lines.append(
+            f"{n.node_id[:24]:24} {n.reached:>7} {_duration(n.median_seconds):>8} {_share(n.escalated, n.reached):>9} "
+            f"{_share(n.abandoned, n.reached):>9}  {answers}"
+        )
+    return lines
+
+
+def _stats_json(stats: Any) -> str:
+    return inert_json(
+        {
+            "slug": stats.slug,
+            "title": stats.title,
+            "nodes_of_version": stats.version,
+            "versions": [
+                {
+                    "version": v.version,
+                    "walks": v.walks,
+                    "resolved": v.resolved,
+                    "escalated": v.escalated,
+                    "abandoned": v.abandoned,
+                    "in_progress": v.in_progress,
+                    "resolution_rate": v.resolution_rate,
+                    "median_walk_seconds": v.median_walk_seconds,
+                }
+                for v in stats.versions
+            ],
+            "nodes": [
+                {
+                    "id": n.node_id,
+                    "type": n.node_type,
+                    "reached": n.reached,
+                    "answers": dict(n.answers),
+                    "median_seconds_on_step": n.median_seconds,
+                    "escalated": n.escalated,
+                    "abandoned": n.abandoned,
+                }
+                for n in stats.nodes
+            ],
+        },
+        indent=2,
+    )
+
+
+def cmd_flows_stats(args) -> int:
+    settings = load(args)
+
+    async def go() -> int:
+        from rflow_tui.services.flow_stats import flow_stats
+
+        async with store(settings) as db:
+            actor = await acting_user(db, settings)
+            stats = await flow_stats(db, actor=actor, slug=args.slug, version=args.version)
+        if args.json:
+            emit(_stats_json(stats))
+        else:
+            for line in _stats_text(stats):
+                say(line)
         return 0
 
     return run_async(go)

@@ -52,6 +52,7 @@ class WalkStep:
     l1_note: str | None = None
     undone: bool = False
     undone_at: str | None = None
+    at: str | None = None  # when it was answered (ISO 8601, UTC); None on rows written before it was stored
 
     # --- constructors: one per kind of step ------------------------------------------
 
@@ -115,6 +116,10 @@ class WalkStep:
             return None
         return self.yes_label if self.answer == Answer.YES else self.no_label
 
+    def answered_at(self, at: datetime) -> WalkStep:
+        """This step stamped with when it was answered (for the time spent on each node)."""
+        return replace(self, at=at.isoformat())
+
     def undo(self, at: datetime) -> WalkStep:
         """This step stepped back over: kept as history, no longer counted."""
         return replace(self, undone=True, undone_at=at.isoformat())
@@ -142,6 +147,8 @@ class WalkStep:
             data.update(answer_label=self.answer_label, yes_label=self.yes_label, no_label=self.no_label)
         if self.undone:
             data.update(undone=True, undone_at=self.undone_at)
+        if self.at:
+            data["at"] = self.at
         return {key: (value.value if isinstance(value, StrEnum) else value) for key, value in data.items()}
 
     @classmethod
@@ -163,6 +170,8 @@ class WalkStep:
             step = cls.instruction(source, node_id, text, note=note)
         if data.get("undone"):
             step = replace(step, undone=True, undone_at=data.get("undone_at"))
+        if isinstance(data.get("at"), str):
+            step = replace(step, at=data["at"])
         return step
 
 

@@ -21,7 +21,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, Answer, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
-from rflow_tui.flow_format import FORMAT, Problem, check_flow, cleaned, labels, next_node_id, node_by_id, review_flow
+from rflow_tui.flow_format import (
+    FORMAT,
+    Problem,
+    check_flow,
+    cleaned,
+    labels,
+    next_node_id,
+    node_by_id,
+    position,
+    review_flow,
+)
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, sessions
 from rflow_tui.services.access import Need, authorize, get_in_account
@@ -402,17 +412,7 @@ def _shown(node: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _position(doc: dict[str, Any], walk: L1WalkSession) -> dict[str, Any] | None:
-    steps = live_steps(walk.steps)
-    if not steps:
-        return _shown(node_by_id(doc, doc.get("start")))
-    last = steps[-1]
-    node = node_by_id(doc, last.node_id)
-    if node is None:
-        return None
-    try:
-        return _shown(node_by_id(doc, next_node_id(node, last.answer)))
-    except ValueError:
-        return None
+    return _shown(position(doc, live_steps(walk.steps)))
 
 
 async def current_flow_node(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any] | None:

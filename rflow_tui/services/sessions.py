@@ -151,9 +151,10 @@ def _moved(walk: L1WalkSession) -> None:
 
 
 def _append(walk: L1WalkSession, step: WalkStep) -> None:
+    _moved(walk)
+    step = step.answered_at(walk.last_step_at or utcnow())
     walk.walked_path = [*(walk.walked_path or []), step.to_json()]
     walk.current_node_id = step.node_id
-    _moved(walk)
 
 
 async def _refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, ticket_id: str, instead: str) -> None:
