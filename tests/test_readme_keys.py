@@ -11,6 +11,7 @@ import pytest
 from rflow_tui.tui.app import RflowApp
 from rflow_tui.tui.screens.dialogs import ResolveDialog
 from rflow_tui.tui.screens.escalations import EscalationsScreen
+from rflow_tui.tui.screens.flow_map import FlowMapScreen
 from rflow_tui.tui.screens.keys import KeySheet, key_label, own_bindings
 from rflow_tui.tui.screens.my_walks import MyWalksScreen
 from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
@@ -33,6 +34,7 @@ ROWS = {
     "escalations": EscalationsScreen,
     "my walks": MyWalksScreen,
     "proposals": ProposalsScreen,
+    "flow map": FlowMapScreen,
     "key sheet": KeySheet,
 }
 

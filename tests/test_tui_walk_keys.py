@@ -336,3 +336,52 @@ async def test_the_start_dialog_shows_the_highlighted_flows_description(store, d
         assert "For Outlook 2016 and later" in str(about.render())
         await pilot.press("down")  # the next choice is no flow: nothing to describe
         await wait_for(pilot, lambda: not about.display)
+
+
+async def test_v_draws_the_flow_with_the_path_walked_and_the_node_the_walk_is_on(store, db, desk):
+    doc = {**SMALL_FLOW, "nodes": [dict(node) for node in SMALL_FLOW["nodes"]]}
+    doc["nodes"][2]["text"] = "[@click=app.quit]Does[/] Outlook open in safe mode?"  # literal in the map too
+    await seed_tickets(db, desk.tech.account_id, [("T-502", "Outlook will not open", "Bob")])
+    flow = await import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
+    await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-502", flow_id=flow.id)
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        await pilot.press("1")  # Microsoft account: on to the safe-mode instruction
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
+        await pilot.press("v")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "FlowMapScreen")
+        tree = app.screen.query_one("FlowTree")
+        await wait_for(pilot, lambda: tree.root.children)
+        labels = {}
+        todo = list(tree.root.children)
+        while todo:
+            item = todo.pop()
+            labels.setdefault(item.data, []).append(str(item.label))
+            todo += item.children
+        assert set(labels) == {"q-account", "i-safe", "q-works", "done", "esc"}
+        assert "(walked)" in labels["q-account"][0] and "you are here" in labels["i-safe"][0]
+        assert labels["i-safe"][0].startswith("Microsoft account → ")  # the branch under its answer
+        assert sorted(label.endswith("back to esc") for label in labels["esc"]) == [False, True]  # drawn once
+        assert "[@click=app.quit]Does[/]" in labels["q-works"][0]
+        await wait_for(pilot, lambda: tree.cursor_node is not None and tree.cursor_node.data == "i-safe")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+        assert app.screen.query("#acknowledge")  # the walk goes on where it was
+
+
+async def test_v_on_an_ai_walk_says_there_is_no_map(store, db, desk):
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook will not open"
+    )
+    assert walk.id
+    app = make_app(store, desk.tech, generator=Steps(ACCOUNT_Q))
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
+        await pilot.press("v")
+        await wait_for(
+            pilot, lambda: any("Only a flow or a proposal has a map" in str(n.message) for n in app._notifications)
+        )
+        assert app.screen.__class__.__name__ == "WalkScreen"

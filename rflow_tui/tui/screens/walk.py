@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
+from rflow_tui.domain.walk_step import live_steps
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
 from rflow_tui.tui.format import KIND_NAMES
@@ -55,6 +56,7 @@ class WalkScreen(StoreGuard, Screen):
         Binding("t", "retry", "Retry", show=False),
         Binding("i", "toggle_ticket", "Ticket details", show=False),
         Binding("h", "toggle_help", "Step help", show=False),
+        Binding("v", "show_map", "Flow map", show=False),
         Binding("x", "copy_transcript", "Copy transcript", show=False),
     ]
 
@@ -113,6 +115,21 @@ class WalkScreen(StoreGuard, Screen):
 
         ticket = await self.ctx.call(ticket_of, ticket_id=self.walk.ticket_id)
         self.query_one(TicketHeader).show_ticket(ticket)
+
+    @work(group="map")
+    async def action_show_map(self) -> None:
+        """The flow as a tree, the path walked and the current node marked (flows and proposals)."""
+        if self.walk.session_kind not in WALKS_A_TREE:
+            self.notify("Only a flow or a proposal has a map: this walk is built as it goes.", timeout=4)
+            return
+        from rflow_tui.services.flows import walk_document
+        from rflow_tui.tui.screens.flow_map import FlowMapScreen
+
+        doc = await self.ctx.call(walk_document, session_id=self.walk.id)
+        walked = [step.node_id for step in live_steps(self.walk.steps)]
+        here = self.node.get("id") if self.node else None
+        title = f"Map · {doc.get('title') or 'this walk'} · {len(walked)} step(s) walked"
+        await self.app.push_screen(FlowMapScreen(title, doc, walked, here))
 
     def action_toggle_help(self) -> None:
         if not self.card.toggle_more():
