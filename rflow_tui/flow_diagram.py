@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rflow_tui.domain.enums import NodeType
-from rflow_tui.flow_format import labels
+from rflow_tui.flow_format import exits
 from rflow_tui.text import clean
 
 LABEL_CHARS = 80  # a diagram box shows the start of a step; the whole text is in the JSON
@@ -18,12 +18,14 @@ LABEL_CHARS = 80  # a diagram box shows the start of a step; the whole text is i
 # Mermaid shapes: a question is a rhombus, an instruction a box, the ends rounded.
 _MERMAID_SHAPES = {
     NodeType.QUESTION: ("{", "}"),
+    NodeType.CHOICE: ("{", "}"),
     NodeType.INSTRUCTION: ("[", "]"),
     NodeType.RESOLUTION: ("([", "])"),
     NodeType.ESCALATE: ("[[", "]]"),
 }
 _DOT_SHAPES = {
     NodeType.QUESTION: "diamond",
+    NodeType.CHOICE: "diamond",
     NodeType.INSTRUCTION: "box",
     NodeType.RESOLUTION: "oval",
     NodeType.ESCALATE: "doubleoctagon",
@@ -37,12 +39,8 @@ def _short(text: Any) -> str:
 
 def _edges(node: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
     """(target id, label) for each way out of a node."""
-    if node.get("type") == NodeType.QUESTION:
-        yes_label, no_label = labels(node)
-        yield node["yes"], yes_label
-        yield node["no"], no_label
-    elif node.get("type") == NodeType.INSTRUCTION:
-        yield node["next"], None
+    for _answer, label, target in exits(node):
+        yield str(target), label
 
 
 Arrow = Callable[[str, str, str | None], str]  # (from, to, label) -> a line

@@ -5,6 +5,8 @@ A flow is JSON: ``{"format", "title", "category", "match_keywords", "version",
 
 - ``question``: ``yes_label`` / ``no_label`` (the button texts) and ``yes`` / ``no``
   (the id of the node each answer leads to);
+- ``choice`` (authored flows only; AI nodes stay two-way): ``options``, 2 to 6
+  ``{"label", "next"}``, answered with the option's number;
 - ``instruction``: ``next``;
 - ``resolution`` / ``escalate``: terminal, nothing more.
 
@@ -24,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, Answer, NodeType
+from rflow_tui.domain.enums import ASKING_NODE_TYPES, TERMINAL_NODE_TYPES, Answer, NodeType
 from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps
 from rflow_tui.text import CONTROL_CHARACTERS, clean, has_nul, looks_blank, same_label
 
@@ -60,12 +62,21 @@ def normalize_walked_path(steps: list[WalkStep], end: dict[str, Any] | None = No
     resolved_text = (end or {}).get("text") or "Resolved: confirm with the user and close."
     nodes: list[dict[str, Any]] = []
     needs_uncharted = False
+    node: dict[str, Any]
     for i, step in enumerate(steps):
         following = ids[i + 1] if i + 1 < len(steps) else resolved_id
-        if step.is_question:
+        if step.is_choice:
+            needs_uncharted = True
+            chosen = int(step.answer or 0)
+            options = [
+                {"label": label, "next": following if n == chosen else UNCHARTED_ID}
+                for n, label in enumerate(step.options, start=1)
+            ]
+            node = {"id": ids[i], "type": NodeType.CHOICE.value, "text": step.text, "options": options}
+        elif step.is_question:
             needs_uncharted = True
             chose_yes = step.answer == Answer.YES
-            node: dict[str, Any] = {
+            node = {
                 "id": ids[i],
                 "type": NodeType.QUESTION.value,
                 "text": step.text,
@@ -133,6 +144,7 @@ class FlowLimits:
     description: int
     nodes: int
     waiver_reason: int
+    options: tuple[int, int]  # how many a choice offers, at least and at most
 
     @classmethod
     def from_schema(cls, schema: dict[str, Any]) -> FlowLimits:
@@ -150,6 +162,7 @@ class FlowLimits:
             description=top["description"]["maxLength"],
             nodes=top["nodes"]["maxItems"],
             waiver_reason=waiver["reason"]["maxLength"],
+            options=(defs["options"]["minItems"], defs["options"]["maxItems"]),
         )
 
 
@@ -158,6 +171,7 @@ TOP_KEYS = {"format", "title", "slug", "category", "match_keywords", "version", 
 COMMON_KEYS = {"id", "type", "text", "help", "origin", "safety_waivers"}
 NODE_KEYS = {
     NodeType.QUESTION: {"yes_label", "no_label", "yes", "no", *COMMON_KEYS},
+    NodeType.CHOICE: {"options", *COMMON_KEYS},
     NodeType.INSTRUCTION: {"next", *COMMON_KEYS},
     NodeType.RESOLUTION: COMMON_KEYS,
     NodeType.ESCALATE: COMMON_KEYS,
@@ -180,17 +194,43 @@ def labels(node: dict[str, Any]) -> tuple[str, str]:
     return node.get("yes_label") or "Yes", node.get("no_label") or "No"
 
 
-def next_node_id(node: dict[str, Any], answer: str | None) -> str | None:
-    """Where an answer leads: ``yes``/``no`` for a question, None to acknowledge an
-    instruction. Terminal nodes lead nowhere (None). A question without a yes/no answer
-    is a caller error (ValueError)."""
+def exits(node: dict[str, Any]) -> list[tuple[str | None, str | None, Any]]:
+    """Each way out of a node as (answer, button label, target): ``yes``/``no`` for a
+    question, ``"1"`` to ``"6"`` for a choice, one (None, None, next) for an instruction,
+    none for an end. Targets are as written (the checker says whether they exist)."""
     kind = node.get("type")
     if kind == NodeType.QUESTION:
-        if answer not in ANSWERS:
-            raise ValueError(f"answer the question with 'yes' or 'no', not {answer!r}")
-        return node.get(answer)
+        yes_label, no_label = labels(node)
+        return [(Answer.YES.value, yes_label, node.get("yes")), (Answer.NO.value, no_label, node.get("no"))]
+    if kind == NodeType.CHOICE:
+        options = node.get("options")
+        return [
+            (str(n), str(option.get("label")), option.get("next"))
+            for n, option in enumerate(options if isinstance(options, list) else [], start=1)
+            if isinstance(option, dict)
+        ]
     if kind == NodeType.INSTRUCTION:
+        return [(None, None, node.get("next"))]
+    return []
+
+
+def answer_labels(node: dict[str, Any]) -> list[str]:
+    """The buttons a tech picks from: a question's two labels, a choice's options; [] otherwise."""
+    return [label for answer, label, _ in exits(node) if answer is not None and label is not None]
+
+
+def next_node_id(node: dict[str, Any], answer: str | None) -> str | None:
+    """Where an answer leads: ``yes``/``no`` for a question, an option's number for a
+    choice, None to acknowledge an instruction. Terminal nodes lead nowhere (None). An
+    answer the node does not offer is a caller error (ValueError)."""
+    ways = exits(node)
+    if node.get("type") == NodeType.INSTRUCTION:
         return node.get("next")
+    for offered, _label, target in ways:
+        if answer == offered:
+            return target if isinstance(target, str) else None
+    if ways:
+        raise ValueError(f"answer with one of {', '.join(str(a) for a, _, _ in ways)}, not {answer!r}")
     return None
 
 
@@ -407,6 +447,8 @@ def _review(doc: Any, *, require_title: bool) -> FlowReview:
         if msg:
             report(f"{here}.help", msg)
             ok = False
+        if kind == NodeType.CHOICE:
+            ok = _choice_problems(node, here, report) and ok
         if kind == NodeType.QUESTION:
             for key in ("yes_label", "no_label"):
                 if key in node:
@@ -431,9 +473,7 @@ def _review(doc: Any, *, require_title: bool) -> FlowReview:
             continue
         node_id = node.get("id")
         outs: list[str] = []
-        for key in {NodeType.QUESTION: ANSWERS, NodeType.INSTRUCTION: ("next",)}.get(node["type"], ()):
-            target = node.get(key)
-            where = f"$.nodes[{i}].{key}"
+        for where, key, target in _targets(node, f"$.nodes[{i}]"):
             if target is None:
                 report(where, f"missing: a {node['type']} node needs '{key}' (the id of the next node)")
             elif not isinstance(target, str):
@@ -444,12 +484,18 @@ def _review(doc: Any, *, require_title: bool) -> FlowReview:
                 report(where, "a node cannot lead to itself")
             else:
                 outs.append(target)
-        if node["type"] == NodeType.QUESTION and len(outs) == 2 and outs[0] == outs[1]:
+        repeated = sorted({target for target in outs if outs.count(target) > 1})
+        if node["type"] in ASKING_NODE_TYPES and len(outs) == len(_targets(node, "")) and repeated:
+            every = len(set(outs)) == 1
             notes.append(
                 Problem(
                     f"$.nodes[{i}]",
-                    f"both answers lead to {outs[0][:60]!r}: the answer changes nothing "
-                    "(make it an instruction, or send one answer elsewhere)",
+                    (
+                        f"{'all' if len(outs) > 2 else 'both'} answers lead to {repeated[0][:60]!r}: "
+                        "the answer changes nothing (make it an instruction, or send one answer elsewhere)"
+                    )
+                    if every
+                    else f"more than one answer leads to {', '.join(repr(t[:60]) for t in repeated)}",
                 )
             )
         if isinstance(node_id, str) and index.get(node_id) == i:
@@ -485,6 +531,48 @@ def _review(doc: Any, *, require_title: bool) -> FlowReview:
     for i in sound:
         _safety_review(nodes[i], f"$.nodes[{i}]", problems, waived, notes)
     return FlowReview(problems, waived, notes)
+
+
+def _targets(node: dict[str, Any], here: str) -> list[tuple[str, str, Any]]:
+    """(path, field, target) of each branch a node must have, as written."""
+    kind = node.get("type")
+    if kind == NodeType.QUESTION:
+        return [(f"{here}.{key}", key, node.get(key)) for key in ANSWERS]
+    if kind == NodeType.INSTRUCTION:
+        return [(f"{here}.next", "next", node.get("next"))]
+    if kind == NodeType.CHOICE and isinstance(node.get("options"), list):
+        return [
+            (f"{here}.options[{j}].next", "next", option.get("next"))
+            for j, option in enumerate(node["options"])
+            if isinstance(option, dict)
+        ]
+    return []
+
+
+def _choice_problems(node: dict[str, Any], here: str, report: Any) -> bool:
+    """A choice's options: 2 to 6, each exactly ``{"label", "next"}``, labels that differ."""
+    options = node.get("options")
+    low, high = LIMITS.options
+    if not isinstance(options, list) or not low <= len(options) <= high:
+        report(f"{here}.options", f'a choice has {low} to {high} options, each {{"label", "next"}}')
+        return False
+    ok, seen = True, list[str]()
+    for j, option in enumerate(options):
+        where = f"{here}.options[{j}]"
+        if not isinstance(option, dict) or set(option) != {"label", "next"}:
+            report(where, 'an option is exactly {"label": "<button text>", "next": "<node id>"}')
+            ok = False
+            continue
+        msg = _text_problem(option["label"], "label", cap=LIMITS.label)
+        if msg:
+            report(f"{where}.label", msg)
+            ok = False
+        elif any(same_label(option["label"], earlier) for earlier in seen):
+            report(f"{where}.label", f"label {option['label']!r} is already an option here; labels must differ")
+            ok = False
+        else:
+            seen.append(option["label"])
+    return ok
 
 
 def _reach(start: str, edges: dict[str, list[str]]) -> set[str]:
@@ -553,8 +641,7 @@ def _safety_review(
     """
     from rflow_tui.ai.safety import scan_node
 
-    node_labels = list(labels(node)) if node.get("type") == NodeType.QUESTION else []
-    findings = scan_node(node["text"], node_labels)
+    findings = scan_node(node["text"], answer_labels(node))
     reasons = {w["rule"]: w["reason"] for w in node.get("safety_waivers") or []}
     ai_written = node.get("origin") == AI_ORIGIN
     for finding in findings:

@@ -45,7 +45,8 @@ def test_alternatives_labels_are_kept():
         ("not a node", "not a JSON object"),
         ({"type": "question", "text": "x"}, "node id is missing"),
         ({"id": "q 1; rm", "type": "question", "text": "x"}, "letters, digits"),
-        ({"id": "q1", "type": "poem", "text": "x"}, "node type must be one of"),
+        ({"id": "q1", "type": "poem", "text": "x"}, "an AI node's type must be one of"),
+        ({"id": "c1", "type": "choice", "text": "Which?", "options": []}, "an AI node's type must be one of"),
         ({"id": "q1", "type": "instruction", "text": "   "}, "node text is missing"),
         ({"id": "q1", "type": "instruction", "text": "x" * 601}, "an AI node may have at most 600"),
         ({"id": "q1", "type": "question", "text": "x", "yes_label": "Same", "no_label": "same"}, "labels must differ"),
@@ -114,7 +115,7 @@ async def test_malformed_output_gets_its_own_feedback_and_its_own_error():
     gen = Sequence(too_long, {"id": "i2", "type": "poem", "text": "Restart the laptop"})
     with pytest.raises(UnusableOutputError, match="not a usable step") as caught:
         await next_valid_node(gen, NodeContext(problem_text="slow", category="hardware"), judge=None)
-    assert not isinstance(caught.value, UnsafeNodeError) and "node type must be one of" in str(caught.value)
+    assert not isinstance(caught.value, UnsafeNodeError) and "type must be one of" in str(caught.value)
     retry = gen.contexts[1]
     assert retry.rejection_kind == "malformed" and "an AI node may have at most 600" in retry.rejection
     prompt = user_message(retry)

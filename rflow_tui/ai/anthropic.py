@@ -15,7 +15,7 @@ from typing import Any
 
 from rflow_tui.ai.base import GenerationError, MalformedNodeError, NodeContext, NoGeneratorError
 from rflow_tui.ai.validate import MAX_ID, MAX_LABEL, MAX_TEXT
-from rflow_tui.domain.enums import NodeType
+from rflow_tui.domain.enums import AI_NODE_TYPES
 
 DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (anthropic 2.13)
 MAX_TOKENS = 1024
@@ -24,7 +24,7 @@ NODE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "id": {"type": "string", "description": f"short slug unique in this walk, at most {MAX_ID} characters"},
-        "type": {"type": "string", "enum": [node_type.value for node_type in NodeType]},
+        "type": {"type": "string", "enum": [node_type.value for node_type in AI_NODE_TYPES]},
         "text": {"type": "string", "description": f"plain text shown to the technician, at most {MAX_TEXT} characters"},
         "yes_label": {
             "type": "string",

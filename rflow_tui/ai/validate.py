@@ -16,7 +16,7 @@ from typing import Any
 
 from rflow_tui.ai.base import MalformedNodeError, SafetyRefusal
 from rflow_tui.ai.safety import Finding, scan_node
-from rflow_tui.domain.enums import NodeType
+from rflow_tui.domain.enums import AI_NODE_TYPES, NodeType
 from rflow_tui.text import clean, same_label
 
 # Stricter than the flow format (flow.schema.json): a node the model writes is read on a
@@ -68,8 +68,8 @@ def validate_node(raw: Any) -> dict[str, Any]:
     if not _ID.match(node_id):
         raise MalformedNodeError("an AI node's id may use only letters, digits and _ . : -")
     node_type = raw.get("type")
-    if node_type not in tuple(NodeType):
-        raise MalformedNodeError(f"the node type must be one of {', '.join(NodeType)}")
+    if node_type not in AI_NODE_TYPES:
+        raise MalformedNodeError(f"an AI node's type must be one of {', '.join(AI_NODE_TYPES)}")
     node: dict[str, Any] = {"id": node_id, "type": node_type, "text": _text(raw, "text", MAX_TEXT, "the node text")}
     if node_type == NodeType.QUESTION:
         node["yes_label"] = _label(raw, "yes_label", "Yes")

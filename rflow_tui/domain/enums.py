@@ -38,12 +38,15 @@ WALKS_A_TREE = (WalkKind.FLOW, WalkKind.PROPOSAL)
 
 class NodeType(StrEnum):
     QUESTION = "question"
+    CHOICE = "choice"  # authored flows only: 2 to 6 labelled options
     INSTRUCTION = "instruction"
     RESOLUTION = "resolution"
     ESCALATE = "escalate"
 
 
 TERMINAL_NODE_TYPES = (NodeType.RESOLUTION, NodeType.ESCALATE)
+ASKING_NODE_TYPES = (NodeType.QUESTION, NodeType.CHOICE)  # answered by picking a labelled button
+AI_NODE_TYPES = (NodeType.QUESTION, NodeType.INSTRUCTION, NodeType.RESOLUTION, NodeType.ESCALATE)  # two-way only
 
 
 class Answer(StrEnum):

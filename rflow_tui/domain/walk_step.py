@@ -5,7 +5,9 @@ names its fields differently for the two writers, and the stored JSON keeps
 those names so existing databases and exports stay valid:
 
 - a flow or proposal walk (``record_step``): ``node_id``, ``question``, ``answer``,
-  ``l1_note``, with ``node_type`` and, for a question, the labels;
+  ``l1_note``, with ``node_type`` and, for a question, the labels; for a choice
+  (authored flows only), ``options`` (the labels in order), ``answer`` the chosen
+  option's number ("1" to "6") and ``answer_label``;
 - an AI build (``advance_ai_build``): ``node_type``, ``id``, ``text``, ``answer``,
   ``l1_note``, and for a question ``answer_label``, ``yes_label``, ``no_label``.
 
@@ -39,19 +41,21 @@ class WalkStep:
     """An answered question or an acknowledged instruction.
 
     ``answer`` is None exactly for an instruction; a question always carries both
-    labels (missing ones default to Yes / No, as the SPEC says).
+    labels (missing ones default to Yes / No, as the SPEC says); a choice carries its
+    ``options`` and the number of the one chosen.
     """
 
     source: StepSource
     node_id: str
     node_type: NodeType
     text: str
-    answer: Answer | None = None
+    answer: str | None = None  # Answer for a question, "1".."6" for a choice
     yes_label: str | None = None
     no_label: str | None = None
     l1_note: str | None = None
     undone: bool = False
     undone_at: str | None = None
+    options: tuple[str, ...] = ()
     at: str | None = None  # when it was answered (ISO 8601, UTC); None on rows written before it was stored
 
     # --- constructors: one per kind of step ------------------------------------------
@@ -83,6 +87,15 @@ class WalkStep:
         )
 
     @classmethod
+    def choice(
+        cls, source: StepSource, node_id: str, text: str, options: list[str], answer: str, *, note: str | None = None
+    ) -> WalkStep:
+        """A choice answered with the number of one of its options (2 to 6 of them)."""
+        if not 2 <= len(options) <= 6 or answer not in [str(n) for n in range(1, len(options) + 1)]:
+            raise ValueError(f"a choice of {len(options)} options is answered with its number, not {answer!r}")
+        return cls(source, node_id, NodeType.CHOICE, text, answer, l1_note=note or None, options=tuple(options))
+
+    @classmethod
     def instruction(cls, source: StepSource, node_id: str, text: str, *, note: str | None = None) -> WalkStep:
         """An acknowledged instruction: no answer, no labels."""
         return cls(source, node_id, NodeType.INSTRUCTION, text, l1_note=note or None)
@@ -91,6 +104,9 @@ class WalkStep:
     def answering(cls, source: StepSource, node: Mapping[str, Any], answer: str | None, note: str | None) -> WalkStep:
         """The step that answers ``node`` (a flow node or a served AI node)."""
         node_id, text = str(node["id"]), node.get("text") or ""
+        if node.get("type") == NodeType.CHOICE:
+            options = [str(option.get("label", "")) for option in node.get("options") or []]
+            return cls.choice(source, node_id, text, options, answer or "", note=note)
         if node.get("type") == NodeType.QUESTION:
             return cls.question(
                 source,
@@ -110,10 +126,16 @@ class WalkStep:
         return self.node_type == NodeType.QUESTION
 
     @property
+    def is_choice(self) -> bool:
+        return self.node_type == NodeType.CHOICE
+
+    @property
     def answer_label(self) -> str | None:
         """The button text the tech chose; None for an instruction."""
         if self.answer is None:
             return None
+        if self.is_choice:
+            return self.options[int(self.answer) - 1]
         return self.yes_label if self.answer == Answer.YES else self.no_label
 
     def answered_at(self, at: datetime) -> WalkStep:
@@ -145,6 +167,8 @@ class WalkStep:
             }
         if self.is_question:
             data.update(answer_label=self.answer_label, yes_label=self.yes_label, no_label=self.no_label)
+        if self.is_choice:
+            data.update(answer_label=self.answer_label, options=list(self.options))
         if self.undone:
             data.update(undone=True, undone_at=self.undone_at)
         if self.at:
@@ -162,7 +186,10 @@ class WalkStep:
         stored_type = data.get("node_type")
         is_question = stored_type == NodeType.QUESTION or (stored_type is None and answer in (Answer.YES, Answer.NO))
         note = data.get("l1_note") or None
-        if is_question and answer in tuple(Answer):
+        options = data.get("options")
+        if stored_type == NodeType.CHOICE and isinstance(options, list) and isinstance(answer, str):
+            step = cls.choice(source, node_id, text, [str(o) for o in options], answer, note=note)
+        elif is_question and answer in tuple(Answer):
             step = cls.question(
                 source, node_id, text, answer, yes_label=data.get("yes_label"), no_label=data.get("no_label"), note=note
             )

@@ -14,7 +14,14 @@ from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, ReasonCategory, WalkKind, WalkStatus
+from rflow_tui.domain.enums import (
+    ASKING_NODE_TYPES,
+    TERMINAL_NODE_TYPES,
+    WALKS_A_TREE,
+    ReasonCategory,
+    WalkKind,
+    WalkStatus,
+)
 from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.models import Flow, FlowProposal, User, row_id
 from rflow_tui.services import sessions, tickets
@@ -38,8 +45,8 @@ def _step(step: WalkStep) -> dict[str, Any]:
         "node_id": _text(step.node_id),
         "node_type": step.node_type.value,
         "text": _text(step.text),
-        "answer": step.answer.value if step.answer else None,
-        "answer_label": _text(step.answer_label) if step.is_question else None,
+        "answer": step.answer or None,
+        "answer_label": _text(step.answer_label) if step.answer is not None else None,
         "note": _text(step.l1_note) or None,
         "undone": step.undone,
     }
@@ -174,7 +181,7 @@ def transcript_markdown(t: dict[str, Any]) -> str:
     if not steps:
         lines.append("_No steps were recorded._")
     for n, step in enumerate(steps, start=1):
-        if step.get("node_type") == NodeType.QUESTION:
+        if step.get("node_type") in ASKING_NODE_TYPES:
             outcome = f" -> **{_md(step.get('answer_label') or step.get('answer'))}**"
         else:
             outcome = " -> done"

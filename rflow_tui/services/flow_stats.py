@@ -23,9 +23,9 @@ from sqlalchemy.orm import load_only
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.domain.enums import Answer, WalkKind, WalkStatus
+from rflow_tui.domain.enums import WalkKind, WalkStatus
 from rflow_tui.domain.walk_step import WalkStep, live_steps, read_path
-from rflow_tui.flow_format import labels, position
+from rflow_tui.flow_format import position
 from rflow_tui.models import Flow, L1WalkSession, User, utcnow
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import NotFound
@@ -175,7 +175,6 @@ def _node_stats(doc: dict[str, Any], walks: list[_Walk], now: datetime) -> list[
         for node in nodes
         if isinstance(node, dict) and isinstance(node.get("id"), str)
     }
-    label_of = {node["id"]: labels(node) for node in nodes if isinstance(node, dict) and node.get("id") in stats}
     for walk in walks:
         reached = [step.node_id for step in walk.steps]
         at = position(doc, walk.steps)  # shown and not answered: where it stopped, or the end it reached
@@ -194,9 +193,8 @@ def _node_stats(doc: dict[str, Any], walks: list[_Walk], now: datetime) -> list[
             node = stats.get(step.node_id)
             answered = aware(datetime.fromisoformat(step.at)) if step.at else None
             if node is not None:
-                if step.is_question and step.answer is not None:
-                    yes_label, no_label = label_of[step.node_id]
-                    node.answers[yes_label if step.answer == Answer.YES else no_label] += 1
+                if step.answer_label is not None:  # by the button the tech pressed
+                    node.answers[step.answer_label] += 1
                 if answered is not None and shown_at is not None and answered >= shown_at:
                     # (a step "before" the one it followed: two writers' clocks disagree; not a time on it)
                     node.seconds_on_step.append((answered - shown_at).total_seconds())

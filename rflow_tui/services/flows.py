@@ -19,13 +19,15 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
-from rflow_tui.domain.enums import TERMINAL_NODE_TYPES, WALKS_A_TREE, Answer, NodeType, WalkKind
+from rflow_tui.domain.enums import ASKING_NODE_TYPES, TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
 from rflow_tui.flow_format import (
     FORMAT,
     Problem,
+    answer_labels,
     check_flow,
     cleaned,
+    exits,
     labels,
     next_node_id,
     node_by_id,
@@ -454,9 +456,10 @@ async def answer_flow_node(
     if kind in TERMINAL_NODE_TYPES:
         raise InvalidState("this walk has reached its end: resolve or escalate it")
     yes_label, no_label = labels(node)
-    if kind == NodeType.QUESTION:
-        if answer not in tuple(Answer):
-            raise ValidationFailed("answer a question with 'yes' or 'no'")
+    offered = [a for a, _label, _target in exits(node) if a is not None]
+    if kind in ASKING_NODE_TYPES:
+        if answer not in offered:
+            raise ValidationFailed(f"answer this {kind} with one of {', '.join(offered)}")
     else:
         answer = None
     await sessions.record_step(
@@ -469,6 +472,7 @@ async def answer_flow_node(
         note=note,
         yes_label=yes_label,
         no_label=no_label,
+        options=answer_labels(node) if kind == NodeType.CHOICE else None,
         version=walk.version,
     )
     return _shown(node_by_id(doc, next_node_id(node, answer)))

@@ -338,10 +338,12 @@ async def record_step(
     note: str | None = None,
     yes_label: str | None = None,
     no_label: str | None = None,
+    options: list[str] | None = None,
     version: int | None = None,
 ) -> L1WalkSession:
     """Append the step ``{node_id, question, answer, l1_note}`` (an answer of None
-    acknowledges an instruction; a question also records its labels, Yes/No by default).
+    acknowledges an instruction; a question also records its labels, Yes/No by default;
+    a choice, its ``options`` and the chosen one's number as the answer).
 
     ``version``: the walk's version the caller decided on; if another window has
     stepped or stepped back since, the step is refused under the lock (StaleWalk).
@@ -349,6 +351,11 @@ async def record_step(
     note = _check_len(note, STEP_NOTE_CAP, "the step note")
     if answer is None:
         step = WalkStep.instruction(StepSource.FLOW, node_id, question, note=note)
+    elif options is not None:
+        try:
+            step = WalkStep.choice(StepSource.FLOW, node_id, question, options, answer, note=note)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc)) from None
     elif answer in tuple(Answer):
         step = WalkStep.question(
             StepSource.FLOW, node_id, question, answer, yes_label=yes_label, no_label=no_label, note=note

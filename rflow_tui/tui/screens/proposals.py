@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
-from rflow_tui.domain.enums import NodeType
+from rflow_tui.flow_format import exits
 from rflow_tui.services import proposals as proposal_svc
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.tui.format import age
@@ -40,11 +40,8 @@ def tree_text(doc: dict) -> Text:
         if node_id in seen:
             return
         seen.add(node_id)
-        if kind == NodeType.QUESTION:
-            draw(node.get("yes"), depth + 1, node.get("yes_label") or "Yes")
-            draw(node.get("no"), depth + 1, node.get("no_label") or "No")
-        elif kind == NodeType.INSTRUCTION:
-            draw(node.get("next"), depth + 1, None)
+        for _answer, label, target in exits(node):
+            draw(target, depth + 1, label)
 
     draw(doc.get("start"), 0, None)
     return out

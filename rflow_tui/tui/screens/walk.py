@@ -14,6 +14,7 @@ from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
+from rflow_tui.flow_format import answer_labels
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
 from rflow_tui.tui.format import KIND_NAMES
@@ -175,6 +176,8 @@ class WalkScreen(StoreGuard, Screen):
         kind = node.get("type")
         if kind == NodeType.QUESTION:
             await self.answers.ask(node.get("yes_label") or "Yes", node.get("no_label") or "No")
+        elif kind == NodeType.CHOICE:
+            await self.answers.choose(answer_labels(node))
         elif kind == NodeType.INSTRUCTION:
             await self.answers.instruct()
         else:

@@ -2,7 +2,8 @@
 
 Focus rules: the bar itself takes the focus, its buttons never do, so Enter can
 only mean "done" on an instruction and never presses whichever answer happens to
-be focused; a question is answered with 1/2/y/n or a click.
+be focused; a question is answered with 1/2/y/n or a click, a choice with the
+number of its option (1 to 6) or a click.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from textual.widgets import Button
 
 from rflow_tui.tui.safe import plain
 
-Mode = Literal["none", "question", "instruction", "ending", "error"]
+Mode = Literal["none", "question", "choice", "instruction", "ending", "error"]
 Request = Literal["resolve", "escalate", "retry"]
 
 
@@ -35,14 +36,18 @@ def _escalate_button() -> AnswerButton:
 
 class AnswerBar(Horizontal, can_focus=True):
     BINDINGS = [
-        Binding("1,y", "answer('yes')", "First answer", show=False),
-        Binding("2,n", "answer('no')", "Second answer", show=False),
+        Binding("1", "pick(1)", "First answer", show=False),
+        Binding("2", "pick(2)", "Second answer", show=False),
+        Binding("y", "answer('yes')", "First answer (a question)", show=False),
+        Binding("n", "answer('no')", "Second answer (a question)", show=False),
+        *(Binding(str(n), f"pick({n})", f"Answer {n} (a choice)", show=False) for n in range(3, 7)),
         Binding("enter", "acknowledge", "Done (an instruction)", show=False),
     ]
 
     @dataclass
     class Answered(Message):
-        """The tech answered: "yes" / "no" for a question, None for a finished instruction."""
+        """The tech answered: "yes" / "no" for a question, "1" to "6" for a choice, None
+        for a finished instruction."""
 
         answer: str | None
 
@@ -55,6 +60,7 @@ class AnswerBar(Horizontal, can_focus=True):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.mode: Mode = "none"
+        self.options = 0  # how many a choice offers
         self._busy = False
 
     # --- actions down: the screen says what the step offers ----------------------
@@ -63,12 +69,23 @@ class AnswerBar(Horizontal, can_focus=True):
         await self._offer(
             "question",
             AnswerButton(
-                plain(f"1  {yes_label}", single_line=True), variant="primary", id="answer-yes", action="answer('yes')"
+                plain(f"1  {yes_label}", single_line=True), variant="primary", id="answer-yes", action="pick(1)"
             ),
             AnswerButton(
-                plain(f"2  {no_label}", single_line=True), variant="primary", id="answer-no", action="answer('no')"
+                plain(f"2  {no_label}", single_line=True), variant="primary", id="answer-no", action="pick(2)"
             ),
         )
+
+    async def choose(self, labels: list[str]) -> None:
+        """A choice: one button per option, numbered as its key."""
+        self.options = len(labels)
+        buttons = [
+            AnswerButton(
+                plain(f"{n}  {label}", single_line=True), variant="primary", id=f"answer-{n}", action=f"pick({n})"
+            )
+            for n, label in enumerate(labels, start=1)
+        ]
+        await self._offer("choice", *buttons)
 
     async def instruct(self) -> None:
         await self._offer(
@@ -106,12 +123,24 @@ class AnswerBar(Horizontal, can_focus=True):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Keys and buttons act only when the step offers them; otherwise they are shown
         as "not now" and the key passes on, so Enter on a question answers nothing."""
+        if self._busy:
+            return None
+        if action == "pick":
+            (n,) = parameters
+            asked = self.mode == "question" and n in (1, 2)
+            return True if asked or (self.mode == "choice" and isinstance(n, int) and n <= self.options) else None
         wanted = {"answer": "question", "acknowledge": "instruction"}.get(action)
-        if self._busy or (wanted is not None and self.mode != wanted):
+        if wanted is not None and self.mode != wanted:
             return None
         return True
 
     def action_answer(self, answer: str) -> None:
+        """y / n: a question's first or second answer (a choice has no yes or no)."""
+        self.post_message(self.Answered(answer))
+
+    def action_pick(self, n: int) -> None:
+        """The n-th answer: yes / no on a question, the option's number on a choice."""
+        answer = ("yes" if n == 1 else "no") if self.mode == "question" else str(n)
         self.post_message(self.Answered(answer))
 
     def action_acknowledge(self) -> None:

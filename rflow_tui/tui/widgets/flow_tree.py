@@ -10,10 +10,16 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from rflow_tui.domain.enums import NodeType
-from rflow_tui.flow_format import labels, node_by_id
+from rflow_tui.flow_format import exits, node_by_id
 from rflow_tui.tui.safe import clean
 
-GLYPHS: dict[str, str] = {NodeType.QUESTION: "?", NodeType.INSTRUCTION: "•", NodeType.RESOLUTION: "✓", NodeType.ESCALATE: "⇧"}
+GLYPHS: dict[str, str] = {
+    NodeType.QUESTION: "?",
+    NodeType.CHOICE: "?",
+    NodeType.INSTRUCTION: "•",
+    NodeType.RESOLUTION: "✓",
+    NodeType.ESCALATE: "⇧",
+}
 EXPAND_ALL_UP_TO = 60  # nodes; a bigger flow opens along the path only
 
 
@@ -54,12 +60,7 @@ class FlowTree(Tree[str]):
 
     @staticmethod
     def _branches(node: dict[str, Any]) -> list[tuple[str, str | None]]:
-        if node.get("type") == NodeType.QUESTION:
-            yes_label, no_label = labels(node)
-            return [(str(node.get("yes")), yes_label), (str(node.get("no")), no_label)]
-        if node.get("type") == NodeType.INSTRUCTION:
-            return [(str(node.get("next")), None)]
-        return []
+        return [(str(target), label) for _answer, label, target in exits(node)]
 
     def _label(self, node: dict[str, Any], via: str | None, *, again: bool = False) -> Text:
         node_id = str(node.get("id", "?"))

@@ -13,12 +13,14 @@ from rflow_tui.tui.safe import plain
 
 KIND_TITLES: dict[str, str] = {
     NodeType.QUESTION: "Question",
+    NodeType.CHOICE: "Question",
     NodeType.INSTRUCTION: "Do this",
     NodeType.RESOLUTION: "Resolved",
     NodeType.ESCALATE: "Escalate",
 }
 KIND_HELP: dict[str, str] = {
     NodeType.QUESTION: "1 or y · 2 or n answers · c adds a note to the answer",
+    NodeType.CHOICE: "the option's number answers · c adds a note to the answer",
     NodeType.INSTRUCTION: "Enter when it is done · c adds a note first",
     NodeType.RESOLUTION: "r resolve the ticket · e escalate if it is not fixed",
     NodeType.ESCALATE: "e escalate with a reason · r resolve if it got fixed after all",
