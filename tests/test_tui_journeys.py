@@ -386,13 +386,15 @@ async def test_escalations_command_run_by_a_tech_opens_their_tickets_instead(sto
         assert any("Escalations are for owners" in n.message for n in app._notifications)
 
 
-async def test_leaving_a_screen_while_its_data_loads_keeps_the_app_open(store, desk):
-    """The database answers just after the engineer moved on (its table already taken down, the
-    worker not yet cancelled; PostgreSQL's round trips made CI hit this): dropped, not a crash."""
+async def test_leaving_a_screen_while_its_data_loads_keeps_the_app_open(store, db, desk):
+    """The database answers just after the tech left the walk (its ticket header already taken
+    down, the worker not yet cancelled; PostgreSQL's round trips made CI hit this on a screen
+    that closed): dropped, not a crash."""
     import asyncio
     from contextlib import asynccontextmanager
 
-    app = make_app(store, desk.engineer)  # opens on the escalations screen, which loads at once
+    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    app = make_app(store, desk.tech)
     open_db = app.ctx.open_db
 
     @asynccontextmanager
@@ -400,14 +402,17 @@ async def test_leaving_a_screen_while_its_data_loads_keeps_the_app_open(store, d
         screen = app.screen
         async with open_db() as db:
             yield db
-        if screen.__class__.__name__ == "EscalationsScreen":  # the answer is back once its table is gone
-            while screen.query("DataTable"):
+        if screen.__class__.__name__ == "WalkScreen":  # the answer is back once the header is gone
+            while screen.query("TicketHeader"):
                 await asyncio.sleep(0)
 
-    app.ctx.open_db = slow_db
     async with app.run_test(size=(120, 34)) as pilot:
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
-        await pilot.press("f4")  # away before the escalations arrive
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ProposalsScreen")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        app.ctx.open_db = slow_db
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen")
+        await pilot.press("escape", "escape")  # from the notes to the keys, then away before the ticket arrives
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        app.ctx.open_db = open_db
         await pilot.pause(1.0)
         assert app.is_running and app._exception is None

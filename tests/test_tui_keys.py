@@ -197,35 +197,46 @@ async def test_f3_shows_a_tech_their_own_finished_walks(store, db, desk):
 
 async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, db, desk):
     from rflow_tui.services import sessions as svc
-    from rflow_tui.services.flows import import_flow_doc
+    from rflow_tui.services.flows import answer_flow_node, import_flow_doc
     from tests.tui_support import SMALL_FLOW
 
     await seed_tickets(
-        db, desk.tech.account_id, [("T-840", "Outlook will not open", "Bob"), ("T-841", "Laptop fan noise", "Cy")]
+        db,
+        desk.tech.account_id,
+        [
+            ("T-840", "Outlook will not open", "Bob"),
+            ("T-841", "Laptop fan noise", "Cy"),
+            ("T-842", "Teams camera", "Di"),
+        ],
     )
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
     walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-840", flow_id=flow.id)
-    from rflow_tui.services.flows import answer_flow_node
-
     await answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="q-account")
     await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-841")
+    await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-842", category="av", problem_text="camera")
+    # a PSA ticket is not on this desk: its problem's first line stands in for the subject
+    await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="CW-9", ticket_kind="psa", category="vpn", problem_text="VPN fails\nsince 9"
+    )
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await wait_for(
             pilot,
             lambda: (
-                app.screen.__class__.__name__ == "ResumeDialog" and app.screen.query_one("OptionList").option_count == 2
+                app.screen.__class__.__name__ == "ResumeDialog" and app.screen.query_one("OptionList").option_count == 4
             ),
         )
         options = app.screen.query_one("OptionList")
 
-        def labels() -> list[str]:
-            return sorted(str(options.get_option_at_index(i).prompt) for i in range(2))
+        def labels() -> dict[str, str]:
+            prompts = [str(options.get_option_at_index(i).prompt) for i in range(4)]
+            return {prompt.split(" · ")[0]: prompt for prompt in prompts}
 
-        await wait_for(pilot, lambda: "Laptop" in labels()[1])
+        await wait_for(pilot, lambda: labels()["CW-9"].endswith("VPN fails"))
         shown = labels()
-        assert "· 1 step ·" in shown[0] and shown[0].endswith("Outlook will not open")
-        assert "· 0 steps ·" in shown[1] and shown[1].endswith("Laptop fan noise")
+        assert "· Flow · 1 step ·" in shown["T-840"] and shown["T-840"].endswith("Outlook will not open")
+        assert "· Ad-hoc · 0 steps ·" in shown["T-841"] and shown["T-841"].endswith("Laptop fan noise")
+        assert "· AI build · 0 steps ·" in shown["T-842"] and shown["T-842"].endswith("Teams camera")
 
 
 async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):
@@ -276,3 +287,74 @@ async def test_the_age_column_ticks(store, db, desk, monkeypatch):
         assert table.get_cell(str(row), "age") == "2h"
         monkeypatch.setattr(tui_format, "now", lambda: FROZEN_NOW + timedelta(hours=3))
         await wait_for(pilot, lambda: table.get_cell(str(row), "age") == "5h")
+
+
+async def test_b_steps_back_on_a_flow_walk_and_does_nothing_on_an_ai_walk(store, db, desk):
+    from sqlmodel import select
+
+    from rflow_tui.models import L1WalkSession
+    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.flows import import_flow_doc
+    from tests.fakes import ScriptedGenerator
+    from tests.tui_support import SMALL_FLOW, resume_walk_with_focus_on_answers
+
+    async def path(walk_id: int) -> list:
+        await db.rollback()
+        return (await db.exec(select(L1WalkSession).where(L1WalkSession.id == walk_id))).one().walked_path
+
+    def node_text(app) -> str:
+        return str(app.screen.query_one("#node-text").render())
+
+    await seed_tickets(db, desk.tech.account_id, [("T-880", "Outlook", "Bob"), ("T-881", "Outlook", "Bob")])
+    flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-880", flow_id=flow.id)
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await resume_walk_with_focus_on_answers(pilot, app)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge") and not app.screen.busy)
+        await pilot.press("b")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes") and "Microsoft account" in node_text(app))
+    [step] = await path(walk.id)
+    assert step["node_id"] == "q-account" and step.get("undone")  # undone, kept in the transcript
+    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="test", reason_category="other")
+
+    ai_walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-881", category="email", problem_text="Outlook"
+    )
+    generator = ScriptedGenerator(
+        {"id": "q1", "type": "question", "text": "Microsoft account?"},
+        {"id": "i1", "type": "instruction", "text": "Start Outlook in safe mode."},
+    )
+    app = make_app(store, desk.tech, generator=generator)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await resume_walk_with_focus_on_answers(pilot, app)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge") and not app.screen.busy)
+        await pilot.press("b")
+        await pilot.pause(0.3)
+        assert "safe mode" in node_text(app) and not app.screen.busy
+        assert app.screen.query_one("#step-note").value == ""
+    assert [s["id"] for s in await path(ai_walk.id)] == ["q1"]
+
+
+async def test_my_walks_when_column_ticks(store, db, desk, monkeypatch):
+    from datetime import UTC, timedelta
+
+    from rflow_tui.services import sessions as svc
+    from rflow_tui.tui.screens.my_walks import MyWalksScreen
+
+    monkeypatch.setattr(MyWalksScreen, "AGE_TICK", 0.1)
+    await seed_tickets(db, desk.tech.account_id, [("T-890", "Mouse", "Di")])
+    walk = await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-890", reason="x", reason_category="other")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 34)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        await pilot.press("f3")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "MyWalksScreen" and app.screen.walks)
+        table = app.screen.query_one("DataTable")
+        resolved = walk.resolved_at if walk.resolved_at.tzinfo else walk.resolved_at.replace(tzinfo=UTC)
+        monkeypatch.setattr(tui_format, "now", lambda: resolved + timedelta(hours=2))
+        await wait_for(pilot, lambda: table.get_cell(str(walk.id), "when") == "2h ago")
+        monkeypatch.setattr(tui_format, "now", lambda: resolved + timedelta(hours=5))
+        await wait_for(pilot, lambda: table.get_cell(str(walk.id), "when") == "5h ago")

@@ -1,8 +1,10 @@
 """Typing on the picker: a burst of keys, as a terminal delivers a fast typist or a
-paste, reaches the filter whole, and the queue is filtered by it."""
+paste, reaches the filter whole, and the queue is filtered by it. And the queue's
+columns fit the terminal: at 80 columns every column shows, the subject takes the rest."""
 
 from __future__ import annotations
 
+import pytest
 from textual import events
 
 from tests.tui_support import make_app, seed_tickets, wait_for
@@ -41,3 +43,39 @@ async def test_down_in_the_filter_moves_into_the_queue_and_enter_starts(store, d
         assert app.screen.query_one("#tickets").has_focus
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ in ("StartDialog", "NoKnowledgeScreen"))
+
+
+async def test_keys_typed_one_by_one_on_the_table_all_reach_the_filter(store, db, desk):
+    """Moving the focus to the filter must not select the first letter for the second to replace."""
+    await seed_tickets(db, desk.tech.account_id, [("T-401", "Wifi drops", "Gil")])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#tickets").row_count >= 1)
+        app.screen.query_one("#tickets").focus()
+        for char in "wifi":
+            await pilot.press(char)
+            await pilot.pause(0.05)  # the focus has moved before the next key
+        assert app.screen.query_one("#filter").value == "wifi"
+
+
+def column_widths(table) -> dict[str, int]:
+    return {str(column.label): column.get_render_width(table) for column in table.columns.values()}
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_every_column_fits_and_the_subject_takes_the_rest(store, db, desk, width):
+    await seed_tickets(db, desk.tech.account_id, [("T-501", "Outlook will not open after the Monday update", "Bob")])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(140, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#tickets").row_count >= 4)
+        table = app.screen.query_one("#tickets")
+        await pilot.press("down", "down", "down")  # from the filter into the queue, two rows down
+        chosen = table.cursor_row
+        await pilot.resize_terminal(width, 24)
+        await wait_for(pilot, lambda: sum(column_widths(table).values()) <= width - 2)
+        widths = column_widths(table)
+        assert list(widths) == ["Ticket", "Subject", "Requester", "Age", "Status"]
+        assert sum(widths.values()) == width - 2  # the table's width, less its scrollbar: nothing off screen
+        assert widths["Subject"] == max(widths.values())
+        assert table.cursor_row == chosen and table.row_count >= 4  # laid out again, not reloaded blank
+        assert str(table.get_cell_at((table.cursor_row, 4))) == "open"

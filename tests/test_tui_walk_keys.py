@@ -385,3 +385,98 @@ async def test_v_on_an_ai_walk_says_there_is_no_map(store, db, desk):
             pilot, lambda: any("Only a flow or a proposal has a map" in str(n.message) for n in app._notifications)
         )
         assert app.screen.__class__.__name__ == "WalkScreen"
+# --- what the footer says, each key does --------------------------------------------------
+
+DIALOGS = {"resolve": "ResolveDialog", "escalate": "EscalateDialog"}
+
+
+def footer(app) -> dict[str, tuple[str, bool]]:
+    """The walk's footer as drawn: action -> (key, usable now; a dimmed key is not)."""
+    from textual.widgets._footer import FooterKey
+
+    return {key.action: (key.key, not key.has_class("-disabled")) for key in app.screen.query(FooterKey)}
+
+
+async def footer_keys_do_what_they_say(pilot, app, *, usable: set[str]) -> None:
+    """Press every key the footer shows (but Back and Quit, which end the screen: the caller
+    presses Back, test_tui_quit covers Quit) and check it did what its label says."""
+    walk = app.screen
+    await wait_for(pilot, lambda: {action for action, (_, on) in footer(app).items() if on} == usable)
+    shown = footer(app)
+    assert set(shown) == {"resolve", "escalate", "focus_notes", "leave", "quit", "key_sheet", "command_palette"}
+    for action, (key, on) in shown.items():
+        if action in ("leave", "quit"):
+            continue
+        await pilot.press(key)
+        if not on:  # dimmed: nothing happens, nothing is typed
+            await pilot.pause(0.1)
+            assert app.screen is walk and nothing_typed(app), f"{key} is dimmed but acted"
+        elif action in DIALOGS:
+            await back_from(pilot, app, DIALOGS[action])
+        elif action == "focus_notes":
+            await wait_for(pilot, lambda: walk.focused is walk.query_one("#session-notes"))
+            await pilot.press("escape")
+        elif action == "key_sheet":
+            await wait_for(pilot, lambda: screen_name(app) == "KeySheet" and app.screen.for_screen is walk)
+            await pilot.press(key)
+        elif action == "command_palette":
+            await wait_for(pilot, lambda: screen_name(app) == "CommandPalette")
+            await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is walk)
+        await pilot.pause(0.05)
+        assert keys_go_to_the_answers(app), f"after {key}, focus is on {walk.focused}"
+    assert nothing_typed(app)
+
+
+async def back_and_resume(pilot, app) -> None:
+    """Back (Esc) leaves for the tickets; the walk is picked up again where it was."""
+    await pilot.press(footer(app)["leave"][0])
+    await wait_for(pilot, lambda: screen_name(app) == "PickerScreen")
+    await pilot.press("ctrl+r")
+    await open_resumed_walk(pilot, app)
+
+
+async def test_in_every_state_each_footer_key_does_what_the_footer_says(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-130", "Outlook will not open", "Bob")])
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-130", category="email", problem_text="Outlook"
+    )
+    first_step = asyncio.Event()
+    generator = Steps(first_step, ACCOUNT_Q, GenerationError("The AI service is overloaded."), FIXED)
+    everything = {"resolve", "escalate", "focus_notes", "leave", "key_sheet", "command_palette", "quit"}
+    app = make_app(store, desk.tech, generator=generator)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await open_resumed_walk(pilot, app)
+
+        # loading: resolve and escalate are dimmed and do nothing; the rest work
+        await wait_for(pilot, lambda: app.screen.busy)
+        await footer_keys_do_what_they_say(pilot, app, usable=everything - {"resolve", "escalate"})
+        await pilot.press("escape")  # Back, while the step is still coming
+        await wait_for(pilot, lambda: screen_name(app) == "PickerScreen")
+        first_step.set()
+        await wait_for(pilot, lambda: generator.calls == 1 and not app.ctx._in_flight)
+        await pilot.press("ctrl+r")
+        await open_resumed_walk(pilot, app)
+
+        # a question, served while the tech was away (no second call to the AI)
+        await wait_for(pilot, lambda: app.screen.query("#answer-no") and not app.screen.busy)
+        await footer_keys_do_what_they_say(pilot, app, usable=everything)
+        await back_and_resume(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query("#answer-no") and not app.screen.busy)
+        assert generator.calls == 1
+        await pilot.press("2")
+
+        # the next step fails
+        await wait_for(pilot, lambda: app.screen.query("#do-retry") and not app.screen.busy)
+        await footer_keys_do_what_they_say(pilot, app, usable=everything)
+        await pilot.press("t")  # Retry, as the step itself says
+
+        # an end node
+        await wait_for(pilot, lambda: app.screen.query("#do-resolve") and not app.screen.busy)
+        assert "Outlook opens" in str(app.screen.query_one("#node-text").render())
+        await footer_keys_do_what_they_say(pilot, app, usable=everything)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen_name(app) == "PickerScreen")
+    stored = await stored_walk(db, walk.id)
+    assert [(s["id"], s["answer"]) for s in stored.walked_path] == [("q1", "no")]
+    assert stored.status == "active" and generator.calls == 3

@@ -40,6 +40,7 @@ class RflowApp(GuardedApp):
         self.start = start
         self.ready = False  # the first screen is chosen (tests and the palette wait for it)
         self._quit_anyway = False
+        self._rights_changed = False  # the kept screens were built for the rights the user had
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -181,6 +182,7 @@ class RflowApp(GuardedApp):
 
         user = self.ctx.user
         self.sub_title = f"{user.name or user.email} · {user.account_role}"
+        self._rights_changed = True
         if can_log_in(user) and refused.need is not Need.WALK and self.ctx.is_l1:
             self.call_later(self.action_show_picker)
         elif can_log_in(user) and refused.need is not Need.REVIEW and self.ctx.is_engineer:
@@ -190,8 +192,10 @@ class RflowApp(GuardedApp):
 
     def _signed_out(self, why: str) -> None:
         """No screen is left for this user: back to the splash, saying why (Ctrl+Q quits)."""
+        popped = self.screen_stack[1:]
         while len(self.screen_stack) > 1:
             self.pop_screen()
+        self._forget_kept_screens(popped)
         self.query_one("#splash").display = False
         self.query_one("#splash-text", Static).update(plain(f"{why}\n\nCtrl+Q quits."))
 
@@ -205,38 +209,50 @@ class RflowApp(GuardedApp):
             self.ctx.is_l1, "Only L1 techs and engineers with coverage walk tickets"
         ):
             return
-        from rflow_tui.tui.screens.picker import PickerScreen
-
-        self._switch(PickerScreen(self.ctx))
+        self._switch("tickets")
 
     def action_show_escalations(self) -> None:
         """Engineers see the desk's escalations; an L1 tech sees their own finished walks."""
         if self.ctx is not None and not self.ctx.is_engineer and self.ctx.is_l1:
-            from rflow_tui.tui.screens.my_walks import MyWalksScreen
-
-            self._switch(MyWalksScreen(self.ctx))
+            self._switch("my_walks")
             return
         if self.ctx is None or not self._require(
             self.ctx.is_engineer, "Only owners, admins and engineers see escalations"
         ):
             return
-        from rflow_tui.tui.screens.escalations import EscalationsScreen
-
-        self._switch(EscalationsScreen(self.ctx))
+        self._switch("escalations")
 
     def action_show_proposals(self) -> None:
         if self.ctx is None or not self._require(
             self.ctx.is_engineer, "Only owners, admins and engineers review proposals"
         ):
             return
-        from rflow_tui.tui.screens.proposals import ProposalsScreen
+        self._switch("proposals")
 
-        self._switch(ProposalsScreen(self.ctx))
+    def kept_screen(self, name: str) -> Screen:
+        """The one screen behind F2/F3/F4 ``name``, made on first use and kept installed, so its
+        filter, selection and scroll are still there when the user comes back to it."""
+        if not self.is_screen_installed(name):
+            self.install_screen(_make_kept_screen(name, self.ctx), name)
+        return self.get_screen(name)
+
+    def _forget_kept_screens(self, popped: list[Screen]) -> None:
+        """Drop every kept screen (rights changed: what they show may no longer be this user's to see).
+
+        ``popped`` were just taken off the stack: Textual removes those itself once uninstalled.
+        """
+        for name in KEPT_SCREENS:
+            if self.is_screen_installed(name):
+                screen = self.get_screen(name)
+                self.uninstall_screen(name)
+                if screen not in popped:
+                    screen.remove()
 
     @work(exclusive=True, group="switch")
-    async def _switch(self, screen) -> None:
-        """Replace everything above the base screen with ``screen``, once the notes
-        of any walk being left are saved; notes that cannot be saved keep the walk open."""
+    async def _switch(self, name: str) -> None:
+        """Show the kept screen ``name``: close whatever is above the base screen (a walk, a
+        dialog) once the notes of any walk being left are saved; notes that cannot be saved
+        keep the walk open."""
         if not await self._save_notes():
             self.notify(
                 "Session notes are not saved (see the walk screen): shorten them before leaving the walk.",
@@ -245,12 +261,41 @@ class RflowApp(GuardedApp):
                 markup=False,
             )
             return
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
-        self.push_screen(screen)
+        if self._rights_changed:
+            self._rights_changed = False
+            while len(self.screen_stack) > 1:
+                await self.pop_screen()
+            self._forget_kept_screens([])
+        target = self.kept_screen(name)
+        while len(self.screen_stack) > 1 and self.screen is not target:
+            await self.pop_screen()
+        if self.screen is not target:
+            self.push_screen(target)
 
     async def on_unmount(self) -> None:
         if self.ctx is not None:
             await self.ctx.settle()
         if self.ctx is not None and getattr(self.ctx, "engine", None) is not None:
             await self.ctx.engine.dispose()
+
+
+KEPT_SCREENS = ("tickets", "escalations", "my_walks", "proposals")
+
+
+def _make_kept_screen(name: str, ctx: Any) -> Screen:
+    """Build a kept screen on first use (imported late: the splash paints before these load)."""
+    if name == "tickets":
+        from rflow_tui.tui.screens.picker import PickerScreen
+
+        return PickerScreen(ctx)
+    if name == "escalations":
+        from rflow_tui.tui.screens.escalations import EscalationsScreen
+
+        return EscalationsScreen(ctx)
+    if name == "my_walks":
+        from rflow_tui.tui.screens.my_walks import MyWalksScreen
+
+        return MyWalksScreen(ctx)
+    from rflow_tui.tui.screens.proposals import ProposalsScreen
+
+    return ProposalsScreen(ctx)

@@ -15,6 +15,7 @@ from rflow_tui.services import sessions as session_svc
 from rflow_tui.tui.format import KIND_NAMES, plural, since
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
+from rflow_tui.tui.tables import restore_place
 
 
 class MyWalksScreen(StoreGuard, Screen):
@@ -24,7 +25,7 @@ class MyWalksScreen(StoreGuard, Screen):
     def __init__(self, ctx) -> None:
         super().__init__()
         self.ctx = ctx
-        self.walks: list = []
+        self.walks: list | None = None  # None until the first load
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -47,6 +48,10 @@ class MyWalksScreen(StoreGuard, Screen):
         self.load()
         self.set_interval(self.AGE_TICK, self._tick)
 
+    def on_screen_resume(self) -> None:
+        if self.walks is not None:  # back on the kept screen: a walk may have ended since
+            self.load()
+
     def action_refresh(self) -> None:
         self.load()
 
@@ -55,6 +60,8 @@ class MyWalksScreen(StoreGuard, Screen):
         walks = await self.ctx.call(session_svc.my_finished_walks)
         subjects = await self.ctx.call(session_svc.walk_subjects, walks=walks)
         table = self.query_one(DataTable)
+        selected = str(self.walks[table.cursor_row].id) if self.walks and table.cursor_row < len(self.walks) else None
+        row, scroll_y = table.cursor_row, table.scroll_y
         table.clear()
         for walk in walks:
             table.add_row(
@@ -67,6 +74,9 @@ class MyWalksScreen(StoreGuard, Screen):
                 key=str(walk.id),
             )
         self.walks = walks
+        keys = [str(w.id) for w in walks]
+        # the same walk stays selected, the list scrolled where it was
+        restore_place(table, keys.index(selected) if selected in keys else row, scroll_y)
         status = plural(len(walks), "finished walk") if walks else "No resolved or escalated walks yet"
         self.query_one("#my-walks-status", Static).update(f"{status} · F5 refresh")
         table.focus()
@@ -74,5 +84,5 @@ class MyWalksScreen(StoreGuard, Screen):
     def _tick(self) -> None:
         """Keep "When" true while the screen stays open."""
         table = self.query_one(DataTable)
-        for walk in self.walks:
+        for walk in self.walks or []:
             table.update_cell(str(walk.id), "when", since(walk.resolved_at))

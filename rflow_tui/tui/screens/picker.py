@@ -15,6 +15,7 @@ from rflow_tui.services import tickets as ticket_svc
 from rflow_tui.tui.format import age
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
+from rflow_tui.tui.tables import restore_place
 
 if TYPE_CHECKING:
     from rflow_tui.tui.app import RflowApp
@@ -22,6 +23,25 @@ if TYPE_CHECKING:
 PAGE = 100
 AGE_TICK_SECONDS = 30.0
 SORTS = ("age", "newest", "subject", "requester", "status", "id")
+
+# (label, key, width): every column but the subject is as wide as its longest usual value;
+# the subject takes the rest of the terminal, so at 80 columns nothing else is cut.
+COLUMNS = (
+    ("Ticket", "id", 10),
+    ("Subject", "subject", 0),
+    ("Requester", "requester", 14),
+    ("Age", "age", 4),
+    ("Status", "status", 11),
+)
+SUBJECT_MIN = 20
+CELL_PADDING = 2  # a DataTable pads each cell by one on either side
+SCROLLBAR = 2
+
+
+def subject_width(table_width: int) -> int:
+    """The room the subject gets in a table ``table_width`` cells wide."""
+    others = sum(width + CELL_PADDING for _, key, width in COLUMNS if key != "subject")
+    return max(SUBJECT_MIN, table_width - SCROLLBAR - others - CELL_PADDING)
 
 
 class PickerScreen(StoreGuard, Screen):
@@ -45,25 +65,46 @@ class PickerScreen(StoreGuard, Screen):
         self.exhausted = False
         self._debounce: Timer | None = None
         self._offered_resume = False
+        self._subject_width = 0
+        self._resetting = False
+        self._walk_was_open = False  # a walk opened over the queue: coming back selects the filter
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Input(placeholder="Type to filter by id, subject, requester or category", id="filter")
-        table: DataTable[Any] = DataTable(id="tickets", cursor_type="row", zebra_stripes=True)
-        table.add_column("Ticket", key="id", width=12)
-        table.add_column("Subject", key="subject", width=52)
-        table.add_column("Requester", key="requester", width=20)
-        table.add_column("Age", key="age", width=5)
-        table.add_column("Status", key="status", width=11)
-        yield table
+        # Selecting on focus is done where it helps (Ctrl+F, back from a walk), not on every
+        # focus: a key typed on the queue moves the focus here and must not be selected away.
+        yield Input(
+            placeholder="Type to filter by id, subject, requester or category", id="filter", select_on_focus=False
+        )
+        yield DataTable(id="tickets", cursor_type="row", zebra_stripes=True)
         yield Static("Loading tickets…", id="queue-status")
         yield Footer()
 
     def on_mount(self) -> None:
+        self._fit_columns(self.app.size.width)
         self.query_one(DataTable).loading = True
         self.reload()
         self.offer_resume()
         self.set_interval(AGE_TICK_SECONDS, self._tick_ages)
+        self.app.screen_change_signal.subscribe(self, self._screen_changed)
+
+    def on_resize(self, event) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Lay the columns out for a table ``width`` cells wide (rebuilt only when that changes)."""
+        subject = subject_width(width)
+        if subject == self._subject_width:
+            return
+        self._subject_width = subject
+        table = self.query_one(DataTable)
+        row, scroll_y = table.cursor_row, table.scroll_y
+        table.clear(columns=True)
+        for label, key, fixed in COLUMNS:
+            table.add_column(label, key=key, width=fixed or subject)
+        for index, ticket in enumerate(self.loaded):
+            self._add_row(table, ticket, index)
+        restore_place(table, row, scroll_y)
 
     def _tick_ages(self) -> None:
         """Ages grow while the tech looks at the queue."""
@@ -72,20 +113,35 @@ class PickerScreen(StoreGuard, Screen):
             table.update_cell(str(row), "age", age(ticket.created_at))
 
     def on_screen_resume(self) -> None:
-        if self.loaded:  # back from a walk: the queue has changed
-            self.reload()
+        if self.loaded:  # back from a walk or another screen: the queue may have changed
+            self.reload(keep_place=True)
+
+    def _screen_changed(self, screen) -> None:
+        """Back from a walk, the tech starts the next ticket: the filter has the focus with its
+        text selected, so typing a new search replaces the last one (Down still reaches the queue)."""
+        from rflow_tui.tui.screens.walk import WalkScreen
+
+        if isinstance(screen, WalkScreen):
+            self._walk_was_open = True
+        elif screen is self and self._walk_was_open:
+            self._walk_was_open = False
+            self.action_focus_filter()
 
     # --- loading ------------------------------------------------------------
 
-    def reload(self) -> None:
-        self.loaded, self.exhausted = [], False
-        self.load_page(reset=True)
+    def reload(self, keep_place: bool = False) -> None:
+        """Load the queue again from the top; ``keep_place`` reloads as many rows as are shown and
+        puts the cursor back on the same ticket and the table at the same scroll."""
+        limit = max(PAGE, len(self.loaded)) if keep_place else PAGE
+        self.exhausted = False
+        self.load_page(reset=True, limit=limit, keep_place=keep_place)
 
     @work(exclusive=True, group="picker-load")
-    async def load_page(self, reset: bool = False) -> None:
+    async def load_page(self, reset: bool = False, limit: int = PAGE, keep_place: bool = False) -> None:
         search, sort, offset = self.search, self.sort, 0 if reset else len(self.loaded)
+        self._resetting = reset
         page = await self.ctx.call(
-            ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=PAGE
+            ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=limit
         )
         if reset:
             self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
@@ -93,21 +149,35 @@ class PickerScreen(StoreGuard, Screen):
             return
         table = self.query_one(DataTable)
         if reset:
+            at = self._ticket_at(table.cursor_row) if keep_place else None
+            row, scroll_y = table.cursor_row, table.scroll_y
             table.clear()
             self.loaded = []
         for ticket in page:
-            table.add_row(
-                plain(ticket.ticket_id, single_line=True),
-                plain(ticket.subject, single_line=True),
-                plain(ticket.requester, single_line=True),
-                age(ticket.created_at),
-                ticket.status.replace("_", " "),
-                key=str(len(self.loaded)),
-            )
+            self._add_row(table, ticket, len(self.loaded))
             self.loaded.append(ticket)
-        self.exhausted = len(page) < PAGE
+        self.exhausted = len(page) < limit
+        if reset:
+            self._resetting = False
+            if keep_place:
+                ids = [t.ticket_id for t in self.loaded]
+                restore_place(table, ids.index(at) if at in ids else row, scroll_y)
         table.loading = False
         self._show_status()
+
+    @staticmethod
+    def _add_row(table: DataTable[Any], ticket, index: int) -> None:
+        table.add_row(
+            plain(ticket.ticket_id, single_line=True),
+            plain(ticket.subject, single_line=True),
+            plain(ticket.requester, single_line=True),
+            age(ticket.created_at),
+            ticket.status.replace("_", " "),
+            key=str(index),
+        )
+
+    def _ticket_at(self, row: int) -> str | None:
+        return self.loaded[row].ticket_id if 0 <= row < len(self.loaded) else None
 
     def _show_status(self) -> None:
         self.query_one("#queue-status", Static).remove_class("error")
@@ -117,13 +187,15 @@ class PickerScreen(StoreGuard, Screen):
 
     def store_failed(self, error) -> None:
         """The queue stays as loaded; the status line says why and how to retry."""
+        self._resetting = False
         self.query_one(DataTable).loading = False
         self.query_one("#queue-status", Static).update(plain(f"Cannot load tickets: {error} · F5 to try again"))
         self.query_one("#queue-status", Static).add_class("error")
 
     @on(DataTable.RowHighlighted)
     def _maybe_load_more(self, event: DataTable.RowHighlighted) -> None:
-        if not self.exhausted and event.cursor_row >= len(self.loaded) - 20:
+        # not while the queue reloads from the top: the next page would cancel the reload
+        if not self.exhausted and not self._resetting and event.cursor_row >= len(self.loaded) - 20:
             self.load_page()
 
     # --- filter & sort ------------------------------------------------------
@@ -143,7 +215,10 @@ class PickerScreen(StoreGuard, Screen):
         self.query_one(DataTable).focus()
 
     def action_focus_filter(self) -> None:
-        self.query_one("#filter", Input).focus()
+        """The filter, its text selected: typing replaces the search, an arrow key edits it."""
+        filter_input = self.query_one("#filter", Input)
+        filter_input.focus()
+        filter_input.select_all()
 
     def action_clear_filter(self) -> None:
         self.query_one("#filter", Input).value = ""
@@ -168,7 +243,10 @@ class PickerScreen(StoreGuard, Screen):
             return
         if event.is_printable and event.character and not filter_input.has_focus:
             filter_input.focus()
-            filter_input.insert_text_at_cursor(event.character)
+            if filter_input.selection.is_empty:
+                filter_input.insert_text_at_cursor(event.character)
+            else:  # the search was selected (back from a walk): a new one replaces it
+                filter_input.replace(event.character, *filter_input.selection)
             event.stop()
 
     # --- actions ------------------------------------------------------------

@@ -151,6 +151,7 @@ class WalkScreen(StoreGuard, Screen):
         self.busy = busy
         self.card.set_loading(busy)
         self.answers.busy = busy
+        self.refresh_bindings()
         self._settle_focus()
 
     async def _show_node(self, node: dict[str, Any] | None) -> None:
@@ -289,9 +290,12 @@ class WalkScreen(StoreGuard, Screen):
             self.load_node()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Step back exists only on a tree (flow, proposal): elsewhere it is neither offered nor listed."""
+        """Step back exists only on a tree (flow, proposal): elsewhere it is neither offered nor listed.
+        While a step loads, resolve and escalate wait: the footer shows them dimmed."""
         if action == "step_back":
             return self.walk.session_kind in WALKS_A_TREE
+        if action in ("resolve", "escalate") and self.busy:
+            return None
         return True
 
     @work(exclusive=True, group="walk")
