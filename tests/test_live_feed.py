@@ -199,3 +199,24 @@ async def test_an_engineers_claim_and_close_reach_the_other_engineers_live(store
         assert seen.statuses == [FeedStatus.LIVE]
     finally:
         await stopped(task)
+
+
+@pytest.mark.postgres_only
+async def test_a_listening_connection_killed_by_the_server_reconnects_and_catches_up(store, db, writer, desk):
+    """An operator (or a pooler) ends the listener's backend: the feed says reconnecting,
+    listens again, and what committed meanwhile arrives."""
+    from sqlalchemy import text
+
+    _live, seen, task = await following(store, desk.engineer, FeedTiming(fallback_seconds=600))
+    try:
+        await seen.until(lambda: seen.statuses == [FeedStatus.LIVE])
+        listener = "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+        pids = (await db.exec(text(listener))).scalars().all()
+        assert len(pids) == 1  # one dedicated connection, not one per catch-up
+        await db.exec(text("SELECT pg_terminate_backend(:pid)").bindparams(pid=pids[0]))
+        await db.commit()
+        await escalate(writer, desk, "T-1", "while nobody listened")
+        await seen.until(lambda: "while nobody listened" in seen.reasons)
+        await seen.until(lambda: seen.statuses[-2:] == [FeedStatus.RECONNECTING, FeedStatus.LIVE])
+    finally:
+        await stopped(task)
