@@ -60,7 +60,7 @@ class LLMSettings:
 @dataclass(frozen=True)
 class UISettings:
     autosave_seconds: float = 1.0
-    escalations_poll_seconds: float = 1.0
+    escalations_poll_seconds: float = 30.0  # the live feed's fallback poll, for poolers that break LISTEN
 
 
 @dataclass(frozen=True)

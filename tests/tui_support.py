@@ -86,9 +86,7 @@ def make_app(
 ) -> RflowApp:
     """An app on the test store. With a generator and no ``judge``, every step is judged safe."""
     _engine, open_db = store
-    settings = Settings(
-        ui=replace(UISettings(), autosave_seconds=0.2, escalations_poll_seconds=0.2), llm=llm or LLMSettings()
-    )
+    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2), llm=llm or LLMSettings())
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator

@@ -46,7 +46,7 @@ from rflow_tui.domain.enums import (
 from rflow_tui.domain.walk_step import StepSource, WalkStep
 from rflow_tui.flow_format import normalize_walked_path
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, row_id, utcnow
-from rflow_tui.services import audit, notifications, tickets
+from rflow_tui.services import audit, feed, notifications, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account
 from rflow_tui.services.errors import (
     InvalidState,
@@ -73,13 +73,15 @@ async def _audit(db: AsyncSession, actor: User, walk: L1WalkSession, action: str
         account_id=actor.account_id,
         actor_user_id=actor.id,
         action=action,
-        target_type="l1_walk_session",
+        target_type=feed.WALK_TARGET,
         target_id=walk.id,
         session_kind=walk.session_kind,
         ticket_id=walk.ticket_id,
         ticket_kind=walk.ticket_kind,
         **details,
     )
+    if walk.status != WalkStatus.ACTIVE:  # on the engineers' feed: their screens catch up when this commits
+        await feed.announce(db, actor.account_id)
 
 
 @overload

@@ -14,9 +14,9 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from rflow_tui.domain.enums import EscalationOutcome, ReasonCategory
-from rflow_tui.services import sessions as session_svc
-from rflow_tui.services.errors import DatabaseError
+from rflow_tui.domain.enums import EscalationOutcome, ReasonCategory, WalkStatus
+from rflow_tui.services.feed import FeedBatch
+from rflow_tui.services.live_feed import FeedStatus
 from rflow_tui.services.users import list_users
 from rflow_tui.tui.format import KIND_NAMES, age, since
 from rflow_tui.tui.safe import clean, plain
@@ -103,8 +103,7 @@ class EscalationsScreen(StoreGuard, Screen):
         self.ctx = ctx
         self.rows: list = []
         self.names: dict[int | None, str] = {}
-        self.since = None
-        self.reconnecting = False
+        self.feed_status: FeedStatus | None = None
         self.filter = "all"
         self.comments: list = []
         self.drafts: dict[tuple[int, str], dict] = {}  # (walk id, "comment" / "close"): what was typed
@@ -140,50 +139,66 @@ class EscalationsScreen(StoreGuard, Screen):
         yield Footer()
 
     def on_mount(self) -> None:
+        from rflow_tui.services.live_feed import FeedTiming, LiveFeed
+
         self.query_one(DataTable).loading = True
         self._show_status()
-        self.poll()
-        self.set_interval(self.ctx.settings.ui.escalations_poll_seconds, self.poll)
+        timing = FeedTiming(fallback_seconds=self.ctx.settings.ui.escalations_poll_seconds)
+        self.feed = LiveFeed(self.ctx, deliver=self.show_batch, on_status=self.show_feed_status, timing=timing)
+        self.run_worker(self._follow, group="escalations", exclusive=True)
+
+    async def _follow(self) -> None:
+        if not self.names:
+            users = await self.feed.until_answered(lambda: self.ctx.call(list_users))
+            self.names = {u.id: u.name or u.email for u in users}
+        await self.feed.run()
 
     def action_refresh(self) -> None:
-        self.since = None
-        self.rows = []
-        self.poll()
+        self.feed.refresh()
 
-    @work(exclusive=True, group="escalations")
-    async def poll(self) -> None:
-        if not self.names:
-            self.names = {u.id: u.name or u.email for u in await self.ctx.call(list_users)}
-        fresh = await self.ctx.call(session_svc.list_escalations, since=self.since)
-        table = self.query_one(DataTable)
-        table.loading = False
-        if self.reconnecting:
-            self.reconnecting = False
-            self.notify("Reconnected to the database", markup=False)
-            self._show_title()
-        if not fresh:
-            return
-        known = {w.id for w in fresh}
-        self.rows = fresh + [w for w in self.rows if w.id not in known]
-        self.since = max(w.resolved_at for w in self.rows if w.resolved_at)
-        self._fill_table()
-        self._show_title()
-        if len(fresh) < len(self.rows):
-            self.notify(f"{len(fresh)} new escalation(s)", markup=False)
+    def app_closing(self) -> bool:
+        """The app is shutting down: its header may be half taken down and must not be asked to redraw."""
+        return bool(self.app._exit) or not (self.app.is_running and self.is_attached)
 
-    def _show_title(self) -> None:
-        self.title = f"Escalations · {len(self.rows)}" + (" · reconnecting…" if self.reconnecting else "")
-
-    def store_failed(self, error) -> None:
-        """The store is away: keep the list, keep polling, say so once until it is back."""
-        if not isinstance(error, DatabaseError):
-            super().store_failed(error)
+    def show_batch(self, batch: FeedBatch) -> None:
+        """The feed's delivery: new escalations on top, changed ones in place, any that left the list gone."""
+        if self.app_closing():
             return
         self.query_one(DataTable).loading = False
-        if not self.reconnecting:
-            self.reconnecting = True
-            self.notify(f"{error} · the list keeps polling", severity="warning", timeout=8, markup=False)
-            self._show_title()
+        known = {w.id for w in self.rows}
+        fresh = {w.id: w for w in batch.walks}
+        arrived = [w for w in batch.walks if batch.full or w.id not in known]
+        updated = [] if batch.full else [fresh.get(w.id, w) for w in self.rows]
+        self.rows = [w for w in arrived + updated if w.status == WalkStatus.ESCALATED]
+        self._fill_table()
+        self._show_title()
+        current = self._current()
+        if current is not None and current.id in fresh:  # someone else worked the one on show
+            self._show()
+            self.load_detail(current.id)
+        new = 0 if batch.full else sum(1 for w in arrived if w.status == WalkStatus.ESCALATED)
+        if new:
+            self.notify(f"{new} new escalation(s)", markup=False)
+
+    def show_feed_status(self, status: FeedStatus) -> None:
+        """The subtitle says whether changes arrive live, after a reconnect, or only by polling."""
+        if self.app_closing():
+            return
+        if status == FeedStatus.LIVE and self.feed_status == FeedStatus.RECONNECTING:
+            self.notify("Reconnected to the database", markup=False)
+        if status == FeedStatus.RECONNECTING:
+            self.query_one(DataTable).loading = False
+            self.notify(
+                "Cannot reach the database · the list catches up when it is back",
+                severity="warning",
+                timeout=8,
+                markup=False,
+            )
+        self.feed_status = status
+        self.sub_title = f"{self.app.sub_title} · {status}"
+
+    def _show_title(self) -> None:
+        self.title = f"Escalations · {len(self.rows)}"
 
     # --- the list -------------------------------------------------------------------
 
