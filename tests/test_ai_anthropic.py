@@ -52,6 +52,7 @@ def generator(handler, **kwargs) -> tuple[AnthropicGenerator, list]:
     client = AsyncAnthropic(
         api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(record))
     )
+    kwargs.setdefault("max_retries", 0)  # one request per try; retries are tested in test_ai_deadline
     return AnthropicGenerator(api_key="sk-test", client=client, **kwargs), seen
 
 
@@ -174,9 +175,9 @@ def test_sdk_environment_and_config_keys_are_honoured(monkeypatch):
         "claude-opus-5-5",
     )
     client = from_config.client()
-    assert (
-        str(client.base_url).startswith("http://127.0.0.1:8/gw") and client.max_retries == 1 and client.timeout == 20.0
-    )
+    # the SDK's own retries stay off: rflow retries (max_retries) inside the step's deadline
+    assert str(client.base_url).startswith("http://127.0.0.1:8/gw") and client.max_retries == 0
+    assert client.timeout == 20.0 and from_config.max_retries == 1
 
 
 def test_prompt_lists_prior_steps_with_chosen_labels_and_notes():

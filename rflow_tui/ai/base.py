@@ -50,6 +50,12 @@ class NoGeneratorError(GenerationError):
     kind = "no_generator"
 
 
+class GenerationTimeoutError(GenerationError):
+    """The step's deadline passed (``ai.deadline``) before a node was ready."""
+
+    kind = "timeout"
+
+
 class UnsafeNodeError(GenerationError):
     """The last try broke a safety rule (after one retry); nothing is shown."""
 

@@ -19,18 +19,33 @@ from rflow_tui.ai.base import (
     UnsafeNodeError,
     UnusableOutputError,
 )
+from rflow_tui.ai.deadline import step_deadline
 from rflow_tui.ai.safety.judge import CandidateNode, JudgeRefusal, NodeJudge
 from rflow_tui.ai.validate import validate_node
 
 
-async def next_valid_node(generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None) -> dict[str, Any]:
+async def next_valid_node(
+    generator: NodeGenerator,
+    context: NodeContext,
+    judge: NodeJudge | None,
+    *,
+    deadline_seconds: float | None = None,
+) -> dict[str, Any]:
     """A node both layers passed (``judge`` None: the rules alone), or a refusal after two tries.
+
+    ``deadline_seconds`` bounds the whole step, both tries and the judge included
+    (``ai.deadline``); past it, GenerationTimeoutError.
 
     The second try is told why the first was refused, and which way (malformed or
     unsafe). The last refusal decides the error: ``UnsafeNodeError`` for a safety
     refusal (rules or judge), ``UnusableOutputError`` for malformed output. A judge
     that cannot answer raises its own ``JudgeError`` at once: nothing unjudged is shown.
     """
+    async with step_deadline(deadline_seconds):
+        return await _two_tries(generator, context, judge)
+
+
+async def _two_tries(generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None) -> dict[str, Any]:
     try:
         return await _checked_node(generator, context, judge)
     except InvalidNodeError as first:

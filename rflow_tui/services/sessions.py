@@ -27,6 +27,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
+from rflow_tui.ai.deadline import DEFAULT_STEP_SECONDS
 from rflow_tui.ai.safety.judge import NodeJudge
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import (
@@ -398,6 +399,7 @@ async def advance_ai_build(
     answer: str | None = None,
     note: str | None = None,
     version: int | None = None,
+    deadline_seconds: float | None = DEFAULT_STEP_SECONDS,
 ) -> dict[str, Any]:
     """Answer the pending node (if ``token``) and return the next one.
 
@@ -408,7 +410,8 @@ async def advance_ai_build(
     ``judge`` both passed it; ``judge`` is required so that no caller skips layer 2 by
     forgetting it (None: the desk turned it off). The generator and the judge run
     outside any transaction (they may take seconds); if either fails, the answer is
-    already saved and calling again with no token retries.
+    already saved and calling again with no token retries. ``deadline_seconds`` bounds
+    the generation (every attempt and the judge): past it, GenerationTimeoutError.
     """
     note = _check_len(note, STEP_NOTE_CAP, "the step note")
     if node_id is not None and token is None:
@@ -445,7 +448,7 @@ async def advance_ai_build(
 
     from rflow_tui.ai.generate import next_valid_node
 
-    node = await next_valid_node(generator, context, judge)
+    node = await next_valid_node(generator, context, judge, deadline_seconds=deadline_seconds)
 
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))

@@ -200,6 +200,7 @@ class WalkScreen(StoreGuard, Screen):
             session_id=self.walk.id,
             generator=generator,
             judge=self.ctx.step_judge(),
+            deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
             **answer,
         )
 
