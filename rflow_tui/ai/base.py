@@ -50,6 +50,12 @@ class NoGeneratorError(GenerationError):
     kind = "no_generator"
 
 
+class GenerationCancelledError(GenerationError):
+    """The tech stopped the generation (Esc); the answer they gave stays saved."""
+
+    kind = "cancelled"
+
+
 class GenerationTimeoutError(GenerationError):
     """The step's deadline passed (``ai.deadline``) before a node was ready."""
 

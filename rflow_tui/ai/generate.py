@@ -8,7 +8,7 @@ answer before it starts, and the node may be stored only once both layers passed
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rflow_tui.ai.base import (
@@ -22,6 +22,37 @@ from rflow_tui.ai.base import (
 from rflow_tui.ai.deadline import step_deadline
 from rflow_tui.ai.safety.judge import CandidateNode, JudgeRefusal, NodeJudge
 from rflow_tui.ai.validate import validate_node
+
+_SEAL = object()
+
+
+@dataclass(frozen=True)
+class CheckedNode:
+    """A node that passed validation and both safety layers, made only here.
+
+    The store accepts a new AI node only in this shape, so nothing unchecked is served.
+    ``judge`` is the judge that passed it (None: the desk runs the rules alone).
+    """
+
+    node: dict[str, Any]
+    judge: NodeJudge | None
+    seal: object
+
+    def __post_init__(self) -> None:
+        if self.seal is not _SEAL:
+            raise TypeError("a CheckedNode comes only from rflow_tui.ai.generate")
+
+
+async def checked_node(
+    generator: NodeGenerator,
+    context: NodeContext,
+    judge: NodeJudge | None,
+    *,
+    deadline_seconds: float | None = None,
+) -> CheckedNode:
+    """``next_valid_node``'s node, sealed as checked for the store."""
+    node = await next_valid_node(generator, context, judge, deadline_seconds=deadline_seconds)
+    return CheckedNode(node, judge, _SEAL)
 
 
 async def next_valid_node(

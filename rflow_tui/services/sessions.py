@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
@@ -58,6 +59,9 @@ from rflow_tui.services.errors import (
 )
 from rflow_tui.services.fields import accepted
 from rflow_tui.text import clean
+
+if TYPE_CHECKING:
+    from rflow_tui.ai.generate import CheckedNode
 
 NOTES_CAP_BYTES = 256 * 1024
 STEP_NOTE_CAP = 16 * 1024
@@ -412,7 +416,44 @@ async def advance_ai_build(
     outside any transaction (they may take seconds); if either fails, the answer is
     already saved and calling again with no token retries. ``deadline_seconds`` bounds
     the generation (every attempt and the judge): past it, GenerationTimeoutError.
+
+    The three phases are also callable alone (``answer_ai_node``, the generation,
+    ``serve_ai_node``), so a screen can stop the generation without touching the store.
     """
+    from rflow_tui.ai.generate import checked_node
+
+    step = await answer_ai_node(
+        db, actor=actor, session_id=session_id, node_id=node_id, token=token, answer=answer, note=note, version=version
+    )
+    if step.served is not None:
+        return step.served
+    checked = await checked_node(generator, step.context, judge, deadline_seconds=deadline_seconds)
+    return await serve_ai_node(db, actor=actor, session_id=session_id, step=step, checked=checked, judge=judge)
+
+
+@dataclass(frozen=True)
+class AiStep:
+    """An AI walk after ``answer_ai_node``: the node already served (nothing to generate),
+    or the context the next node is generated from and the walk's version at that moment."""
+
+    served: dict[str, Any] | None
+    context: NodeContext
+    version: int
+
+
+async def answer_ai_node(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    node_id: str | None = None,
+    token: str | None = None,
+    answer: str | None = None,
+    note: str | None = None,
+    version: int | None = None,
+) -> AiStep:
+    """Store the answer to the pending node (named by its ``token``), or with no token find
+    the pending node to replay. See ``advance_ai_build``."""
     note = _check_len(note, STEP_NOTE_CAP, "the step note")
     if node_id is not None and token is None:
         raise ValidationFailed("answer a node with the token it was served with (node ids can repeat)")
@@ -424,7 +465,7 @@ async def advance_ai_build(
                 if not pending.get("token"):  # served before nodes carried tokens
                     walk.pending_node = pending = {**pending, "token": _new_token()}
                     db.add(walk)
-                return pending
+                return AiStep(pending, _context(walk), walk.version)
         else:
             if pending is None or pending.get("token") != token or node_id not in (None, pending.get("id")):
                 raise StaleWalk(
@@ -441,23 +482,38 @@ async def advance_ai_build(
             await _audit(
                 db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path or [])
             )
-        context = NodeContext(
-            problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps
-        )
-        seen = walk.version
+        return AiStep(None, _context(walk), walk.version)
 
-    from rflow_tui.ai.generate import next_valid_node
 
-    node = await next_valid_node(generator, context, judge, deadline_seconds=deadline_seconds)
+def _context(walk: L1WalkSession) -> NodeContext:
+    return NodeContext(problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps)
 
+
+async def serve_ai_node(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    step: AiStep,
+    checked: CheckedNode,
+    judge: NodeJudge | None,
+) -> dict[str, Any]:
+    """Store ``checked`` as the pending node (with a fresh token) and return it.
+
+    Only a ``CheckedNode`` passed by this desk's ``judge`` is accepted. If another
+    window served or answered a node since ``step``, theirs stands.
+    """
+    from rflow_tui.ai.generate import CheckedNode
+
+    if not isinstance(checked, CheckedNode) or checked.judge is not judge:
+        raise InvalidState("an AI node is served only after the rules and this desk's safety judge passed it")
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
-        if walk.version != seen:
-            # Another window served or answered a node meanwhile: theirs stands.
+        if walk.version != step.version:
             if walk.pending_node is not None:
                 return walk.pending_node
             raise StaleWalk("this walk moved on in another window; refresh it")
-        walk.pending_node = node = {**node, "token": _new_token()}
+        walk.pending_node = node = {**checked.node, "token": _new_token()}
         walk.current_node_id = node["id"]
         _moved(walk)
         db.add(walk)

@@ -3,6 +3,7 @@ session notes, each a widget; every store or generator call runs in a worker."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import on, work
@@ -64,6 +65,7 @@ class WalkScreen(StoreGuard, Screen):
         self.node: dict[str, Any] | None = None
         self.busy = False
         self.failed: str | None = None
+        self.generation: asyncio.Future[Any] | None = None  # the AI writing the next step (Esc stops it)
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
 
@@ -194,15 +196,56 @@ class WalkScreen(StoreGuard, Screen):
         return None
 
     async def _advance(self, **answer: Any) -> dict:
-        generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
+        """An AI step in three phases: the answer stored, the node generated (the only
+        slow part, and the only one Esc stops), the node stored as pending."""
+        step = await self.ctx.call(session_svc.answer_ai_node, session_id=self.walk.id, **answer)
+        if step.served is not None:
+            return step.served
+        if answer:  # the answer is saved: the transcript shows it while the AI writes
+            await self._reload_walk()
+            self._note_sent(answer.get("note"))
+        checked = await self._generate(step.context)
         return await self.ctx.call(
-            session_svc.advance_ai_build,
-            session_id=self.walk.id,
-            generator=generator,
-            judge=self.ctx.step_judge(),
-            deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
-            **answer,
+            session_svc.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=self.ctx.step_judge()
         )
+
+    async def _generate(self, context) -> Any:
+        """The next node, checked by both layers, in a task of its own so that Esc (``stop``)
+        cancels the generation alone, never a store call."""
+        from rflow_tui.ai.base import GenerationCancelledError
+        from rflow_tui.ai.generate import checked_node
+
+        generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
+        self.card.wait_for_ai()
+        await self.answers.wait_for_ai()
+        self._settle_focus()
+        task = asyncio.ensure_future(
+            checked_node(
+                generator,
+                context,
+                self.ctx.step_judge(),
+                deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
+            )
+        )
+        self.generation = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            task.cancel()  # a no-op once done; stops the AI when the screen itself goes away
+            self.generation = None
+        if task.cancelled():
+            raise GenerationCancelledError(
+                "You stopped the AI before it wrote the next step. Your answer is saved: "
+                "t asks it again, e escalates, r resolves."
+            )
+        return task.result()
+
+    def stop_generation(self) -> bool:
+        """Stop the AI writing the next step, if it is; True when it was."""
+        if self.generation is None or self.generation.done():
+            return False
+        self.generation.cancel()
+        return True
 
     async def _run(self, fetch) -> None:
         """Run one step in the worker: loading state on, errors shown, nothing typed lost."""
@@ -242,8 +285,7 @@ class WalkScreen(StoreGuard, Screen):
     async def submit(self, answer: str | None) -> None:
         if self.node is None:  # nothing to answer (AnswerBar offers answers only on a node)
             return
-        note_input = self.query_one("#step-note", Input)
-        note = note_input.value.strip() or None
+        note = self.query_one("#step-note", Input).value.strip() or None
         node_id, token, version = self.node["id"], self.node.get("token"), self.walk.version
 
         async def fetch():
@@ -258,7 +300,13 @@ class WalkScreen(StoreGuard, Screen):
         before = len(self.walk.walked_path or [])
         await self._run(fetch)
         if len(self.walk.walked_path or []) > before:
-            note_input.value = ""  # the note went with the answer; cleared only once stored
+            self._note_sent(note)
+
+    def _note_sent(self, note: str | None) -> None:
+        """The note went with a stored answer: clear it, unless the tech has typed on since."""
+        note_input = self.query_one("#step-note", Input)
+        if (note_input.value.strip() or None) == note:
+            note_input.value = ""
 
     def action_retry(self) -> None:
         if self.failed is not None and not self.busy:
@@ -297,8 +345,6 @@ class WalkScreen(StoreGuard, Screen):
     async def action_resolve(self) -> None:
         from rflow_tui.tui.screens.dialogs import ResolveDialog
 
-        if self.busy:
-            return
         result = await self.app.push_screen_wait(ResolveDialog(self.resolve_draft))
         if result is not None:
             await self._finish(session_svc.resolve, result, "resolved")
@@ -309,8 +355,6 @@ class WalkScreen(StoreGuard, Screen):
     async def action_escalate(self) -> None:
         from rflow_tui.tui.screens.dialogs import EscalateDialog
 
-        if self.busy:
-            return
         result = await self.app.push_screen_wait(EscalateDialog(self.escalate_draft))
         if result is not None:
             await self._finish(session_svc.escalate, result, "escalated")
@@ -318,6 +362,8 @@ class WalkScreen(StoreGuard, Screen):
             self._settle_focus()
 
     async def _finish(self, operation, fields: dict, done: str) -> None:
+        """Resolve or escalate; works while the AI writes (it is stopped: the walk ends here)."""
+        self.stop_generation()
         if not await self.notes.flush():
             self.notify(
                 f"Session notes are not saved (see under them), so the walk is not {done} yet",
@@ -334,11 +380,17 @@ class WalkScreen(StoreGuard, Screen):
         self.dismiss()
 
     def action_leave(self) -> None:
-        """Esc in a text field returns to the answers; Esc elsewhere goes back to the tickets."""
+        """Esc in a text field returns to the answers; while the AI writes, Esc stops it;
+        elsewhere it goes back to the tickets."""
         if isinstance(self.focused, (Input, TextArea)):
             self.answers.focus()
             return
+        if self.stop_generation():
+            return
         self.leave()
+
+    def action_stop(self) -> None:
+        self.stop_generation()
 
     @work(exclusive=True, group="leave")
     async def leave(self) -> None:

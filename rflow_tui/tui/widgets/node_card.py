@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.app import ComposeResult
@@ -24,6 +25,8 @@ KIND_HELP: dict[str, str] = {
     NodeType.ESCALATE: "e escalate with a reason · r resolve if it got fixed after all",
 }
 ERROR_HELP = "t retry · e escalate · r resolve"
+WAIT_HELP = "Esc stops the AI (your answer stays saved) · e escalate · r resolve"
+clock = time.monotonic  # the waiting line's clock (a snapshot test holds it still)
 
 
 class NodeCard(Vertical):
@@ -37,15 +40,40 @@ class NodeCard(Vertical):
         yield Static(id="node-kind")
         yield Static(id="node-text")
         yield LoadingIndicator(id="walk-loading")
+        yield Static(id="walk-wait")
         yield Static(id="walk-error")
         yield Static(id="node-help")
 
     def on_mount(self) -> None:
         self.query_one("#node-text").display = False
         self.query_one("#walk-error").display = False
+        self.query_one("#walk-wait").display = False
+        self._waiting_since: float | None = None
+        self._ticker = self.set_interval(0.5, self._tick, pause=True)
 
     def set_loading(self, loading: bool) -> None:
         self.query_one("#walk-loading").display = loading
+        if not loading:
+            self._waiting_since = None
+            self._ticker.pause()
+            self.query_one("#walk-wait").display = False
+
+    def wait_for_ai(self) -> None:
+        """The AI is writing the next step: say so, count the seconds, say how to stop it."""
+        self._waiting_since = clock()
+        self.query_one("#walk-error").display = False
+        self.query_one("#node-help", Static).update(plain(WAIT_HELP))
+        self.query_one("#walk-wait").display = True
+        self._tick()
+        self._ticker.resume()
+
+    @property
+    def waited_seconds(self) -> int | None:
+        return None if self._waiting_since is None else int(clock() - self._waiting_since)
+
+    def _tick(self) -> None:
+        if self.waited_seconds is not None:
+            self.query_one("#walk-wait", Static).update(f"The AI is writing the next step · {self.waited_seconds} s")
 
     def show_node(self, node: dict[str, Any], *, note: str = "") -> None:
         """``note`` follows the kind in the title, e.g. how the step was checked."""
