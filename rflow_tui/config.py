@@ -50,6 +50,7 @@ class LLMSettings:
     timeout_seconds: float = 20.0  # one request
     max_retries: int = 1
     step_deadline_seconds: float = 20.0  # one AI step, every attempt, retry wait and the judge included
+    prefetch: bool = True  # write the next node for both answers while the tech reads the question
     fixture: str = ""  # empty: the shipped demo fixture
     replay_latency: bool = False
     record_to: str = ""  # a path: wrap the generator and record every exchange there

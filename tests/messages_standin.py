@@ -79,7 +79,9 @@ def pieces(text: str, chunks: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def stream_events(text: str, usage: dict[str, int], chunks: int) -> tuple[bytes, list[bytes], bytes]:
+def stream_events(
+    text: str, usage: dict[str, int], chunks: int, stop_reason: str = "end_turn"
+) -> tuple[bytes, list[bytes], bytes]:
     """(the opening events, one event per chunk of ``text``, the closing events)."""
     start = {**message("", {"input_tokens": usage["input_tokens"], "output_tokens": 1}), "stop_reason": None}
     start["content"] = []
@@ -100,7 +102,7 @@ def stream_events(text: str, usage: dict[str, int], chunks: int) -> tuple[bytes,
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                 "usage": {"output_tokens": usage["output_tokens"]},
             },
         )

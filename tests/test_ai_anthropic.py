@@ -18,6 +18,7 @@ from rflow_tui.ai.prompt import user_message
 from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.config import LLMSettings
 from rflow_tui.domain.walk_step import read_path
+from tests.messages_standin import stream_events
 
 NODE = {
     "id": "q-account",
@@ -57,7 +58,16 @@ def generator(handler, **kwargs) -> tuple[AnthropicGenerator, list]:
 
 
 def reply(body: dict, status: int = 200):
-    return lambda request: httpx2.Response(status, json=body)
+    """The service's answer: a streamed message when the request streams (as the generator's do)."""
+
+    def respond(request: httpx2.Request):
+        if status == 200 and json.loads(request.content).get("stream"):
+            head, chunks, tail = stream_events(body["content"][0]["text"], body["usage"], 4, body["stop_reason"])
+            events = head + b"".join(chunks) + tail
+            return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=events)
+        return httpx2.Response(status, json=body)
+
+    return respond
 
 
 async def test_request_shape_model_structured_output_and_system_prompt():
@@ -133,7 +143,7 @@ async def test_refusal_and_max_tokens_are_failures_not_nodes(stop, exc):
 
 async def test_malformed_json_is_an_invalid_node_and_is_retried_once():
     answers = iter([message(text="not json"), message()])
-    gen, seen = generator(lambda request: httpx2.Response(200, json=next(answers)))
+    gen, seen = generator(lambda request: reply(next(answers))(request))
     node = await next_valid_node(gen, CONTEXT, judge=None)
     assert node["id"] == "q-account" and len(seen) == 2
 

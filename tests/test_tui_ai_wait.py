@@ -113,7 +113,7 @@ async def test_escalate_and_resolve_work_while_the_ai_writes_and_stop_it(store, 
 async def test_a_retry_after_past_the_deadline_shows_the_timeout_and_the_retry_serves_the_step(store, db, desk):
     session_id = await ai_walk(db, desk, "T-903")
     standin = StandIn(ACCOUNT_Q, Status(429, {"retry-after": "90"}), SAFE_MODE)
-    llm = LLMSettings(step_deadline_seconds=1.0)
+    llm = LLMSettings(step_deadline_seconds=1.0, prefetch=False)
     app = make_app(store, desk.tech, generator=sdk_generator(standin, max_retries=2), llm=llm)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)

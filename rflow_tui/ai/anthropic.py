@@ -23,6 +23,7 @@ from rflow_tui.ai.base import (
     MalformedNodeError,
     NodeContext,
     NoGeneratorError,
+    PartialListener,
 )
 from rflow_tui.ai.deadline import capped, remaining, too_long
 from rflow_tui.domain.enums import NodeType
@@ -119,20 +120,31 @@ class AnthropicGenerator:
         return self._client
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
+        return await self.stream(context, lambda partial: None)
+
+    async def stream(self, context: NodeContext, on_partial: PartialListener) -> dict[str, Any]:
+        """The node through ``messages.stream``: ``on_partial`` gets the node as parsed so far
+        (the SDK's partial JSON) after every chunk, and ``{}`` when a retry starts over."""
         from rflow_tui.ai.prompt import system_prompt, user_message
 
         client = self.client()
         started = time.perf_counter()
 
         async def attempt(timeout: float) -> Any:
-            return await client.messages.create(
+            on_partial({})
+            async with client.messages.stream(
                 model=self.model,
                 max_tokens=MAX_TOKENS,
                 system=system_prompt(),
                 messages=[{"role": "user", "content": user_message(context)}],
                 output_config={"format": {"type": "json_schema", "schema": NODE_SCHEMA}},
                 timeout=timeout,
-            )
+            ) as stream:
+                async for event in stream:
+                    partial = partial_node(event)
+                    if partial is not None:
+                        on_partial(partial)
+                return await stream.get_final_message()
 
         try:
             message = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
@@ -154,6 +166,17 @@ class AnthropicGenerator:
         if not isinstance(raw, dict):
             raise MalformedNodeError("the node is not a JSON object")  # as validate says it
         return raw
+
+
+def partial_node(event: Any) -> dict[str, Any] | None:
+    """The node so far from a stream's text event (jiter's partial mode, via the SDK), else None."""
+    if getattr(event, "type", "") != "text":
+        return None
+    try:
+        snapshot = event.parsed_snapshot()
+    except ValueError:  # not yet an object (e.g. only whitespace so far)
+        return None
+    return snapshot if isinstance(snapshot, dict) else None
 
 
 def sdk_client(*, api_key: str, base_url: str | None, timeout: float) -> Any:

@@ -66,6 +66,8 @@ class WalkScreen(StoreGuard, Screen):
         self.busy = False
         self.failed: str | None = None
         self.generation: asyncio.Future[Any] | None = None  # the AI writing the next step (Esc stops it)
+        self._prefetcher: Any = None  # ai.prefetch.Prefetcher, made on the first AI step that may use it
+        self._stored_walk: Any = None  # the walk as the last store call left it: no second read to show it
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
 
@@ -196,37 +198,57 @@ class WalkScreen(StoreGuard, Screen):
         return None
 
     async def _advance(self, **answer: Any) -> dict:
-        """An AI step in three phases: the answer stored, the node generated (the only
-        slow part, and the only one Esc stops), the node stored as pending."""
-        step = await self.ctx.call(session_svc.answer_ai_node, session_id=self.walk.id, **answer)
+        """An AI step in three phases: the answer stored (with the prefetched node for it,
+        when one is ready: one transaction, nothing to wait for), the node generated (the
+        only slow part, and the only one Esc stops), the node stored as pending."""
+        judge = self.ctx.step_judge()
+        ready = self._prefetcher.ready(answer.get("answer")) if self._prefetcher and answer else None
+        step = await self.ctx.call(
+            session_svc.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
+        )
+        self._stored_walk = step.walk
         if step.served is not None:
+            if answer:
+                self._discard_prefetch()
             return step.served
-        if answer:  # the answer is saved: the transcript shows it while the AI writes
-            await self._reload_walk()
+        prefetch = self._claim_prefetch(answer, step.context)
+        if answer:  # the transcript shows the answer while the AI writes
+            self.walk = step.walk
+            self._refresh_transcript()
             self._note_sent(answer.get("note"))
-        checked = await self._generate(step.context)
+        checked = await self._generate(step.context, prefetch)
+        self._stored_walk = None
         return await self.ctx.call(
-            session_svc.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=self.ctx.step_judge()
+            session_svc.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge
         )
 
-    async def _generate(self, context) -> Any:
-        """The next node, checked by both layers, in a task of its own so that Esc (``stop``)
-        cancels the generation alone, never a store call."""
-        from rflow_tui.ai.base import GenerationCancelledError
+    async def _generate(self, context, prefetch=None) -> Any:
+        """The next node, checked by both layers: the prefetched one when it is ready, else
+        written now (or the prefetch still being written), shown sentence by sentence, in a
+        task of its own so that Esc (``stop``) cancels the generation alone, never a store call."""
+        from rflow_tui.ai.base import GenerationCancelledError, GenerationError
         from rflow_tui.ai.generate import checked_node
 
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         self.card.wait_for_ai()
         await self.answers.wait_for_ai()
         self._settle_focus()
-        task = asyncio.ensure_future(
-            checked_node(
+
+        async def produce() -> Any:
+            if prefetch is not None:
+                try:
+                    return await prefetch.result(self.card.preview)
+                except GenerationError:  # the prefetch failed: write the node now instead
+                    self.card.preview(None, "")
+            return await checked_node(
                 generator,
                 context,
                 self.ctx.step_judge(),
                 deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
+                on_preview=self.card.preview,
             )
-        )
+
+        task = asyncio.ensure_future(produce())
         self.generation = task
         try:
             await asyncio.wait({task})
@@ -240,6 +262,52 @@ class WalkScreen(StoreGuard, Screen):
             )
         return task.result()
 
+    # --- prefetch: the next node for each answer, written while the tech reads ----------
+
+    def _prefetcher_for_walk(self) -> Any:
+        if self._prefetcher is None and self.ctx.settings.llm.prefetch and self.ctx.generator() is not None:
+            from rflow_tui.ai.prefetch import Prefetcher
+
+            self._prefetcher = Prefetcher(
+                self.ctx.generator(), self.ctx.step_judge(), self.ctx.settings.llm.step_deadline_seconds
+            )
+        return self._prefetcher
+
+    def _claim_prefetch(self, answer: dict[str, Any], context) -> Any:
+        """The prefetch for the answer just stored, if it fits; the rest are thrown away."""
+        prefetcher = self._prefetcher
+        if prefetcher is None:
+            return None
+        if not answer:
+            prefetcher.discard()
+            return None
+        return prefetcher.claim(answer.get("answer"), context)
+
+    def _discard_prefetch(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.discard()
+
+    @work(exclusive=True, group="prefetch")
+    async def prefetch_answers(self, token: str) -> None:
+        """Start writing the next node for each answer of the step now on screen."""
+        prefetcher = self._prefetcher_for_walk()
+        if prefetcher is None:
+            return
+        contexts = await self.ctx.call(session_svc.ai_prefetch_contexts, session_id=self.walk.id, token=token)
+        on_screen = self.node is not None and self.node.get("token") == token and not self.busy
+        if contexts and on_screen and not self.query_one("#step-note", Input).value.strip():
+            prefetcher.start(contexts)
+
+    @on(Input.Changed, "#step-note")
+    def _note_typed(self, event: Input.Changed) -> None:
+        """A step note goes into the next prompt: what was prefetched without it is thrown away."""
+        if event.value.strip():
+            self._discard_prefetch()
+
+    def on_unmount(self) -> None:
+        self._discard_prefetch()
+        self.stop_generation()
+
     def stop_generation(self) -> bool:
         """Stop the AI writing the next step, if it is; True when it was."""
         if self.generation is None or self.generation.done():
@@ -252,6 +320,7 @@ class WalkScreen(StoreGuard, Screen):
         from rflow_tui.ai.base import GenerationError
 
         self._set_busy(True)
+        self._stored_walk = None
         try:
             node = await fetch()
         except GenerationError as exc:
@@ -269,9 +338,16 @@ class WalkScreen(StoreGuard, Screen):
             if isinstance(exc, StaleWalk):  # show where the walk is now, then answer again
                 self.call_later(self.load_node)
             return
-        await self._reload_walk()
+        stored, self._stored_walk = self._stored_walk, None
+        if stored is not None:
+            self.walk = stored
+            self._refresh_transcript()
+        else:
+            await self._reload_walk()
         self._set_busy(False)
         await self._show_node(node)
+        if self.walk.session_kind == WalkKind.AI_BUILD and node and node.get("token"):
+            self.prefetch_answers(node["token"])
 
     @on(AnswerBar.Answered)
     def _answered(self, event: AnswerBar.Answered) -> None:
@@ -322,6 +398,7 @@ class WalkScreen(StoreGuard, Screen):
     async def action_step_back(self) -> None:
         if self.walk.session_kind not in WALKS_A_TREE or self.busy:
             return
+        self._discard_prefetch()  # the context changes: nothing written for the old one fits
         from rflow_tui.services.flows import step_back
 
         await self._run(lambda: self.ctx.call(step_back, session_id=self.walk.id, version=self.walk.version))

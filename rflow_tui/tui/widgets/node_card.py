@@ -49,6 +49,7 @@ class NodeCard(Vertical):
         self.query_one("#walk-error").display = False
         self.query_one("#walk-wait").display = False
         self._waiting_since: float | None = None
+        self._previewing = False
         self._ticker = self.set_interval(0.5, self._tick, pause=True)
 
     def set_loading(self, loading: bool) -> None:
@@ -66,6 +67,21 @@ class NodeCard(Vertical):
         self.query_one("#walk-wait").display = True
         self._tick()
         self._ticker.resume()
+
+    def preview(self, kind: str | None, text: str) -> None:
+        """The next step as the AI writes it: whole sentences the rules passed, no buttons
+        yet. Empty text takes back what was shown (a refused try)."""
+        node_text = self.query_one("#node-text", Static)
+        self._previewing = bool(text)
+        if not text:
+            self.query_one("#node-kind", Static).update("")
+            node_text.display = False
+            return
+        title = KIND_TITLES.get(kind or "", "Next step")
+        self.query_one("#walk-loading").display = False  # the text arriving says it; the wait line counts
+        self.query_one("#node-kind", Static).update(plain(f"{title} · being written", single_line=True))
+        node_text.update(plain(text))
+        node_text.display = True
 
     @property
     def waited_seconds(self) -> int | None:
@@ -85,12 +101,15 @@ class NodeCard(Vertical):
         self._show(title, text, help_text)
 
     def show_error(self, message: str) -> None:
+        if self._previewing:  # a step that failed to arrive is not left half-shown
+            self.preview(None, "")
         error = self.query_one("#walk-error", Static)
         error.update(plain(message))
         error.display = True
         self.query_one("#node-help", Static).update(plain(ERROR_HELP))
 
     def _show(self, title: str, text: str, help_text: str) -> None:
+        self._previewing = False
         self.query_one("#node-kind", Static).update(plain(title, single_line=True))
         node_text = self.query_one("#node-text", Static)
         node_text.update(plain(text))
