@@ -338,6 +338,24 @@ async def deadline_round(url, email, port, *, path: str, deadline: float, ticket
     return shown - pressed
 
 
+PICKER_RACES = []
+
+
+async def again_on_picker_race(make_run):
+    """Run ``make_run()``; once more if the picker under the walk raced itself at start
+    (DuplicateKey from two page loads: a known picker bug, not the AI step). Counted."""
+    from textual.worker import WorkerFailed
+
+    for _ in range(3):
+        try:
+            return await make_run()
+        except WorkerFailed as failed:
+            if "DuplicateKey" not in str(failed):
+                raise
+            PICKER_RACES.append(1)
+    raise RuntimeError("the picker raced itself three times in a row")
+
+
 def summary(values: list[float]) -> str:
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
@@ -349,10 +367,10 @@ async def main(rounds: int) -> None:
 
     ready, plain, tokens_on, tokens_off = [], [], [], []
     for _ in range(rounds):  # the set-ups take turns, so load drifts hit both alike
-        on = await walk_with_reading(*await new_desk(), port, prefetch=True, read_s=READ_S)
+        on = await again_on_picker_race(lambda: walk_with_reading_on_a_new_desk(port, prefetch=True, read_s=READ_S))
         ready += on["waits"]
         tokens_on.append(on["usage"])
-        off = await walk_with_reading(*await new_desk(), port, prefetch=False, read_s=READ_S)
+        off = await again_on_picker_race(lambda: walk_with_reading_on_a_new_desk(port, prefetch=False, read_s=READ_S))
         plain += off["waits"]
         tokens_off.append(off["usage"])
     print(f"answer key -> next buttons, prefetch ready (read {READ_S} s): {summary(ready)}")
@@ -367,17 +385,35 @@ async def main(rounds: int) -> None:
 
     rows = []
     for _ in range(rounds):
-        rows += await streaming_round(*await new_desk(), port, timeline)
+        rows += await again_on_picker_race(lambda: streaming_on_a_new_desk(port, timeline))
     print(f"first chunk -> first sentence on screen: {summary([r['first_sentence_ms'] for r in rows])}")
     print(f"last chunk -> node validated (both layers): {summary([r['validated_ms'] for r in rows])}")
     print(f"last chunk -> buttons on screen: {summary([r['buttons_ms'] for r in rows])}")
 
     for path, label in (("/stall", "stalled server"), ("/ratelimit", "429 retry-after: 90")):
         for deadline, runs in ((5.0, 3), (20.0, 1)):
-            seconds = [await deadline_round(*await new_desk(), port, path=path, deadline=deadline) for _ in range(runs)]
+            seconds = [
+                await again_on_picker_race(
+                    lambda path=path, deadline=deadline: deadline_on_a_new_desk(port, path=path, deadline=deadline)
+                )
+                for _ in range(runs)
+            ]
             shown = ", ".join(f"{s:.2f} s" for s in seconds)
             print(f"{label}, deadline {deadline:g} s: timeout message after {shown}")
+    print(f"runs repeated because the picker raced itself at start: {len(PICKER_RACES)}")
     process.terminate()
+
+
+async def walk_with_reading_on_a_new_desk(port, **kwargs) -> dict:
+    return await walk_with_reading(*await new_desk(), port, **kwargs)
+
+
+async def streaming_on_a_new_desk(port, timeline) -> list[dict]:
+    return await streaming_round(*await new_desk(), port, timeline)
+
+
+async def deadline_on_a_new_desk(port, **kwargs) -> float:
+    return await deadline_round(*await new_desk(), port, **kwargs)
 
 
 if __name__ == "__main__":

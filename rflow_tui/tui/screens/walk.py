@@ -227,6 +227,7 @@ class WalkScreen(StoreGuard, Screen):
         written now (or the prefetch still being written), shown sentence by sentence, in a
         task of its own so that Esc (``stop``) cancels the generation alone, never a store call."""
         from rflow_tui.ai.base import GenerationCancelledError, GenerationError
+        from rflow_tui.ai.deadline import step_deadline
         from rflow_tui.ai.generate import checked_node
 
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
@@ -234,19 +235,18 @@ class WalkScreen(StoreGuard, Screen):
         await self.answers.wait_for_ai()
         self._settle_focus()
 
+        deadline = self.ctx.settings.llm.step_deadline_seconds
+
         async def produce() -> Any:
-            if prefetch is not None:
-                try:
-                    return await prefetch.result(self.card.preview)
-                except GenerationError:  # the prefetch failed: write the node now instead
-                    self.card.preview(None, "")
-            return await checked_node(
-                generator,
-                context,
-                self.ctx.step_judge(),
-                deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
-                on_preview=self.card.preview,
-            )
+            async with step_deadline(deadline):  # from the answer on, whatever the prefetch already spent
+                if prefetch is not None:
+                    try:
+                        return await prefetch.result(self.card.preview)
+                    except GenerationError:  # the prefetch failed: write the node now instead
+                        self.card.preview(None, "")
+                return await checked_node(
+                    generator, context, self.ctx.step_judge(), deadline_seconds=deadline, on_preview=self.card.preview
+                )
 
         task = asyncio.ensure_future(produce())
         self.generation = task
