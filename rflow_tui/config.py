@@ -47,8 +47,10 @@ class LLMSettings:
     model: str = ""  # empty: the generator's own default
     api_key: str = ""  # empty: ANTHROPIC_API_KEY
     base_url: str = ""  # empty: ANTHROPIC_BASE_URL, else the SDK default
-    timeout_seconds: float = 20.0
+    timeout_seconds: float = 20.0  # one request
     max_retries: int = 1
+    step_deadline_seconds: float = 20.0  # one AI step, every attempt, retry wait and the judge included
+    prefetch: bool = True  # write the next node for both answers while the tech reads the question
     fixture: str = ""  # empty: the shipped demo fixture
     replay_latency: bool = False
     record_to: str = ""  # a path: wrap the generator and record every exchange there
@@ -83,6 +85,7 @@ _SECTIONS = {"llm": LLMSettings, "ui": UISettings}
 BOUNDS: dict[str, tuple[float, float]] = {
     "llm.timeout_seconds": (1, 120),
     "llm.max_retries": (0, 5),
+    "llm.step_deadline_seconds": (1, 120),
     "llm.judge_timeout_seconds": (1, 120),
     "ui.autosave_seconds": (0.1, 600),
     "ui.escalations_poll_seconds": (0.1, 3600),

@@ -18,6 +18,7 @@ from rflow_tui.ai.prompt import user_message
 from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.config import LLMSettings
 from rflow_tui.domain.walk_step import read_path
+from tests.messages_standin import stream_events
 
 NODE = {
     "id": "q-account",
@@ -52,11 +53,21 @@ def generator(handler, **kwargs) -> tuple[AnthropicGenerator, list]:
     client = AsyncAnthropic(
         api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(record))
     )
+    kwargs.setdefault("max_retries", 0)  # one request per try; retries are tested in test_ai_deadline
     return AnthropicGenerator(api_key="sk-test", client=client, **kwargs), seen
 
 
 def reply(body: dict, status: int = 200):
-    return lambda request: httpx2.Response(status, json=body)
+    """The service's answer: a streamed message when the request streams (as the generator's do)."""
+
+    def respond(request: httpx2.Request):
+        if status == 200 and json.loads(request.content).get("stream"):
+            head, chunks, tail = stream_events(body["content"][0]["text"], body["usage"], 4, body["stop_reason"])
+            events = head + b"".join(chunks) + tail
+            return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=events)
+        return httpx2.Response(status, json=body)
+
+    return respond
 
 
 async def test_request_shape_model_structured_output_and_system_prompt():
@@ -132,7 +143,7 @@ async def test_refusal_and_max_tokens_are_failures_not_nodes(stop, exc):
 
 async def test_malformed_json_is_an_invalid_node_and_is_retried_once():
     answers = iter([message(text="not json"), message()])
-    gen, seen = generator(lambda request: httpx2.Response(200, json=next(answers)))
+    gen, seen = generator(lambda request: reply(next(answers))(request))
     node = await next_valid_node(gen, CONTEXT, judge=None)
     assert node["id"] == "q-account" and len(seen) == 2
 
@@ -174,9 +185,9 @@ def test_sdk_environment_and_config_keys_are_honoured(monkeypatch):
         "claude-opus-5-5",
     )
     client = from_config.client()
-    assert (
-        str(client.base_url).startswith("http://127.0.0.1:8/gw") and client.max_retries == 1 and client.timeout == 20.0
-    )
+    # the SDK's own retries stay off: rflow retries (max_retries) inside the step's deadline
+    assert str(client.base_url).startswith("http://127.0.0.1:8/gw") and client.max_retries == 0
+    assert client.timeout == 20.0 and from_config.max_retries == 1
 
 
 def test_prompt_lists_prior_steps_with_chosen_labels_and_notes():

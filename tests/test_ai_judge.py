@@ -73,6 +73,7 @@ def sdk_judge(*replies, **kwargs) -> tuple[AnthropicJudge, list]:
     client = AsyncAnthropic(
         api_key="sk-test", max_retries=0, http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(handle))
     )
+    kwargs.setdefault("max_retries", 0)  # one request per verdict; retries are tested in test_ai_deadline
     return AnthropicJudge(api_key="sk-test", client=client, **kwargs), seen
 
 

@@ -79,7 +79,13 @@ async def test_with_the_judge_off_an_ai_step_says_it_was_checked_by_rules_only(s
     await seed_tickets(db, desk.tech.account_id, [("T-830", "Outlook will not open", "Bob")])
     await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-830", category="email", problem_text="Outlook")
     judge = ScriptedJudge()
-    app = make_app(store, desk.tech, generator=ScriptedGenerator(ACCOUNT_Q), judge=judge, llm=LLMSettings(judge="off"))
+    app = make_app(
+        store,
+        desk.tech,
+        generator=ScriptedGenerator(ACCOUNT_Q),
+        judge=judge,
+        llm=LLMSettings(judge="off", prefetch=False),
+    )
     async with app.run_test(size=(130, 40)) as pilot:
         await resume_walk(pilot, app)
         await wait_for(pilot, lambda: app.screen.query("#answer-yes"))
@@ -91,7 +97,9 @@ async def test_without_a_judge_the_ai_build_is_offered_as_unavailable(store, db,
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     await seed_tickets(db, desk.tech.account_id, [("T-840", "Outlook will not open", "Bob")])
     await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")  # so the start dialog opens
-    app = make_app(store, desk.tech, generator=ScriptedGenerator(ACCOUNT_Q), llm=LLMSettings(judge="anthropic"))
+    app = make_app(
+        store, desk.tech, generator=ScriptedGenerator(ACCOUNT_Q), llm=LLMSettings(judge="anthropic", prefetch=False)
+    )
     app.ctx._judge = None  # what the settings give: the Anthropic judge, with no key
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)

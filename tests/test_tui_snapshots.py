@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from rflow_tui.config import Settings
+from rflow_tui.config import LLMSettings, Settings
 from rflow_tui.db import open_store
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc
@@ -225,3 +225,49 @@ def test_key_sheet_on_the_walk(snap_compare, db_url):
     assert snap_compare(
         app_for(db_url, "tech@contoso.test"), terminal_size=SIZE, run_before=walk_at("#answer-yes", "f1", then=sheet)
     )
+
+
+class HalfWritten:
+    """A streaming generator that writes two whole sentences and half a third, then holds."""
+
+    name = "half-written"
+
+    async def generate(self, context):
+        return await self.stream(context, lambda partial: None)
+
+    async def stream(self, context, on_partial):
+        text = "Open Outlook in safe mode (outlook.exe /safe). Does it open now? If it does, an add-in is"
+        for end in range(10, len(text) + 1, 10):
+            on_partial({"id": "q-safe", "type": "question", "text": text[:end]})
+        await asyncio.Event().wait()
+
+
+def test_walk_while_the_ai_streams_the_next_step(snap_compare, db_url, monkeypatch):
+    """The next step as it is written: whole sentences the rules passed, the seconds waited, no answer buttons."""
+    from rflow_tui.tui.widgets import node_card
+    from tests.fakes import ScriptedGenerator, ScriptedJudge
+    from tests.tui_support import ACCOUNT_Q
+
+    monkeypatch.setattr(node_card, "clock", lambda: 500.0)
+
+    async def ai_walk(db, desk):
+        walk = await svc.start_ai_build_session(
+            db, actor=desk.tech, ticket_id="T-1001", category="email", problem_text="Outlook will not open"
+        )
+        await svc.advance_ai_build(
+            db, actor=desk.tech, session_id=walk.id, generator=ScriptedGenerator(ACCOUNT_Q), judge=None
+        )
+
+    seed(db_url, ai_walk)
+    app = RflowApp(Settings(database_url=db_url, user="tech@contoso.test", llm=LLMSettings(prefetch=False)))
+
+    async def streaming(pilot):
+        await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "ResumeDialog" and pilot.app.screen.active)
+        pilot.app.ctx._generator, pilot.app.ctx._judge = HalfWritten(), ScriptedJudge()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: pilot.app.screen.query("#answer-yes"))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "Does it open now?" in str(pilot.app.screen.query_one("#node-text").render()))
+        await pilot.pause(0.3)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=streaming)

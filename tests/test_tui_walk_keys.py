@@ -117,12 +117,17 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
 
-        # loading: every key is ignored, none is typed into a note
+        # loading: the answer keys are ignored, none is typed into a note; e and r still work
         await wait_for(pilot, lambda: app.screen.busy)
         assert keys_go_to_the_answers(app)
-        await pilot.press("1", "enter", "e", "r", "t", "x")
+        await pilot.press("1", "enter", "t", "x")
         await pilot.pause(0.1)
         assert screen_name(app) == "WalkScreen" and nothing_typed(app)
+        await pilot.press("e")
+        await back_from(pilot, app, "EscalateDialog")
+        await pilot.press("r")
+        await back_from(pilot, app, "ResolveDialog")
+        assert app.screen.busy and nothing_typed(app)  # the AI is still writing
         first_step.set()
 
         # a question: Enter does nothing, 2 answers
@@ -135,9 +140,11 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
 
         # loading again after the answer
         await wait_for(pilot, lambda: app.screen.busy)
-        await pilot.press("y", "r")
+        await pilot.press("y")
         await pilot.pause(0.1)
         assert screen_name(app) == "WalkScreen" and nothing_typed(app)
+        await pilot.press("r")
+        await back_from(pilot, app, "ResolveDialog")
         second_step.set()
 
         # an instruction: 1 and y do nothing, Enter acknowledges

@@ -84,9 +84,13 @@ def make_app(
     judge=None,
     llm: LLMSettings | None = None,
 ) -> RflowApp:
-    """An app on the test store. With a generator and no ``judge``, every step is judged safe."""
+    """An app on the test store. With a generator and no ``judge``, every step is judged safe.
+
+    Prefetch is off unless ``llm`` turns it on: a scripted generator serves its nodes in
+    the order a walk asks for them, and prefetching both answers would take them early.
+    """
     _engine, open_db = store
-    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2), llm=llm or LLMSettings())
+    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2), llm=llm or LLMSettings(prefetch=False))
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator

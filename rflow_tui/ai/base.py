@@ -33,11 +33,29 @@ class NodeContext:
 
 @runtime_checkable
 class NodeGenerator(Protocol):
+    """Makes one raw node. A generator that can stream may also offer
+    ``async stream(context, on_partial) -> dict``: the same node, with ``on_partial``
+    called on the node as written so far (a dict, its last string cut off)."""
+
     name: str
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
         """Return one raw node: {id, type, text, yes_label?, no_label?}."""
         ...
+
+
+PartialListener = Callable[[dict[str, Any]], None]
+
+
+async def raw_node(
+    generator: NodeGenerator, context: NodeContext, on_partial: PartialListener | None = None
+) -> dict[str, Any]:
+    """One raw node from ``generator``, streamed to ``on_partial`` when it can stream."""
+    stream = getattr(generator, "stream", None)
+    if on_partial is not None and stream is not None:
+        node: dict[str, Any] = await stream(context, on_partial)
+        return node
+    return await generator.generate(context)
 
 
 class GenerationError(Exception):
@@ -48,6 +66,18 @@ class GenerationError(Exception):
 
 class NoGeneratorError(GenerationError):
     kind = "no_generator"
+
+
+class GenerationCancelledError(GenerationError):
+    """The tech stopped the generation (Esc); the answer they gave stays saved."""
+
+    kind = "cancelled"
+
+
+class GenerationTimeoutError(GenerationError):
+    """The step's deadline passed (``ai.deadline``) before a node was ready."""
+
+    kind = "timeout"
 
 
 class UnsafeNodeError(GenerationError):

@@ -21,7 +21,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rflow_tui.ai.base import GenerationError, InvalidNodeError, NodeContext, NodeGenerator
+from rflow_tui.ai.base import (
+    GenerationError,
+    InvalidNodeError,
+    NodeContext,
+    NodeGenerator,
+    PartialListener,
+    raw_node,
+)
 from rflow_tui.ai.safety.judge import (
     CandidateNode,
     JudgeError,
@@ -121,16 +128,44 @@ class ReplayGenerator:
     def from_settings(cls, llm: Any) -> ReplayGenerator:
         return cls(fixture_path(llm), simulate_latency=bool(getattr(llm, "replay_latency", False)))
 
-    async def generate(self, context: NodeContext) -> dict[str, Any]:
+    def _exchange(self, context: NodeContext) -> dict[str, Any]:
         exchange = self.exchanges.get(fixture_key(context_record(context)))
         if exchange is None:
             raise NotInRecordingError(
                 f"This step is not in the recording {self.path.name}: the demo only knows the "
                 "answers it was recorded with. Escalate or resolve the ticket from here."
             )
+        return exchange
+
+    async def generate(self, context: NodeContext) -> dict[str, Any]:
+        exchange = self._exchange(context)
         if self.simulate_latency and exchange.get("latency_ms"):
             await asyncio.sleep(float(exchange["latency_ms"]) / 1000)
         return dict(exchange["node"])
+
+    async def stream(self, context: NodeContext, on_partial: PartialListener) -> dict[str, Any]:
+        """The recorded node as a model streams it: its text growing in pieces, the labels
+        last; with ``simulate_latency`` the recorded latency is spread over the pieces."""
+        exchange = self._exchange(context)
+        node = dict(exchange["node"])
+        snapshots = growing(node, REPLAY_PIECES)
+        pause = float(exchange.get("latency_ms") or 0) / 1000 / len(snapshots) if self.simulate_latency else 0.0
+        for snapshot in snapshots:
+            if pause:
+                await asyncio.sleep(pause)
+            on_partial(snapshot)
+        return node
+
+
+REPLAY_PIECES = 8
+
+
+def growing(node: dict[str, Any], pieces: int) -> list[dict[str, Any]]:
+    """``node`` as written so far, ``pieces`` times: the text in growing cuts, then the whole node."""
+    text = str(node.get("text", ""))
+    head = {key: node[key] for key in ("id", "type") if key in node}
+    size = max(1, -(-len(text) // pieces))
+    return [{**head, "text": text[:end]} for end in range(size, len(text), size)] + [node]
 
 
 class ReplayJudge:
@@ -186,8 +221,14 @@ class RecordingGenerator:
         self.name = f"recording:{inner.name}"
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
+        return await self._record(context, None)
+
+    async def stream(self, context: NodeContext, on_partial: PartialListener) -> dict[str, Any]:
+        return await self._record(context, on_partial)
+
+    async def _record(self, context: NodeContext, on_partial: PartialListener | None) -> dict[str, Any]:
         started = time.perf_counter()
-        raw = await self.inner.generate(context)
+        raw = await raw_node(self.inner, context, on_partial)
         latency_ms = round((time.perf_counter() - started) * 1000)
         try:
             node = validate_node(raw)

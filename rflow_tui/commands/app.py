@@ -108,7 +108,8 @@ def new_demo_desk(base_config: str | None) -> Path:
         await engine.dispose()
 
     asyncio.run(seed())
-    llm = {"generator": "fixture", "judge": "fixture"}  # the recording carries the judge's verdicts too
+    # the recording carries the judge's verdicts too; its latency is replayed, so the demo streams like a live desk
+    llm = {"generator": "fixture", "judge": "fixture", "replay_latency": True}
     if base and base.llm.fixture:
         llm["fixture"] = base.llm.fixture
     lines = [

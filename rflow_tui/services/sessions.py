@@ -19,14 +19,16 @@ from __future__ import annotations
 
 import json
 import secrets
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
+from rflow_tui.ai.deadline import DEFAULT_STEP_SECONDS
 from rflow_tui.ai.safety.judge import NodeJudge
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import (
@@ -57,6 +59,9 @@ from rflow_tui.services.errors import (
 )
 from rflow_tui.services.fields import accepted
 from rflow_tui.text import clean
+
+if TYPE_CHECKING:
+    from rflow_tui.ai.generate import CheckedNode
 
 NOTES_CAP_BYTES = 256 * 1024
 STEP_NOTE_CAP = 16 * 1024
@@ -408,6 +413,7 @@ async def advance_ai_build(
     answer: str | None = None,
     note: str | None = None,
     version: int | None = None,
+    deadline_seconds: float | None = DEFAULT_STEP_SECONDS,
 ) -> dict[str, Any]:
     """Answer the pending node (if ``token``) and return the next one.
 
@@ -418,7 +424,54 @@ async def advance_ai_build(
     ``judge`` both passed it; ``judge`` is required so that no caller skips layer 2 by
     forgetting it (None: the desk turned it off). The generator and the judge run
     outside any transaction (they may take seconds); if either fails, the answer is
-    already saved and calling again with no token retries.
+    already saved and calling again with no token retries. ``deadline_seconds`` bounds
+    the generation (every attempt and the judge): past it, GenerationTimeoutError.
+
+    The three phases are also callable alone (``answer_ai_node``, the generation,
+    ``serve_ai_node``), so a screen can stop the generation without touching the store.
+    """
+    from rflow_tui.ai.generate import checked_node
+
+    step = await answer_ai_node(
+        db, actor=actor, session_id=session_id, node_id=node_id, token=token, answer=answer, note=note, version=version
+    )
+    if step.served is not None:
+        return step.served
+    checked = await checked_node(generator, step.context, judge, deadline_seconds=deadline_seconds)
+    return await serve_ai_node(db, actor=actor, session_id=session_id, step=step, checked=checked, judge=judge)
+
+
+@dataclass(frozen=True)
+class AiStep:
+    """An AI walk after ``answer_ai_node``: ``served`` is a node to show now (the pending
+    one replayed, or a prefetched one just stored), else ``context`` is what the next node
+    is generated from, at the walk's ``version``; ``walk`` is the walk as stored."""
+
+    served: dict[str, Any] | None
+    context: NodeContext
+    version: int
+    walk: L1WalkSession
+
+
+async def answer_ai_node(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    node_id: str | None = None,
+    token: str | None = None,
+    answer: str | None = None,
+    note: str | None = None,
+    version: int | None = None,
+    prefetched: CheckedNode | None = None,
+    judge: NodeJudge | None = None,
+) -> AiStep:
+    """Store the answer to the pending node (named by its ``token``), or with no token find
+    the pending node to replay. See ``advance_ai_build``.
+
+    ``prefetched``: a node written ahead for this answer. When it fits the context the
+    answer leads to (the same prompt, passed by this desk's ``judge``) it is stored as the
+    pending node in the same transaction; otherwise it is ignored and the caller generates.
     """
     note = _check_len(note, STEP_NOTE_CAP, "the step note")
     if node_id is not None and token is None:
@@ -431,7 +484,7 @@ async def advance_ai_build(
                 if not pending.get("token"):  # served before nodes carried tokens
                     walk.pending_node = pending = {**pending, "token": _new_token()}
                     db.add(walk)
-                return pending
+                return AiStep(pending, _context(walk), walk.version, walk)
         else:
             if pending is None or pending.get("token") != token or node_id not in (None, pending.get("id")):
                 raise StaleWalk(
@@ -448,27 +501,84 @@ async def advance_ai_build(
             await _audit(
                 db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path or [])
             )
-        context = NodeContext(
-            problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps
-        )
-        seen = walk.version
+        context = _context(walk)
+        if prefetched is not None and _is_checked(prefetched, judge) and prefetched.fits(context, judge):
+            node = await _serve(db, actor, walk, prefetched, prefetched=True)
+            return AiStep(node, context, walk.version, walk)
+        return AiStep(None, context, walk.version, walk)
 
-    from rflow_tui.ai.generate import next_valid_node
 
-    node = await next_valid_node(generator, context, judge)
+async def ai_prefetch_contexts(
+    db: AsyncSession, *, actor: User, session_id: int, token: str
+) -> dict[str | None, NodeContext]:
+    """For each answer of the pending node named by ``token``, the context its next node
+    would be written from, were it chosen now with no step note: what a prefetch writes
+    for ("yes"/"no" for a question, None for an instruction's "done", nothing at an end).
 
+    Reads only: nothing is stored until an answer is chosen (``answer_ai_node``).
+    """
+    await authorize(db, actor, Need.WALK, "walk tickets")
+    walk = await _walk(db, actor, session_id)
+    pending = walk.pending_node
+    if walk.status != WalkStatus.ACTIVE or walk.session_kind != WalkKind.AI_BUILD or pending is None:
+        return {}
+    if pending.get("token") != token or pending.get("type") in TERMINAL_NODE_TYPES:
+        return {}
+    answers: tuple[str | None, ...] = tuple(Answer) if pending.get("type") == NodeType.QUESTION else (None,)
+    base = _context(walk)
+    return {
+        answer: replace(base, walked_path=[*base.walked_path, WalkStep.answering(StepSource.AI, pending, answer, None)])
+        for answer in answers
+    }
+
+
+def _context(walk: L1WalkSession) -> NodeContext:
+    return NodeContext(problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps)
+
+
+async def serve_ai_node(
+    db: AsyncSession,
+    *,
+    actor: User,
+    session_id: int,
+    step: AiStep,
+    checked: CheckedNode,
+    judge: NodeJudge | None,
+) -> dict[str, Any]:
+    """Store ``checked`` as the pending node (with a fresh token) and return it.
+
+    Only a ``CheckedNode`` passed by this desk's ``judge`` is accepted. If another
+    window served or answered a node since ``step``, theirs stands.
+    """
+    if not _is_checked(checked, judge):
+        raise InvalidState("an AI node is served only after the rules and this desk's safety judge passed it")
     async with write_transaction(db):
         walk = await _active(db, actor, session_id, (WalkKind.AI_BUILD,))
-        if walk.version != seen:
-            # Another window served or answered a node meanwhile: theirs stands.
+        if walk.version != step.version:
             if walk.pending_node is not None:
                 return walk.pending_node
             raise StaleWalk("this walk moved on in another window; refresh it")
-        walk.pending_node = node = {**node, "token": _new_token()}
-        walk.current_node_id = node["id"]
-        _moved(walk)
-        db.add(walk)
-        await _audit(db, actor, walk, "l1.session.node", node_id=node["id"], node_type=node.get("type"))
+        return await _serve(db, actor, walk, checked, prefetched=False)
+
+
+def _is_checked(checked: Any, judge: NodeJudge | None) -> bool:
+    """A ``CheckedNode`` (sealed by ai.generate) that this desk's judge passed."""
+    from rflow_tui.ai.generate import CheckedNode
+
+    return isinstance(checked, CheckedNode) and checked.judge is judge
+
+
+async def _serve(
+    db: AsyncSession, actor: User, walk: L1WalkSession, checked: CheckedNode, *, prefetched: bool
+) -> dict[str, Any]:
+    """Store a checked node as the walk's pending node, with a fresh token (inside the caller's transaction)."""
+    walk.pending_node = node = {**checked.node, "token": _new_token()}
+    walk.current_node_id = node["id"]
+    _moved(walk)
+    db.add(walk)
+    await _audit(
+        db, actor, walk, "l1.session.node", node_id=node["id"], node_type=node.get("type"), prefetched=prefetched
+    )
     return node
 
 

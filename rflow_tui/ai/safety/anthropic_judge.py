@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from rflow_tui.ai.anthropic import failure_kind, message_text, sdk_client
+from rflow_tui.ai.anthropic import failure_kind, message_text, sdk_client, within_deadline
 from rflow_tui.ai.safety.judge import (
     OTHER_RULE,
     CandidateNode,
@@ -140,22 +140,25 @@ class AnthropicJudge:
 
     def client(self) -> Any:
         if self._client is None:
-            self._client = sdk_client(
-                api_key=self.api_key, base_url=self.base_url, timeout=self.timeout, max_retries=self.max_retries
-            )
+            self._client = sdk_client(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout)
         return self._client
 
     async def judge(self, node: CandidateNode) -> Verdict:
         client = self.client()
         started = time.perf_counter()
-        try:
-            message = await client.messages.create(
+
+        async def attempt(timeout: float) -> Any:
+            return await client.messages.create(
                 model=self.model,
                 max_tokens=MAX_TOKENS,
                 system=judge_system_prompt(),
                 messages=[{"role": "user", "content": judge_user_message(node)}],
                 output_config={"format": {"type": "json_schema", "schema": verdict_schema()}},
+                timeout=timeout,
             )
+
+        try:
+            message = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
         except Exception as exc:  # mapped to the judge's own kinds; anything else is re-raised
             raise _translate(exc) from exc
         self.last_latency_ms = round((time.perf_counter() - started) * 1000)

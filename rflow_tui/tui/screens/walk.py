@@ -3,6 +3,7 @@ session notes, each a widget; every store or generator call runs in a worker."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from textual import on, work
@@ -68,6 +69,9 @@ class WalkScreen(StoreGuard, Screen):
         self.node: dict[str, Any] | None = None
         self.busy = False
         self.failed: str | None = None
+        self.generation: asyncio.Future[Any] | None = None  # the AI writing the next step (Esc stops it)
+        self._prefetcher: Any = None  # ai.prefetch.Prefetcher, made on the first AI step that may use it
+        self._stored_walk: Any = None  # the walk as the last store call left it: no second read to show it
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
 
@@ -220,20 +224,129 @@ class WalkScreen(StoreGuard, Screen):
         return None
 
     async def _advance(self, **answer: Any) -> dict:
-        generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
-        return await self.ctx.call(
-            session_svc.advance_ai_build,
-            session_id=self.walk.id,
-            generator=generator,
-            judge=self.ctx.step_judge(),
-            **answer,
+        """An AI step in three phases: the answer stored (with the prefetched node for it,
+        when one is ready: one transaction, nothing to wait for), the node generated (the
+        only slow part, and the only one Esc stops), the node stored as pending."""
+        judge = self.ctx.step_judge()
+        ready = self._prefetcher.ready(answer.get("answer")) if self._prefetcher and answer else None
+        step = await self.ctx.call(
+            session_svc.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
         )
+        self._stored_walk = step.walk
+        if step.served is not None:
+            if answer:
+                self._discard_prefetch()
+            return step.served
+        prefetch = self._claim_prefetch(answer, step.context)
+        if answer:  # the transcript shows the answer while the AI writes
+            self.walk = step.walk
+            self._refresh_transcript()
+            self._note_sent(answer.get("note"))
+        checked = await self._generate(step.context, prefetch)
+        self._stored_walk = None
+        return await self.ctx.call(
+            session_svc.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge
+        )
+
+    async def _generate(self, context, prefetch=None) -> Any:
+        """The next node, checked by both layers: the prefetched one when it is ready, else
+        written now (or the prefetch still being written), shown sentence by sentence, in a
+        task of its own so that Esc (``stop``) cancels the generation alone, never a store call."""
+        from rflow_tui.ai.base import GenerationCancelledError, GenerationError
+        from rflow_tui.ai.deadline import step_deadline
+        from rflow_tui.ai.generate import checked_node
+
+        generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
+        self.card.wait_for_ai()
+        await self.answers.wait_for_ai()
+        self._settle_focus()
+
+        deadline = self.ctx.settings.llm.step_deadline_seconds
+
+        async def produce() -> Any:
+            async with step_deadline(deadline):  # from the answer on, whatever the prefetch already spent
+                if prefetch is not None:
+                    try:
+                        return await prefetch.result(self.card.preview)
+                    except GenerationError:  # the prefetch failed: write the node now instead
+                        self.card.preview(None, "")
+                return await checked_node(
+                    generator, context, self.ctx.step_judge(), deadline_seconds=deadline, on_preview=self.card.preview
+                )
+
+        task = asyncio.ensure_future(produce())
+        self.generation = task
+        try:
+            await asyncio.wait({task})
+        finally:
+            task.cancel()  # a no-op once done; stops the AI when the screen itself goes away
+            self.generation = None
+        if task.cancelled():
+            raise GenerationCancelledError(
+                "You stopped the AI before it wrote the next step. Your answer is saved: "
+                "t asks it again, e escalates, r resolves."
+            )
+        return task.result()
+
+    # --- prefetch: the next node for each answer, written while the tech reads ----------
+
+    def _prefetcher_for_walk(self) -> Any:
+        if self._prefetcher is None and self.ctx.settings.llm.prefetch and self.ctx.generator() is not None:
+            from rflow_tui.ai.prefetch import Prefetcher
+
+            self._prefetcher = Prefetcher(
+                self.ctx.generator(), self.ctx.step_judge(), self.ctx.settings.llm.step_deadline_seconds
+            )
+        return self._prefetcher
+
+    def _claim_prefetch(self, answer: dict[str, Any], context) -> Any:
+        """The prefetch for the answer just stored, if it fits; the rest are thrown away."""
+        prefetcher = self._prefetcher
+        if prefetcher is None:
+            return None
+        if not answer:
+            prefetcher.discard()
+            return None
+        return prefetcher.claim(answer.get("answer"), context)
+
+    def _discard_prefetch(self) -> None:
+        if self._prefetcher is not None:
+            self._prefetcher.discard()
+
+    @work(exclusive=True, group="prefetch")
+    async def prefetch_answers(self, token: str) -> None:
+        """Start writing the next node for each answer of the step now on screen."""
+        prefetcher = self._prefetcher_for_walk()
+        if prefetcher is None:
+            return
+        contexts = await self.ctx.call(session_svc.ai_prefetch_contexts, session_id=self.walk.id, token=token)
+        on_screen = self.node is not None and self.node.get("token") == token and not self.busy
+        if contexts and on_screen and not self.query_one("#step-note", Input).value.strip():
+            prefetcher.start(contexts)
+
+    @on(Input.Changed, "#step-note")
+    def _note_typed(self, event: Input.Changed) -> None:
+        """A step note goes into the next prompt: what was prefetched without it is thrown away."""
+        if event.value.strip():
+            self._discard_prefetch()
+
+    def on_unmount(self) -> None:
+        self._discard_prefetch()
+        self.stop_generation()
+
+    def stop_generation(self) -> bool:
+        """Stop the AI writing the next step, if it is; True when it was."""
+        if self.generation is None or self.generation.done():
+            return False
+        self.generation.cancel()
+        return True
 
     async def _run(self, fetch) -> None:
         """Run one step in the worker: loading state on, errors shown, nothing typed lost."""
         from rflow_tui.ai.base import GenerationError
 
         self._set_busy(True)
+        self._stored_walk = None
         try:
             node = await fetch()
         except GenerationError as exc:
@@ -251,9 +364,16 @@ class WalkScreen(StoreGuard, Screen):
             if isinstance(exc, StaleWalk):  # show where the walk is now, then answer again
                 self.call_later(self.load_node)
             return
-        await self._reload_walk()
+        stored, self._stored_walk = self._stored_walk, None
+        if stored is not None:
+            self.walk = stored
+            self._refresh_transcript()
+        else:
+            await self._reload_walk()
         self._set_busy(False)
         await self._show_node(node)
+        if self.walk.session_kind == WalkKind.AI_BUILD and node and node.get("token"):
+            self.prefetch_answers(node["token"])
 
     @on(AnswerBar.Answered)
     def _answered(self, event: AnswerBar.Answered) -> None:
@@ -267,8 +387,7 @@ class WalkScreen(StoreGuard, Screen):
     async def submit(self, answer: str | None) -> None:
         if self.node is None:  # nothing to answer (AnswerBar offers answers only on a node)
             return
-        note_input = self.query_one("#step-note", Input)
-        note = note_input.value.strip() or None
+        note = self.query_one("#step-note", Input).value.strip() or None
         node_id, token, version = self.node["id"], self.node.get("token"), self.walk.version
 
         async def fetch():
@@ -283,7 +402,13 @@ class WalkScreen(StoreGuard, Screen):
         before = len(self.walk.walked_path or [])
         await self._run(fetch)
         if len(self.walk.walked_path or []) > before:
-            note_input.value = ""  # the note went with the answer; cleared only once stored
+            self._note_sent(note)
+
+    def _note_sent(self, note: str | None) -> None:
+        """The note went with a stored answer: clear it, unless the tech has typed on since."""
+        note_input = self.query_one("#step-note", Input)
+        if (note_input.value.strip() or None) == note:
+            note_input.value = ""
 
     def action_retry(self) -> None:
         if self.failed is not None and not self.busy:
@@ -302,6 +427,7 @@ class WalkScreen(StoreGuard, Screen):
     async def action_step_back(self) -> None:
         if self.walk.session_kind not in WALKS_A_TREE or self.busy:
             return
+        self._discard_prefetch()  # the context changes: nothing written for the old one fits
         from rflow_tui.services.flows import step_back
 
         await self._run(lambda: self.ctx.call(step_back, session_id=self.walk.id, version=self.walk.version))
@@ -325,8 +451,6 @@ class WalkScreen(StoreGuard, Screen):
     async def action_resolve(self) -> None:
         from rflow_tui.tui.screens.dialogs import ResolveDialog
 
-        if self.busy:
-            return
         result = await self.app.push_screen_wait(ResolveDialog(self.resolve_draft))
         if result is not None:
             await self._finish(session_svc.resolve, result, "resolved")
@@ -337,8 +461,6 @@ class WalkScreen(StoreGuard, Screen):
     async def action_escalate(self) -> None:
         from rflow_tui.tui.screens.dialogs import EscalateDialog
 
-        if self.busy:
-            return
         result = await self.app.push_screen_wait(EscalateDialog(self.escalate_draft))
         if result is not None:
             await self._finish(session_svc.escalate, result, "escalated")
@@ -346,6 +468,8 @@ class WalkScreen(StoreGuard, Screen):
             self._settle_focus()
 
     async def _finish(self, operation, fields: dict, done: str) -> None:
+        """Resolve or escalate; works while the AI writes (it is stopped: the walk ends here)."""
+        self.stop_generation()
         if not await self.notes.flush():
             self.notify(
                 f"Session notes are not saved (see under them), so the walk is not {done} yet",
@@ -362,11 +486,17 @@ class WalkScreen(StoreGuard, Screen):
         self.dismiss()
 
     def action_leave(self) -> None:
-        """Esc in a text field returns to the answers; Esc elsewhere goes back to the tickets."""
+        """Esc in a text field returns to the answers; while the AI writes, Esc stops it;
+        elsewhere it goes back to the tickets."""
         if isinstance(self.focused, (Input, TextArea)):
             self.answers.focus()
             return
+        if self.stop_generation():
+            return
         self.leave()
+
+    def action_stop(self) -> None:
+        self.stop_generation()
 
     @work(exclusive=True, group="leave")
     async def leave(self) -> None:

@@ -18,8 +18,8 @@ from textual.widgets import Button
 
 from rflow_tui.tui.safe import plain
 
-Mode = Literal["none", "question", "choice", "instruction", "ending", "error"]
-Request = Literal["resolve", "escalate", "retry"]
+Mode = Literal["none", "question", "choice", "instruction", "ending", "error", "waiting"]
+Request = Literal["resolve", "escalate", "retry", "stop"]
 
 
 class AnswerButton(Button, can_focus=False):
@@ -95,6 +95,12 @@ class AnswerBar(Horizontal, can_focus=True):
     async def offer_endings(self, *, escalate_first: bool = False) -> None:
         buttons = (_escalate_button(), _resolve_button()) if escalate_first else (_resolve_button(), _escalate_button())
         await self._offer("ending", *buttons)
+
+    async def wait_for_ai(self) -> None:
+        """While the AI writes: stop it, or end the walk without waiting (these stay live)."""
+        stop = AnswerButton("Stop (Esc)", id="do-stop", action="request('stop')")
+        await self._offer("waiting", stop, _escalate_button(), _resolve_button())
+        self.busy = False
 
     async def offer_retry(self) -> None:
         retry = AnswerButton("Retry (t)", variant="primary", id="do-retry", action="request('retry')")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from textual.app import ComposeResult
@@ -26,6 +27,8 @@ KIND_HELP: dict[str, str] = {
     NodeType.ESCALATE: "e escalate with a reason · r resolve if it got fixed after all",
 }
 ERROR_HELP = "t retry · e escalate · r resolve"
+WAIT_HELP = "Esc stops the AI (your answer stays saved) · e escalate · r resolve"
+clock = time.monotonic  # the waiting line's clock (a snapshot test holds it still)
 
 
 HAS_MORE = " · h the author's help"
@@ -47,6 +50,7 @@ class NodeCard(Vertical):
         yield Static(id="node-text")
         yield Static(id="node-more")
         yield LoadingIndicator(id="walk-loading")
+        yield Static(id="walk-wait")
         yield Static(id="walk-error")
         yield Static(id="node-help")
 
@@ -54,6 +58,10 @@ class NodeCard(Vertical):
         self.query_one("#node-text").display = False
         self.query_one("#node-more").display = False
         self.query_one("#walk-error").display = False
+        self.query_one("#walk-wait").display = False
+        self._waiting_since: float | None = None
+        self._previewing = False
+        self._ticker = self.set_interval(0.5, self._tick, pause=True)
 
     @property
     def has_more(self) -> bool:
@@ -69,6 +77,42 @@ class NodeCard(Vertical):
 
     def set_loading(self, loading: bool) -> None:
         self.query_one("#walk-loading").display = loading
+        if not loading:
+            self._waiting_since = None
+            self._ticker.pause()
+            self.query_one("#walk-wait").display = False
+
+    def wait_for_ai(self) -> None:
+        """The AI is writing the next step: say so, count the seconds, say how to stop it."""
+        self._waiting_since = clock()
+        self.query_one("#walk-error").display = False
+        self.query_one("#node-help", Static).update(plain(WAIT_HELP))
+        self.query_one("#walk-wait").display = True
+        self._tick()
+        self._ticker.resume()
+
+    def preview(self, kind: str | None, text: str) -> None:
+        """The next step as the AI writes it: whole sentences the rules passed, no buttons
+        yet. Empty text takes back what was shown (a refused try)."""
+        node_text = self.query_one("#node-text", Static)
+        self._previewing = bool(text)
+        if not text:
+            self.query_one("#node-kind", Static).update("")
+            node_text.display = False
+            return
+        title = KIND_TITLES.get(kind or "", "Next step")
+        self.query_one("#walk-loading").display = False  # the text arriving says it; the wait line counts
+        self.query_one("#node-kind", Static).update(plain(f"{title} · being written", single_line=True))
+        node_text.update(plain(text))
+        node_text.display = True
+
+    @property
+    def waited_seconds(self) -> int | None:
+        return None if self._waiting_since is None else int(clock() - self._waiting_since)
+
+    def _tick(self) -> None:
+        if self.waited_seconds is not None:
+            self.query_one("#walk-wait", Static).update(f"The AI is writing the next step · {self.waited_seconds} s")
 
     def show_node(self, node: dict[str, Any], *, note: str = "") -> None:
         """``note`` follows the kind in the title, e.g. how the step was checked."""
@@ -85,12 +129,15 @@ class NodeCard(Vertical):
         self._show(title, text, help_text)
 
     def show_error(self, message: str) -> None:
+        if self._previewing:  # a step that failed to arrive is not left half-shown
+            self.preview(None, "")
         error = self.query_one("#walk-error", Static)
         error.update(plain(message))
         error.display = True
         self.query_one("#node-help", Static).update(plain(ERROR_HELP))
 
     def _show(self, title: str, text: str, help_text: str) -> None:
+        self._previewing = False
         self.query_one("#node-kind", Static).update(plain(title, single_line=True))
         node_text = self.query_one("#node-text", Static)
         node_text.update(plain(text))

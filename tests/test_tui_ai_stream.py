@@ -1,0 +1,120 @@
+"""Streaming and prefetch on the walk screen, through the real SDK against the Messages stand-in.
+
+The node's text shows sentence by sentence while the buttons wait for the whole node
+to pass; with prefetch the next node for each answer is written while the tech reads,
+the chosen one shows without a new request, and a step note throws them away.
+"""
+
+from __future__ import annotations
+
+from rflow_tui.ai.anthropic import AnthropicGenerator
+from rflow_tui.config import LLMSettings
+from rflow_tui.services import sessions as svc
+from tests.messages_standin import StandIn, answer_chosen, prompt_text
+from tests.tui_support import ACCOUNT_Q, make_app, open_resumed_walk, seed_tickets, wait_for
+
+SAFE_MODE = {
+    "id": "i-safe",
+    "type": "instruction",
+    "text": "Start Outlook in safe mode with outlook.exe /safe. Watch whether the profile loads. Then press Done.",
+    "yes_label": "",
+    "no_label": "",
+}
+PROFILE_Q = {
+    "id": "q-profile",
+    "type": "question",
+    "text": "Sign the user in with a new Outlook profile. Does Outlook open with it?",
+    "yes_label": "It opens",
+    "no_label": "Still fails",
+}
+
+
+def by_answer(body: dict):
+    """The first step, then one node per answer, so each prefetch gets its own."""
+    return {None: ACCOUNT_Q, "Microsoft account": SAFE_MODE, "Local account": PROFILE_Q}[answer_chosen(body)]
+
+
+async def ai_walk(db, desk, ticket_id: str) -> int:
+    await seed_tickets(db, desk.tech.account_id, [(ticket_id, "Outlook will not open", "Bob")])
+    walk = await svc.start_ai_build_session(
+        db, actor=desk.tech, ticket_id=ticket_id, category="email", problem_text="Outlook will not open"
+    )
+    return walk.id
+
+
+def app_with(store, desk, standin: StandIn, *, prefetch: bool):
+    generator = AnthropicGenerator(api_key="sk-test", client=standin.client(), max_retries=0)
+    return make_app(store, desk.tech, generator=generator, llm=LLMSettings(prefetch=prefetch))
+
+
+def text(app, selector: str) -> str:
+    return str(app.screen.query_one(selector).render())
+
+
+async def first_question(pilot, app) -> None:
+    await open_resumed_walk(pilot, app)
+    await wait_for(pilot, lambda: app.screen.query("#answer-yes") and not app.screen.busy)
+
+
+async def test_the_next_step_streams_in_sentence_by_sentence_and_its_buttons_come_last(store, db, desk):
+    session_id = await ai_walk(db, desk, "T-700")
+    standin = StandIn(by_answer, chunks=14, chunk_delay=0.12)
+    app = app_with(store, desk, standin, prefetch=False)
+    seen: list[tuple[str, bool]] = []
+    async with app.run_test(size=(130, 40)) as pilot:
+        await first_question(pilot, app)
+        await pilot.press("1")
+
+        def record() -> bool:
+            node_text = app.screen.query_one("#node-text")
+            if node_text.display and app.screen.busy:
+                seen.append((text(app, "#node-text"), bool(app.screen.query("#acknowledge"))))
+            return bool(app.screen.query("#acknowledge")) and not app.screen.busy
+
+        await wait_for(pilot, record)
+        assert text(app, "#node-text") == SAFE_MODE["text"]
+    partial = [shown for shown, _ in seen if shown != ACCOUNT_Q["text"]]
+    assert "Start Outlook in safe mode with outlook.exe /safe." in partial  # one sentence, then the next
+    assert all(shown.endswith(".") for shown in partial)  # never half a sentence
+    assert not any(done for _, done in seen)  # no Done button while the node was still being written
+    walk = await svc.get_session(db, actor=desk.tech, session_id=session_id)
+    assert walk.pending_node["id"] == "i-safe"
+
+
+async def test_a_prefetched_answer_shows_at_once_without_a_new_request(store, db, desk):
+    session_id = await ai_walk(db, desk, "T-701")
+    standin = StandIn(by_answer, chunks=4)
+    app = app_with(store, desk, standin, prefetch=True)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await first_question(pilot, app)
+        prefetcher = app.screen._prefetcher
+        await wait_for(
+            pilot, lambda: len(standin.requests) == 3 and all(p.ready for p in prefetcher.prefetches.values())
+        )
+        assert sorted(answer_chosen(body) for body in standin.requests[1:]) == ["Local account", "Microsoft account"]
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.query("#answer-yes") and app.screen.node["id"] == "q-profile")
+        assert "It opens" in str(app.screen.query_one("#answer-yes").render())
+        # the answer itself sent nothing: the requests since are the new question's own prefetches
+        assert all(answer_chosen(body) in ("It opens", "Still fails") for body in standin.requests[3:])
+    assert standin.most_in_flight <= 2
+    walk = await svc.get_session(db, actor=desk.tech, session_id=session_id)
+    assert walk.pending_node["id"] == "q-profile" and [s["answer_label"] for s in walk.walked_path] == ["Local account"]
+
+
+async def test_a_step_note_throws_the_prefetch_away_and_the_answer_is_written_with_the_note(store, db, desk):
+    session_id = await ai_walk(db, desk, "T-702")
+    standin = StandIn(by_answer, chunks=6, chunk_delay=0.3)
+    app = app_with(store, desk, standin, prefetch=True)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await first_question(pilot, app)
+        await wait_for(pilot, lambda: standin.in_flight == 2)
+        await pilot.press("c", *"uses a shared mailbox")
+        await wait_for(pilot, lambda: standin.in_flight == 0)  # both prefetches stopped
+        assert app.screen._prefetcher.prefetches == {}
+        await pilot.press("enter", "1")
+        await wait_for(pilot, lambda: app.screen.query("#acknowledge") and not app.screen.busy)
+    with_note = [body for body in standin.requests if "uses a shared mailbox" in prompt_text(body)]
+    assert len(with_note) >= 1 and answer_chosen(with_note[0]) == "Microsoft account"
+    walk = await svc.get_session(db, actor=desk.tech, session_id=session_id)
+    assert walk.walked_path[0]["l1_note"] == "uses a shared mailbox" and walk.pending_node["id"] == "i-safe"
