@@ -392,6 +392,8 @@ async def test_v_on_an_ai_walk_says_there_is_no_map(store, db, desk):
             pilot, lambda: any("Only a flow or a proposal has a map" in str(n.message) for n in app._notifications)
         )
         assert app.screen.__class__.__name__ == "WalkScreen"
+
+
 # --- what the footer says, each key does --------------------------------------------------
 
 DIALOGS = {"resolve": "ResolveDialog", "escalate": "EscalateDialog"}
