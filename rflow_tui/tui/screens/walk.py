@@ -416,10 +416,11 @@ class WalkScreen(StoreGuard, Screen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Step back exists only on a tree (flow, proposal): elsewhere it is neither offered nor listed.
-        While a step loads, resolve and escalate wait: the footer shows them dimmed."""
+        While a step is being stored, resolve and escalate wait (the footer shows them dimmed);
+        while the AI writes, they always work: nobody waits on the model to end a walk."""
         if action == "step_back":
             return self.walk.session_kind in WALKS_A_TREE
-        if action in ("resolve", "escalate") and self.busy:
+        if action in ("resolve", "escalate") and self.busy and self.answers.mode != "waiting":
             return None
         return True
 
