@@ -63,6 +63,8 @@ class LLMSettings:
 class UISettings:
     autosave_seconds: float = 1.0
     escalations_poll_seconds: float = 30.0  # the live feed's fallback poll, for poolers that break LISTEN
+    escalation_bell: bool = False  # ring the terminal bell when a new escalation arrives
+    escalation_bell_gap_seconds: float = 10.0  # at most one bell per this many seconds
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "llm.judge_timeout_seconds": (1, 120),
     "ui.autosave_seconds": (0.1, 600),
     "ui.escalations_poll_seconds": (0.1, 3600),
+    "ui.escalation_bell_gap_seconds": (0, 3600),
 }
 
 

@@ -12,6 +12,7 @@ from rflow_tui.tui.app import RflowApp
 from rflow_tui.tui.screens.dialogs import ResolveDialog
 from rflow_tui.tui.screens.escalations import EscalationsScreen
 from rflow_tui.tui.screens.flow_map import FlowMapScreen
+from rflow_tui.tui.screens.inbox import InboxScreen
 from rflow_tui.tui.screens.keys import KeySheet, key_label, own_bindings
 from rflow_tui.tui.screens.my_walks import MyWalksScreen
 from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
@@ -32,6 +33,7 @@ ROWS = {
     "resolve, escalate, comment and close dialogs": ResolveDialog,  # one base: the same keys
     "no flow, no AI": NoKnowledgeScreen,
     "escalations": EscalationsScreen,
+    "inbox": InboxScreen,
     "my walks": MyWalksScreen,
     "proposals": ProposalsScreen,
     "flow map": FlowMapScreen,

@@ -181,9 +181,9 @@ async def test_the_filter_shows_all_then_unclaimed_then_mine(store, db, desk):
             await pilot.press("f")
             await pilot.pause(0.05)
             shown.append(({row.value for row in table.rows}, text_of(app, "#escalation-status")))
-        assert shown[0][0] == {str(nobodys.id)} and shown[0][1].startswith("Unclaimed only")
-        assert shown[1][0] == {str(mine.id)} and shown[1][1].startswith("Mine only")
-        assert len(shown[2][0]) == 4 and shown[2][1] == "All · 3 open, 1 unclaimed, 1 yours"
+        assert shown[0][0] == {str(nobodys.id)} and "Unclaimed only ·" in shown[0][1]
+        assert shown[1][0] == {str(mine.id)} and "Mine only ·" in shown[1][1]
+        assert len(shown[2][0]) == 4 and shown[2][1].endswith("All · 3 open, 1 unclaimed, 1 yours")
 
 
 async def test_a_refused_comment_is_said_and_what_was_typed_is_kept(store, db, desk):
@@ -216,3 +216,98 @@ async def test_the_palette_claims_the_selected_escalation(store, db, desk):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
         await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "eng@contoso.test")
+
+
+# --- arrivals: highlighted, a bell, ages that tick ------------------------------------------
+
+
+def ticket_cell(app, session_id: int):
+    return app.screen.query_one("DataTable").get_row(str(session_id))[0]
+
+
+async def test_a_new_escalation_is_highlighted_and_rings_the_bell_once_per_gap(store, db, desk):
+    from dataclasses import replace
+
+    first = await one_escalation(db, desk, "T-1")
+    app = make_app(store, desk.engineer)
+    ui = app.ctx.settings.ui
+    app.ctx.settings = replace(app.ctx.settings, ui=replace(ui, escalation_bell=True, escalation_bell_gap_seconds=600))
+    bells = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.bell = lambda: bells.append(1)
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, first.id)
+        assert not str(ticket_cell(app, first.id)).startswith("●")  # there when the screen opened: not new
+        assert bells == []
+        second = await one_escalation(db, desk, "T-2")
+        await wait_for(pilot, lambda: str(second.id) in {r.value for r in app.screen.query_one("DataTable").rows})
+        assert str(ticket_cell(app, second.id)) == "● T-2"
+        assert app.screen._current().id == first.id  # the selection stays where the engineer was
+        assert bells == [1]
+        third = await one_escalation(db, desk, "T-3")
+        await wait_for(pilot, lambda: str(third.id) in {r.value for r in app.screen.query_one("DataTable").rows})
+        assert str(ticket_cell(app, third.id)) == "● T-3"
+        assert bells == [1]  # within the gap: no second bell
+        await select_walk(pilot, app, second.id)  # looked at: no longer marked
+        assert str(ticket_cell(app, second.id)) == "T-2" and str(ticket_cell(app, third.id)) == "● T-3"
+
+
+async def test_no_bell_unless_the_desk_asks_for_one(store, db, desk):
+    await one_escalation(db, desk, "T-1")
+    app = make_app(store, desk.engineer)
+    bells = []
+    async with app.run_test(size=SIZE) as pilot:
+        app.bell = lambda: bells.append(1)
+        await wait_for(pilot, lambda: app.screen.query("DataTable") and app.screen.query_one("DataTable").row_count)
+        second = await one_escalation(db, desk, "T-2")
+        await wait_for(pilot, lambda: str(second.id) in {r.value for r in app.screen.query_one("DataTable").rows})
+    assert bells == []
+
+
+async def test_ages_tick_while_the_screen_is_open(store, db, desk, monkeypatch):
+    from datetime import timedelta
+
+    from rflow_tui.tui import format as tui_format
+
+    walk = await one_escalation(db, desk)
+    clock = [walk.resolved_at + timedelta(seconds=30)]
+    monkeypatch.setattr(tui_format, "now", lambda: clock[0])
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, walk.id)
+        table = app.screen.query_one("DataTable")
+        age_column = list(table.columns).index("age")
+        assert str(table.get_row(str(walk.id))[age_column]) == "30s"
+        clock[0] += timedelta(minutes=5)
+        await wait_for(pilot, lambda: str(table.get_row(str(walk.id))[age_column]) == "5m")
+
+
+# --- the inbox ----------------------------------------------------------------------------
+
+
+async def test_the_inbox_counts_unread_opens_an_escalation_and_marks_it_read(store, db, desk):
+    first = await one_escalation(db, desk, "T-1")
+    second = await one_escalation(db, desk, "T-2")
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await wait_for(pilot, lambda: text_of(app, "#escalation-status").startswith("✉ 2 ·"))
+        await select_walk(pilot, app, second.id)
+        await open_dialog(pilot, app, "n", "InboxScreen")
+        inbox = app.screen.query_one("#inbox-list")
+        await wait_for(pilot, lambda: inbox.row_count == 2)
+        assert "2 unread of 2" in text_of(app, "#inbox-title")
+        inbox.move_cursor(row=1)  # oldest last: the first escalation
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await wait_for(pilot, lambda: app.screen._current().id == first.id)
+        await wait_for(pilot, lambda: text_of(app, "#escalation-status").startswith("✉ 1 ·"))
+        await open_dialog(pilot, app, "n", "InboxScreen")
+        await wait_for(pilot, lambda: "1 unread of 2" in text_of(app, "#inbox-title"))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: "0 unread of 2" in text_of(app, "#inbox-title"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: text_of(app, "#escalation-status").startswith("All ·"))
+    reads = list(await db.exec(select(AuditLog).where(AuditLog.action == "notification.read")))
+    assert [r.actor_user_id for r in reads] == [desk.engineer.id, desk.engineer.id]

@@ -172,6 +172,7 @@ async def escalation_shown(pilot):
     await wait_for(pilot, lambda: "Needs onsite visit" in body("#escalation-body"))
     await wait_for(pilot, lambda: "Printer on 3rd floor" in body("#ticket-subject"))
     await wait_for(pilot, lambda: pilot.app.screen.sub_title.endswith(" · live"))
+    await wait_for(pilot, lambda: "✉ 1" in body("#escalation-status"))  # the inbox count, read in a worker
     await pilot.pause(0.3)
 
 

@@ -3,6 +3,7 @@ notes, and the work on it: who is on it, comments, an outcome."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.text import Text
@@ -24,6 +25,7 @@ from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import TicketHeader, Transcript
 from rflow_tui.tui.widgets.session_notes import notes_text
 
+AGE_TICK = 1.0  # ages show seconds under a minute
 FILTERS = ("all", "unclaimed", "mine")
 FILTER_NAMES = {"all": "All", "unclaimed": "Unclaimed only", "mine": "Mine only"}  # short: it fits at 80 columns
 
@@ -93,6 +95,7 @@ class EscalationsScreen(StoreGuard, Screen):
         Binding("m", "comment", "Comment"),
         Binding("d", "close_escalation", "Close"),
         Binding("f", "cycle_filter", "Filter"),
+        Binding("n", "inbox", "Inbox"),
         Binding("o", "reopen", "Reopen", show=False),
         Binding("x", "copy_transcript", "Copy transcript", show=False),
         Binding("f5", "refresh", "Refresh", show=False),
@@ -107,6 +110,12 @@ class EscalationsScreen(StoreGuard, Screen):
         self.filter = "all"
         self.comments: list = []
         self.drafts: dict[tuple[int, str], dict] = {}  # (walk id, "comment" / "close"): what was typed
+        self.known: set[int] | None = None  # ids listed so far; None until the first load
+        self.arrived: set[int] = set()  # came in while the screen was open, not looked at yet
+        self.placed: str | None = None  # the row the list itself put the cursor on (not the engineer)
+        self.last_bell = -float("inf")
+        self.ages: dict[int, str] = {}
+        self.unread = 0
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -146,6 +155,8 @@ class EscalationsScreen(StoreGuard, Screen):
         timing = FeedTiming(fallback_seconds=self.ctx.settings.ui.escalations_poll_seconds)
         self.feed = LiveFeed(self.ctx, deliver=self.show_batch, on_status=self.show_feed_status, timing=timing)
         self.run_worker(self._follow, group="escalations", exclusive=True)
+        self.set_interval(AGE_TICK, self._tick_ages)
+        self.count_unread()
 
     async def _follow(self) -> None:
         if not self.names:
@@ -212,9 +223,13 @@ class EscalationsScreen(StoreGuard, Screen):
         return walk.claimed_by_user_id == self.ctx.user.id
 
     def _cells(self, walk) -> tuple:
+        ticket = plain(walk.ticket_id, single_line=True)
+        if walk.id in self.arrived:  # new since the screen opened: marked until looked at
+            ticket = Text("● ", style="bold yellow") + plain(walk.ticket_id, single_line=True, style="bold")
+        self.ages[walk.id] = age(walk.resolved_at)
         return (
-            plain(walk.ticket_id, single_line=True),
-            age(walk.resolved_at),
+            ticket,
+            self.ages[walk.id],
             on_it(walk, self.names),
             plain(self.names.get(walk.created_by_user_id, "?"), single_line=True),
             plain(category_name(walk.escalation_reason_category), single_line=True),
@@ -223,6 +238,7 @@ class EscalationsScreen(StoreGuard, Screen):
 
     def _fill_table(self) -> None:
         """The rows the filter lets through, the selection kept where it can be."""
+        self._note_arrivals()
         table = self.query_one(DataTable)
         selected = self.rows_key_at_cursor()
         table.clear()
@@ -231,6 +247,7 @@ class EscalationsScreen(StoreGuard, Screen):
                 table.add_row(*self._cells(walk), key=str(walk.id))
         if selected is not None and selected in {row.value for row in table.rows}:
             table.move_cursor(row=table.get_row_index(selected))
+        self.placed = self.rows_key_at_cursor()
         self._show_status()
         if not table.row_count:
             self.query_one("#escalation-detail").add_class("-empty")
@@ -240,13 +257,39 @@ class EscalationsScreen(StoreGuard, Screen):
                 )
             )
 
+    def _note_arrivals(self) -> None:
+        """Escalations listed for the first time since the screen opened are arrivals:
+        marked in the list, counted in the inbox, and (when configured) a bell."""
+        ids = {w.id for w in self.rows}
+        if self.known is not None and (new := ids - self.known):
+            self.arrived |= new
+            self.count_unread()
+            self._ring()
+        self.known = (self.known or set()) | ids
+
+    def _ring(self) -> None:
+        ui = self.ctx.settings.ui
+        if ui.escalation_bell and time.monotonic() - self.last_bell >= ui.escalation_bell_gap_seconds:
+            self.last_bell = time.monotonic()
+            self.app.bell()
+
+    def _tick_ages(self) -> None:
+        """Ages move on while the screen is open (only the cells whose text changed are redrawn)."""
+        table = self.query_one(DataTable)
+        shown = {row.value for row in table.rows}
+        for walk in self.rows:
+            now = age(walk.resolved_at)
+            if str(walk.id) in shown and self.ages.get(walk.id) != now:
+                self.ages[walk.id] = now
+                table.update_cell(str(walk.id), "age", now)
+
     def _show_status(self) -> None:
         open_ = [w for w in self.rows if w.closed_at is None]
         unclaimed = sum(1 for w in open_ if w.claimed_by_user_id is None)
         mine = sum(1 for w in open_ if w.claimed_by_user_id == self.ctx.user.id)
-        self.query_one("#escalation-status", Static).update(
-            Text(f"{FILTER_NAMES[self.filter]} · {len(open_)} open, {unclaimed} unclaimed, {mine} yours")
-        )
+        status = Text(f"✉ {self.unread} · ", style="bold yellow") if self.unread else Text()
+        status.append(f"{FILTER_NAMES[self.filter]} · {len(open_)} open, {unclaimed} unclaimed, {mine} yours")
+        self.query_one("#escalation-status", Static).update(status)
 
     def action_cycle_filter(self) -> None:
         self.filter = FILTERS[(FILTERS.index(self.filter) + 1) % len(FILTERS)]
@@ -262,8 +305,14 @@ class EscalationsScreen(StoreGuard, Screen):
         key = self.rows_key_at_cursor()
         return next((w for w in self.rows if str(w.id) == key), None)
 
+    def _seen(self, walk) -> None:
+        if walk.id in self.arrived:
+            self.arrived.discard(walk.id)
+            self.query_one(DataTable).update_cell(str(walk.id), "ticket", plain(walk.ticket_id, single_line=True))
+
     def _replace(self, walk) -> None:
         """One escalation changed (by this engineer): its row and the pane show it now."""
+        self.arrived.discard(walk.id)
         self.rows = [walk if w.id == walk.id else w for w in self.rows]
         self._fill_table()
         self._show()
@@ -276,6 +325,9 @@ class EscalationsScreen(StoreGuard, Screen):
         walk = self._current()
         if walk is None:
             return
+        if str(walk.id) != self.placed:  # the engineer moved here: an arrival is seen
+            self.placed = None
+            self._seen(walk)
         self.query_one("#escalation-body", Static).update(summary(walk, self.names.get(walk.created_by_user_id, "?")))
         self.query_one("#escalation-work", Static).update(work_state(walk, self.names))
         self.query_one(Transcript).show(walk.steps)
@@ -411,6 +463,34 @@ class EscalationsScreen(StoreGuard, Screen):
         walk = await self.ctx.call(reopen, session_id=session_id)
         self.notify(f"{walk.ticket_id} is open again", markup=False)
         self._replace(walk)
+
+    # --- the inbox ----------------------------------------------------------------------
+
+    @work(exclusive=True, group="unread")
+    async def count_unread(self) -> None:
+        from rflow_tui.services.notifications import unread_count
+
+        self.unread = await self.ctx.call(unread_count)
+        self._show_status()
+
+    def action_inbox(self) -> None:
+        from rflow_tui.tui.screens.inbox import InboxScreen
+
+        self.app.push_screen(InboxScreen(self.ctx), self._opened_from_inbox)
+
+    def _opened_from_inbox(self, session_id: int | None) -> None:
+        self.count_unread()
+        if session_id is None:
+            return
+        table = self.query_one(DataTable)
+        if str(session_id) not in {row.value for row in table.rows} and self.filter != "all":
+            self.filter = "all"  # the one asked for is hidden by the filter: show everything
+            self._fill_table()
+        if str(session_id) in {row.value for row in table.rows}:
+            table.move_cursor(row=table.get_row_index(str(session_id)))
+            table.focus()
+        else:
+            self.notify("That escalation is no longer in the list (F5 reloads it)", severity="warning", markup=False)
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
