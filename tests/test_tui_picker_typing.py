@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from textual import events
+from textual.widgets import DataTable
 
 from tests.tui_support import make_app, seed_tickets, wait_for
 
@@ -79,3 +80,24 @@ async def test_every_column_fits_and_the_subject_takes_the_rest(store, db, desk,
         assert widths["Subject"] == max(widths.values())
         assert table.cursor_row == chosen and table.row_count >= 4  # laid out again, not reloaded blank
         assert str(table.get_cell_at((table.cursor_row, 4))) == "open"
+
+
+async def test_scrolling_to_the_end_while_the_queue_reloads_never_mixes_two_lists(store, db, desk):
+    """A reload is due (a new search, back from a walk) and the tech reaches the end of the
+    list before it starts: the next page must not replace the reload, or add to a list
+    about to be cleared (once a DuplicateKey crash)."""
+    await seed_tickets(db, desk.tech.account_id, [(f"T-{n}", f"Ticket {n}", "Ann") for n in range(1000, 1250)])
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 30)) as pilot:
+        picker = app.screen
+        table = picker.query_one("#tickets")
+        await wait_for(pilot, lambda: table.row_count == 100 and not picker._resetting)
+        picker.search = "Ticket 11"  # T-1100 .. T-1199 and T-1011 .. : a new list
+        picker.reload()
+        last = table.row_count - 1  # the tech reaches the end of the old list before the reload runs
+        picker._maybe_load_more(DataTable.RowHighlighted(table, last, table.coordinate_to_cell_key((last, 0)).row_key))
+        await wait_for(pilot, lambda: not picker._resetting and picker.total and len(picker.loaded) == table.row_count)
+        await pilot.pause(0.3)
+        ids = [ticket.ticket_id for ticket in picker.loaded]
+        assert len(ids) == len(set(ids)) == table.row_count
+        assert all("Ticket 11" in ticket.subject for ticket in picker.loaded)

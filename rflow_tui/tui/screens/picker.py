@@ -134,12 +134,12 @@ class PickerScreen(StoreGuard, Screen):
         puts the cursor back on the same ticket and the table at the same scroll."""
         limit = max(PAGE, len(self.loaded)) if keep_place else PAGE
         self.exhausted = False
+        self._resetting = True  # from now, not once the worker starts: no "load more" may slip in between
         self.load_page(reset=True, limit=limit, keep_place=keep_place)
 
     @work(exclusive=True, group="picker-load")
     async def load_page(self, reset: bool = False, limit: int = PAGE, keep_place: bool = False) -> None:
         search, sort, offset = self.search, self.sort, 0 if reset else len(self.loaded)
-        self._resetting = reset
         page = await self.ctx.call(
             ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=limit
         )
