@@ -220,3 +220,28 @@ async def test_a_listening_connection_killed_by_the_server_reconnects_and_catche
         await seen.until(lambda: seen.statuses[-2:] == [FeedStatus.RECONNECTING, FeedStatus.LIVE])
     finally:
         await stopped(task)
+
+
+@pytest.mark.postgres_only
+async def test_a_listener_that_fails_with_an_unexpected_error_connects_again(store, writer, desk, monkeypatch):
+    """asyncpg raises errors outside its PostgresError family too (a ProtocolError while the
+    server restarts): the watcher must take any of them as a lost connection, not end silently."""
+    import asyncpg
+
+    real_connect, failures = asyncpg.connect, []
+
+    async def connect_failing_once(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise asyncpg.ProtocolError("unexpected message from the server")
+        return await real_connect(*args, **kwargs)
+
+    monkeypatch.setattr(asyncpg, "connect", connect_failing_once)
+    _live, seen, task = await following(store, desk.engineer, FeedTiming(fallback_seconds=600, first_backoff=0.05))
+    try:
+        await seen.until(lambda: FeedStatus.LIVE in seen.statuses)
+        await escalate(writer, desk, "T-1", "after the bad start")
+        await seen.until(lambda: "after the bad start" in seen.reasons)  # announced, not polled
+        assert failures == [1]
+    finally:
+        await stopped(task)

@@ -18,7 +18,6 @@ Whatever wakes it, the feed runs one catch-up query after its cursor
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -171,8 +170,8 @@ class LiveFeed:
                 self._wake.set()  # catch up on what committed while nobody listened
                 while not await _set_within(lost, self.timing.health_seconds):
                     await asyncio.wait_for(conn.fetchval("SELECT 1"), self.timing.health_timeout)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                pass  # reconnect below
+            except Exception:  # any failure (asyncpg's ProtocolError and EOFError too): a watcher that
+                pass  # ended silently would leave the feed to its 30 s poll; reconnect below instead
             finally:
                 if conn is not None:
                     conn.terminate()
@@ -202,7 +201,7 @@ class LiveFeed:
                             seen = version
                             self._wake.set()
                         await asyncio.sleep(self.timing.watch_seconds)
-            except (sqlite3.Error, OSError):
+            except Exception:  # whatever ended the connection, watch again on a new one
                 seen = None  # a new connection counts afresh
             self._watcher(False)
             await asyncio.sleep(backoff)
