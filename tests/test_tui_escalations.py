@@ -216,6 +216,9 @@ async def test_the_palette_claims_the_selected_escalation(store, db, desk):
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
         await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "eng@contoso.test")
+        await palette_search(pilot, app, "inbox", "Open inbox")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "InboxScreen")
 
 
 # --- arrivals: highlighted, a bell, ages that tick ------------------------------------------
@@ -311,3 +314,20 @@ async def test_the_inbox_counts_unread_opens_an_escalation_and_marks_it_read(sto
         await wait_for(pilot, lambda: text_of(app, "#escalation-status").startswith("All ·"))
     reads = list(await db.exec(select(AuditLog).where(AuditLog.action == "notification.read")))
     assert [r.actor_user_id for r in reads] == [desk.engineer.id, desk.engineer.id]
+
+
+async def test_another_engineers_claim_and_comment_show_live(store, db, desk):
+    """Everyone sees, live, who is on it: another engineer's claim and comment reach this
+    screen through the feed, without F5."""
+    walk = await one_escalation(db, desk)
+    app = make_app(store, desk.engineer)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+        await select_walk(pilot, app, walk.id)
+        await esc.claim(db, actor=desk.admin, session_id=walk.id)
+        await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "admin@contoso.test")
+        await wait_for(pilot, lambda: "On it: admin@contoso.test" in text_of(app, "#escalation-work"))
+        await esc.add_comment(db, actor=desk.admin, session_id=walk.id, body="On my way to the 3rd floor")
+        await wait_for(pilot, lambda: "On my way to the 3rd floor" in text_of(app, "#escalation-comments"))
+        await esc.close(db, actor=desk.admin, session_id=walk.id, outcome="fixed", notes="New fan")
+        await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "✓ closed")

@@ -75,6 +75,9 @@ class RflowCommands(Provider):
             Command("Close escalation", "Close the selected one with an outcome (d)", screen.action_close_escalation),
             Command("Reopen escalation", "Open the selected closed one again (o)", screen.action_reopen),
             Command("Filter escalations", "All, unclaimed only, mine only (f)", screen.action_cycle_filter),
+            Command(
+                "Open inbox", "Your escalation notifications, with the unread ones marked (n)", screen.action_inbox
+            ),
         ]
 
     async def discover(self) -> Hits:
