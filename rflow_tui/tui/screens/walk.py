@@ -259,6 +259,7 @@ class WalkScreen(StoreGuard, Screen):
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         self.card.wait_for_ai()
         await self.answers.wait_for_ai()
+        self.refresh_bindings()  # resolve and escalate come back to life in the footer while the AI writes
         self._settle_focus()
 
         deadline = self.ctx.settings.llm.step_deadline_seconds
