@@ -132,10 +132,21 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1]
 
 
-def on_postgres(count: int) -> dict[str, float]:
+def engineer_connects_as_own_role(server, name: str, owner_url: str) -> str:
+    """The desk's engineer gets a login role of their own (row-level security applies to
+    them, as on a real team's server); returns the URL they connect with."""
     from sqlalchemy.engine import make_url
 
     from rflow_tui.migrations.rls import PEOPLE_ROLE
+
+    server.admin(f"CREATE ROLE {ENGINEER_ROLE} LOGIN PASSWORD 'bench' IN ROLE {PEOPLE_ROLE}")
+    server.admin(f'GRANT CONNECT ON DATABASE "{name}" TO {ENGINEER_ROLE}')
+    bind = f"UPDATE \"user\" SET db_role = '{ENGINEER_ROLE}' WHERE email = 'eng@contoso.test'"
+    asyncio.run(_execute(owner_url, bind))
+    return make_url(owner_url).set(username=ENGINEER_ROLE, password="bench").render_as_string(hide_password=False)
+
+
+def on_postgres(count: int) -> dict[str, float]:
     from tests.pg_cluster import Cluster
 
     server = Cluster()
@@ -143,13 +154,7 @@ def on_postgres(count: int) -> dict[str, float]:
         name = server.fresh_database()
         owner_url = server.url(name)
         asyncio.run(prepare(owner_url, count))
-        server.admin(f"CREATE ROLE {ENGINEER_ROLE} LOGIN PASSWORD 'bench' IN ROLE {PEOPLE_ROLE}")
-        server.admin(f'GRANT CONNECT ON DATABASE "{name}" TO {ENGINEER_ROLE}')
-        bind = f"UPDATE \"user\" SET db_role = '{ENGINEER_ROLE}' WHERE email = 'eng@contoso.test'"
-        asyncio.run(_execute(owner_url, bind))
-        engineer_url = (
-            make_url(owner_url).set(username=ENGINEER_ROLE, password="bench").render_as_string(hide_password=False)
-        )
+        engineer_url = engineer_connects_as_own_role(server, name, owner_url)
         return asyncio.run(measure(engineer_url, owner_url, count))
     finally:
         server.close()

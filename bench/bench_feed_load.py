@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_feed import ENGINEER_ROLE, _execute, percentile, prepare  # noqa: E402
+from bench_feed import engineer_connects_as_own_role, percentile, prepare  # noqa: E402
 
 
 async def write(url: str, rate: float, seconds: float) -> None:
@@ -159,9 +159,6 @@ def main() -> None:
         asyncio.run(write(args.write, args.rate, args.seconds))
         return
 
-    from sqlalchemy.engine import make_url
-
-    from rflow_tui.migrations.rls import PEOPLE_ROLE
     from tests.pg_cluster import Cluster
 
     count = int(args.rate * args.seconds)
@@ -171,13 +168,7 @@ def main() -> None:
         owner_url = server.url(name)
         asyncio.run(prepare(owner_url, 0))
         asyncio.run(_seed(owner_url, count))
-        server.admin(f"CREATE ROLE {ENGINEER_ROLE} LOGIN PASSWORD 'bench' IN ROLE {PEOPLE_ROLE}")
-        server.admin(f'GRANT CONNECT ON DATABASE "{name}" TO {ENGINEER_ROLE}')
-        bind = f"UPDATE \"user\" SET db_role = '{ENGINEER_ROLE}' WHERE email = 'eng@contoso.test'"
-        asyncio.run(_execute(owner_url, bind))
-        engineer_url = (
-            make_url(owner_url).set(username=ENGINEER_ROLE, password="bench").render_as_string(hide_password=False)
-        )
+        engineer_url = engineer_connects_as_own_role(server, name, owner_url)
         result = asyncio.run(measure(server, engineer_url, owner_url, args))
     finally:
         server.close()
