@@ -8,6 +8,7 @@ one engine's own behaviour; ``-m "not postgres"`` runs only the SQLite half.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pytest
@@ -18,6 +19,12 @@ from rflow_tui.services.users import add_user, create_account
 from tests.pg_cluster import ClusterUnavailable, skip_or_fail, start_server
 
 BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_xdist_auto_num_workers(config):
+    """Two workers per core: an app test spends about half its time waiting on the app's
+    timers and workers, so a core has room for a second one (BENCHMARKS.md, "Test suite")."""
+    return max(2, 2 * (os.cpu_count() or 1))
 
 
 def pytest_generate_tests(metafunc):
