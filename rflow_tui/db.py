@@ -7,6 +7,7 @@ processes appending to one session's JSON path never lose an update.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -82,8 +83,9 @@ async def store_errors() -> AsyncIterator[None]:
 def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine:
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]
-        if db_path and db_path != ":memory:":
+        if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
             _make_folder(Path(db_path).parent)
+            _keep_private(Path(db_path))
         engine = create_async_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
         _configure_sqlite(engine, busy_timeout_ms)
         return engine
@@ -92,12 +94,28 @@ def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine
 
 def _make_folder(folder: Path) -> None:
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)  # the desk's folder is its owner's alone, whatever the umask
     except OSError as exc:
         raise DatabaseError(
             f"cannot create the folder {folder} for the database: {exc.strerror}. Pass --db with a path "
             "you may write to (or set RFLOW_DATABASE_URL, or database_url in the config file)"
         ) from exc
+
+
+def _keep_private(db_file: Path) -> None:
+    """The database and its -wal and -shm files readable by their owner only (0600): on one
+    machine the file's permissions are the boundary between accounts (SECURITY.md). SQLite
+    gives the -wal and -shm files the database file's mode; an older desk is tightened."""
+    for path in (db_file, db_file.with_name(db_file.name + "-wal"), db_file.with_name(db_file.name + "-shm")):
+        try:
+            if path == db_file and not path.exists():
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            elif path.exists() and path.stat().st_uid == os.geteuid() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+        except OSError:
+            return  # a read-only or foreign file: opening it says what is wrong
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
@@ -163,7 +181,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -39,11 +39,17 @@ def plain_json(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str, ensure_ascii=False))
 
 
+def canonical_json(value: Any) -> str:
+    """Sorted keys, no spaces, ASCII: the form hashed (and the form PostgreSQL's
+    ``rflow_audit_append`` rebuilds in SQL, so the two must never differ)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 def canonical(row: Any) -> bytes:
     """The bytes a row's hash is taken over; ``row`` is an AuditLog or anything with its fields."""
     content = {name: getattr(row, name) for name in CHAINED_FIELDS}
     content["created_at"] = canonical_time(content["created_at"])
-    return json.dumps(content, sort_keys=True, separators=(",", ":")).encode("ascii")
+    return canonical_json(content).encode("ascii")
 
 
 def row_hash(row: Any) -> str:

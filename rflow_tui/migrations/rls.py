@@ -13,18 +13,64 @@ A migration that adds an account-scoped table calls ``protect_account_tables`` a
 
 from __future__ import annotations
 
+from rflow_tui.migrations.audit_sql import AUDIT_APPEND, audit_functions
+
 PEOPLE_ROLE = "rflow_people"
 
-# Tables a person may add to and read, but never change: the audit trail.
-APPEND_ONLY = frozenset({"audit_log"})
+# Tables no person's role writes: the server appends to them (``rflow_audit_append``).
+SERVER_WRITTEN = frozenset({"audit_log", "audit_head"})
+# Written once by their author, never changed afterwards.
+WRITE_ONCE = frozenset({"escalation_comment"})
+REVIEWERS = "('owner', 'admin', 'engineer')"
+ADMINS = "('owner', 'admin')"
+_ME = "rflow_session_user_id()"
+_MY_ROLE = "rflow_session_role()"
 
-_FUNCTIONS = [
-    f"""CREATE OR REPLACE FUNCTION rflow_session_{name}() RETURNS {kind}
-    LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-        SELECT {column} FROM "user" WHERE db_role = session_user AND is_active AND deleted_at IS NULL
-    $$"""
-    for name, kind, column in (("account", "integer", "account_id"), ("role", "text", "account_role"))
-] + [f"REVOKE ALL ON FUNCTION rflow_session_{name}() FROM PUBLIC" for name in ("account", "role")]
+# Within the account, what each role may write (RESTRICTIVE: on top of the account policy),
+# as the services say: (table, command, the rows it may touch, what they may become); an
+# UPDATE's second condition defaults to its first, as PostgreSQL's does.
+ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
+    ("user", "INSERT", f"{_MY_ROLE} IN {ADMINS}"),
+    ("user", "UPDATE", f"{_MY_ROLE} IN {ADMINS}"),
+    ("flow", "INSERT", f"{_MY_ROLE} IN {REVIEWERS}"),
+    ("flow", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
+    ("flowproposal", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
+    ("escalation_comment", "INSERT", f"author_user_id = {_ME}"),
+    # A tech changes only their own walk, and only while it is open; engineers work escalations.
+    ("l1_walk_session", "INSERT", f"created_by_user_id = {_ME}"),
+    (
+        "l1_walk_session",
+        "UPDATE",
+        f"{_MY_ROLE} IN {REVIEWERS} OR (created_by_user_id = {_ME} AND status = 'active')",
+        f"{_MY_ROLE} IN {REVIEWERS} OR created_by_user_id = {_ME}",
+    ),
+    (
+        "notification",
+        "UPDATE",
+        f"recipient_user_id = {_ME} OR (recipient_user_id IS NULL AND {_MY_ROLE} IN {ADMINS})",
+    ),
+)
+
+
+def _session_functions(schema: str) -> list[str]:
+    """Who is connected, as the server knows it. SECURITY DEFINER with pg_temp searched last
+    and every name schema-qualified, so a temporary table cannot stand in for ``user``."""
+    statements = []
+    for name, kind, column in (
+        ("account", "integer", "account_id"),
+        ("role", "text", "account_role"),
+        ("user_id", "integer", "id"),
+    ):
+        statements.append(
+            f"""CREATE OR REPLACE FUNCTION {schema}.rflow_session_{name}() RETURNS {kind}
+            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp AS $$
+                SELECT {column} FROM {schema}."user"
+                WHERE db_role = session_user AND is_active AND deleted_at IS NULL
+            $$"""
+        )
+        statements.append(f"REVOKE ALL ON FUNCTION {schema}.rflow_session_{name}() FROM PUBLIC")
+    return statements
+
 
 # Created when the migrating role may (CREATEROLE); otherwise a DBA creates it (README).
 _PEOPLE = f"""
@@ -51,14 +97,15 @@ def protect_account_tables(conn) -> None:
     """Policies, grants and the people role, for every account-scoped table there is now."""
     if conn.dialect.name != "postgresql":
         return
-    for statement in _FUNCTIONS:  # asyncpg takes one statement at a time
+    schema = _schema(conn)
+    for statement in [*_session_functions(schema), *audit_functions(schema)]:  # asyncpg: one at a time
         conn.exec_driver_sql(statement)
     conn.exec_driver_sql(_PEOPLE)
     has_people = conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{PEOPLE_ROLE}'").first()
     _policy(conn, "account", "id", writes=False)
     for table in account_tables(conn):
         _policy(conn, table, "account_id", writes=True)
-    _restrict_user_writes_to_admins(conn)
+    _role_rules(conn)
     if has_people:
         _grant(conn)
 
@@ -72,26 +119,41 @@ def _policy(conn, table: str, column: str, *, writes: bool) -> None:
     )
 
 
-def _restrict_user_writes_to_admins(conn) -> None:
-    """Within the account, only owners and admins add or change people (as the services say)."""
-    for command, clause in (("INSERT", "WITH CHECK"), ("UPDATE", "USING")):
-        name = f"rflow_admins_{command.lower()}_users"
-        conn.exec_driver_sql(f'DROP POLICY IF EXISTS {name} ON "user"')
-        conn.exec_driver_sql(
-            f'CREATE POLICY {name} ON "user" AS RESTRICTIVE FOR {command} '
-            f"{clause} (rflow_session_role() IN ('owner', 'admin'))"
-        )
+def _role_rules(conn) -> None:
+    """Within the account, each role writes only what its services allow (see ROLE_RULES)."""
+    tables = set(account_tables(conn))
+    for old in ("rflow_admins_insert_users", "rflow_admins_update_users"):  # before ROLE_RULES
+        conn.exec_driver_sql(f'DROP POLICY IF EXISTS {old} ON "user"')
+    for table, command, condition, *becomes in ROLE_RULES:
+        if table not in tables:
+            continue
+        name = f"rflow_role_{command.lower()}"
+        if command == "INSERT":
+            clauses = f"WITH CHECK ({condition})"
+        else:
+            clauses = f"USING ({condition}) WITH CHECK ({becomes[0] if becomes else condition})"
+        conn.exec_driver_sql(f'DROP POLICY IF EXISTS {name} ON "{table}"')
+        conn.exec_driver_sql(f'CREATE POLICY {name} ON "{table}" AS RESTRICTIVE FOR {command} {clauses}')
 
 
 def _grant(conn) -> None:
     """Least privilege: read and write rows (never delete, never change the audit trail), no DDL."""
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_schema(conn)} TO {PEOPLE_ROLE}")
     conn.exec_driver_sql(f"GRANT SELECT ON account, alembic_version TO {PEOPLE_ROLE}")
+    schema = _schema(conn)
     for table in account_tables(conn):
-        privileges = "SELECT, INSERT" if table in APPEND_ONLY else "SELECT, INSERT, UPDATE"
+        conn.exec_driver_sql(f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON "{table}" FROM {PEOPLE_ROLE}')
+        if table in SERVER_WRITTEN:
+            privileges = "SELECT"
+        elif table in WRITE_ONCE:
+            privileges = "SELECT, INSERT"
+        else:
+            privileges = "SELECT, INSERT, UPDATE"
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')
-    conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {_schema(conn)} TO {PEOPLE_ROLE}")
-    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION rflow_session_account(), rflow_session_role() TO {PEOPLE_ROLE}")
+    conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {PEOPLE_ROLE}")
+    for name in ("account", "role", "user_id"):
+        conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.rflow_session_{name}() TO {PEOPLE_ROLE}")
+    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.{AUDIT_APPEND} TO {PEOPLE_ROLE}")
 
 
 def _schema(conn) -> str:

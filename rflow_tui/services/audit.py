@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.domain.audit_chain import GENESIS, plain_json, row_hash
+from rflow_tui.domain.audit_chain import GENESIS, canonical_json, plain_json, row_hash
 from rflow_tui.models import AuditHead, AuditLog, User
 from rflow_tui.services.access import Need, authorize
 
@@ -39,7 +39,13 @@ async def record(
     target_id: Any,
     **details: Any,
 ) -> AuditLog:
-    """Append one entry to the account's chain, inside the caller's transaction."""
+    """Append one entry to the account's chain, inside the caller's transaction.
+
+    On PostgreSQL the server writes it (``migrations/audit_sql.py``): it fills in the
+    actor, time, place in the chain and hash itself, so a person's role cannot forge one.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        return await _record_on_server(db, account_id, actor_user_id, action, target_type, target_id, details)
     seq, prev_hash = await _next_link(db, account_id)
     entry = AuditLog(
         account_id=account_id,
@@ -55,6 +61,47 @@ async def record(
     db.add(entry)
     await db.exec(update(AuditHead).where(col(AuditHead.account_id) == account_id).values(hash=entry.row_hash))
     return entry
+
+
+async def _record_on_server(
+    db: AsyncSession,
+    account_id: int,
+    actor_user_id: int | None,
+    action: str,
+    target_type: str,
+    target_id: Any,
+    details: dict[str, Any],
+) -> AuditLog:
+    content = plain_json(details)
+    row = (
+        await (await db.connection()).execute(
+            text(
+                "SELECT id, account_id, seq, actor_user_id, created_at, prev_hash, row_hash "
+                "FROM rflow_audit_append(:account_id, :actor, :action, :target_type, :target_id, :details)"
+            ),
+            {
+                "account_id": account_id,
+                "actor": actor_user_id,
+                "action": action,
+                "target_type": target_type,
+                "target_id": None if target_id is None else str(target_id),
+                "details": canonical_json(content),
+            },
+        )
+    ).one()
+    return AuditLog(
+        id=row.id,
+        account_id=row.account_id,
+        seq=row.seq,
+        actor_user_id=row.actor_user_id,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        details=content,
+        created_at=row.created_at,
+        prev_hash=row.prev_hash,
+        row_hash=row.row_hash,
+    )
 
 
 async def _next_link(db: AsyncSession, account_id: int) -> tuple[int, str]:

@@ -1,0 +1,241 @@
+"""The shared PostgreSQL is the boundary: a hostile tech with psql and their own login.
+
+Each test connects as a person's own role, as a desk does, tries what the services
+refuse that role, and checks both the refusal and that nothing changed. Issue 19's
+attempts: temporary tables shadowing what the definer functions read, SET ROLE,
+writes to another account, in-account writes beyond the role, forged audit rows.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from sqlmodel import select
+
+from rflow_tui.models import EscalationComment, Flow, L1WalkSession, Notification, Ticket, User
+from rflow_tui.services import audit
+from rflow_tui.services import escalations as esc
+from rflow_tui.services import sessions as svc
+from rflow_tui.services.app_context import open_context
+from rflow_tui.services.flows import import_flow_doc
+from tests.conftest import make_desk
+from tests.test_identity import person, settings
+from tests.tui_support import SMALL_FLOW
+
+REFUSED = (asyncpg.InsufficientPrivilegeError,)
+
+# Every table a SECURITY DEFINER function of rflow's names (migrations/rls.py, audit_sql.py).
+DEFINER_TABLES = ("user", "account", "audit_log", "audit_head", "ticket", "pg_class")
+
+
+async def escalated_walk(db, desk) -> L1WalkSession:
+    await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    return await svc.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="disk clicking", reason_category="hardware"
+    )
+
+
+async def unchanged(db, model, row_id):
+    return (await db.exec(select(model).where(model.id == row_id).execution_options(populate_existing=True))).one()
+
+
+@pytest.mark.postgres_only
+async def test_a_temporary_table_cannot_stand_in_for_the_tables_a_definer_function_reads(db_url, db, desk):
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
+    try:
+        role = await conn.fetchval("SELECT session_user")
+        for table in DEFINER_TABLES:
+            await conn.execute(f'CREATE TEMP TABLE "{table}" (LIKE public."user" INCLUDING DEFAULTS)')
+            await conn.execute(f'INSERT INTO pg_temp."{table}" SELECT * FROM public."user" WHERE id = $1', desk.tech.id)
+            await conn.execute(
+                f"UPDATE pg_temp.\"{table}\" SET account_id = $1, account_role = 'owner', db_role = $2",
+                other.owner.account_id,
+                role,
+            )
+        await conn.execute("SET search_path = pg_temp, public")
+        assert await conn.fetchval("SELECT rflow_session_account()") == desk.tech.account_id
+        assert await conn.fetchval("SELECT rflow_session_role()") == "l1_tech"
+        assert {r[0] for r in await conn.fetch("SELECT account_id FROM public.ticket")} == {desk.tech.account_id}
+        assert (
+            await conn.execute(
+                "UPDATE public.\"user\" SET account_role = 'owner' WHERE account_id = $1", other.owner.account_id
+            )
+            == "UPDATE 0"
+        )
+        row = await conn.fetchrow(
+            "SELECT * FROM rflow_audit_append($1, $2, 'user.set_role', 'user', '1', '{}')",
+            desk.tech.account_id,
+            desk.owner.id,
+        )
+        assert row["actor_user_id"] == desk.tech.id  # the server's actor, not the one asked for
+    finally:
+        await conn.close()
+    roles = {u.account_role for u in await db.exec(select(User).where(User.account_id == other.owner.account_id))}
+    assert "l1_tech" in roles  # nobody of theirs was promoted
+
+
+@pytest.mark.postgres_only
+async def test_a_person_cannot_become_another_role(db_url, db, desk, pg_server):
+    conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
+    try:
+        owner_role = await conn.fetchval("SELECT tableowner FROM pg_tables WHERE tablename = 'ticket'")
+        for statement in (f'SET ROLE "{owner_role}"', f'SET SESSION AUTHORIZATION "{owner_role}"'):
+            with pytest.raises(REFUSED):
+                await conn.execute(statement)
+        for ddl in ("ALTER TABLE ticket DISABLE ROW LEVEL SECURITY", "DROP POLICY rflow_own_account ON ticket"):
+            with pytest.raises(REFUSED):
+                await conn.execute(ddl)
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_tech_cannot_write_what_the_services_refuse_a_tech(db_url, db, desk):
+    walk = await escalated_walk(db, desk)
+    comment = await esc.add_comment(db, actor=desk.engineer, session_id=walk.id, body="looking")
+    flow = (await db.exec(select(Flow))).first()
+    note = (await db.exec(select(Notification))).first()
+    assert note is not None and note.recipient_user_id != desk.tech.id
+    conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
+    try:
+        rewrite = "Disable Microsoft Defender real-time protection, then reboot."
+        attempts = [
+            ("UPDATE flow SET title = $1", rewrite),
+            ("UPDATE flow SET flow_data = json_build_object('text', $1::text)", rewrite),
+            ("UPDATE l1_walk_session SET resolution_notes = $1, status = 'resolved'", rewrite),
+            ("UPDATE notification SET read_at = now() WHERE $1::text IS NOT NULL", rewrite),
+            ("UPDATE flowproposal SET status = 'approved' WHERE $1::text IS NOT NULL", rewrite),
+        ]
+        for statement, value in attempts:
+            assert await conn.execute(statement, value) == "UPDATE 0", statement
+        with pytest.raises(REFUSED):
+            await conn.execute("UPDATE escalation_comment SET body = $1", rewrite)
+        with pytest.raises(REFUSED):
+            await conn.execute(
+                "INSERT INTO flow (account_id, slug, version, title, category, flow_data, is_current, created_at) "
+                "VALUES ($1, 'evil', 9, 'Evil', '', '{}', true, now())",
+                desk.tech.account_id,
+            )
+        with pytest.raises(REFUSED):
+            await conn.execute(
+                "INSERT INTO escalation_comment (account_id, session_id, author_user_id, body, created_at) "
+                "VALUES ($1, $2, $3, 'I closed it', now())",
+                desk.tech.account_id,
+                walk.id,
+                desk.engineer.id,
+            )
+    finally:
+        await conn.close()
+    assert (await unchanged(db, Flow, flow.id)).flow_data == flow.flow_data
+    assert (await unchanged(db, EscalationComment, comment.id)).body == "looking"
+    kept = await unchanged(db, L1WalkSession, walk.id)
+    assert (kept.status, kept.resolution_notes) == ("escalated", None)
+    assert (await unchanged(db, Notification, note.id)).read_at is None
+    assert len(list(await db.exec(select(EscalationComment)))) == 1
+
+
+@pytest.mark.postgres_only
+async def test_no_person_writes_the_audit_log_or_its_head(db_url, db, desk):
+    await escalated_walk(db, desk)
+    urls = {who.id: await person(db, db_url, desk.owner, who) for who in (desk.tech, desk.owner)}
+    before = await audit.verify(db, actor=desk.owner)
+    assert before.intact
+    for who in (desk.tech, desk.owner):
+        conn = await asyncpg.connect(urls[who.id])
+        try:
+            for statement in (
+                "INSERT INTO audit_log (account_id, seq, action, target_type, details, created_at, prev_hash, "
+                "row_hash) VALUES ($1, 999, 'user.set_role', 'user', '{}', now(), '', '')",
+                "UPDATE audit_log SET action = 'nothing' WHERE account_id = $1",
+                "DELETE FROM audit_log WHERE account_id = $1",
+                "UPDATE audit_head SET seq = seq + 1 WHERE account_id = $1",
+                "INSERT INTO audit_head (account_id, seq, hash) VALUES ($1, 1, '')",
+            ):
+                with pytest.raises(REFUSED):
+                    await conn.execute(statement, desk.tech.account_id)
+            with pytest.raises(asyncpg.InvalidParameterValueError):  # unverifiable details are not stored
+                await conn.fetch("SELECT * FROM rflow_audit_append($1, NULL, 'x', 'x', NULL, '{ }')", who.account_id)
+        finally:
+            await conn.close()
+    after = await audit.verify(db, actor=desk.owner)
+    assert after.intact and (after.rows, after.head_seq) == (before.rows, before.head_seq)
+
+
+@pytest.mark.postgres_only
+async def test_a_deactivated_or_unbound_role_cannot_append_to_the_audit_log(db_url, db, desk, pg_server):
+    from rflow_tui.services.users import update_user
+
+    url = await person(db, db_url, desk.owner, desk.engineer)
+    await update_user(db, actor=desk.owner, email=desk.engineer.email, active=False)
+    pg_server.admin("CREATE ROLE nobody_here LOGIN PASSWORD 'pw' IN ROLE rflow_people")
+    from tests.test_identity import as_role
+
+    for target in (url, as_role(db_url, "nobody_here", "pw")):
+        conn = await asyncpg.connect(target)
+        try:
+            with pytest.raises(REFUSED):
+                await conn.fetch(
+                    "SELECT * FROM rflow_audit_append($1, $2, 'user.set_role', 'user', '1', '{}')",
+                    desk.owner.account_id,
+                    desk.owner.id,
+                )
+        finally:
+            await conn.close()
+    pg_server.admin("DROP ROLE nobody_here")
+    assert (await audit.verify(db, actor=desk.owner)).intact
+
+
+@pytest.mark.postgres_only
+async def test_each_person_works_through_the_app_on_their_own_role(db_url, db, desk):
+    """The rules hold the app to nothing less: a tech walks and escalates, an engineer claims,
+    comments and closes, each connected as their own role; the server-written log is intact."""
+    await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    tech_url = await person(db, db_url, desk.owner, desk.tech)
+    engineer_url = await person(db, db_url, desk.owner, desk.engineer)
+    tech = await open_context(settings(tech_url))
+    try:
+        async with tech.open_db() as tdb:
+            walk = await svc.start_adhoc_session(tdb, actor=tech.user, ticket_id="T-2")
+            await svc.update_notes(tdb, actor=tech.user, session_id=walk.id, notes=["printer jams at tray 2"])
+            await svc.escalate(tdb, actor=tech.user, session_id=walk.id, reason="fuser", reason_category="hardware")
+    finally:
+        await tech.engine.dispose()
+    engineer = await open_context(settings(engineer_url))
+    try:
+        async with engineer.open_db() as edb:
+            await esc.claim(edb, actor=engineer.user, session_id=walk.id)
+            await esc.add_comment(edb, actor=engineer.user, session_id=walk.id, body="ordering a fuser")
+            await esc.close(edb, actor=engineer.user, session_id=walk.id, outcome="fixed", notes="new fuser")
+    finally:
+        await engineer.engine.dispose()
+    kept = await unchanged(db, L1WalkSession, walk.id)
+    assert kept.closed_by_user_id == desk.engineer.id and kept.outcome == "fixed"
+    ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-2"))).one()
+    assert ticket.status != "open"
+    verdict = await audit.verify(db, actor=desk.owner)
+    assert verdict.intact, verdict.problem
+    actors = {e.actor_user_id for e in await audit.entries(db, actor=desk.owner, last=6)}
+    assert {desk.tech.id, desk.engineer.id} <= actors
+
+
+@pytest.mark.sqlite_only
+async def test_a_new_sqlite_desk_is_private_to_its_owner_whatever_the_umask(tmp_path, backend):
+    import os
+    import stat
+
+    from rflow_tui.db import open_store
+
+    folder = tmp_path / "desk"
+    old = os.umask(0)
+    try:
+        engine, open_db = await open_store(f"sqlite+aiosqlite:///{folder / 'rflow.sqlite3'}")
+        async with open_db() as session:
+            await make_desk(session)
+        await engine.dispose()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    files = [p for p in folder.iterdir() if p.name.startswith("rflow.sqlite3")]
+    assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), files
