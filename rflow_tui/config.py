@@ -68,11 +68,28 @@ class UISettings:
 
 
 @dataclass(frozen=True)
+class PsaSettings:
+    """The desk's PSA. Secrets are never here: they come from the environment (see the adapters)."""
+
+    kind: str = ""  # empty: no PSA; "connectwise", "zendesk", or an rflow.psa_adapters entry point
+    api_url: str = ""  # ConnectWise: the REST base, e.g. https://api-na.myconnectwise.net/v4_6_release/apis/3.0
+    company: str = ""  # ConnectWise company id (the login's first part)
+    board: str = ""  # ConnectWise service board; Zendesk group (empty: every group)
+    resolved_status: str = ""  # status set when a walk resolves (empty: left as it is)
+    escalated_status: str = ""  # status set when a walk escalates (empty: left as it is)
+    note_visibility: str = "internal"  # "internal" or "public"
+    log_time: bool = False
+    timeout_seconds: float = 15.0  # one HTTP request
+    max_concurrency: int = 4  # concurrent calls per endpoint
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = ""
     user: str = ""
     llm: LLMSettings = field(default_factory=LLMSettings)
     ui: UISettings = field(default_factory=UISettings)
+    psa: PsaSettings = field(default_factory=PsaSettings)
     config_path: Path | None = None
 
     @property
@@ -80,7 +97,7 @@ class Settings:
         return self.database_url or default_database_url()
 
 
-_SECTIONS = {"llm": LLMSettings, "ui": UISettings}
+_SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings}
 
 # The range every number a setting holds must fall in (inclusive): a poll of 0 s would spin,
 # a 10-minute LLM timeout would freeze a walk, and TOML allows nan and inf.
@@ -92,6 +109,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "ui.autosave_seconds": (0.1, 600),
     "ui.escalations_poll_seconds": (0.1, 3600),
     "ui.escalation_bell_gap_seconds": (0, 3600),
+    "psa.timeout_seconds": (1, 120),
+    "psa.max_concurrency": (1, 32),
 }
 
 
@@ -160,6 +179,7 @@ def load_settings(
     settings = replace(_build(Settings, data, path), config_path=path)
     _check_judge(path, settings.llm.judge)
     _check_generator(path, settings.llm.generator)
+    _check_psa(path, settings.psa)
     db = database_url or env.get("RFLOW_DATABASE_URL")
     if db:
         settings = replace(settings, database_url=normalize_database_url(db))
@@ -196,6 +216,28 @@ def _check_generator(path: Path, name: str) -> None:
     known = sorted(available_generators())
     if name not in known:
         raise ConfigError(f"{path}: key 'llm.generator' must be one of {', '.join(known)}, got {name!r}")
+
+
+PSA_VISIBILITIES = ("internal", "public")
+PSA_KINDS_WITHOUT_LOOKUP = ("", "connectwise", "zendesk")
+
+
+def _check_psa(path: Path, psa: PsaSettings) -> None:
+    """A PSA misnamed or half-configured would fail only at the first pull or push: refuse it now."""
+    if psa.note_visibility not in PSA_VISIBILITIES:
+        raise ConfigError(
+            f"{path}: key 'psa.note_visibility' must be one of {', '.join(PSA_VISIBILITIES)}, "
+            f"got {psa.note_visibility!r}"
+        )
+    if psa.api_url and not psa.api_url.startswith(("https://", "http://")):
+        raise ConfigError(f"{path}: key 'psa.api_url' must be an http(s) URL, got {psa.api_url!r}")
+    if psa.kind in PSA_KINDS_WITHOUT_LOOKUP:
+        return
+    from rflow_tui.psa.registry import available_adapters
+
+    known = sorted(available_adapters())
+    if psa.kind not in known:
+        raise ConfigError(f"{path}: key 'psa.kind' must be one of {', '.join(known)}, got {psa.kind!r}")
 
 
 def safe_url(text: str) -> str:
