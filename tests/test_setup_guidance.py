@@ -13,7 +13,7 @@ from dataclasses import fields
 import pytest
 
 from rflow_tui.cli import main
-from rflow_tui.config import BOUNDS, ConfigError, LLMSettings, UISettings, load_settings, safe_url
+from rflow_tui.config import BOUNDS, ConfigError, LLMSettings, PsaSettings, UISettings, load_settings, safe_url
 
 SECRET = "s3/cr@t-pw"
 
@@ -121,10 +121,18 @@ def test_config_path_honours_rflow_config(blank, capsys, monkeypatch):
 # --- numbers in range, generators that exist ---------------------------------------------------
 
 
+SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings}
+
+
+def is_whole_number(key: str) -> bool:
+    section, name = key.split(".")
+    return next(str(f.type) for f in fields(SECTIONS[section]) if f.name == name) == "int"
+
+
 def numeric_keys() -> list[str]:
     return [
         f"{section}.{f.name}"
-        for section, cls in (("llm", LLMSettings), ("ui", UISettings))
+        for section, cls in SECTIONS.items()
         for f in fields(cls)
         if str(f.type) in ("int", "float")
     ]
@@ -134,7 +142,7 @@ def test_every_numeric_setting_is_bounded_and_its_default_is_in_range():
     assert sorted(BOUNDS) == sorted(numeric_keys())
     for key, (low, high) in BOUNDS.items():
         section, name = key.split(".")
-        default = getattr({"llm": LLMSettings, "ui": UISettings}[section](), name)
+        default = getattr(SECTIONS[section](), name)
         assert low <= default <= high, key
 
 
@@ -149,7 +157,7 @@ def config_with(tmp_path, key: str, value: str):
 @pytest.mark.parametrize("where", ["below", "above", "nan", "inf", "-inf"])
 def test_a_number_out_of_range_is_refused_naming_the_key_and_range(tmp_path, key, where):
     low, high = BOUNDS[key]
-    is_int = key == "llm.max_retries"
+    is_int = is_whole_number(key)
     value = {"below": low - 1 if is_int else low / 2 if low else -0.5, "above": high + 1 if is_int else high * 2}.get(
         where
     )
