@@ -15,9 +15,11 @@ superuser: the DBA, migrations) may name the account and actor itself.
 
 from __future__ import annotations
 
+from rflow_tui.domain.audit_chain import GENESIS
+
 AUDIT_APPEND = "rflow_audit_append(integer, integer, text, text, text, text)"
 
-GENESIS_SQL = "repeat('0', 64)"
+GENESIS_SQL = f"'{GENESIS}'"
 
 
 def audit_functions(schema: str) -> list[str]:

@@ -3,7 +3,10 @@
 Each person connects as their own database role, a member of ``PEOPLE_ROLE``. The
 ``user.db_role`` column binds a role to an rflow user; ``rflow_session_account()``
 (SECURITY DEFINER, owned by the schema owner) turns ``session_user`` into that user's
-account, and every account-scoped table gets a policy keeping rows to it. The schema
+account, and every account-scoped table gets a policy keeping rows to it; ``ROLE_RULES``
+narrow what each role may write within it, and only ``rflow_audit_append``
+(migrations/audit_sql.py) writes the audit trail. The definer functions search
+``pg_temp`` last and name their schema, so a temporary table cannot redirect them. The schema
 owner (the role that runs migrations) owns the tables and so is not subject to the
 policies: it stays the desk's administrator.
 
@@ -52,15 +55,19 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
 )
 
 
+# rflow_session_<name>() -> the connected person's <column>
+SESSION_FUNCTIONS = (
+    ("account", "integer", "account_id"),
+    ("role", "text", "account_role"),
+    ("user_id", "integer", "id"),
+)
+
+
 def _session_functions(schema: str) -> list[str]:
     """Who is connected, as the server knows it. SECURITY DEFINER with pg_temp searched last
     and every name schema-qualified, so a temporary table cannot stand in for ``user``."""
     statements = []
-    for name, kind, column in (
-        ("account", "integer", "account_id"),
-        ("role", "text", "account_role"),
-        ("user_id", "integer", "id"),
-    ):
+    for name, kind, column in SESSION_FUNCTIONS:
         statements.append(
             f"""CREATE OR REPLACE FUNCTION {schema}.rflow_session_{name}() RETURNS {kind}
             LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp AS $$
@@ -137,10 +144,11 @@ def _role_rules(conn) -> None:
 
 
 def _grant(conn) -> None:
-    """Least privilege: read and write rows (never delete, never change the audit trail), no DDL."""
-    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {_schema(conn)} TO {PEOPLE_ROLE}")
-    conn.exec_driver_sql(f"GRANT SELECT ON account, alembic_version TO {PEOPLE_ROLE}")
+    """Least privilege: read and write rows (never delete; the audit trail only through the
+    server's function; comments only added), no DDL."""
     schema = _schema(conn)
+    conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {PEOPLE_ROLE}")
+    conn.exec_driver_sql(f"GRANT SELECT ON account, alembic_version TO {PEOPLE_ROLE}")
     for table in account_tables(conn):
         conn.exec_driver_sql(f'REVOKE INSERT, UPDATE, DELETE, TRUNCATE ON "{table}" FROM {PEOPLE_ROLE}')
         if table in SERVER_WRITTEN:
@@ -151,7 +159,7 @@ def _grant(conn) -> None:
             privileges = "SELECT, INSERT, UPDATE"
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')
     conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {PEOPLE_ROLE}")
-    for name in ("account", "role", "user_id"):
+    for name, _, _ in SESSION_FUNCTIONS:
         conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.rflow_session_{name}() TO {PEOPLE_ROLE}")
     conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.{AUDIT_APPEND} TO {PEOPLE_ROLE}")
 

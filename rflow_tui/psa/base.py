@@ -9,10 +9,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime
+from typing import Any, Protocol, runtime_checkable
 
 MARKER_PREFIX = "rflow:outbox:"
+
+
+def psa_time(value: Any) -> datetime | None:
+    """An ISO 8601 time from a PSA as an aware UTC datetime (a zone-less one is UTC); None if
+    it is missing or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def marker(idempotency_key: str) -> str:

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from rflow_tui.psa.base import PsaAuthError, PsaNote, PsaTicket, with_marker
-from rflow_tui.psa.http import PsaHttp
+from rflow_tui.psa.base import PsaAuthError, PsaNote, PsaTicket, psa_time, with_marker
+from rflow_tui.psa.http import HttpAdapter, PsaHttp, shared_options
 
 NOTES_PAGE = 100
 
@@ -26,21 +26,11 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
-
-
 def _name(value: Any) -> str:
     return str(value.get("name") or "") if isinstance(value, dict) else ""
 
 
-class ConnectWiseAdapter:
+class ConnectWiseAdapter(HttpAdapter):
     name = "connectwise"
 
     def __init__(
@@ -87,15 +77,8 @@ class ConnectWiseAdapter:
             public_key=environ["RFLOW_PSA_PUBLIC_KEY"],
             private_key=environ["RFLOW_PSA_PRIVATE_KEY"],
             client_id=environ["RFLOW_PSA_CLIENT_ID"],
-            board=settings.board,
-            note_visibility=settings.note_visibility,
-            timeout=settings.timeout_seconds,
-            max_concurrency=settings.max_concurrency,
+            **shared_options(settings),
         )
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
 
     def link(self, ticket_id: str) -> str:
         """The ticket in Manage's web UI (the API host without its ``api-`` prefix)."""
@@ -117,8 +100,8 @@ class ConnectWiseAdapter:
             priority=_name(row.get("priority")),
             status=_name(row.get("status")),
             url=self.link(ticket_id),
-            updated_at=_when(info.get("lastUpdated")) if info else None,
-            created_at=_when(info.get("dateEntered")) if info else None,
+            updated_at=psa_time(info.get("lastUpdated")) if info else None,
+            created_at=psa_time(info.get("dateEntered")) if info else None,
             closed=bool(row.get("closedFlag")),
         )
 
@@ -172,6 +155,3 @@ class ConnectWiseAdapter:
     async def set_status(self, ticket_id: str, status: str) -> None:
         patch = [{"op": "replace", "path": "status", "value": {"name": status}}]
         await self.http.request("PATCH", f"service/tickets/{quote(ticket_id)}", json=patch)
-
-    async def aclose(self) -> None:
-        await self.http.aclose()

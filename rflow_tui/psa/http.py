@@ -143,6 +143,29 @@ class PsaHttp:
         await self.client.aclose()
 
 
+class HttpAdapter:
+    """What every adapter over ``PsaHttp`` shares: its client, the requests it made, closing it."""
+
+    http: PsaHttp
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+def shared_options(settings: Any) -> dict[str, Any]:
+    """The ``[psa]`` settings every adapter takes the same way."""
+    return {
+        "board": settings.board,
+        "note_visibility": settings.note_visibility,
+        "timeout": settings.timeout_seconds,
+        "max_concurrency": settings.max_concurrency,
+    }
+
+
 def _said(response: httpx.Response) -> str:
     """A short, single-line extract of the server's own message (never markup downstream: plain text)."""
     try:

@@ -15,26 +15,17 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from rflow_tui.psa.base import PsaAuthError, PsaNote, PsaTicket, with_marker
-from rflow_tui.psa.http import PsaHttp
+from rflow_tui.psa.base import PsaAuthError, PsaNote, PsaTicket, psa_time, with_marker
+from rflow_tui.psa.http import HttpAdapter, PsaHttp, shared_options
 
 CLOSED = frozenset({"solved", "closed"})
-
-
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
-    except ValueError:
-        return None
 
 
 def _quoted(value: str) -> str:
     return '"' + value.replace('"', "") + '"'
 
 
-class ZendeskAdapter:
+class ZendeskAdapter(HttpAdapter):
     name = "zendesk"
 
     def __init__(
@@ -74,15 +65,8 @@ class ZendeskAdapter:
             api_url=settings.api_url,
             email=environ["RFLOW_PSA_EMAIL"],
             token=environ["RFLOW_PSA_TOKEN"],
-            board=settings.board,
-            note_visibility=settings.note_visibility,
-            timeout=settings.timeout_seconds,
-            max_concurrency=settings.max_concurrency,
+            **shared_options(settings),
         )
-
-    @property
-    def requests_made(self) -> int:
-        return self.http.requests_made
 
     def _ticket(self, row: dict[str, Any], users: Mapping[Any, str]) -> PsaTicket:
         ticket_id = str(row["id"])
@@ -95,8 +79,8 @@ class ZendeskAdapter:
             priority=str(row.get("priority") or ""),
             status=status,
             url=f"{self.api_url}/agent/tickets/{ticket_id}",
-            updated_at=_when(row.get("updated_at")),
-            created_at=_when(row.get("created_at")),
+            updated_at=psa_time(row.get("updated_at")),
+            created_at=psa_time(row.get("created_at")),
             closed=status in CLOSED,
         )
 
@@ -158,6 +142,3 @@ class ZendeskAdapter:
 
     async def set_status(self, ticket_id: str, status: str) -> None:
         await self.http.request("PUT", f"api/v2/tickets/{quote(ticket_id)}", json={"ticket": {"status": status}})
-
-    async def aclose(self) -> None:
-        await self.http.aclose()

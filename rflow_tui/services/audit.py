@@ -44,35 +44,25 @@ async def record(
     On PostgreSQL the server writes it (``migrations/audit_sql.py``): it fills in the
     actor, time, place in the chain and hash itself, so a person's role cannot forge one.
     """
-    if db.get_bind().dialect.name == "postgresql":
-        return await _record_on_server(db, account_id, actor_user_id, action, target_type, target_id, details)
-    seq, prev_hash = await _next_link(db, account_id)
     entry = AuditLog(
         account_id=account_id,
-        seq=seq,
         actor_user_id=actor_user_id,
         action=action,
         target_type=target_type,
         target_id=None if target_id is None else str(target_id),
         details=plain_json(details),
-        prev_hash=prev_hash,
     )
+    if db.get_bind().dialect.name == "postgresql":
+        return await _append_on_server(db, entry)
+    entry.seq, entry.prev_hash = await _next_link(db, account_id)
     entry.row_hash = row_hash(entry)
     db.add(entry)
     await db.exec(update(AuditHead).where(col(AuditHead.account_id) == account_id).values(hash=entry.row_hash))
     return entry
 
 
-async def _record_on_server(
-    db: AsyncSession,
-    account_id: int,
-    actor_user_id: int | None,
-    action: str,
-    target_type: str,
-    target_id: Any,
-    details: dict[str, Any],
-) -> AuditLog:
-    content = plain_json(details)
+async def _append_on_server(db: AsyncSession, entry: AuditLog) -> AuditLog:
+    """``entry`` as ``rflow_audit_append`` wrote it: with the server's actor, time, place and hash."""
     row = (
         await (await db.connection()).execute(
             text(
@@ -80,28 +70,18 @@ async def _record_on_server(
                 "FROM rflow_audit_append(:account_id, :actor, :action, :target_type, :target_id, :details)"
             ),
             {
-                "account_id": account_id,
-                "actor": actor_user_id,
-                "action": action,
-                "target_type": target_type,
-                "target_id": None if target_id is None else str(target_id),
-                "details": canonical_json(content),
+                "account_id": entry.account_id,
+                "actor": entry.actor_user_id,
+                "action": entry.action,
+                "target_type": entry.target_type,
+                "target_id": entry.target_id,
+                "details": canonical_json(entry.details),
             },
         )
     ).one()
-    return AuditLog(
-        id=row.id,
-        account_id=row.account_id,
-        seq=row.seq,
-        actor_user_id=row.actor_user_id,
-        action=action,
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
-        details=content,
-        created_at=row.created_at,
-        prev_hash=row.prev_hash,
-        row_hash=row.row_hash,
-    )
+    for name in ("id", "account_id", "seq", "actor_user_id", "created_at", "prev_hash", "row_hash"):
+        setattr(entry, name, getattr(row, name))
+    return entry
 
 
 async def _next_link(db: AsyncSession, account_id: int) -> tuple[int, str]:
