@@ -121,7 +121,7 @@ async def step_timings(judges: dict[str, object], runs: int) -> dict[str, list[f
 
 async def judge_call_timings(judge, runs: int) -> list[float]:
     """The judge's own call, alone: one candidate node, judged ``runs`` times (after one warm-up)."""
-    from rflow_tui.ai.safety.judge import CandidateNode
+    from rflow_tui.ai.judge import CandidateNode
 
     node = CandidateNode("Does Outlook still ask for the password after reopening?", ("Still asks", "Stopped asking"))
     await judge.judge(node)
@@ -134,7 +134,7 @@ async def judge_call_timings(judge, runs: int) -> list[float]:
 
 
 def loopback_judge(server: tuple[multiprocessing.Process, int]):
-    from rflow_tui.ai.safety.anthropic_judge import AnthropicJudge
+    from rflow_tui.ai.anthropic_judge import AnthropicJudge
 
     return AnthropicJudge(api_key="sk-bench", base_url=f"http://127.0.0.1:{server[1]}", timeout=10.0, max_retries=0)
 
@@ -173,7 +173,7 @@ async def run() -> None:
 
 async def scan_overlap(slow_server) -> None:
     """``rflow safety scan --judge`` judges several lines at once: SCAN_LINES lines, one by one vs as it runs."""
-    from rflow_tui.ai.safety.judge import CandidateNode
+    from rflow_tui.ai.judge import CandidateNode
     from rflow_tui.commands.safety import JUDGE_CONCURRENCY, judge_all
 
     judge = loopback_judge(slow_server)

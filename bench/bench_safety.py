@@ -15,7 +15,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from rflow_tui.ai.safety import rule_catalogue, scan_node
+from rflow_tui.safety import rule_catalogue, scan_node
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 ROUNDS = 5

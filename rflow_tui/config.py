@@ -197,7 +197,7 @@ def _check_judge(path: Path, name: str) -> None:
     """An unknown judge would leave every AI step unshown: refuse it now, naming the known ones."""
     if name in JUDGES_WITHOUT_LOOKUP:  # the registry and its entry points cost ~35 ms to load
         return
-    from rflow_tui.ai.safety.judge import setting_values
+    from rflow_tui.ai.registry import setting_values
 
     known = setting_values()
     if name not in known:
@@ -211,7 +211,7 @@ def _check_generator(path: Path, name: str) -> None:
     """An unknown generator would only fail at the first AI build: refuse it now, naming the known ones."""
     if name in GENERATORS_WITHOUT_LOOKUP:  # the registry and its entry points cost ~35 ms to load
         return
-    from rflow_tui.ai.base import available_generators
+    from rflow_tui.ai.registry import available_generators
 
     known = sorted(available_generators())
     if name not in known:

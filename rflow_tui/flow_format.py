@@ -587,7 +587,7 @@ def _reach(start: str, edges: dict[str, list[str]]) -> set[str]:
 
 def _safety_field_problems(node: dict[str, Any], here: str) -> list[Problem]:
     """The shape of ``origin`` and ``safety_waivers``; an AI-written node may carry no waiver."""
-    from rflow_tui.ai.safety import rule_catalogue
+    from rflow_tui.safety import rule_catalogue
 
     found: list[Problem] = []
     origin = node.get("origin")
@@ -639,7 +639,7 @@ def _safety_review(
 
     The messages name the rule, never the text that broke it.
     """
-    from rflow_tui.ai.safety import scan_node
+    from rflow_tui.safety import scan_node
 
     findings = scan_node(node["text"], answer_labels(node))
     reasons = {w["rule"]: w["reason"] for w in node.get("safety_waivers") or []}

@@ -29,7 +29,7 @@ class ScriptedJudge:
         self.seen: list = []
 
     async def judge(self, node):
-        from rflow_tui.ai.safety.judge import Verdict
+        from rflow_tui.ai.judge import Verdict
 
         self.seen.append(node)
         return self.verdicts.pop(0) if self.verdicts else Verdict("safe", model="scripted")

@@ -12,12 +12,13 @@ from anthropic import AsyncAnthropic
 
 from rflow_tui.ai import anthropic as gen_mod
 from rflow_tui.ai.anthropic import AnthropicGenerator
-from rflow_tui.ai.base import GenerationError, NodeContext, NoGeneratorError, UnsafeNodeError
+from rflow_tui.ai.base import NodeContext
+from rflow_tui.ai.errors import GenerationError, NoGeneratorError, UnsafeNodeError
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.prompt import user_message
-from rflow_tui.ai.safety import rule_catalogue, scan_node
 from rflow_tui.config import LLMSettings
 from rflow_tui.domain.walk_step import read_path
+from rflow_tui.safety import rule_catalogue, scan_node
 from tests.messages_standin import stream_events
 
 NODE = {

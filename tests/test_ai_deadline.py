@@ -12,9 +12,10 @@ import asyncio
 import pytest
 
 from rflow_tui.ai.anthropic import AnthropicGenerator
-from rflow_tui.ai.base import GenerationTimeoutError, NodeContext
+from rflow_tui.ai.anthropic_judge import AnthropicJudge
+from rflow_tui.ai.base import NodeContext
+from rflow_tui.ai.errors import GenerationTimeoutError
 from rflow_tui.ai.generate import next_valid_node
-from rflow_tui.ai.safety.anthropic_judge import AnthropicJudge
 from tests.messages_standin import Stall, StandIn, Status
 
 NODE = {"id": "q-account", "type": "question", "text": "Microsoft account or local account?"}

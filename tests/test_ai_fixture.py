@@ -8,7 +8,7 @@ from typing import ClassVar
 
 import pytest
 
-from rflow_tui.ai.base import NodeContext, make_generator
+from rflow_tui.ai.base import NodeContext
 from rflow_tui.ai.fixture import (
     DEMO_FIXTURE,
     FixtureError,
@@ -18,6 +18,7 @@ from rflow_tui.ai.fixture import (
     fixture_key,
     load_fixture,
 )
+from rflow_tui.ai.registry import make_generator
 from rflow_tui.config import LLMSettings
 from rflow_tui.domain.walk_step import StepSource, WalkStep
 from rflow_tui.models import Ticket
@@ -163,20 +164,20 @@ def test_registry_builds_replay_by_name_and_wraps_it_for_recording(tmp_path):
 def test_third_party_generators_load_from_the_entry_point_group(monkeypatch):
     from importlib.metadata import EntryPoint
 
-    from rflow_tui.ai import base
+    from rflow_tui.ai import registry
 
     ep = EntryPoint(
-        name="echo", value="tests.test_ai_fixture:EchoGenerator.from_settings", group=base.ENTRY_POINT_GROUP
+        name="echo", value="tests.test_ai_fixture:EchoGenerator.from_settings", group=registry.GENERATOR_ENTRY_POINTS
     )
     monkeypatch.setattr(
-        "importlib.metadata.entry_points", lambda group=None: [ep] if group == base.ENTRY_POINT_GROUP else []
+        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.GENERATOR_ENTRY_POINTS else []
     )
-    assert "echo" in base.available_generators()
+    assert "echo" in registry.available_generators()
     assert isinstance(make_generator("echo", LLMSettings()), EchoGenerator)
 
 
 def test_unknown_generator_name_is_a_clear_error():
-    from rflow_tui.ai.base import NoGeneratorError
+    from rflow_tui.ai.errors import NoGeneratorError
 
     with pytest.raises(NoGeneratorError, match=r"no node generator named 'gpt' \(known: .*fixture"):
         make_generator("gpt", LLMSettings())

@@ -10,22 +10,16 @@ import httpx2
 import pytest
 from anthropic import AsyncAnthropic
 
-from rflow_tui.ai.base import NodeContext, UnsafeNodeError
+from rflow_tui.ai import anthropic_judge as judge_mod
+from rflow_tui.ai.anthropic_judge import AnthropicJudge
+from rflow_tui.ai.base import NodeContext
+from rflow_tui.ai.errors import JudgeError, JudgeTimeoutError, NoJudgeError, UnsafeNodeError, VerdictNotInRecordingError
 from rflow_tui.ai.fixture import DEMO_FIXTURE, RecordingGenerator, RecordingJudge, ReplayGenerator, ReplayJudge
 from rflow_tui.ai.generate import next_valid_node
-from rflow_tui.ai.safety import anthropic_judge as judge_mod
-from rflow_tui.ai.safety import rule_catalogue, scan_node
-from rflow_tui.ai.safety.anthropic_judge import AnthropicJudge
-from rflow_tui.ai.safety.judge import (
-    CandidateNode,
-    JudgeError,
-    JudgeTimeoutError,
-    NoJudgeError,
-    Verdict,
-    VerdictNotInRecordingError,
-    make_judge,
-)
+from rflow_tui.ai.judge import CandidateNode, Verdict
+from rflow_tui.ai.registry import make_judge
 from rflow_tui.config import LLMSettings
+from rflow_tui.safety import rule_catalogue, scan_node
 from rflow_tui.services import sessions as svc
 from tests.fakes import ScriptedGenerator
 
@@ -309,11 +303,11 @@ def test_the_anthropic_judge_without_a_key_is_unavailable(monkeypatch):
 def test_third_party_judges_load_from_the_entry_point_group(monkeypatch):
     from importlib.metadata import EntryPoint
 
-    from rflow_tui.ai.safety import judge as registry
+    from rflow_tui.ai import registry
 
-    ep = EntryPoint(name="strict", value="tests.test_ai_judge:StrictJudge", group=registry.ENTRY_POINT_GROUP)
+    ep = EntryPoint(name="strict", value="tests.test_ai_judge:StrictJudge", group=registry.JUDGE_ENTRY_POINTS)
     monkeypatch.setattr(
-        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.ENTRY_POINT_GROUP else []
+        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.JUDGE_ENTRY_POINTS else []
     )
     assert "strict" in registry.setting_values()
     assert isinstance(make_judge(LLMSettings(judge="strict")), StrictJudge)
@@ -332,7 +326,7 @@ def test_an_unknown_judge_name_is_refused_when_the_config_loads_naming_the_known
 
 
 def test_the_config_fast_path_only_names_real_judge_settings():
-    from rflow_tui.ai.safety.judge import setting_values
+    from rflow_tui.ai.registry import setting_values
     from rflow_tui.config import JUDGES_WITHOUT_LOOKUP
 
     assert set(JUDGES_WITHOUT_LOOKUP) <= set(setting_values())

@@ -8,7 +8,8 @@ import json
 import pytest
 
 from rflow_tui.ai.anthropic import AnthropicGenerator
-from rflow_tui.ai.base import NodeContext, UnsafeNodeError
+from rflow_tui.ai.base import NodeContext
+from rflow_tui.ai.errors import UnsafeNodeError
 from rflow_tui.ai.fixture import DEMO_FIXTURE, ReplayGenerator, load_fixture
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.stream import SentencePreview, whole_sentences

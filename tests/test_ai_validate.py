@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from rflow_tui.ai.base import InvalidNodeError, MalformedNodeError, NodeContext, UnsafeNodeError, UnusableOutputError
+from rflow_tui.ai.base import NodeContext
+from rflow_tui.ai.errors import InvalidNodeError, MalformedNodeError, UnsafeNodeError, UnusableOutputError
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.prompt import user_message
-from rflow_tui.ai.safety import scan_node
 from rflow_tui.ai.validate import HardFloorViolation, validate_node
+from rflow_tui.safety import scan_node
 
 
 @pytest.mark.parametrize("field", ["text", "yes_label", "no_label"])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rflow_tui.ai import anthropic, prompt, validate
-from rflow_tui.ai.base import MalformedNodeError
+from rflow_tui.ai.errors import MalformedNodeError
 from rflow_tui.cli import main
 from rflow_tui.flow_diagram import to_dot, to_mermaid
 from rflow_tui.flow_format import LIMITS, flow_schema, review_flow

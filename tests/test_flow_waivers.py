@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 from sqlmodel import select
 
-from rflow_tui.ai.safety import scan_node
 from rflow_tui.cli import main
 from rflow_tui.domain.walk_step import read_path
 from rflow_tui.flow_format import FORMAT, Waiver, check_flow, normalize_walked_path, review_flow
 from rflow_tui.models import AuditLog
+from rflow_tui.safety import scan_node
 from rflow_tui.services import flows, proposals
 from rflow_tui.services.flows import STARTER_DIR, FlowProblems
 from tests.test_proposals import captured_proposal

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from rflow_tui.ai.safety import rule_catalogue, scan_node
-from rflow_tui.ai.safety.normalize import command_view, fold, words
+from rflow_tui.safety import rule_catalogue, scan_node
+from rflow_tui.safety.normalize import command_view, fold, words
 
 DATA = Path(__file__).parent / "data"
 TUNING = json.loads((DATA / "hard_floor_corpus.json").read_text(encoding="utf-8"))["cases"]

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from rflow_tui.ai.safety import scan_node
 from rflow_tui.cli import main
+from rflow_tui.safety import scan_node
 
 UNSAFE = "Turn off Windows Defender real-time protection, then retry the install."
 SAFE = "Is the printer switched on?"
@@ -109,7 +109,8 @@ class KeywordJudge:
         return cls()
 
     async def judge(self, node):
-        from rflow_tui.ai.safety.judge import JudgeTimeoutError, Verdict
+        from rflow_tui.ai.errors import JudgeTimeoutError
+        from rflow_tui.ai.judge import Verdict
 
         if "slowpoke" in node.text:
             raise JudgeTimeoutError("took too long")
@@ -122,13 +123,13 @@ class KeywordJudge:
 def keyword_judge(tmp_path, monkeypatch):
     from importlib.metadata import EntryPoint
 
-    from rflow_tui.ai.safety import judge as registry
+    from rflow_tui.ai import registry
 
     ep = EntryPoint(
-        name="keyword", value="tests.test_safety_scan:KeywordJudge.from_settings", group=registry.ENTRY_POINT_GROUP
+        name="keyword", value="tests.test_safety_scan:KeywordJudge.from_settings", group=registry.JUDGE_ENTRY_POINTS
     )
     monkeypatch.setattr(
-        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.ENTRY_POINT_GROUP else []
+        "importlib.metadata.entry_points", lambda group=None: [ep] if group == registry.JUDGE_ENTRY_POINTS else []
     )
     config = tmp_path / "config.toml"
     config.write_text('[llm]\njudge = "keyword"\n')

@@ -10,7 +10,7 @@ import unicodedata
 import pytest
 from sqlmodel import select
 
-from rflow_tui.ai.base import InvalidNodeError
+from rflow_tui.ai.errors import InvalidNodeError
 from rflow_tui.ai.validate import validate_node
 from rflow_tui.flow_format import check_flow
 from rflow_tui.models import L1WalkSession, Ticket

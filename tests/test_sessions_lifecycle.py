@@ -372,7 +372,7 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
         async def generate(self, context):
             if len(self.calls) == 1:
                 self.calls.append(context)
-                from rflow_tui.ai.base import GenerationError
+                from rflow_tui.ai.errors import GenerationError
 
                 raise GenerationError("the AI service is overloaded")
             return await super().generate(context)

@@ -236,7 +236,7 @@ async def test_resume_reopens_an_ai_walk_on_the_same_pending_node_without_a_new_
 
 
 async def test_generator_failure_offers_retry_and_keeps_the_answer(store, db, desk):
-    from rflow_tui.ai.base import GenerationError
+    from rflow_tui.ai.errors import GenerationError
 
     class Down(ScriptedGenerator):
         async def generate(self, context):

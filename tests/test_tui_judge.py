@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rflow_tui.ai.safety.judge import JudgeTimeoutError, Verdict, not_shown
+from rflow_tui.ai.errors import JudgeTimeoutError, not_shown
+from rflow_tui.ai.judge import Verdict
 from rflow_tui.config import LLMSettings
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc
@@ -58,7 +59,7 @@ async def test_a_judge_outage_shows_no_step_and_offers_retry_escalate_resolve(st
 
 
 async def test_a_step_the_judge_refuses_twice_is_never_shown(store, db, desk):
-    from rflow_tui.ai.safety import rule_catalogue
+    from rflow_tui.safety import rule_catalogue
 
     rule = rule_catalogue()[0]
     await seed_tickets(db, desk.tech.account_id, [("T-820", "Outlook will not open", "Bob")])

@@ -9,7 +9,7 @@ import asyncio
 import pytest
 from sqlmodel import select
 
-from rflow_tui.ai.base import GenerationError
+from rflow_tui.ai.errors import GenerationError
 from rflow_tui.models import L1WalkSession, Ticket
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc

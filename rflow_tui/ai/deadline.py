@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
-from rflow_tui.ai.base import GenerationTimeoutError
+from rflow_tui.ai.errors import GenerationTimeoutError
 
 DEFAULT_STEP_SECONDS = 20.0
 _ENDS_AT: ContextVar[float | None] = ContextVar("rflow_step_ends_at", default=None)

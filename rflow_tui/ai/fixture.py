@@ -21,22 +21,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rflow_tui.ai.base import (
-    GenerationError,
-    InvalidNodeError,
-    NodeContext,
-    NodeGenerator,
-    PartialListener,
-    raw_node,
-)
-from rflow_tui.ai.safety.judge import (
-    CandidateNode,
-    JudgeError,
-    NodeJudge,
-    Verdict,
-    VerdictNotInRecordingError,
-    not_shown,
-)
+from rflow_tui.ai.base import NodeContext, NodeGenerator, PartialListener, raw_node
+from rflow_tui.ai.errors import GenerationError, InvalidNodeError, JudgeError, VerdictNotInRecordingError, not_shown
+from rflow_tui.ai.judge import CandidateNode, NodeJudge, Verdict
 from rflow_tui.ai.validate import validate_node
 from rflow_tui.domain.walk_step import WalkStep, live_steps
 

@@ -11,18 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rflow_tui.ai.base import (
-    InvalidNodeError,
-    NodeContext,
-    NodeGenerator,
-    SafetyRefusal,
-    UnsafeNodeError,
-    UnusableOutputError,
-    raw_node,
-)
+from rflow_tui.ai.base import NodeContext, NodeGenerator, raw_node
 from rflow_tui.ai.deadline import step_deadline
+from rflow_tui.ai.errors import InvalidNodeError, SafetyRefusal, UnsafeNodeError, UnusableOutputError
+from rflow_tui.ai.judge import CandidateNode, JudgeRefusal, NodeJudge
 from rflow_tui.ai.prompt import user_message
-from rflow_tui.ai.safety.judge import CandidateNode, JudgeRefusal, NodeJudge
 from rflow_tui.ai.stream import PreviewListener, SentencePreview
 from rflow_tui.ai.validate import validate_node
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
 from rflow_tui.ai.generate import CheckedNode, checked_node
+from rflow_tui.ai.judge import NodeJudge
 from rflow_tui.ai.prompt import user_message
-from rflow_tui.ai.safety.judge import NodeJudge
 from rflow_tui.ai.stream import PreviewListener
 
 MAX_IN_FLIGHT = 2

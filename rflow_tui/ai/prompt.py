@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from rflow_tui.ai.base import NodeContext
-from rflow_tui.ai.safety import rule_catalogue
 from rflow_tui.ai.validate import MAX_LABEL, MAX_TEXT
 from rflow_tui.domain.walk_step import WalkStep, live_steps
+from rflow_tui.safety import rule_catalogue
 from rflow_tui.text import clean
 
 

@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from rflow_tui.ai.safety import scan_node
 from rflow_tui.ai.validate import MAX_TEXT
+from rflow_tui.safety import scan_node
 from rflow_tui.text import clean
 
 PreviewListener = Callable[[str | None, str], None]

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from rflow_tui.ai.base import MalformedNodeError, SafetyRefusal
-from rflow_tui.ai.safety import Finding, scan_node
+from rflow_tui.ai.errors import MalformedNodeError, SafetyRefusal
 from rflow_tui.domain.enums import AI_NODE_TYPES, NodeType
+from rflow_tui.safety import Finding, scan_node
 from rflow_tui.text import clean, same_label
 
 # Stricter than the flow format (flow.schema.json): a node the model writes is read on a

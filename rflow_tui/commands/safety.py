@@ -108,7 +108,8 @@ def parse_lines(text: str) -> list[dict[str, Any]]:
 def build_judge(args):
     from dataclasses import replace
 
-    from rflow_tui.ai.safety.judge import NoJudgeError, make_judge
+    from rflow_tui.ai.errors import NoJudgeError
+    from rflow_tui.ai.registry import make_judge
 
     settings = load(args, allow_missing=True)
     llm = replace(settings.llm, record_to="")  # vetting text is not a walk: nothing to record
@@ -125,7 +126,8 @@ async def judge_all(judge, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each item's verdict, or the kind of failure; several calls in flight, results in input order."""
     import asyncio
 
-    from rflow_tui.ai.safety.judge import CandidateNode, JudgeError
+    from rflow_tui.ai.errors import JudgeError
+    from rflow_tui.ai.judge import CandidateNode
 
     gate = asyncio.Semaphore(JUDGE_CONCURRENCY)
 
@@ -141,7 +143,7 @@ async def judge_all(judge, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def cmd_safety_scan(args) -> int:
-    from rflow_tui.ai.safety import scan_node
+    from rflow_tui.safety import scan_node
 
     items = parse_lines(read_input(args.file))
     judge = build_judge(args) if args.judge else None

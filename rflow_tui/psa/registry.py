@@ -35,7 +35,7 @@ def available_adapters() -> dict[str, str]:
 
 def make_adapter(settings: Any, environ: Mapping[str, str] | None = None) -> PsaAdapter:
     """Build the adapter ``settings.kind`` names (imports it, and httpx, only now)."""
-    from rflow_tui.ai.base import load_target
+    from rflow_tui.ai.registry import load_target
 
     if not settings.kind:
         raise NoPsaConfigured("no PSA is configured: set kind in the [psa] table of config.toml")

@@ -16,7 +16,7 @@ from rflow_tui.models import User
 
 if TYPE_CHECKING:
     from rflow_tui.ai.base import NodeGenerator
-    from rflow_tui.ai.safety.judge import NodeJudge
+    from rflow_tui.ai.judge import NodeJudge
 
 T = TypeVar("T")
 
@@ -77,7 +77,8 @@ class AppContext:
     def generator(self) -> NodeGenerator | None:
         """The configured node generator, built once; None (see ``generator_error``) if unavailable."""
         if self._generator is None and self._generator_error is None:
-            from rflow_tui.ai.base import GenerationError, make_generator
+            from rflow_tui.ai.errors import GenerationError
+            from rflow_tui.ai.registry import make_generator
 
             try:
                 self._generator = make_generator(self.settings.llm.generator, self.settings.llm)
@@ -100,7 +101,8 @@ class AppContext:
     def judge(self) -> NodeJudge | None:
         """The configured safety judge, built once; None when off or unavailable (see ``judge_error``)."""
         if self._judge is None and self._judge_error is None and not self.judge_off:
-            from rflow_tui.ai.safety.judge import NoJudgeError, make_judge
+            from rflow_tui.ai.errors import NoJudgeError
+            from rflow_tui.ai.registry import make_judge
 
             try:
                 self._judge = make_judge(self.settings.llm)
@@ -118,7 +120,7 @@ class AppContext:
         that refuses every step when the judge cannot be built (nothing is shown unjudged)."""
         if self.judge_off:
             return None
-        from rflow_tui.ai.safety.judge import UnavailableJudge
+        from rflow_tui.ai.judge import UnavailableJudge
 
         return self.judge() or UnavailableJudge(self.judge_error)
 

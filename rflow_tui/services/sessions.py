@@ -29,7 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
 from rflow_tui.ai.deadline import DEFAULT_STEP_SECONDS
-from rflow_tui.ai.safety.judge import NodeJudge
+from rflow_tui.ai.judge import NodeJudge
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import (
     OPEN_TICKET_STATUSES,

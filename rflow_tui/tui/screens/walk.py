@@ -36,7 +36,7 @@ class _Unavailable:
         self.why = why
 
     async def generate(self, context):
-        from rflow_tui.ai.base import NoGeneratorError
+        from rflow_tui.ai.errors import NoGeneratorError
 
         raise NoGeneratorError(f"The AI is unavailable: {self.why}")
 
@@ -252,8 +252,8 @@ class WalkScreen(StoreGuard, Screen):
         """The next node, checked by both layers: the prefetched one when it is ready, else
         written now (or the prefetch still being written), shown sentence by sentence, in a
         task of its own so that Esc (``stop``) cancels the generation alone, never a store call."""
-        from rflow_tui.ai.base import GenerationCancelledError, GenerationError
         from rflow_tui.ai.deadline import step_deadline
+        from rflow_tui.ai.errors import GenerationCancelledError, GenerationError
         from rflow_tui.ai.generate import checked_node
 
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
@@ -344,7 +344,7 @@ class WalkScreen(StoreGuard, Screen):
 
     async def _run(self, fetch) -> None:
         """Run one step in the worker: loading state on, errors shown, nothing typed lost."""
-        from rflow_tui.ai.base import GenerationError
+        from rflow_tui.ai.errors import GenerationError
 
         self._set_busy(True)
         self._stored_walk = None

@@ -20,9 +20,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from rflow_tui.ai.safety.normalize import Token, command_view, stem, words
+from rflow_tui.safety.normalize import Token, command_view, stem, words
 
-RULES_FILE = Path(__file__).resolve().parent.parent.parent / "data" / "safety_rules.json"
+RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "safety_rules.json"
 _GAP = 10  # words allowed between the parts of 'turn ... off'
 _NEGATION_REACH = 4  # words allowed between 'do not' and the action it forbids
 

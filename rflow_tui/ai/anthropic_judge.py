@@ -13,10 +13,8 @@ import os
 import time
 from typing import Any
 
-from rflow_tui.ai.anthropic import failure_kind, message_text, sdk_client, within_deadline
-from rflow_tui.ai.safety.judge import (
-    OTHER_RULE,
-    CandidateNode,
+from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
+from rflow_tui.ai.errors import (
     JudgeAuthError,
     JudgeDeclinedError,
     JudgeError,
@@ -28,10 +26,9 @@ from rflow_tui.ai.safety.judge import (
     JudgeTimeoutError,
     MalformedVerdictError,
     NoJudgeError,
-    Verdict,
     not_shown,
-    rule_descriptions,
 )
+from rflow_tui.ai.judge import OTHER_RULE, CandidateNode, Verdict, rule_descriptions
 
 DEFAULT_JUDGE_MODEL = "claude-haiku-5-5"  # fast; a verdict is a few dozen tokens
 MAX_TOKENS = 400

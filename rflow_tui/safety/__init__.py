@@ -9,6 +9,6 @@ model call that sees only the node. A node is shown only when both pass.
 
 from __future__ import annotations
 
-from rflow_tui.ai.safety.rules import Finding, RuleInfo, rule_catalogue, scan_node
+from rflow_tui.safety.rules import Finding, RuleInfo, rule_catalogue, scan_node
 
 __all__ = ["Finding", "RuleInfo", "rule_catalogue", "scan_node"]
