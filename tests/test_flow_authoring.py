@@ -13,8 +13,9 @@ import pytest
 from rflow_tui.ai import anthropic, prompt, validate
 from rflow_tui.ai.errors import MalformedNodeError
 from rflow_tui.cli import main
-from rflow_tui.flow_diagram import to_dot, to_mermaid
-from rflow_tui.flow_format import LIMITS, flow_schema, review_flow
+from rflow_tui.flows.check import review_flow
+from rflow_tui.flows.diagram import to_dot, to_mermaid
+from rflow_tui.flows.format import LIMITS, flow_schema
 from tests.test_flow_cli import write
 from tests.test_flow_library import DOC
 

@@ -8,8 +8,10 @@ import copy
 import pytest
 
 from rflow_tui.domain.walk_step import StepSource, WalkStep, read_path
-from rflow_tui.flow_diagram import to_mermaid
-from rflow_tui.flow_format import FORMAT, check_flow, normalize_walked_path, review_flow
+from rflow_tui.flows.check import check_flow, review_flow
+from rflow_tui.flows.diagram import to_mermaid
+from rflow_tui.flows.format import FORMAT
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.services import flows, sessions
 from rflow_tui.services.errors import ValidationFailed
 from rflow_tui.services.export import session_transcript, transcript_markdown

@@ -12,14 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rflow_tui.domain.walk_step import read_path
-from rflow_tui.flow_format import (
-    FORMAT,
-    Problem,
-    check_flow,
-    next_node_id,
-    node_by_id,
-    normalize_walked_path,
-)
+from rflow_tui.flows.check import Problem, check_flow
+from rflow_tui.flows.format import FORMAT, next_node_id, node_by_id
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.services.flows import STARTER_DIR, starter_documents
 
 SCHEMA = json.loads((Path(STARTER_DIR).parent / "flow.schema.json").read_text(encoding="utf-8"))

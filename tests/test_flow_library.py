@@ -7,7 +7,7 @@ import copy
 import pytest
 from sqlmodel import select
 
-from rflow_tui.flow_format import FORMAT
+from rflow_tui.flows.format import FORMAT
 from rflow_tui.models import AuditLog, Flow
 from rflow_tui.services import flows
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed

@@ -13,7 +13,9 @@ from sqlmodel import select
 
 from rflow_tui.cli import main
 from rflow_tui.domain.walk_step import read_path
-from rflow_tui.flow_format import FORMAT, Waiver, check_flow, normalize_walked_path, review_flow
+from rflow_tui.flows.check import Waiver, check_flow, review_flow
+from rflow_tui.flows.format import FORMAT
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import AuditLog
 from rflow_tui.safety import scan_node
 from rflow_tui.services import flows, proposals

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from rflow_tui.db import open_store
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES
 from rflow_tui.domain.walk_step import live_steps, read_path
-from rflow_tui.flow_format import FORMAT, check_flow, next_node_id, node_by_id
+from rflow_tui.flows.check import check_flow
+from rflow_tui.flows.format import FORMAT, next_node_id, node_by_id
 from rflow_tui.models import FlowProposal
 from rflow_tui.services import flows, sessions
 from rflow_tui.services.errors import InvalidState, ValidationFailed

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from rflow_tui.ai.errors import InvalidNodeError
 from rflow_tui.ai.validate import validate_node
-from rflow_tui.flow_format import check_flow
+from rflow_tui.flows.check import check_flow
 from rflow_tui.models import L1WalkSession, Ticket
 from rflow_tui.services import proposals, sessions
 from rflow_tui.services.errors import ValidationFailed

@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 from sqlmodel import select
 
-from rflow_tui.flow_format import normalize_walked_path
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import AuditLog, Flow, FlowProposal, L1WalkSession, Notification, Ticket, utcnow
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed

@@ -6,7 +6,7 @@ import pytest
 from sqlmodel import select
 
 from rflow_tui.domain.walk_step import read_path
-from rflow_tui.flow_format import normalize_walked_path
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
 from rflow_tui.services import sessions as svc
 from rflow_tui.services.flows import import_flow_doc

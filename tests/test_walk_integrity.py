@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import select
 
-from rflow_tui.flow_format import check_flow, node_by_id
+from rflow_tui.flows.check import check_flow
+from rflow_tui.flows.format import node_by_id
 from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
 from rflow_tui.services import flows, sessions, tickets
 from rflow_tui.services.errors import (

@@ -11,7 +11,9 @@ from sqlalchemy import text
 
 from rflow_tui.domain.enums import Answer, NodeType
 from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps, read_path
-from rflow_tui.flow_format import check_flow, node_by_id, normalize_walked_path
+from rflow_tui.flows.check import check_flow
+from rflow_tui.flows.format import node_by_id
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.services import flows, sessions
 from rflow_tui.services.export import session_transcript, transcript_markdown
 from tests.test_flow_walk import start_walk

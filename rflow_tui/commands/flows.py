@@ -15,7 +15,7 @@ from rflow_tui.files import FileProblem, read_text
 from rflow_tui.text import inert_json
 
 if TYPE_CHECKING:
-    from rflow_tui.flow_format import Problem, Waiver
+    from rflow_tui.flows.check import Problem, Waiver
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -103,7 +103,7 @@ class FileReport:
 
 
 def _review_files(paths: list[Path]) -> list[FileReport]:
-    from rflow_tui.flow_format import Problem, review_flow
+    from rflow_tui.flows.check import Problem, review_flow
 
     reports = []
     for path in paths:
@@ -203,7 +203,7 @@ def cmd_flows_export(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.flow_diagram import RENDERERS
+        from rflow_tui.flows.diagram import RENDERERS
         from rflow_tui.services.flows import find_flow, flow_document
 
         async with store(settings) as db:

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import WalkKind, WalkStatus
 from rflow_tui.domain.walk_step import WalkStep, live_steps, read_path
-from rflow_tui.flow_format import position
+from rflow_tui.flows.format import position
 from rflow_tui.models import Flow, L1WalkSession, User, utcnow
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import NotFound

@@ -1,6 +1,6 @@
 """The flow library and walking flows: import, versions, matching a ticket, the walk itself.
 
-A flow's stored ``flow_data`` is its whole document (see ``flow_format``); the row
+A flow's stored ``flow_data`` is its whole document (see ``flows.format``); the row
 repeats slug, version, title, category and keywords so lists and matching need no
 JSON parsing. Walking a ``flow`` or ``proposal`` session follows the document by the
 labelled answers; each answered node becomes one ``record_step`` entry, and stepping
@@ -21,19 +21,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ASKING_NODE_TYPES, TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
-from rflow_tui.flow_format import (
-    FORMAT,
-    Problem,
-    answer_labels,
-    check_flow,
-    cleaned,
-    exits,
-    labels,
-    next_node_id,
-    node_by_id,
-    position,
-    review_flow,
-)
+from rflow_tui.flows.check import Problem, check_flow, cleaned, review_flow
+from rflow_tui.flows.format import FORMAT, answer_labels, exits, labels, next_node_id, node_by_id, position
+from rflow_tui.flows.matching import match_score
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit, sessions
 from rflow_tui.services.access import Need, authorize, get_in_account
@@ -250,126 +240,6 @@ async def install_starter_library(db: AsyncSession, *, actor: User) -> list[Flow
 
 
 # --- matching a ticket to flows ------------------------------------------------------
-
-_STOP = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "but",
-        "by",
-        "can",
-        "cant",
-        "cannot",
-        "do",
-        "does",
-        "doesnt",
-        "dont",
-        "for",
-        "from",
-        "has",
-        "have",
-        "how",
-        "i",
-        "im",
-        "in",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "no",
-        "not",
-        "of",
-        "on",
-        "or",
-        "our",
-        "please",
-        "she",
-        "so",
-        "that",
-        "the",
-        "their",
-        "them",
-        "then",
-        "there",
-        "they",
-        "this",
-        "to",
-        "up",
-        "us",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "will",
-        "wont",
-        "with",
-        "you",
-        "your",
-        "keep",
-        "keeps",
-        "kept",
-        "still",
-        "again",
-        "after",
-        "since",
-        "just",
-        "all",
-        "any",
-        "some",
-        "get",
-        "got",
-        "been",
-        "being",
-    ]
-)
-
-
-def _tokens(text: str) -> list[str]:
-    words = re.findall(r"[a-z0-9]+", (text or "").lower().replace("'", ""))
-    return [_stem(w) for w in words if w not in _STOP]
-
-
-def _stem(word: str) -> str:
-    """Crude plural/verb folding so 'printers'/'printer' and 'syncing'/'sync' meet."""
-    for suffix in ("ing", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
-
-
-def _phrase_in(phrase: list[str], words: list[str]) -> bool:
-    n = len(phrase)
-    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
-
-
-def match_score(flow: Flow, subject: str, body: str) -> float:
-    """How well a flow fits a ticket: keyword phrases weigh most, the subject more than
-    the body; title and category words add a little. 0 means no evidence at all."""
-    subject_words, body_words = _tokens(subject), _tokens(body)
-    score = 0.0
-    for keyword in flow.match_keywords or []:
-        phrase = _tokens(keyword)
-        weight = 1.0 + 0.5 * (len(phrase) - 1)  # a matched phrase is stronger evidence than a word
-        if _phrase_in(phrase, subject_words):
-            score += 3.0 * weight
-        elif _phrase_in(phrase, body_words):
-            score += 1.5 * weight
-    subject_set, body_set = set(subject_words), set(body_words)
-    for word in set(_tokens(flow.title)):
-        score += 1.0 if word in subject_set else 0.5 if word in body_set else 0.0
-    for word in set(_tokens(flow.category or "")):
-        score += 0.5 if word in subject_set or word in body_set else 0.0
-    return score
 
 
 async def match_flows(

@@ -17,7 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ProposalStatus
-from rflow_tui.flow_format import LIMITS, mark_ai_origin
+from rflow_tui.flows.format import LIMITS
+from rflow_tui.flows.walked_path import mark_ai_origin
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
@@ -44,7 +45,7 @@ async def match_proposals(
     db: AsyncSession, *, actor: User, subject: str, body: str, limit: int = 5
 ) -> list[tuple[FlowProposal, float]]:
     """Pending proposals that fit a ticket, best first, scored like flows; unrelated ones are left out."""
-    from rflow_tui.services.flows import match_score
+    from rflow_tui.flows.matching import match_score
 
     scored = []
     for proposal in await list_pending(db, actor=actor):

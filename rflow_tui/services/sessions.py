@@ -46,7 +46,7 @@ from rflow_tui.domain.enums import (
     values,
 )
 from rflow_tui.domain.walk_step import StepSource, WalkStep
-from rflow_tui.flow_format import normalize_walked_path
+from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User, row_id, utcnow
 from rflow_tui.services import audit, feed, notifications, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, get_in_account, in_account

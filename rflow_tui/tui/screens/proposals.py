@@ -12,7 +12,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, DataTable, Footer, Header, Input, Static
 
-from rflow_tui.flow_format import exits
+from rflow_tui.flows.format import exits
 from rflow_tui.services import proposals as proposal_svc
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.tui.format import age

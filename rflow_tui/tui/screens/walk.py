@@ -15,7 +15,7 @@ from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
-from rflow_tui.flow_format import answer_labels
+from rflow_tui.flows.format import answer_labels
 from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
 from rflow_tui.tui.format import KIND_NAMES

@@ -10,7 +10,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from rflow_tui.domain.enums import NodeType
-from rflow_tui.flow_format import exits, node_by_id
+from rflow_tui.flows.format import exits, node_by_id
 from rflow_tui.tui.safe import clean
 
 GLYPHS: dict[str, str] = {

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from rflow_tui.domain.enums import NodeType
-from rflow_tui.flow_format import exits
+from rflow_tui.flows.format import exits
 from rflow_tui.text import clean
 
 LABEL_CHARS = 80  # a diagram box shows the start of a step; the whole text is in the JSON
