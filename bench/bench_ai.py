@@ -30,9 +30,10 @@ def pct(values: list[float], q: float) -> float:
 async def advance_latency() -> list[float]:
     from rflow_tui.ai.fixture import DEMO_FIXTURE, ReplayGenerator
     from rflow_tui.db import open_store
-    from rflow_tui.services import sessions
     from rflow_tui.services.demo import seed_demo
     from rflow_tui.services.tickets import get_ticket, problem_text
+    from rflow_tui.services.walks import ai_steps
+    from rflow_tui.services.walks import start as walk_start
 
     folder = Path(tempfile.mkdtemp(prefix="rflow-bench-"))
     engine, factory = await open_store(f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}")
@@ -43,14 +44,14 @@ async def advance_latency() -> list[float]:
     timings = []
     for _ in range(RUNS):
         async with factory() as db:
-            walk = await sessions.start_ai_build_session(
+            walk = await walk_start.start_ai_build_session(
                 db, actor=desk.tech, ticket_id="T-1001", category=ticket.category, problem_text=problem_text(ticket)
             )
-            first = await sessions.advance_ai_build(
+            first = await ai_steps.advance_ai_build(
                 db, actor=desk.tech, session_id=walk.id, generator=replay, judge=None
             )
             started = time.perf_counter()
-            await sessions.advance_ai_build(
+            await ai_steps.advance_ai_build(
                 db,
                 actor=desk.tech,
                 session_id=walk.id,

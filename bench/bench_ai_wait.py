@@ -195,16 +195,17 @@ class FirstStep:
 
 async def start_walk(url: str, email: str, ticket_id: str) -> None:
     from rflow_tui.db import open_store
-    from rflow_tui.services import sessions
     from rflow_tui.services.users import find_login
+    from rflow_tui.services.walks import ai_steps
+    from rflow_tui.services.walks import start as walk_start
 
     engine, open_db = await open_store(url)
     async with open_db() as db:
         tech = await find_login(db, email)
-        walk = await sessions.start_ai_build_session(
+        walk = await walk_start.start_ai_build_session(
             db, actor=tech, ticket_id=ticket_id, category="email", problem_text="Outlook will not open"
         )
-        await sessions.advance_ai_build(db, actor=tech, session_id=walk.id, generator=FirstStep(), judge=None)
+        await ai_steps.advance_ai_build(db, actor=tech, session_id=walk.id, generator=FirstStep(), judge=None)
     await engine.dispose()
 
 

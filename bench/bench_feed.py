@@ -38,8 +38,8 @@ ENGINEER_ROLE = "bench_engineer"
 async def write(url: str, count: int, seed: int) -> None:
     """Escalate ``count`` walks (tickets B-1..B-n); print [walk id, call, committed] per walk."""
     from rflow_tui.db import open_store
-    from rflow_tui.services import sessions
     from rflow_tui.services.users import find_login
+    from rflow_tui.services.walks import endings as walk_endings
 
     pace = random.Random(seed)
     engine, open_db = await open_store(url)
@@ -49,7 +49,7 @@ async def write(url: str, count: int, seed: int) -> None:
         for n in range(1, count + 1):
             await asyncio.sleep(pace.uniform(0.05, 0.25))
             called = time.time()
-            walk = await sessions.escalate_without_walk(
+            walk = await walk_endings.escalate_without_walk(
                 db, actor=tech, ticket_id=f"B-{n}", reason=f"bench {n}", reason_category="hardware"
             )
             stamps.append([walk.id, called, time.time()])

@@ -35,8 +35,8 @@ async def write(url: str, rate: float, seconds: float) -> None:
     """Escalate tickets L-1.. on a fixed schedule; print [walk id, due, committed] per walk."""
     from rflow_tui.db import open_store, store_error
     from rflow_tui.domain.errors import DatabaseError
-    from rflow_tui.services import sessions
     from rflow_tui.services.users import find_login
+    from rflow_tui.services.walks import endings as walk_endings
 
     engine, open_db = await open_store(url)
     async with open_db() as db:
@@ -48,7 +48,7 @@ async def write(url: str, rate: float, seconds: float) -> None:
         while True:
             try:
                 async with open_db() as db:
-                    walk = await sessions.escalate_without_walk(
+                    walk = await walk_endings.escalate_without_walk(
                         db, actor=tech, ticket_id=f"L-{n}", reason=f"load {n}", reason_category="hardware"
                     )
                 break

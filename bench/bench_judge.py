@@ -84,9 +84,10 @@ async def step_timings(judges: dict[str, object], runs: int) -> dict[str, list[f
     """Per judge, the step's wall time; the judges take turns run by run, so load drifts hit all alike."""
     from rflow_tui.ai.fixture import DEMO_FIXTURE, ReplayGenerator
     from rflow_tui.db import open_store
-    from rflow_tui.services import sessions
     from rflow_tui.services.demo import seed_demo
     from rflow_tui.services.tickets import get_ticket, problem_text
+    from rflow_tui.services.walks import ai_steps
+    from rflow_tui.services.walks import start as walk_start
 
     folder = Path(tempfile.mkdtemp(prefix="rflow-bench-judge-"))
     engine, factory = await open_store(f"sqlite+aiosqlite:///{folder / 'bench.sqlite3'}")
@@ -98,14 +99,14 @@ async def step_timings(judges: dict[str, object], runs: int) -> dict[str, list[f
     for _ in range(runs):
         for label, judge in judges.items():
             async with factory() as db:
-                walk = await sessions.start_ai_build_session(
+                walk = await walk_start.start_ai_build_session(
                     db, actor=desk.tech, ticket_id="T-1001", category=ticket.category, problem_text=problem_text(ticket)
                 )
-                first = await sessions.advance_ai_build(
+                first = await ai_steps.advance_ai_build(
                     db, actor=desk.tech, session_id=walk.id, generator=replay, judge=judge
                 )
                 started = time.perf_counter()
-                await sessions.advance_ai_build(
+                await ai_steps.advance_ai_build(
                     db,
                     actor=desk.tech,
                     session_id=walk.id,

@@ -139,7 +139,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 def db_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Calling the factory opens one database session (``async with open_db() as db``).
 
-    Named apart from ``services.sessions``, which is about walk sessions.
+    Named apart from ``services.walks``, which is about walks.
     """
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 

@@ -222,7 +222,8 @@ def test_ticket_text_is_delimited_and_a_closing_delimiter_inside_it_is_neutralis
 def test_importing_the_app_layers_does_not_import_anthropic_or_textual():
     code = (
         "import sys\n"
-        "import rflow_tui.ai.anthropic, rflow_tui.ai.fixture, rflow_tui.services.sessions, rflow_tui.services.flows\n"
+        "import rflow_tui.ai.anthropic, rflow_tui.ai.fixture\n"
+        "import rflow_tui.services.walks.ai_steps, rflow_tui.services.library\n"
         "print(','.join(m for m in ('anthropic', 'textual', 'httpx2') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

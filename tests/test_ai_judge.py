@@ -20,7 +20,11 @@ from rflow_tui.ai.judge import CandidateNode, Verdict
 from rflow_tui.ai.registry import make_judge
 from rflow_tui.config import LLMSettings
 from rflow_tui.safety import rule_catalogue, scan_node
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.fakes import ScriptedGenerator
 
 ACCOUNT_Q = {
@@ -114,12 +118,12 @@ async def test_the_judge_never_sees_ticket_text_problem_text_category_or_notes(d
     }
     judge, seen = sdk_judge(verdict_message())
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART)
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category=marks["category"], problem_text=marks["problem"]
     )
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=[marks["session note"]])
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
-    await svc.advance_ai_build(
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=[marks["session note"]])
+    node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -144,14 +148,14 @@ async def test_the_judge_never_sees_ticket_text_problem_text_category_or_notes(d
 
 async def test_a_judge_that_says_safe_lets_the_node_show(db, desk):
     judge, seen = sdk_judge(verdict_message())
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
     )
-    node = await svc.advance_ai_build(
+    node = await ai_steps.advance_ai_build(
         db, actor=desk.tech, session_id=walk.id, generator=ScriptedGenerator(ACCOUNT_Q), judge=judge
     )
     assert node["id"] == "q-account" and len(seen) == 1
-    assert (await svc.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node["id"] == "q-account"
+    assert (await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node["id"] == "q-account"
 
 
 async def test_a_judge_that_says_unsafe_gets_the_node_refused_and_retried_with_the_rule(db, desk):
@@ -160,10 +164,10 @@ async def test_a_judge_that_says_unsafe_gets_the_node_refused_and_retried_with_t
         verdict_message("unsafe", RULE.id, "It turns off the ocelot protection."), verdict_message()
     )
     gen = ScriptedGenerator(SLY, RESTART)
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
     )
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
+    node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=judge)
     assert node["id"] == "i-restart" and len(seen) == 2
     retry = gen.calls[1]
     assert retry.rejection_kind == "unsafe" and f"rule {RULE.id}" in retry.rejection
@@ -172,17 +176,17 @@ async def test_a_judge_that_says_unsafe_gets_the_node_refused_and_retried_with_t
 
 async def test_two_unsafe_verdicts_refuse_the_step_naming_the_rule_never_quoting_it(db, desk):
     judge, _ = sdk_judge(verdict_message("unsafe", RULE.id, "It says: let the ocelot helper tool tidy protection."))
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
     )
     with pytest.raises(UnsafeNodeError) as caught:
-        await svc.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db, actor=desk.tech, session_id=walk.id, generator=ScriptedGenerator(SLY, SLY), judge=judge
         )
     message = str(caught.value)
     assert RULE.id in message and RULE.description in message and "safety judge" in message
     assert "ocelot" not in message.lower()
-    assert (await svc.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node is None
+    assert (await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node is None
 
 
 async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db, desk):
@@ -191,12 +195,12 @@ async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db,
 
     judge, seen = sdk_judge(slow)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART)
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook"
     )
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(JudgeTimeoutError) as caught:
-        await svc.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db,
             actor=desk.tech,
             session_id=walk.id,
@@ -207,7 +211,7 @@ async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db,
             answer="yes",
         )
     assert "safety judge took too long" in str(caught.value) and "not shown" in str(caught.value)
-    stored = await svc.get_session(db, actor=desk.tech, session_id=walk.id)
+    stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert stored.pending_node is None and len(seen) == 1
     assert [s["id"] for s in stored.walked_path] == ["q-account"]  # the answer is kept for the retry
 
@@ -426,12 +430,14 @@ async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(d
         frontier: list[list[str | None]] = [[]]
         while frontier:
             answers = frontier.pop()
-            walk = await svc.start_ai_build_session(
+            walk = await walk_start.start_ai_build_session(
                 db, actor=demo.tech, ticket_id=ticket_id, category=ticket.category, problem_text=problem_text(ticket)
             )
-            node = await svc.advance_ai_build(db, actor=demo.tech, session_id=walk.id, generator=generator, judge=judge)
+            node = await ai_steps.advance_ai_build(
+                db, actor=demo.tech, session_id=walk.id, generator=generator, judge=judge
+            )
             for answer in answers:
-                node = await svc.advance_ai_build(
+                node = await ai_steps.advance_ai_build(
                     db,
                     actor=demo.tech,
                     session_id=walk.id,
@@ -448,6 +454,8 @@ async def test_the_demo_walks_t1001_to_t1003_end_to_end_with_the_fixture_judge(d
             else:
                 reached.setdefault(ticket_id, set()).add(node["type"])
             # One active walk per ticket: close this branch's walk before the next one starts.
-            await svc.resolve(db, actor=demo.tech, session_id=walk.id, helpful=False, resolution_notes="branch walked")
+            await walk_endings.resolve(
+                db, actor=demo.tech, session_id=walk.id, helpful=False, resolution_notes="branch walked"
+            )
             await reopen_ticket(db, actor=demo.tech, ticket_id=ticket_id)
     assert reached == {t: {"resolution", "escalate"} for t in ("T-1001", "T-1002", "T-1003")}

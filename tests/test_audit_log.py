@@ -22,8 +22,13 @@ from sqlmodel import select
 from rflow_tui.cli import main
 from rflow_tui.db import open_store
 from rflow_tui.models import AuditHead, AuditLog
-from rflow_tui.services import audit, flows, proposals, sessions, tickets, users
+from rflow_tui.services import audit, library, proposals, tickets, users
 from rflow_tui.services.errors import AccessDenied
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 from tests.test_proposals import captured_proposal
@@ -94,7 +99,7 @@ async def test_ticket_flow_and_proposal_changes_are_recorded(db, desk):
         rows=[(2, {"ticket_id": "T-51", "subject": "a"}), (3, {"ticket_id": "T-52", "subject": "b"})],
         source="batch.csv",
     )
-    flow = await flows.import_flow_doc(db, actor=desk.engineer, doc=SMALL_FLOW, source="outlook.json")
+    flow = await library.import_flow_doc(db, actor=desk.engineer, doc=SMALL_FLOW, source="outlook.json")
     approved = await captured_proposal(db, desk, ticket="T-1")
     await proposals.approve(db, actor=desk.engineer, proposal_id=approved.id, title="Sign-in help")
     rejected = await captured_proposal(db, desk, ticket="T-2")
@@ -111,20 +116,22 @@ async def test_ticket_flow_and_proposal_changes_are_recorded(db, desk):
 
 async def test_every_walk_event_is_recorded_with_acting_as_on_the_endings(db, desk):
     account = desk.owner.account_id
-    flow = await flows.import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await sessions.start_flow_session(db, actor=desk.coverage, ticket_id="T-1", flow_id=flow.id)
-    await flows.answer_flow_node(db, actor=desk.coverage, session_id=walk.id, answer="yes", note="work account")
-    await flows.step_back(db, actor=desk.coverage, session_id=walk.id)
-    await sessions.update_notes(db, actor=desk.coverage, session_id=walk.id, notes=["tried safe mode"])
-    await sessions.update_notes(db, actor=desk.coverage, session_id=walk.id, notes=["tried safe mode"])  # unchanged
-    await sessions.escalate(db, actor=desk.coverage, session_id=walk.id, reason="still broken", reason_category="other")
+    flow = await library.import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
+    walk = await walk_start.start_flow_session(db, actor=desk.coverage, ticket_id="T-1", flow_id=flow.id)
+    await flow_steps.answer_flow_node(db, actor=desk.coverage, session_id=walk.id, answer="yes", note="work account")
+    await flow_steps.step_back(db, actor=desk.coverage, session_id=walk.id)
+    await walk_steps.update_notes(db, actor=desk.coverage, session_id=walk.id, notes=["tried safe mode"])
+    await walk_steps.update_notes(db, actor=desk.coverage, session_id=walk.id, notes=["tried safe mode"])  # unchanged
+    await walk_endings.escalate(
+        db, actor=desk.coverage, session_id=walk.id, reason="still broken", reason_category="other"
+    )
 
     gen = ScriptedGenerator({"id": "q1", "type": "question", "text": "Is it plugged in?"})
-    ai = await sessions.start_ai_build_session(
+    ai = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-2", category="printing", problem_text="Printer offline"
     )
-    served = await sessions.advance_ai_build(db, actor=desk.tech, session_id=ai.id, generator=gen, judge=None)
-    await sessions.advance_ai_build(
+    served = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=ai.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=ai.id,
@@ -133,8 +140,8 @@ async def test_every_walk_event_is_recorded_with_acting_as_on_the_endings(db, de
         token=served["token"],
         answer="no",
     )
-    await sessions.resolve(db, actor=desk.tech, session_id=ai.id, helpful=True, resolution_notes="plugged in")
-    await sessions.escalate_without_walk(
+    await walk_endings.resolve(db, actor=desk.tech, session_id=ai.id, helpful=True, resolution_notes="plugged in")
+    await walk_endings.escalate_without_walk(
         db, actor=desk.coverage, ticket_id="T-3", reason="no idea", reason_category="no_flow"
     )
 
@@ -264,7 +271,7 @@ WORKER = """
 import asyncio, sys, time
 from pathlib import Path
 from rflow_tui.db import open_store
-from rflow_tui.services import sessions
+from rflow_tui.services.walks import start as walk_start, steps as walk_steps
 from rflow_tui.services.users import find_login
 
 url, email, ticket, go = sys.argv[1:]
@@ -273,12 +280,12 @@ async def main():
     engine, open_db = await open_store(url)
     async with open_db() as db:
         actor = await find_login(db, email)
-        walk = await sessions.start_adhoc_session(db, actor=actor, ticket_id=ticket)
+        walk = await walk_start.start_adhoc_session(db, actor=actor, ticket_id=ticket)
     while not Path(go).exists():
         time.sleep(0.005)
     for i in range(25):
         async with open_db() as db:
-            await sessions.update_notes(db, actor=actor, session_id=walk.id, notes=[f"{ticket} note {i}"])
+            await walk_steps.update_notes(db, actor=actor, session_id=walk.id, notes=[f"{ticket} note {i}"])
     await engine.dispose()
 
 asyncio.run(main())

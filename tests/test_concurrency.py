@@ -11,14 +11,14 @@ from pathlib import Path
 from sqlmodel import select
 
 from rflow_tui.models import Flow, L1WalkSession
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import start as walk_start
 
 WORKER = textwrap.dedent(
     """
     import asyncio, sys, time
     from pathlib import Path
     from rflow_tui.db import open_store
-    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.walks import endings, steps
     from rflow_tui.services.errors import InvalidState
     from rflow_tui.services.users import find_login
 
@@ -36,11 +36,11 @@ WORKER = textwrap.dedent(
             async with open_db() as db:
                 try:
                     if op == "step":
-                        await svc.record_step(db, actor=actor, session_id=session_id,
-                                              node_id=f"{tag}-{i}", question="q", answer="yes")
+                        await steps.record_step(db, actor=actor, session_id=session_id,
+                                                node_id=f"{tag}-{i}", question="q", answer="yes")
                     elif op == "resolve":
-                        await svc.resolve(db, actor=actor, session_id=session_id,
-                                          helpful=True, resolution_notes=tag)
+                        await endings.resolve(db, actor=actor, session_id=session_id,
+                                              helpful=True, resolution_notes=tag)
                 except InvalidState:
                     outcome = "refused"
         await engine.dispose()
@@ -76,7 +76,7 @@ async def test_concurrent_steps_from_two_processes_are_all_kept(tmp_path, db, de
     flow = Flow(account_id=desk.tech.account_id, slug="f", title="f", flow_data={"nodes": []})
     db.add(flow)
     await db.commit()
-    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
 
     run_pair(tmp_path, db_url, desk.tech.email, walk.id, "step", count=30)
 
@@ -90,7 +90,7 @@ async def test_concurrent_steps_from_two_processes_are_all_kept(tmp_path, db, de
 
 
 async def test_two_processes_resolving_at_once_resolve_exactly_once(tmp_path, db, desk, db_url):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     outcomes = run_pair(tmp_path, db_url, desk.tech.email, walk.id, "resolve", count=1)
     assert sorted(outcomes) == ["ok", "refused"]
     db.expire_all()

@@ -15,9 +15,11 @@ from sqlmodel import select
 from rflow_tui.models import EscalationComment, Flow, L1WalkSession, Notification, Ticket, User
 from rflow_tui.services import audit
 from rflow_tui.services import escalations as esc
-from rflow_tui.services import sessions as svc
 from rflow_tui.services.app_context import open_context
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 from tests.test_identity import person, settings
 from tests.tui_support import SMALL_FLOW
@@ -30,8 +32,8 @@ DEFINER_TABLES = ("user", "account", "audit_log", "audit_head", "ticket", "pg_cl
 
 async def escalated_walk(db, desk) -> L1WalkSession:
     await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    return await svc.escalate(
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    return await walk_endings.escalate(
         db, actor=desk.tech, session_id=walk.id, reason="disk clicking", reason_category="hardware"
     )
 
@@ -197,9 +199,11 @@ async def test_each_person_works_through_the_app_on_their_own_role(db_url, db, d
     tech = await open_context(settings(tech_url))
     try:
         async with tech.open_db() as tdb:
-            walk = await svc.start_adhoc_session(tdb, actor=tech.user, ticket_id="T-2")
-            await svc.update_notes(tdb, actor=tech.user, session_id=walk.id, notes=["printer jams at tray 2"])
-            await svc.escalate(tdb, actor=tech.user, session_id=walk.id, reason="fuser", reason_category="hardware")
+            walk = await walk_start.start_adhoc_session(tdb, actor=tech.user, ticket_id="T-2")
+            await walk_steps.update_notes(tdb, actor=tech.user, session_id=walk.id, notes=["printer jams at tray 2"])
+            await walk_endings.escalate(
+                tdb, actor=tech.user, session_id=walk.id, reason="fuser", reason_category="hardware"
+            )
     finally:
         await tech.engine.dispose()
     engineer = await open_context(settings(engineer_url))

@@ -11,15 +11,18 @@ from sqlmodel import col, select
 
 from rflow_tui.models import AuditLog, L1WalkSession, Ticket
 from rflow_tui.services import escalations as esc
-from rflow_tui.services import sessions as svc
 from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed
 from rflow_tui.services.users import update_user
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests.conftest import make_desk
 
 
 async def escalated(db, desk, ticket_id: str = "T-1") -> L1WalkSession:
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id)
-    return await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="dead fan", reason_category="hardware")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id)
+    return await walk_endings.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="dead fan", reason_category="hardware"
+    )
 
 
 async def actions(db, walk_id: int) -> list[tuple[str, int | None]]:
@@ -153,7 +156,7 @@ async def test_closing_leaves_a_ticket_that_a_newer_walk_has_taken_over(db, desk
     from rflow_tui.services.tickets import reopen_ticket
 
     await reopen_ticket(db, actor=desk.tech, ticket_id="T-1")
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")  # a tech walks it again
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")  # a tech walks it again
     await esc.close(db, actor=desk.engineer, session_id=walk.id, outcome="duplicate", notes="see the new walk")
     assert await ticket_status(db, desk.tech.account_id, "T-1") == "in_progress"
 
@@ -197,6 +200,6 @@ async def test_an_engineer_deactivated_while_the_app_is_open_is_stopped_at_the_n
 
 
 async def test_an_active_walk_is_not_an_escalation(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
     with pytest.raises(InvalidState, match="is active, not escalated"):
         await esc.claim(db, actor=desk.engineer, session_id=walk.id)

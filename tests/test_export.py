@@ -7,27 +7,31 @@ import json
 import pytest
 
 from rflow_tui.models import Ticket
-from rflow_tui.services import flows, sessions
+from rflow_tui.services import library
 from rflow_tui.services.errors import NotFound
 from rflow_tui.services.export import session_transcript, transcript_json, transcript_markdown
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 from tests.test_flow_walk import SIGN_IN_FLOW
 
 
 async def resolved_walk(db, desk):
-    flow = await flows.import_flow_doc(db, actor=desk.owner, doc=SIGN_IN_FLOW, source="t")
-    walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", note="wrong guess")
-    await flows.step_back(db, actor=desk.tech, session_id=walk.id)
-    await flows.answer_flow_node(
+    flow = await library.import_flow_doc(db, actor=desk.owner, doc=SIGN_IN_FLOW, source="t")
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", note="wrong guess")
+    await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
+    await flow_steps.answer_flow_node(
         db, actor=desk.tech, session_id=walk.id, answer="no", note="local account on the laptop"
     )
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    await sessions.update_notes(
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    await walk_steps.update_notes(
         db, actor=desk.tech, session_id=walk.id, notes=["User on site", {"text": "Called back at 10:05"}]
     )
-    await sessions.resolve(
+    await walk_endings.resolve(
         db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Reset via security questions"
     )
     return walk
@@ -67,7 +71,7 @@ async def test_a_resolved_flow_walk_exports_everything_a_psa_ticket_needs(db, de
 
 
 async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, desk):
-    walk = await sessions.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.coverage, ticket_id="T-2", category="printing", problem_text="Printer offline"
     )
     walk.walked_path = [
@@ -84,7 +88,7 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
     ]
     db.add(walk)
     await db.commit()
-    await sessions.escalate(
+    await walk_endings.escalate(
         db, actor=desk.coverage, session_id=walk.id, reason="Needs a new fuser", reason_category="hardware"
     )
     t = await session_transcript(db, actor=desk.engineer, session_id=walk.id)
@@ -109,9 +113,9 @@ async def test_untrusted_text_cannot_smuggle_escapes_or_markdown(db, desk):
         )
     )
     await db.commit()
-    walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-9")
-    await sessions.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["<script>x</script>\x07\n## heading"])
-    await sessions.escalate(db, actor=desk.tech, session_id=walk.id, reason="n/a\x1b[31m", reason_category="other")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-9")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["<script>x</script>\x07\n## heading"])
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="n/a\x1b[31m", reason_category="other")
     t = await session_transcript(db, actor=desk.tech, session_id=walk.id)
     text = transcript_json(t) + transcript_markdown(t)
     assert "\x1b" not in text and "\x07" not in text

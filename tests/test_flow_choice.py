@@ -12,10 +12,14 @@ from rflow_tui.flows.check import check_flow, review_flow
 from rflow_tui.flows.diagram import to_mermaid
 from rflow_tui.flows.format import FORMAT
 from rflow_tui.flows.walked_path import normalize_walked_path
-from rflow_tui.services import flows, sessions
+from rflow_tui.services import library
 from rflow_tui.services.errors import ValidationFailed
 from rflow_tui.services.export import session_transcript, transcript_markdown
 from rflow_tui.services.flow_stats import flow_stats
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
 from tests.test_tui_walk_keys import stored_walk
 from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for
 
@@ -83,24 +87,24 @@ def test_an_unsafe_option_label_breaks_the_safety_rules_like_a_question_label():
 
 
 async def test_walking_a_choice_follows_the_picked_option_and_records_its_label(db, desk):
-    flow = await flows.import_flow_doc(db, actor=desk.owner, doc=OS_FLOW, source="test")
-    walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
+    flow = await library.import_flow_doc(db, actor=desk.owner, doc=OS_FLOW, source="test")
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
     with pytest.raises(ValidationFailed, match="one of 1, 2, 3"):
-        await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    nxt = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="2", note="M1 Air")
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    nxt = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="2", note="M1 Air")
     assert nxt["id"] == "mac"
-    (step,) = read_path((await sessions.get_session(db, actor=desk.tech, session_id=walk.id)).walked_path)
+    (step,) = read_path((await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).walked_path)
     assert (step.is_choice, step.answer, step.answer_label, step.options) == (
         True,
         "2",
         "MacBook",
         ("Windows laptop", "MacBook", "Phone"),
     )
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
     transcript = await session_transcript(db, actor=desk.owner, session_id=walk.id)
     assert transcript["steps"][0]["answer_label"] == "MacBook"
     assert "Which computer is the user on? -> **MacBook**" in transcript_markdown(transcript)
-    await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")
     stats = await flow_stats(db, actor=desk.engineer, slug="vpn-will-not-connect")
     assert dict(stats.nodes[0].answers) == {"MacBook": 1}
 
@@ -127,8 +131,8 @@ def test_the_diagram_draws_every_option_under_its_label():
 
 async def test_the_walk_screen_offers_one_numbered_button_per_option(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-600", "VPN will not connect", "Bob")])
-    flow = await flows.import_flow_doc(db, actor=desk.owner, doc=OS_FLOW, source="test")
-    walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-600", flow_id=flow.id)
+    flow = await library.import_flow_doc(db, actor=desk.owner, doc=OS_FLOW, source="test")
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-600", flow_id=flow.id)
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)

@@ -10,9 +10,12 @@ import pytest
 
 from rflow_tui.cli import main
 from rflow_tui.db import open_store
-from rflow_tui.services import flows, sessions
-from rflow_tui.services.flows import STARTER_DIR
+from rflow_tui.services import library
+from rflow_tui.services.library import STARTER_DIR
 from rflow_tui.services.users import find_login
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
 
 OWNER = "owner@contoso.test"
 TECH = "tech@contoso.test"
@@ -131,10 +134,10 @@ def test_sessions_export_prints_markdown_and_json(desk_db, tmp_path, capsys):
         engine, factory = await open_store(desk_db)
         async with factory() as db:
             owner, tech = await find_login(db, OWNER), await find_login(db, TECH)
-            flow = await flows.import_flow_doc(db, actor=owner, doc=starter(), source="t")
-            walk = await sessions.start_flow_session(db, actor=tech, ticket_id="T-1", flow_id=flow.id)
-            await flows.answer_flow_node(db, actor=tech, session_id=walk.id, answer="no")  # Everyone
-            await sessions.escalate(
+            flow = await library.import_flow_doc(db, actor=owner, doc=starter(), source="t")
+            walk = await walk_start.start_flow_session(db, actor=tech, ticket_id="T-1", flow_id=flow.id)
+            await flow_steps.answer_flow_node(db, actor=tech, session_id=walk.id, answer="no")  # Everyone
+            await walk_endings.escalate(
                 db, actor=tech, session_id=walk.id, reason="toner light", reason_category="hardware"
             )
         await engine.dispose()

@@ -15,7 +15,7 @@ from rflow_tui.domain.walk_step import read_path
 from rflow_tui.flows.check import Problem, check_flow
 from rflow_tui.flows.format import FORMAT, next_node_id, node_by_id
 from rflow_tui.flows.walked_path import normalize_walked_path
-from rflow_tui.services.flows import STARTER_DIR, starter_documents
+from rflow_tui.services.library import STARTER_DIR, starter_documents
 
 SCHEMA = json.loads((Path(STARTER_DIR).parent / "flow.schema.json").read_text(encoding="utf-8"))
 

@@ -12,10 +12,13 @@ from sqlmodel import select
 
 from rflow_tui.cli import main
 from rflow_tui.models import L1WalkSession
-from rflow_tui.services import flows, sessions
+from rflow_tui.services import library
 from rflow_tui.services.errors import AccessDenied, NotFound
 from rflow_tui.services.flow_stats import flow_stats
 from rflow_tui.services.tickets import add_ticket
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
 from tests.test_flow_library import DOC
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -25,13 +28,13 @@ async def walk(db, desk, flow, ticket, answers, *, end=None, seconds=(10, 20, 30
     """One walk answering ``answers`` in turn, each step ``seconds`` after the last; ``end``
     is "resolved", "escalated", "abandoned" (left for two days) or None (still going)."""
     await add_ticket(db, actor=desk.owner, ticket_id=ticket, subject="Printer offline")
-    session = await sessions.start_flow_session(db, actor=desk.tech, ticket_id=ticket, flow_id=flow.id)
+    session = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id=ticket, flow_id=flow.id)
     for answer in answers:
-        await flows.answer_flow_node(db, actor=desk.tech, session_id=session.id, answer=answer)
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=session.id, answer=answer)
     if end == "resolved":
-        await sessions.resolve(db, actor=desk.tech, session_id=session.id, helpful=True, resolution_notes="ok")
+        await walk_endings.resolve(db, actor=desk.tech, session_id=session.id, helpful=True, resolution_notes="ok")
     elif end == "escalated":
-        await sessions.escalate(db, actor=desk.tech, session_id=session.id, reason="no", reason_category="other")
+        await walk_endings.escalate(db, actor=desk.tech, session_id=session.id, reason="no", reason_category="other")
     # Put the walk on a known clock, each step ``seconds`` after the last: an ended walk
     # in the past, one still going an hour ago, an abandoned one two days ago.
     began = {None: datetime.now(UTC) - timedelta(hours=1), "abandoned": datetime.now(UTC) - timedelta(days=2)}
@@ -50,7 +53,7 @@ async def walk(db, desk, flow, ticket, answers, *, end=None, seconds=(10, 20, 30
 
 @pytest.fixture
 async def printer(db, desk):
-    return await flows.import_flow_doc(db, actor=desk.owner, doc=DOC, source="test")
+    return await library.import_flow_doc(db, actor=desk.owner, doc=DOC, source="test")
 
 
 async def test_each_node_counts_reached_answers_time_and_endings(db, desk, printer):
@@ -80,8 +83,8 @@ async def test_versions_are_counted_apart_and_nodes_by_the_version_asked(db, des
     await walk(db, desk, printer, "S-1", ["yes", "yes"], end="resolved")
     changed = copy.deepcopy(DOC)
     changed["nodes"][0]["text"] = "Is the printer switched on at the wall?"
-    await flows.import_flow_doc(db, actor=desk.owner, doc=changed, source="v2", new_version=True)
-    current = await flows.find_flow(db, actor=desk.owner, ref="printer-offline")
+    await library.import_flow_doc(db, actor=desk.owner, doc=changed, source="v2", new_version=True)
+    current = await library.find_flow(db, actor=desk.owner, ref="printer-offline")
     await walk(db, desk, current, "S-2", ["no", None, "no"], end="escalated")
 
     stats = await flow_stats(db, actor=desk.engineer, slug="printer-offline")

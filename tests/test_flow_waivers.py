@@ -18,8 +18,8 @@ from rflow_tui.flows.format import FORMAT
 from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import AuditLog
 from rflow_tui.safety import scan_node
-from rflow_tui.services import flows, proposals
-from rflow_tui.services.flows import STARTER_DIR, FlowProblems
+from rflow_tui.services import library, proposals
+from rflow_tui.services.library import STARTER_DIR, FlowProblems
 from tests.test_proposals import captured_proposal
 
 SCHEMA = json.loads((Path(STARTER_DIR).parent / "flow.schema.json").read_text(encoding="utf-8"))
@@ -150,7 +150,7 @@ def test_a_captured_ai_walk_marks_its_nodes_as_ai_and_a_flow_walk_does_not():
 async def test_a_flow_approved_from_a_proposal_keeps_its_ai_marks_and_refuses_waivers_forever(db, desk):
     proposal = await captured_proposal(db, desk)
     flow_row = await proposals.approve(db, actor=desk.engineer, proposal_id=proposal.id, title="Local account sign-in")
-    doc = flows.flow_document(flow_row)
+    doc = library.flow_document(flow_row)
     walked = [n for n in doc["nodes"] if n["id"] not in ("resolved", "uncharted")]
     assert walked and all(n.get("origin") == "ai" for n in walked)
     # An author exports it, edits an AI node into something risky and tries to waive it: refused.
@@ -158,7 +158,7 @@ async def test_a_flow_approved_from_a_proposal_keeps_its_ai_marks_and_refuses_wa
     node = next(n for n in edited["nodes"] if n["type"] == "instruction")
     node.update(text=RISKY, safety_waivers=[{"rule": rule_of(RISKY), "reason": "we reviewed it"}])
     with pytest.raises(FlowProblems, match="produced by AI"):
-        await flows.import_flow_doc(db, actor=desk.engineer, doc=edited, source="edited.json")
+        await library.import_flow_doc(db, actor=desk.engineer, doc=edited, source="edited.json")
 
 
 async def test_a_proposal_tree_without_marks_is_still_treated_as_ai_on_approval(db, desk):
@@ -172,14 +172,14 @@ async def test_a_proposal_tree_without_marks_is_still_treated_as_ai_on_approval(
     flow_row = await proposals.approve(db, actor=desk.engineer, proposal_id=proposal.id, title="Legacy")
     assert all(
         n.get("origin") == "ai"
-        for n in flows.flow_document(flow_row)["nodes"]
+        for n in library.flow_document(flow_row)["nodes"]
         if n["id"] not in ("resolved", "uncharted")
     )
 
 
 async def test_import_audits_each_waiver_with_its_rule_node_and_reason(db, desk):
     rule = rule_of(RISKY)
-    stored = await flows.import_flow_doc(db, actor=desk.engineer, doc=waived(RISKY, rule), source="vendor.json")
+    stored = await library.import_flow_doc(db, actor=desk.engineer, doc=waived(RISKY, rule), source="vendor.json")
     entries = list(await db.exec(select(AuditLog).where(AuditLog.action == "flow.safety_waiver")))
     [entry] = entries
     assert entry.target_id == str(stored.id) and entry.actor_user_id == desk.engineer.id
@@ -190,7 +190,7 @@ async def test_import_audits_each_waiver_with_its_rule_node_and_reason(db, desk)
 
 async def test_an_unwaived_hit_is_not_imported(db, desk):
     with pytest.raises(FlowProblems, match=f"rule {rule_of(RISKY)}"):
-        await flows.import_flow_doc(db, actor=desk.engineer, doc=flow(RISKY), source="vendor.json")
+        await library.import_flow_doc(db, actor=desk.engineer, doc=flow(RISKY), source="vendor.json")
 
 
 def test_flows_check_shows_the_waiver_and_passes_and_fails_an_unwaived_hit(tmp_path, capsys):

@@ -15,8 +15,13 @@ from rflow_tui.domain.walk_step import live_steps, read_path
 from rflow_tui.flows.check import check_flow
 from rflow_tui.flows.format import FORMAT, next_node_id, node_by_id
 from rflow_tui.models import FlowProposal
-from rflow_tui.services import flows, sessions
+from rflow_tui.services import library
 from rflow_tui.services.errors import InvalidState, ValidationFailed
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 
 SIGN_IN_FLOW = {
@@ -50,24 +55,26 @@ SIGN_IN_FLOW = {
 
 
 async def start_walk(db, desk, doc=SIGN_IN_FLOW, ticket="T-1"):
-    flow = await flows.import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
-    walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id=ticket, flow_id=flow.id)
+    flow = await library.import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id=ticket, flow_id=flow.id)
     return walk
 
 
 async def test_a_walk_follows_the_labelled_answers_to_resolution(db, desk):
     walk = await start_walk(db, desk)
-    node = await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+    node = await flow_steps.current_flow_node(db, actor=desk.tech, session_id=walk.id)
     assert node["id"] == "kind" and node["yes_label"] == "Microsoft account"
 
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", note="laptop at home")
+    node = await flow_steps.answer_flow_node(
+        db, actor=desk.tech, session_id=walk.id, answer="no", note="laptop at home"
+    )
     assert node["id"] == "local"
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
     assert node["id"] == "works" and (node["yes_label"], node["no_label"]) == ("Yes", "No")
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
     assert node["type"] == "resolution"
 
-    stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+    stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert [(s["node_id"], s["answer"]) for s in stored.walked_path] == [
         ("kind", "no"),
         ("local", None),
@@ -85,42 +92,42 @@ async def test_a_walk_follows_the_labelled_answers_to_resolution(db, desk):
     assert stored.current_node_id == "works"
 
     with pytest.raises(InvalidState, match="reached its end"):
-        await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    resolved = await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    resolved = await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")
     assert resolved.status == "resolved"
 
 
 async def test_a_question_needs_yes_or_no_and_an_instruction_ignores_the_answer(db, desk):
     walk = await start_walk(db, desk)
     with pytest.raises(ValidationFailed):
-        await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")  # instruction: acknowledged
-    stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")  # instruction: acknowledged
+    stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert stored.walked_path[-1]["answer"] is None
     assert stored.walked_path[0]["answer_label"] == "Microsoft account"
 
 
 async def test_an_answer_for_a_node_the_screen_no_longer_shows_is_refused(db, desk):
     walk = await start_walk(db, desk)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="kind")
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="kind")
     with pytest.raises(InvalidState, match="another window"):
-        await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="kind")
-    stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="kind")
+    stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert len(stored.walked_path) == 1
 
 
 async def test_step_back_marks_the_step_undone_and_keeps_it(db, desk):
     walk = await start_walk(db, desk)
     with pytest.raises(InvalidState, match="first node"):
-        await flows.step_back(db, actor=desk.tech, session_id=walk.id)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", note="first try")
-    back_to = await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+        await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", note="first try")
+    back_to = await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
     assert back_to["id"] == "kind"
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
     assert node["id"] == "local"
 
-    stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+    stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert len(stored.walked_path) == 2
     undone, redone = stored.walked_path
     assert undone["undone"] is True and undone["undone_at"]
@@ -131,12 +138,12 @@ async def test_step_back_marks_the_step_undone_and_keeps_it(db, desk):
 
 async def test_step_back_is_refused_on_a_finished_walk(db, desk):
     walk = await start_walk(db, desk)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
-    await sessions.escalate(
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    await walk_endings.escalate(
         db, actor=desk.tech, session_id=walk.id, reason="user left", reason_category="user_unavailable"
     )
     with pytest.raises(InvalidState, match="escalated"):
-        await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+        await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
 
 
 async def test_walking_a_captured_proposal_follows_its_tree(db, desk):
@@ -148,25 +155,25 @@ async def test_walking_a_captured_proposal_follows_its_tree(db, desk):
     )
     db.add(proposal)
     await db.commit()
-    walk = await sessions.start_proposal_session(db, actor=desk.tech, ticket_id="T-2", proposal_id=proposal.id)
-    assert (await flows.walk_document(db, actor=desk.tech, session_id=walk.id))["nodes"] == tree["nodes"]
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    walk = await walk_start.start_proposal_session(db, actor=desk.tech, ticket_id="T-2", proposal_id=proposal.id)
+    assert (await flow_steps.walk_document(db, actor=desk.tech, session_id=walk.id))["nodes"] == tree["nodes"]
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
     assert node["id"] == "web"
 
 
 async def test_an_adhoc_session_walks_no_flow(db, desk):
-    walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     with pytest.raises(InvalidState, match="adhoc"):
-        await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+        await flow_steps.current_flow_node(db, actor=desk.tech, session_id=walk.id)
 
 
 async def test_another_account_cannot_read_or_walk_the_session(db, desk):
     walk = await start_walk(db, desk)
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
     with pytest.raises(Exception, match="does not exist"):
-        await flows.current_flow_node(db, actor=other.tech, session_id=walk.id)
+        await flow_steps.current_flow_node(db, actor=other.tech, session_id=walk.id)
     with pytest.raises(Exception, match="does not exist"):
-        await flows.answer_flow_node(db, actor=other.tech, session_id=walk.id, answer="yes")
+        await flow_steps.answer_flow_node(db, actor=other.tech, session_id=walk.id, answer="yes")
 
 
 # --- property: any walk through any valid flow records exactly what the flow says -----------
@@ -226,13 +233,13 @@ def test_any_walk_records_steps_that_match_the_flow(db_url):
     async def walk_it(doc, plan):
         assert check_flow(doc) == [], doc
         async with factory() as db:
-            flow = await flows.import_flow_doc(db, actor=desk.owner, doc=doc, source="hypothesis", new_version=True)
-            walk = await sessions.start_flow_session(
+            flow = await library.import_flow_doc(db, actor=desk.owner, doc=doc, source="hypothesis", new_version=True)
+            walk = await walk_start.start_flow_session(
                 db, actor=desk.tech, ticket_id=f"PSA-{next(counter)}", ticket_kind="psa", flow_id=flow.id
             )
             model: list[tuple[str, str | None]] = []  # the live (node, answer) pairs we expect
             backs = 0
-            node = await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+            node = await flow_steps.current_flow_node(db, actor=desk.tech, session_id=walk.id)
             for move in plan:
                 expected_id = doc["start"]
                 for node_id, answer in model:
@@ -241,18 +248,18 @@ def test_any_walk_records_steps_that_match_the_flow(db_url):
                 if move == "back":
                     if not model:
                         with pytest.raises(InvalidState):
-                            await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+                            await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
                         continue
-                    node = await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+                    node = await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
                     model.pop()
                     backs += 1
                     continue
                 if node["type"] in TERMINAL_NODE_TYPES:
                     break
                 answer = move if node["type"] == "question" else None
-                node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=answer)
+                node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=answer)
                 model.append((expected_id, answer))
-            stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+            stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
             path = stored.walked_path
             assert len(path) == len(model) + backs
             assert sum(1 for s in path if s.get("undone")) == backs
@@ -279,10 +286,10 @@ def test_any_walk_records_steps_that_match_the_flow(db_url):
 
 
 async def test_an_answer_decided_on_a_stale_path_is_refused_not_recorded_twice(db, desk):
-    flow = (await flows.install_starter_library(db, actor=desk.owner))[0]
-    walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
+    flow = (await library.install_starter_library(db, actor=desk.owner))[0]
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
     step = dict(actor=desk.tech, session_id=walk.id, node_id="n", question="q", answer="yes", version=walk.version)
-    await sessions.record_step(db, **step)
+    await walk_steps.record_step(db, **step)
     with pytest.raises(InvalidState, match="moved on in another window"):
-        await sessions.record_step(db, **step)  # a second window that saw the same, empty path
-    assert len((await sessions.get_session(db, actor=desk.tech, session_id=walk.id)).walked_path) == 1
+        await walk_steps.record_step(db, **step)  # a second window that saw the same, empty path
+    assert len((await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).walked_path) == 1

@@ -21,13 +21,14 @@ from rflow_tui.config import Settings, normalize_database_url
 from rflow_tui.migrations.rls import PEOPLE_ROLE
 from rflow_tui.models import FlowProposal, Ticket, User
 from rflow_tui.services import identity
-from rflow_tui.services import sessions as svc
 from rflow_tui.services.app_context import open_context
 from rflow_tui.services.demo import ENGINEER_EMAIL, OWNER_EMAIL, TECH_EMAIL, seed_demo
 from rflow_tui.services.errors import AccessDenied, DatabaseError, ValidationFailed
-from rflow_tui.services.flows import import_flow_doc
 from rflow_tui.services.identity import provision_role
+from rflow_tui.services.library import import_flow_doc
 from rflow_tui.services.users import bind_user, find_login
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests.conftest import make_desk
 from tests.tui_support import SMALL_FLOW
 
@@ -72,8 +73,10 @@ async def person(db, db_url: str, actor: User, user: User) -> str:
 async def seed_every_table(db, desk) -> None:
     """At least one row of this desk in every account-scoped table."""
     await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="disk clicking", reason_category="hardware")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="disk clicking", reason_category="hardware"
+    )
     db.add(FlowProposal(account_id=desk.owner.account_id, title="p", proposed_flow_data={}))
     await db.commit()
 

@@ -7,14 +7,15 @@ from sqlmodel import select
 
 from rflow_tui.models import AuditLog
 from rflow_tui.services import notifications as notes
-from rflow_tui.services import sessions as svc
 from rflow_tui.services.users import update_user
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests.conftest import make_desk
 
 
 async def escalate(db, desk, ticket_id: str = "T-1"):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id)
-    return await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="network")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id)
+    return await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="network")
 
 
 async def test_every_engineer_has_the_escalation_unread_in_their_own_inbox(db, desk):

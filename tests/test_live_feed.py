@@ -17,10 +17,12 @@ from rflow_tui.config import Settings
 from rflow_tui.db import open_store
 from rflow_tui.models import utcnow
 from rflow_tui.services import feed
-from rflow_tui.services import sessions as svc
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.services.live_feed import FeedStatus, FeedTiming, LiveFeed
 from rflow_tui.services.users import add_user, create_account
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests.tui_support import make_app, seed_tickets, wait_for
 
 
@@ -35,11 +37,12 @@ async def writer(db_url):
 
 def writer_clock(monkeypatch, offset: timedelta) -> None:
     """The escalating workstation's clock, ``offset`` from the true time."""
-    monkeypatch.setattr(svc, "utcnow", lambda: utcnow() + offset)
+    for module in (walk_start, walk_core):
+        monkeypatch.setattr(module, "utcnow", lambda: utcnow() + offset)
 
 
 async def escalate(db, desk, ticket_id: str, reason: str):
-    return await svc.escalate_without_walk(
+    return await walk_endings.escalate_without_walk(
         db, actor=desk.tech, ticket_id=ticket_id, reason=reason, reason_category="hardware"
     )
 
@@ -81,8 +84,8 @@ async def test_the_subtitle_says_live_and_a_resolved_walk_leaves_nothing_behind(
     app = make_app(store, desk.engineer)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.sub_title.endswith(" · live"))
-        walk = await svc.start_adhoc_session(writer, actor=desk.tech, ticket_id="T-3")
-        await svc.resolve(writer, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="fixed")
+        walk = await walk_start.start_adhoc_session(writer, actor=desk.tech, ticket_id="T-3")
+        await walk_endings.resolve(writer, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="fixed")
         await escalate(writer, desk, "T-1", "after a resolve")
         await wait_for(pilot, lambda: table_reasons(app) == {"after a resolve"}, timeout=5)
         assert app.screen.title == "Escalations · 1"
@@ -109,7 +112,7 @@ async def test_changes_after_a_cursor_are_every_later_commit_of_the_account_only
     other_owner = await create_account(writer, name="Fabrikam", owner_email="owner@fabrikam.test")
     other_tech = await add_user(writer, actor=other_owner, email="tech@fabrikam.test", role="l1_tech")
     await seed_tickets(writer, other_owner.account_id, [("F-1", "Fax", "Fay")])
-    await svc.escalate_without_walk(
+    await walk_endings.escalate_without_walk(
         writer, actor=other_tech, ticket_id="F-1", reason="not ours", reason_category="hardware"
     )
     writer_clock(monkeypatch, timedelta(seconds=-5))

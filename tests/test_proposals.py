@@ -9,10 +9,14 @@ import pytest
 from sqlmodel import select
 
 from rflow_tui.models import AuditLog, FlowProposal
-from rflow_tui.services import flows, proposals, sessions
+from rflow_tui.services import library, proposals
 from rflow_tui.services.errors import AccessDenied, InvalidState, ValidationFailed
-from rflow_tui.services.flows import FlowProblems
+from rflow_tui.services.library import FlowProblems
 from rflow_tui.services.users import update_user
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
@@ -32,12 +36,12 @@ WALK = [
 
 async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
     """Run an AI-built walk to a helpful resolution: the flywheel stores a proposal."""
-    walk = await sessions.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id=ticket, category="account", problem_text="Cannot sign in to laptop"
     )
     gen = ScriptedGenerator(*WALK)
-    node = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    node = await sessions.advance_ai_build(
+    node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -47,10 +51,10 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
         token=node["token"],
         answer="no",
     )
-    node = await sessions.advance_ai_build(
+    node = await ai_steps.advance_ai_build(
         db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id=node["id"], token=node["token"]
     )
-    await sessions.advance_ai_build(
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -60,7 +64,7 @@ async def captured_proposal(db, desk, ticket="T-1") -> FlowProposal:
         token=node["token"],
         answer="yes",
     )
-    await sessions.resolve(
+    await walk_endings.resolve(
         db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Local account reset"
     )
     (proposal,) = [p for p in await proposals.list_pending(db, actor=desk.engineer) if p.source_session_id == walk.id]
@@ -97,16 +101,16 @@ async def test_approving_makes_a_flow_that_walks_the_captured_branches(db, desk)
     assert entry.details["flow_id"] == flow.id
 
     # The next tech walks it without an LLM, and the labels survived the trip.
-    walk = await sessions.start_flow_session(db, actor=desk.tech, ticket_id="T-2", flow_id=flow.id)
-    node = await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-2", flow_id=flow.id)
+    node = await flow_steps.current_flow_node(db, actor=desk.tech, session_id=walk.id)
     assert (node["text"], node["yes_label"], node["no_label"]) == (
         WALK[0]["text"],
         "Microsoft account",
         "Local account",
     )
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
     assert node["type"] == "resolution"
 
 
@@ -124,7 +128,7 @@ async def test_approving_into_an_existing_flow_adds_a_version(db, desk):
     newer = await proposals.approve(db, actor=desk.admin, proposal_id=third.id, target_flow_id=flow.id)
     assert (newer.slug, newer.version, newer.title) == (flow.slug, 2, "Sign-in help")
     assert newer.match_keywords == ["local account"]
-    assert [f.id for f in await flows.list_flows(db, actor=desk.tech)] == [newer.id]
+    assert [f.id for f in await library.list_flows(db, actor=desk.tech)] == [newer.id]
 
 
 async def test_title_slugs_never_clobber_an_existing_flow(db, desk):
@@ -161,7 +165,7 @@ async def test_reject_needs_a_reason_and_is_audited(db, desk):
     with pytest.raises(InvalidState, match="already rejected"):
         await proposals.approve(db, actor=desk.engineer, proposal_id=proposal.id)
     with pytest.raises(InvalidState):
-        await sessions.start_proposal_session(db, actor=desk.tech, ticket_id="T-2", proposal_id=proposal.id)
+        await walk_start.start_proposal_session(db, actor=desk.tech, ticket_id="T-2", proposal_id=proposal.id)
 
 
 async def test_an_unsafe_tree_is_refused_and_the_proposal_stays_pending(db, desk):
@@ -175,7 +179,7 @@ async def test_an_unsafe_tree_is_refused_and_the_proposal_stays_pending(db, desk
     with pytest.raises(FlowProblems, match=r"\$\.nodes\[0\]\.yes"):
         await proposals.approve(db, actor=desk.engineer, proposal_id=proposal_id)
     assert (await proposals.get_proposal(db, actor=desk.engineer, proposal_id=proposal_id)).status == "pending"
-    assert await flows.list_flows(db, actor=desk.engineer) == []
+    assert await library.list_flows(db, actor=desk.engineer) == []
 
 
 async def test_only_proposals_that_fit_the_ticket_are_offered_best_first(db, desk):

@@ -14,11 +14,14 @@ from rflow_tui.ai.errors import InvalidNodeError
 from rflow_tui.ai.validate import validate_node
 from rflow_tui.flows.check import check_flow
 from rflow_tui.models import L1WalkSession, Ticket
-from rflow_tui.services import proposals, sessions
+from rflow_tui.services import proposals
 from rflow_tui.services.errors import ValidationFailed
-from rflow_tui.services.flows import FlowProblems, import_flow_doc
+from rflow_tui.services.library import FlowProblems, import_flow_doc
 from rflow_tui.services.tickets import add_ticket, import_tickets
 from rflow_tui.services.users import add_user, create_account
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.text import INVISIBLE, clean, inert_json, looks_blank, same_label
 from tests.tui_support import SMALL_FLOW
 
@@ -152,11 +155,11 @@ async def test_import_with_a_nul_byte_names_the_row_and_imports_nothing(db, desk
 
 
 async def test_walk_text_with_a_nul_byte_is_refused_and_nothing_changes(db, desk):
-    walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     attempts = [
-        (sessions.update_notes, {"notes": ["spilled\x00coffee"]}, "the session notes"),
-        (sessions.escalate, {"reason": "dead\x00", "reason_category": "hardware"}, "the escalation reason"),
-        (sessions.resolve, {"helpful": True, "resolution_notes": "fixed\x00"}, "the resolution notes"),
+        (walk_steps.update_notes, {"notes": ["spilled\x00coffee"]}, "the session notes"),
+        (walk_endings.escalate, {"reason": "dead\x00", "reason_category": "hardware"}, "the escalation reason"),
+        (walk_endings.resolve, {"helpful": True, "resolution_notes": "fixed\x00"}, "the resolution notes"),
     ]
     for operation, fields, what in attempts:
         with pytest.raises(ValidationFailed, match=f"{what} contains a NUL byte"):
@@ -168,7 +171,7 @@ async def test_walk_text_with_a_nul_byte_is_refused_and_nothing_changes(db, desk
 
 async def test_escalating_without_a_walk_with_a_nul_byte_is_refused(db, desk):
     with pytest.raises(ValidationFailed, match="the escalation reason contains a NUL byte"):
-        await sessions.escalate_without_walk(
+        await walk_endings.escalate_without_walk(
             db, actor=desk.tech, ticket_id="T-2", reason="x\x00", reason_category="other"
         )
 
@@ -186,9 +189,9 @@ async def test_rejecting_a_proposal_with_a_nul_byte_is_refused(db, desk):
 
 
 async def test_walk_text_is_stored_clean(db, desk):
-    walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await sessions.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["fan\x1b]52;c;eA==\x07 noise\u202e"])
-    walk = await sessions.escalate(
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["fan\x1b]52;c;eA==\x07 noise\u202e"])
+    walk = await walk_endings.escalate(
         db, actor=desk.tech, session_id=walk.id, reason="dead \x1b[2Jfan", reason_category="hardware"
     )
     assert walk.walk_notes == ["fan noise"] and walk.escalation_reason == "dead fan"
@@ -199,7 +202,7 @@ async def test_a_nul_byte_in_an_escalation_reason_is_refused_on_screen_and_the_r
     from tests.test_tui_quit import open_resumed_walk
     from tests.tui_support import make_app, wait_for
 
-    walk = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)

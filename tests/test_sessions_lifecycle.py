@@ -11,9 +11,15 @@ from sqlmodel import select
 
 from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import AuditLog, Flow, FlowProposal, L1WalkSession, Notification, Ticket, utcnow
-from rflow_tui.services import sessions as svc
+from rflow_tui.services import notifications
 from rflow_tui.services.errors import AccessDenied, InvalidState, NotFound, PayloadTooLarge, ValidationFailed
 from rflow_tui.services.users import update_user
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import reads as walk_reads
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 
@@ -29,7 +35,7 @@ WORKED_Q = {"id": "q-worked", "type": "question", "text": "Does Outlook open now
 
 
 async def ai_session(db, desk, ticket="T-1", problem="Outlook will not open", category="email"):
-    return await svc.start_ai_build_session(
+    return await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id=ticket, category=category, problem_text=problem
     )
 
@@ -52,27 +58,27 @@ async def audits(db, action: str) -> list[AuditLog]:
 
 
 async def test_native_l1_tech_sessions_have_no_acting_as(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     assert walk.acting_as is None
     assert walk.created_by_user_id == desk.tech.id
 
 
 async def test_engineer_with_coverage_sessions_are_tagged_l1_coverage(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-1")
     assert walk.acting_as == "l1_coverage"
 
 
 @pytest.mark.parametrize("who", ["engineer", "owner", "admin"])
 async def test_users_without_l1_surface_are_refused_with_a_clear_message(db, desk, who):
     with pytest.raises(AccessDenied, match=r"coverage|L1 techs"):
-        await svc.start_adhoc_session(db, actor=getattr(desk, who), ticket_id="T-1")
+        await walk_start.start_adhoc_session(db, actor=getattr(desk, who), ticket_id="T-1")
     assert (await db.exec(select(L1WalkSession))).first() is None
 
 
 async def test_deactivated_tech_cannot_walk(db, desk):
     await update_user(db, actor=desk.owner, email=desk.tech.email, active=False)
     with pytest.raises(AccessDenied, match="deactivated"):
-        await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+        await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
 
 
 # --- refusals: missing, not active, wrong kind --------------------------------------
@@ -81,11 +87,11 @@ async def test_deactivated_tech_cannot_walk(db, desk):
 async def test_every_operation_refuses_a_missing_session(db, desk):
     gen = ScriptedGenerator(RESTART_I)
     calls = [
-        svc.record_step(db, actor=desk.tech, session_id=999, node_id="n", question="q", answer="yes"),
-        svc.update_notes(db, actor=desk.tech, session_id=999, notes=["x"]),
-        svc.advance_ai_build(db, actor=desk.tech, session_id=999, generator=gen, judge=None),
-        svc.resolve(db, actor=desk.tech, session_id=999, helpful=True, resolution_notes="done"),
-        svc.escalate(db, actor=desk.tech, session_id=999, reason="stuck", reason_category="other"),
+        walk_steps.record_step(db, actor=desk.tech, session_id=999, node_id="n", question="q", answer="yes"),
+        walk_steps.update_notes(db, actor=desk.tech, session_id=999, notes=["x"]),
+        ai_steps.advance_ai_build(db, actor=desk.tech, session_id=999, generator=gen, judge=None),
+        walk_endings.resolve(db, actor=desk.tech, session_id=999, helpful=True, resolution_notes="done"),
+        walk_endings.escalate(db, actor=desk.tech, session_id=999, reason="stuck", reason_category="other"),
     ]
     for call in calls:
         with pytest.raises(NotFound, match="does not exist"):
@@ -94,40 +100,42 @@ async def test_every_operation_refuses_a_missing_session(db, desk):
 
 
 async def test_every_operation_refuses_a_session_that_is_not_active(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="fixed")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="fixed")
     with pytest.raises(InvalidState, match="resolved, not active"):
-        await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["late"])
+        await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["late"])
     with pytest.raises(InvalidState, match="not active"):
-        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+        await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     with pytest.raises(InvalidState, match="not active"):
-        await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="again")
+        await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="again")
     assert (await reload(db, walk.id)).walk_notes == []
 
 
 async def test_escalated_ai_session_refuses_advance_without_calling_generator(db, desk):
     walk = await ai_session(db, desk)
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     gen = ScriptedGenerator(ACCOUNT_Q)
     with pytest.raises(InvalidState, match="escalated, not active"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+        await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert gen.calls == []
 
 
 async def test_record_step_is_refused_on_adhoc_and_ai_build_sessions(db, desk):
-    adhoc = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    adhoc = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     ai = await ai_session(db, desk, ticket="T-2")
     for walk in (adhoc, ai):
         with pytest.raises(InvalidState, match="needs flow or proposal"):
-            await svc.record_step(db, actor=desk.tech, session_id=walk.id, node_id="n", question="q", answer="yes")
+            await walk_steps.record_step(
+                db, actor=desk.tech, session_id=walk.id, node_id="n", question="q", answer="yes"
+            )
         assert (await reload(db, walk.id)).walked_path == []
 
 
 async def test_advance_ai_build_is_refused_on_other_kinds(db, desk):
-    adhoc = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    adhoc = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     gen = ScriptedGenerator(ACCOUNT_Q)
     with pytest.raises(InvalidState, match="needs ai_build"):
-        await svc.advance_ai_build(db, actor=desk.tech, session_id=adhoc.id, generator=gen, judge=None)
+        await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=adhoc.id, generator=gen, judge=None)
     assert gen.calls == []
 
 
@@ -138,16 +146,18 @@ async def flow_session(db, desk) -> L1WalkSession:
     flow = Flow(account_id=desk.tech.account_id, slug="outlook", title="Outlook", flow_data={"nodes": []})
     db.add(flow)
     await db.commit()
-    return await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
+    return await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
 
 
 async def test_record_step_appends_entry_and_sets_current_node_and_last_step(db, desk):
     walk = await flow_session(db, desk)
     before = walk.last_step_at
-    await svc.record_step(
+    await walk_steps.record_step(
         db, actor=desk.tech, session_id=walk.id, node_id="n1", question="Is it plugged in?", answer="yes", note="it is"
     )
-    await svc.record_step(db, actor=desk.tech, session_id=walk.id, node_id="n2", question="Lights on?", answer="no")
+    await walk_steps.record_step(
+        db, actor=desk.tech, session_id=walk.id, node_id="n2", question="Lights on?", answer="no"
+    )
     stored = await reload(db, walk.id)
     spec_fields = ("node_id", "question", "answer", "l1_note")
     assert [{k: entry[k] for k in spec_fields} for entry in stored.walked_path] == [
@@ -164,26 +174,26 @@ async def test_record_step_appends_entry_and_sets_current_node_and_last_step(db,
 
 
 async def test_update_notes_replaces_walk_notes(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["first"])
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["called user", "rebooted"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["first"])
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["called user", "rebooted"])
     assert (await reload(db, walk.id)).walk_notes == ["called user", "rebooted"]
 
 
 async def test_update_notes_over_256_kib_is_refused_and_old_notes_survive(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["keep me"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["keep me"])
     too_big = ["x" * (256 * 1024)]
     with pytest.raises(PayloadTooLarge, match="256 KiB"):
-        await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=too_big)
+        await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=too_big)
     assert (await reload(db, walk.id)).walk_notes == ["keep me"]
 
 
 async def test_update_notes_just_under_the_cap_is_accepted(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     notes = ["x" * (256 * 1024 - len(json.dumps([""])))]
     assert len(json.dumps(notes).encode()) == 256 * 1024
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=notes)
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=notes)
     assert (await reload(db, walk.id)).walk_notes == notes
 
 
@@ -193,12 +203,12 @@ async def test_update_notes_just_under_the_cap_is_accepted(db, desk):
 async def test_ai_build_stores_category_and_problem_text_once(db, desk):
     walk = await ai_session(db, desk, problem="Outlook crashes at start", category="email")
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-1"))).one()
     ticket.subject, ticket.category = "changed subject", "printing"
     db.add(ticket)
     await db.commit()
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -216,8 +226,8 @@ async def test_ai_build_stores_category_and_problem_text_once(db, desk):
 async def test_pending_node_is_replayed_without_a_new_generator_call(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    first = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    again = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    first = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    again = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert again == first
     assert again["yes_label"] == "Microsoft account"
     assert len(gen.calls) == 1
@@ -228,9 +238,9 @@ async def test_pending_node_is_replayed_without_a_new_generator_call(db, desk):
 async def test_answered_question_records_labels_from_the_server_held_pending_node(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     before = utcnow()
-    nxt = await svc.advance_ai_build(
+    nxt = await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -262,9 +272,9 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
 async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(TypeError):
-        await svc.advance_ai_build(  # the API has no way to pass labels at all
+        await ai_steps.advance_ai_build(  # the API has no way to pass labels at all
             db,
             actor=desk.tech,
             session_id=walk.id,
@@ -275,7 +285,7 @@ async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
             answer_label="Forged",
             yes_label="Forged",
         )
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -292,8 +302,8 @@ async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
 async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(RESTART_I, WORKED_Q)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -317,9 +327,9 @@ async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
 async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(WORKED_Q, RESTART_I)
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert (node["yes_label"], node["no_label"]) == ("Yes", "No")
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -335,8 +345,8 @@ async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
 async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -352,9 +362,9 @@ async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
 async def test_answering_a_node_that_is_not_pending_is_refused(db, desk):
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(InvalidState, match="not the question waiting"):
-        await svc.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db,
             actor=desk.tech,
             session_id=walk.id,
@@ -379,9 +389,9 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
 
     walk = await ai_session(db, desk)
     gen = Flaky(ACCOUNT_Q, RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     with pytest.raises(Exception, match="overloaded"):
-        await svc.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db,
             actor=desk.tech,
             session_id=walk.id,
@@ -393,7 +403,7 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
         )
     stored = await reload(db, walk.id)
     assert len(stored.walked_path) == 1 and stored.pending_node is None
-    node = await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert node["id"] == "i-restart"
 
 
@@ -401,31 +411,33 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
 
 
 async def test_resolve_sets_status_helpful_notes_and_times(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Rebuilt profile")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.resolve(
+        db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Rebuilt profile"
+    )
     stored = await reload(db, walk.id)
     assert (stored.status, stored.helpful, stored.resolution_notes) == ("resolved", True, "Rebuilt profile")
     assert stored.resolved_at is not None and stored.last_step_at == stored.resolved_at
 
 
 async def test_resolve_sets_internal_ticket_resolved_with_notes(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="Cleared cache")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="Cleared cache")
     db.expire_all()
     ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-1"))).one()
     assert (ticket.status, ticket.resolution_notes) == ("resolved", "Cleared cache")
 
 
 async def test_resolve_on_psa_ticket_records_the_walk_only(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="CW-88123", ticket_kind="psa")
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="CW-88123", ticket_kind="psa")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")
     assert (await db.exec(select(Ticket).where(Ticket.ticket_id == "CW-88123"))).first() is None
     assert (await reload(db, walk.id)).status == "resolved"
 
 
 async def test_resolve_writes_an_audit_entry(db, desk):
     walk = await ai_session(db, desk)
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="x")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="x")
     [entry] = await audits(db, "l1.session.resolve")
     assert entry.target_id == str(walk.id) and entry.actor_user_id == desk.tech.id
     assert entry.details == {
@@ -442,8 +454,8 @@ async def test_helpful_proposal_walk_marks_proposal_validated_by_outcome(db, des
     proposal = FlowProposal(account_id=desk.tech.account_id, title="p", proposed_flow_data={"tree_structure": {}})
     db.add(proposal)
     await db.commit()
-    walk = await svc.start_proposal_session(db, actor=desk.tech, ticket_id="T-1", proposal_id=proposal.id)
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="worked")
+    walk = await walk_start.start_proposal_session(db, actor=desk.tech, ticket_id="T-1", proposal_id=proposal.id)
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="worked")
     db.expire_all()
     assert (await db.get(FlowProposal, proposal.id)).validated_by_outcome is True
 
@@ -452,8 +464,8 @@ async def test_unhelpful_proposal_walk_leaves_proposal_unvalidated(db, desk):
     proposal = FlowProposal(account_id=desk.tech.account_id, title="p", proposed_flow_data={"tree_structure": {}})
     db.add(proposal)
     await db.commit()
-    walk = await svc.start_proposal_session(db, actor=desk.tech, ticket_id="T-1", proposal_id=proposal.id)
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="nope")
+    walk = await walk_start.start_proposal_session(db, actor=desk.tech, ticket_id="T-1", proposal_id=proposal.id)
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="nope")
     db.expire_all()
     assert (await db.get(FlowProposal, proposal.id)).validated_by_outcome is False
 
@@ -461,8 +473,8 @@ async def test_unhelpful_proposal_walk_leaves_proposal_unvalidated(db, desk):
 async def walked_ai_session(db, desk) -> L1WalkSession:
     walk = await ai_session(db, desk)
     gen = ScriptedGenerator(ACCOUNT_Q, RESTART_I, WORKED_Q)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -472,7 +484,7 @@ async def walked_ai_session(db, desk) -> L1WalkSession:
         token=await pending_token(db, walk.id),
         answer="no",
     )
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -486,7 +498,9 @@ async def walked_ai_session(db, desk) -> L1WalkSession:
 
 async def test_flywheel_helpful_ai_build_stores_a_validated_pending_proposal(db, desk):
     walk = await walked_ai_session(db, desk)
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Safe mode fixed it")
+    await walk_endings.resolve(
+        db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Safe mode fixed it"
+    )
     stored = await reload(db, walk.id)
     [proposal] = list(await db.exec(select(FlowProposal)))
     assert proposal.proposal_type == "new_flow"
@@ -506,16 +520,16 @@ async def test_flywheel_helpful_ai_build_stores_a_validated_pending_proposal(db,
 
 async def test_flywheel_title_is_cut_to_255_or_defaults(db, desk):
     walk = await walked_ai_session(db, desk)
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="n" * 300)
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="n" * 300)
     [proposal] = list(await db.exec(select(FlowProposal)))
     assert proposal.title == "n" * 255
 
-    walk2 = await svc.start_ai_build_session(
+    walk2 = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-2", category="printing", problem_text="p"
     )
     gen = ScriptedGenerator(RESTART_I)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=gen, judge=None)
-    await svc.advance_ai_build(
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk2.id, generator=gen, judge=None)
+    await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk2.id,
@@ -524,16 +538,18 @@ async def test_flywheel_title_is_cut_to_255_or_defaults(db, desk):
         node_id="i-restart",
         token=await pending_token(db, walk2.id),
     )
-    await svc.resolve(db, actor=desk.tech, session_id=walk2.id, helpful=True, resolution_notes="   ")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk2.id, helpful=True, resolution_notes="   ")
     titles = sorted(p.title for p in await db.exec(select(FlowProposal)))
     assert "AI L1 resolution" in titles
 
 
 async def test_no_flywheel_proposal_when_unhelpful_or_path_empty(db, desk):
     walk = await walked_ai_session(db, desk)
-    await svc.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="no")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=False, resolution_notes="no")
     empty = await ai_session(db, desk, ticket="T-2")
-    await svc.resolve(db, actor=desk.tech, session_id=empty.id, helpful=True, resolution_notes="fixed before any step")
+    await walk_endings.resolve(
+        db, actor=desk.tech, session_id=empty.id, helpful=True, resolution_notes="fixed before any step"
+    )
     assert list(await db.exec(select(FlowProposal))) == []
 
 
@@ -541,8 +557,8 @@ async def test_no_flywheel_proposal_when_unhelpful_or_path_empty(db, desk):
 
 
 async def test_escalate_sets_status_reason_fields_and_times(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.escalate(
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.escalate(
         db, actor=desk.tech, session_id=walk.id, reason="Needs a new mailbox", reason_category="needs_admin"
     )
     stored = await reload(db, walk.id)
@@ -555,8 +571,8 @@ async def test_escalate_sets_status_reason_fields_and_times(db, desk):
 
 
 async def test_escalate_sets_internal_ticket_escalated_and_audits(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="hardware")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="hardware")
     db.expire_all()
     assert (await db.exec(select(Ticket.status).where(Ticket.ticket_id == "T-1"))).one() == "escalated"
     [entry] = await audits(db, "l1.session.escalate")
@@ -564,19 +580,19 @@ async def test_escalate_sets_internal_ticket_escalated_and_audits(db, desk):
 
 
 async def test_escalate_refuses_unknown_category_or_empty_reason(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     with pytest.raises(ValidationFailed, match="reason category"):
-        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="bogus")
+        await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="bogus")
     with pytest.raises(ValidationFailed, match="why"):
-        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="  ", reason_category="other")
+        await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="  ", reason_category="other")
     assert (await reload(db, walk.id)).status == "active"
 
 
 async def test_escalation_notifies_every_active_engineer_side_user(db, desk):
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook will not open\n\nsince Monday"
     )
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     notes = list(await db.exec(select(Notification)))
     assert sorted(n.recipient_user_id for n in notes) == sorted(
         u.id for u in (desk.owner, desk.admin, desk.engineer, desk.coverage)
@@ -592,8 +608,8 @@ async def test_inactive_and_deleted_users_are_not_notified(db, desk):
     desk.admin.deleted_at = utcnow()
     db.add_all([desk.engineer, desk.admin])
     await db.commit()
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     recipients = {n.recipient_user_id for n in await db.exec(select(Notification))}
     assert recipients == {desk.owner.id, desk.coverage.id}
 
@@ -603,9 +619,9 @@ async def test_escalation_with_no_recipient_falls_back_to_owner_admin_group_and_
         user.is_active = False
         db.add(user)
     await db.commit()
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     with caplog.at_level(logging.WARNING, logger="rflow_tui.services.notifications"):
-        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+        await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     [note] = list(await db.exec(select(Notification)))
     assert note.recipient_user_id is None and note.payload["fallback"] == "owner_admin"
     assert note.payload["session_id"] == walk.id
@@ -613,7 +629,7 @@ async def test_escalation_with_no_recipient_falls_back_to_owner_admin_group_and_
 
 
 async def test_escalate_without_walk_creates_escalated_adhoc_session(db, desk):
-    walk = await svc.escalate_without_walk(
+    walk = await walk_endings.escalate_without_walk(
         db, actor=desk.tech, ticket_id="T-2", reason="No flow and AI is down", reason_category="no_flow"
     )
     stored = await reload(db, walk.id)
@@ -630,17 +646,17 @@ async def test_escalate_without_walk_creates_escalated_adhoc_session(db, desk):
 
 async def test_one_accounts_session_is_invisible_to_another_accounts_user(db, desk):
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     with pytest.raises(NotFound):
-        await svc.get_session(db, actor=other.tech, session_id=walk.id)
+        await walk_core.get_session(db, actor=other.tech, session_id=walk.id)
     with pytest.raises(NotFound):
-        await svc.update_notes(db, actor=other.tech, session_id=walk.id, notes=["intruder"])
+        await walk_steps.update_notes(db, actor=other.tech, session_id=walk.id, notes=["intruder"])
     with pytest.raises(NotFound):
-        await svc.resolve(db, actor=other.tech, session_id=walk.id, helpful=True, resolution_notes="x")
-    assert await svc.active_sessions_for(db, actor=other.tech) == []
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
-    assert await svc.list_escalations(db, actor=other.engineer) == []
-    assert [w.id for w in await svc.list_escalations(db, actor=desk.engineer)] == [walk.id]
+        await walk_endings.resolve(db, actor=other.tech, session_id=walk.id, helpful=True, resolution_notes="x")
+    assert await walk_reads.active_sessions_for(db, actor=other.tech) == []
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+    assert await walk_reads.list_escalations(db, actor=other.engineer) == []
+    assert [w.id for w in await walk_reads.list_escalations(db, actor=desk.engineer)] == [walk.id]
     stored = await reload(db, walk.id)
     assert stored.walk_notes == []
 
@@ -650,35 +666,35 @@ async def test_a_walk_cannot_start_on_another_accounts_ticket(db, desk):
     db.add(Ticket(account_id=other.owner.account_id, ticket_id="F-1", subject="theirs"))
     await db.commit()
     with pytest.raises(NotFound, match="no ticket F-1"):
-        await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="F-1")
+        await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="F-1")
 
 
 async def test_escalation_notifications_stay_in_the_account(db, desk):
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     other_ids = {u.id for u in (other.owner, other.admin, other.engineer, other.coverage, other.tech)}
     assert not other_ids & {n.recipient_user_id for n in await db.exec(select(Notification))}
 
 
 async def test_resume_lists_the_techs_active_sessions_newest_first(db, desk):
-    a = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-    b = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
-    done = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-3")
-    await svc.resolve(db, actor=desk.tech, session_id=done.id, helpful=True, resolution_notes="x")
-    await svc.update_notes(db, actor=desk.tech, session_id=a.id, notes=["touched last"])
-    assert [w.id for w in await svc.active_sessions_for(db, actor=desk.tech)] == [a.id, b.id]
+    a = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    b = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
+    done = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-3")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=done.id, helpful=True, resolution_notes="x")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=a.id, notes=["touched last"])
+    assert [w.id for w in await walk_reads.active_sessions_for(db, actor=desk.tech)] == [a.id, b.id]
 
 
 async def test_escalation_is_all_or_nothing_when_notifying_fails(db, desk, monkeypatch):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
 
     async def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(svc.notifications, "notify_escalation", broken)
+    monkeypatch.setattr(notifications, "notify_escalation", broken)
     with pytest.raises(RuntimeError, match="disk full"):
-        await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
+        await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other")
     stored = await reload(db, walk.id)
     assert stored.status == "active" and stored.escalation_reason is None
     assert (await db.exec(select(Ticket.status).where(Ticket.ticket_id == "T-1"))).one() == "in_progress"
@@ -686,7 +702,7 @@ async def test_escalation_is_all_or_nothing_when_notifying_fails(db, desk, monke
 
 
 async def test_starting_a_walk_marks_the_internal_ticket_in_progress_and_audits(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     assert (await db.exec(select(Ticket.status).where(Ticket.ticket_id == "T-1"))).one() == "in_progress"
     [entry] = await audits(db, "l1.session.start")
     assert entry.target_id == str(walk.id) and entry.details["session_kind"] == "adhoc"

@@ -19,7 +19,8 @@ from sqlalchemy import update
 
 from rflow_tui.db import open_store
 from rflow_tui.models import Flow, FlowProposal, L1WalkSession, Ticket, User
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests.conftest import make_desk
 from tests.pty_support import Terminal, run_on_pty
 from tests.tui_support import SMALL_FLOW
@@ -79,8 +80,8 @@ def seed(tmp_path, *, hostile: bool = True) -> str:
         engine, sessions = await open_store(url)
         async with sessions() as db:
             desk = await make_desk(db)
-            walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
-            escalated = await svc.escalate_without_walk(
+            walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+            escalated = await walk_endings.escalate_without_walk(
                 db, actor=desk.tech, ticket_id="T-2", reason="placeholder", reason_category="other"
             )
             # Straight into the tables, past the services: data from before the sanitiser.
@@ -285,7 +286,7 @@ async def test_a_paste_carrying_escapes_reaches_the_notes_editor_clean(store, db
     from tests.test_tui_quit import open_resumed_walk
     from tests.tui_support import make_app
 
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)

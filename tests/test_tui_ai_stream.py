@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from rflow_tui.ai.anthropic import AnthropicGenerator
 from rflow_tui.config import LLMSettings
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import start as walk_start
 from tests.messages_standin import StandIn, answer_chosen, prompt_text
 from tests.tui_support import ACCOUNT_Q, make_app, open_resumed_walk, seed_tickets, wait_for
 
@@ -36,7 +37,7 @@ def by_answer(body: dict):
 
 async def ai_walk(db, desk, ticket_id: str) -> int:
     await seed_tickets(db, desk.tech.account_id, [(ticket_id, "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id=ticket_id, category="email", problem_text="Outlook will not open"
     )
     return walk.id
@@ -77,7 +78,7 @@ async def test_the_next_step_streams_in_sentence_by_sentence_and_its_buttons_com
     assert "Start Outlook in safe mode with outlook.exe /safe." in partial  # one sentence, then the next
     assert all(shown.endswith(".") for shown in partial)  # never half a sentence
     assert not any(done for _, done in seen)  # no Done button while the node was still being written
-    walk = await svc.get_session(db, actor=desk.tech, session_id=session_id)
+    walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
     assert walk.pending_node["id"] == "i-safe"
 
 
@@ -98,7 +99,7 @@ async def test_a_prefetched_answer_shows_at_once_without_a_new_request(store, db
         # the answer itself sent nothing: the requests since are the new question's own prefetches
         assert all(answer_chosen(body) in ("It opens", "Still fails") for body in standin.requests[3:])
     assert standin.most_in_flight <= 2
-    walk = await svc.get_session(db, actor=desk.tech, session_id=session_id)
+    walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
     assert walk.pending_node["id"] == "q-profile" and [s["answer_label"] for s in walk.walked_path] == ["Local account"]
 
 
@@ -116,5 +117,5 @@ async def test_a_step_note_throws_the_prefetch_away_and_the_answer_is_written_wi
         await wait_for(pilot, lambda: app.screen.query("#acknowledge") and not app.screen.busy)
     with_note = [body for body in standin.requests if "uses a shared mailbox" in prompt_text(body)]
     assert len(with_note) >= 1 and answer_chosen(with_note[0]) == "Microsoft account"
-    walk = await svc.get_session(db, actor=desk.tech, session_id=session_id)
+    walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
     assert walk.walked_path[0]["l1_note"] == "uses a shared mailbox" and walk.pending_node["id"] == "i-safe"

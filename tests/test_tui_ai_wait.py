@@ -12,7 +12,7 @@ from sqlmodel import select
 from rflow_tui.ai.anthropic import AnthropicGenerator
 from rflow_tui.config import LLMSettings
 from rflow_tui.models import L1WalkSession
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui.widgets import node_card
 from tests.messages_standin import Stall, StandIn, Status
 from tests.tui_support import ACCOUNT_Q, SAFE_MODE, make_app, open_resumed_walk, seed_tickets, wait_for
@@ -20,7 +20,7 @@ from tests.tui_support import ACCOUNT_Q, SAFE_MODE, make_app, open_resumed_walk,
 
 async def ai_walk(db, desk, ticket_id: str) -> int:
     await seed_tickets(db, desk.tech.account_id, [(ticket_id, "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id=ticket_id, category="email", problem_text="Outlook will not open"
     )
     return walk.id

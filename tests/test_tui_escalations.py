@@ -7,8 +7,9 @@ from sqlmodel import select
 
 from rflow_tui.models import AuditLog, FlowProposal, Ticket
 from rflow_tui.services import escalations as esc
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests.tui_support import SMALL_FLOW, make_app, wait_for
 
 SIZE = (130, 40)
@@ -29,16 +30,18 @@ async def escalate_every_kind(db, desk) -> dict[str, int]:
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
     proposal = (await db.exec(FlowProposal.__table__.select())).first()
     walks = {
-        "flow": await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-701", flow_id=flow.id),
-        "proposal": await svc.start_proposal_session(db, actor=desk.tech, ticket_id="T-702", proposal_id=proposal.id),
-        "adhoc": await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-703"),
-        "ai_build": await svc.start_ai_build_session(
+        "flow": await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-701", flow_id=flow.id),
+        "proposal": await walk_start.start_proposal_session(
+            db, actor=desk.tech, ticket_id="T-702", proposal_id=proposal.id
+        ),
+        "adhoc": await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-703"),
+        "ai_build": await walk_start.start_ai_build_session(
             db, actor=desk.tech, ticket_id="T-704", category="network", problem_text="VPN drops hourly"
         ),
-        "psa": await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="PSA-9", ticket_kind="psa"),
+        "psa": await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="PSA-9", ticket_kind="psa"),
     }
     for walk in walks.values():
-        await svc.escalate(
+        await walk_endings.escalate(
             db, actor=desk.tech, session_id=walk.id, reason="needs a look", reason_category="user_unavailable"
         )
     return {kind: walk.id for kind, walk in walks.items()}
@@ -96,8 +99,10 @@ async def test_categories_read_as_words_not_codes(store, db, desk):
 
 async def one_escalation(db, desk, ticket_id: str = "T-1"):
     kind = "psa" if ticket_id.startswith("PSA") else "internal"
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id, ticket_kind=kind)
-    return await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="fan noise", reason_category="hardware")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id, ticket_kind=kind)
+    return await walk_endings.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="fan noise", reason_category="hardware"
+    )
 
 
 def on_it_cell(app, session_id: int) -> str:

@@ -8,8 +8,11 @@ from sqlmodel import select
 from rflow_tui.domain.walk_step import read_path
 from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui import format as tui_format
 from tests.fakes import ScriptedGenerator
 from tests.tui_support import ACCOUNT_Q, FIXED, INJECTION, SAFE_MODE, SMALL_FLOW, make_app, seed_tickets, wait_for
@@ -184,7 +187,7 @@ async def test_adhoc_walk_autosaves_notes_and_escalates(store, db, desk):
 
 async def test_cancelled_dialog_keeps_what_was_typed(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-450", "Mouse", "Di")])
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-450")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-450")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
@@ -203,8 +206,8 @@ async def test_cancelled_dialog_keeps_what_was_typed(store, db, desk):
 
 async def test_oversize_notes_are_refused_visibly_and_kept_in_the_editor(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-500", "Big logs", "Ed")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-500")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["first line"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-500")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["first line"])
     app = make_app(store, desk.tech)
     huge = "log line\n" * 40_000
     async with app.run_test(size=(130, 40)) as pilot:
@@ -221,10 +224,10 @@ async def test_oversize_notes_are_refused_visibly_and_kept_in_the_editor(store, 
 async def test_resume_reopens_an_ai_walk_on_the_same_pending_node_without_a_new_call(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-600", "Outlook will not open", "Bob")])
     first = ScriptedGenerator(ACCOUNT_Q)
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-600", category="email", problem_text="Outlook"
     )
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=first, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=first, judge=None)
     after_restart = ScriptedGenerator(SAFE_MODE)
     app = make_app(store, desk.tech, generator=after_restart)
     async with app.run_test(size=(130, 40)) as pilot:
@@ -246,11 +249,11 @@ async def test_generator_failure_offers_retry_and_keeps_the_answer(store, db, de
             return await super().generate(context)
 
     await seed_tickets(db, desk.tech.account_id, [("T-650", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-650", category="email", problem_text="Outlook"
     )
     generator = Down(ACCOUNT_Q, SAFE_MODE)
-    await svc.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=generator, judge=None)
+    await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=generator, judge=None)
     app = make_app(store, desk.tech, generator=generator)
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
@@ -309,7 +312,7 @@ async def test_escalations_screen_shows_other_processes_escalations_live(store, 
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
         assert app.screen.query_one("DataTable").row_count == 0
-        walk = await svc.escalate_without_walk(
+        walk = await walk_endings.escalate_without_walk(
             db, actor=desk.tech, ticket_id="T-900", reason="no toner", reason_category="hardware"
         )
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1, timeout=2.0)
@@ -393,7 +396,7 @@ async def test_leaving_a_screen_while_its_data_loads_keeps_the_app_open(store, d
     import asyncio
     from contextlib import asynccontextmanager
 
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     app = make_app(store, desk.tech)
     open_db = app.ctx.open_db
 

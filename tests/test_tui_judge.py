@@ -5,8 +5,9 @@ from __future__ import annotations
 from rflow_tui.ai.errors import JudgeTimeoutError, not_shown
 from rflow_tui.ai.judge import Verdict
 from rflow_tui.config import LLMSettings
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import start as walk_start
 from tests.fakes import ScriptedGenerator, ScriptedJudge
 from tests.tui_support import SMALL_FLOW, make_app, seed_tickets, wait_for
 
@@ -37,7 +38,7 @@ async def resume_walk(pilot, app):
 
 async def test_a_judge_outage_shows_no_step_and_offers_retry_escalate_resolve(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-810", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-810", category="email", problem_text="Outlook"
     )
     generator, judge = ScriptedGenerator(ACCOUNT_Q, ACCOUNT_Q), TimingOutJudge()
@@ -55,7 +56,7 @@ async def test_a_judge_outage_shows_no_step_and_offers_retry_escalate_resolve(st
         assert "checked by rules only" not in str(app.screen.query_one("#node-kind").render())
     assert len(judge.seen) == 2
     await db.rollback()
-    assert (await svc.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node["id"] == "q1"
+    assert (await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).pending_node["id"] == "q1"
 
 
 async def test_a_step_the_judge_refuses_twice_is_never_shown(store, db, desk):
@@ -63,7 +64,9 @@ async def test_a_step_the_judge_refuses_twice_is_never_shown(store, db, desk):
 
     rule = rule_catalogue()[0]
     await seed_tickets(db, desk.tech.account_id, [("T-820", "Outlook will not open", "Bob")])
-    await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-820", category="email", problem_text="Outlook")
+    await walk_start.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-820", category="email", problem_text="Outlook"
+    )
     unsafe = Verdict("unsafe", rule.id, "no")
     app = make_app(
         store, desk.tech, generator=ScriptedGenerator(SAFE_MODE, SAFE_MODE), judge=ScriptedJudge(unsafe, unsafe)
@@ -78,7 +81,9 @@ async def test_a_step_the_judge_refuses_twice_is_never_shown(store, db, desk):
 
 async def test_with_the_judge_off_an_ai_step_says_it_was_checked_by_rules_only(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-830", "Outlook will not open", "Bob")])
-    await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-830", category="email", problem_text="Outlook")
+    await walk_start.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-830", category="email", problem_text="Outlook"
+    )
     judge = ScriptedJudge()
     app = make_app(
         store,

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from rflow_tui.models import FlowProposal, Ticket
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui import format as tui_format
 from tests.tui_support import FROZEN_NOW, make_app, seed_tickets, wait_for
 
@@ -68,7 +69,7 @@ async def test_the_queue_keeps_filter_selection_and_scroll_across_f3_and_back(st
 async def test_an_engineer_with_coverage_finds_each_screen_as_left(store, db, desk):
     await seed_tickets(db, desk.coverage.account_id, [(f"T-{600 + n}", f"Mouse {n}", "Max") for n in range(3)])
     for n in range(3):
-        await svc.escalate_without_walk(
+        await walk_endings.escalate_without_walk(
             db, actor=desk.tech, ticket_id=f"T-{600 + n}", reason=f"reason {n}", reason_category="hardware"
         )
     for n in range(3):
@@ -109,7 +110,7 @@ async def test_an_engineer_with_coverage_finds_each_screen_as_left(store, db, de
 
 @pytest.mark.parametrize("way_out", [("escape", "escape"), ("f2",)], ids=["esc", "f2"])
 async def test_back_from_a_walk_typing_replaces_the_last_search(store, db, desk, way_out):
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await wait_for(pilot, lambda: screen_name(app) == "ResumeDialog" and app.screen.active)
@@ -133,7 +134,7 @@ async def test_back_from_a_walk_typing_replaces_the_last_search(store, db, desk,
 async def test_my_walks_shows_a_walk_that_ended_meanwhile_and_keeps_the_selection(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [(f"T-{700 + n}", f"Monitor {n}", "Mo") for n in range(3)])
     for n in range(2):
-        await svc.escalate_without_walk(
+        await walk_endings.escalate_without_walk(
             db, actor=desk.tech, ticket_id=f"T-{700 + n}", reason="dead", reason_category="hardware"
         )
     app = make_app(store, desk.tech)
@@ -146,7 +147,7 @@ async def test_my_walks_shows_a_walk_that_ended_meanwhile_and_keeps_the_selectio
         chosen = my_walks.walks[my_walks.query_one("#my-walks").cursor_row].ticket_id
         await pilot.press("f2")
         await wait_for(pilot, lambda: screen_name(app) == "PickerScreen")
-        await svc.escalate_without_walk(
+        await walk_endings.escalate_without_walk(
             db, actor=desk.tech, ticket_id="T-702", reason="dead", reason_category="hardware"
         )
         await pilot.press("f3")

@@ -136,8 +136,9 @@ async def _sheet_on_walk(pilot, app) -> str:
 
 
 async def test_step_back_is_offered_on_a_flow_walk_only(store, db, desk):
-    from rflow_tui.services import sessions as svc
-    from rflow_tui.services.flows import import_flow_doc
+    from rflow_tui.services.library import import_flow_doc
+    from rflow_tui.services.walks import endings as walk_endings
+    from rflow_tui.services.walks import start as walk_start
     from tests.fakes import ScriptedGenerator
     from tests.tui_support import SMALL_FLOW, open_resumed_walk
 
@@ -145,14 +146,16 @@ async def test_step_back_is_offered_on_a_flow_walk_only(store, db, desk):
         db, desk.tech.account_id, [("T-820", "Outlook will not open", "Bob"), ("T-821", "Outlook", "Bob")]
     )
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-820", flow_id=flow.id)
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-820", flow_id=flow.id)
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await open_resumed_walk(pilot, app)
         assert "Step back" in await _sheet_on_walk(pilot, app)
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="test", reason_category="other")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="test", reason_category="other")
 
-    await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-821", category="email", problem_text="Outlook")
+    await walk_start.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-821", category="email", problem_text="Outlook"
+    )
     generator = ScriptedGenerator({"id": "q1", "type": "question", "text": "Microsoft account?"})
     app = make_app(store, desk.tech, generator=generator)
     async with app.run_test(size=(120, 34)) as pilot:
@@ -164,7 +167,8 @@ async def test_step_back_is_offered_on_a_flow_walk_only(store, db, desk):
 
 
 async def test_f3_shows_a_tech_their_own_finished_walks(store, db, desk):
-    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.walks import endings as walk_endings
+    from rflow_tui.services.walks import start as walk_start
 
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
     await seed_tickets(
@@ -173,13 +177,17 @@ async def test_f3_shows_a_tech_their_own_finished_walks(store, db, desk):
         [("T-830", "Wi-Fi drops", "Al"), ("T-831", "Printer jam", "Bo"), ("T-832", "Mouse", "Cy")],
     )
     await seed_tickets(db, other.tech.account_id, [("T-930", "Elsewhere", "Zed")])
-    resolved = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-830")
-    await svc.resolve(db, actor=desk.tech, session_id=resolved.id, helpful=True, resolution_notes="rebooted")
-    await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-831", reason="jammed", reason_category="hardware")
-    by_someone_else = await svc.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-832")
-    await svc.escalate(db, actor=desk.coverage, session_id=by_someone_else.id, reason="x", reason_category="other")
-    elsewhere = await svc.start_adhoc_session(db, actor=other.tech, ticket_id="T-930")
-    await svc.escalate(db, actor=other.tech, session_id=elsewhere.id, reason="x", reason_category="other")
+    resolved = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-830")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=resolved.id, helpful=True, resolution_notes="rebooted")
+    await walk_endings.escalate_without_walk(
+        db, actor=desk.tech, ticket_id="T-831", reason="jammed", reason_category="hardware"
+    )
+    by_someone_else = await walk_start.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-832")
+    await walk_endings.escalate(
+        db, actor=desk.coverage, session_id=by_someone_else.id, reason="x", reason_category="other"
+    )
+    elsewhere = await walk_start.start_adhoc_session(db, actor=other.tech, ticket_id="T-930")
+    await walk_endings.escalate(db, actor=other.tech, session_id=elsewhere.id, reason="x", reason_category="other")
 
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
@@ -196,8 +204,9 @@ async def test_f3_shows_a_tech_their_own_finished_walks(store, db, desk):
 
 
 async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, db, desk):
-    from rflow_tui.services import sessions as svc
-    from rflow_tui.services.flows import answer_flow_node, import_flow_doc
+    from rflow_tui.services.library import import_flow_doc
+    from rflow_tui.services.walks import start as walk_start
+    from rflow_tui.services.walks.flow_steps import answer_flow_node
     from tests.tui_support import SMALL_FLOW
 
     await seed_tickets(
@@ -210,12 +219,14 @@ async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, 
         ],
     )
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-840", flow_id=flow.id)
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-840", flow_id=flow.id)
     await answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="q-account")
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-841")
-    await svc.start_ai_build_session(db, actor=desk.tech, ticket_id="T-842", category="av", problem_text="camera")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-841")
+    await walk_start.start_ai_build_session(
+        db, actor=desk.tech, ticket_id="T-842", category="av", problem_text="camera"
+    )
     # a PSA ticket is not on this desk: its problem's first line stands in for the subject
-    await svc.start_ai_build_session(
+    await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="CW-9", ticket_kind="psa", category="vpn", problem_text="VPN fails\nsince 9"
     )
     app = make_app(store, desk.tech)
@@ -240,12 +251,13 @@ async def test_resume_list_names_the_subject_for_every_kind_with_plurals(store, 
 
 
 async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):
-    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.walks import start as walk_start
+    from rflow_tui.services.walks import steps as walk_steps
     from tests.tui_support import resume_walk_with_focus_on_answers
 
     await seed_tickets(db, desk.tech.account_id, [("T-850", "Mouse", "Di")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-850")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Called Di\nwill retry"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-850")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Called Di\nwill retry"])
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await resume_walk_with_focus_on_answers(pilot, app)
@@ -255,11 +267,11 @@ async def test_focusing_the_notes_puts_the_cursor_at_the_end(store, db, desk):
 
 
 async def test_the_resolve_choice_is_marked_in_text_not_only_colour(store, db, desk):
-    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.walks import start as walk_start
     from tests.tui_support import resume_walk_with_focus_on_answers
 
     await seed_tickets(db, desk.tech.account_id, [("T-860", "Mouse", "Di")])
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-860")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-860")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await resume_walk_with_focus_on_answers(pilot, app)
@@ -293,8 +305,9 @@ async def test_b_steps_back_on_a_flow_walk_and_does_nothing_on_an_ai_walk(store,
     from sqlmodel import select
 
     from rflow_tui.models import L1WalkSession
-    from rflow_tui.services import sessions as svc
-    from rflow_tui.services.flows import import_flow_doc
+    from rflow_tui.services.library import import_flow_doc
+    from rflow_tui.services.walks import endings as walk_endings
+    from rflow_tui.services.walks import start as walk_start
     from tests.fakes import ScriptedGenerator
     from tests.tui_support import SMALL_FLOW, resume_walk_with_focus_on_answers
 
@@ -307,7 +320,7 @@ async def test_b_steps_back_on_a_flow_walk_and_does_nothing_on_an_ai_walk(store,
 
     await seed_tickets(db, desk.tech.account_id, [("T-880", "Outlook", "Bob"), ("T-881", "Outlook", "Bob")])
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-880", flow_id=flow.id)
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-880", flow_id=flow.id)
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await resume_walk_with_focus_on_answers(pilot, app)
@@ -317,9 +330,9 @@ async def test_b_steps_back_on_a_flow_walk_and_does_nothing_on_an_ai_walk(store,
         await wait_for(pilot, lambda: app.screen.query("#answer-yes") and "Microsoft account" in node_text(app))
     [step] = await path(walk.id)
     assert step["node_id"] == "q-account" and step.get("undone")  # undone, kept in the transcript
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="test", reason_category="other")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="test", reason_category="other")
 
-    ai_walk = await svc.start_ai_build_session(
+    ai_walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-881", category="email", problem_text="Outlook"
     )
     generator = ScriptedGenerator(
@@ -341,12 +354,14 @@ async def test_b_steps_back_on_a_flow_walk_and_does_nothing_on_an_ai_walk(store,
 async def test_my_walks_when_column_ticks(store, db, desk, monkeypatch):
     from datetime import UTC, timedelta
 
-    from rflow_tui.services import sessions as svc
+    from rflow_tui.services.walks import endings as walk_endings
     from rflow_tui.tui.screens.my_walks import MyWalksScreen
 
     monkeypatch.setattr(MyWalksScreen, "AGE_TICK", 0.1)
     await seed_tickets(db, desk.tech.account_id, [("T-890", "Mouse", "Di")])
-    walk = await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-890", reason="x", reason_category="other")
+    walk = await walk_endings.escalate_without_walk(
+        db, actor=desk.tech, ticket_id="T-890", reason="x", reason_category="other"
+    )
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")

@@ -6,7 +6,8 @@ from __future__ import annotations
 from sqlmodel import select
 
 from rflow_tui.models import L1WalkSession
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for, with_slow_autosave
 
 
@@ -17,7 +18,7 @@ async def stored_notes(db, session_id: int):
 
 async def test_ctrl_q_right_after_typing_saves_the_notes(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-700", "Keyboard sticky", "Al")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-700")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-700")
     app = with_slow_autosave(make_app(store, desk.tech))
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -31,8 +32,8 @@ async def test_ctrl_q_right_after_typing_saves_the_notes(store, db, desk):
 
 async def test_notes_too_large_to_save_hold_the_quit_until_asked_twice(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-701", "Huge logs", "Bo")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-701")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["kept"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-701")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["kept"])
     app = with_slow_autosave(make_app(store, desk.tech))
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -63,7 +64,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
         engine, open_db = await open_store(url)
         async with open_db() as db:
             desk = await make_desk(db)
-            walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+            walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
         await engine.dispose()
         return walk.id
 

@@ -8,8 +8,11 @@ import pytest
 
 from rflow_tui.config import LLMSettings, Settings
 from rflow_tui.db import open_store
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui import format as tui_format
 from rflow_tui.tui.app import RflowApp
 from tests.conftest import make_desk
@@ -67,7 +70,7 @@ def app_for(url: str, email: str, start: str = "auto") -> RflowApp:
 
 async def flow_walk(db, desk):
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1001", flow_id=flow.id)
+    await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1001", flow_id=flow.id)
 
 
 def screen_is(name: str):
@@ -158,9 +161,11 @@ def test_escalations_screen(snap_compare, db_url):
 
 
 async def escalated_printer(db, desk):
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1003")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Printer shows no IP address"])
-    await svc.escalate(db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1003")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Printer shows no IP address"])
+    await walk_endings.escalate(
+        db, actor=desk.tech, session_id=walk.id, reason="Needs onsite visit", reason_category="hardware"
+    )
 
 
 async def escalation_shown(pilot):
@@ -252,10 +257,10 @@ def test_walk_while_the_ai_streams_the_next_step(snap_compare, db_url, monkeypat
     monkeypatch.setattr(node_card, "clock", lambda: 500.0)
 
     async def ai_walk(db, desk):
-        walk = await svc.start_ai_build_session(
+        walk = await walk_start.start_ai_build_session(
             db, actor=desk.tech, ticket_id="T-1001", category="email", problem_text="Outlook will not open"
         )
-        await svc.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db, actor=desk.tech, session_id=walk.id, generator=ScriptedGenerator(ACCOUNT_Q), judge=None
         )
 

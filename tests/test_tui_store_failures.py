@@ -15,8 +15,9 @@ from sqlmodel import select
 
 from rflow_tui.db import db_session_factory, make_engine, open_store
 from rflow_tui.models import L1WalkSession
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from tests import pg_cluster
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
@@ -80,7 +81,7 @@ async def test_a_database_restart_during_a_walk_loses_nothing_typed(cluster, pg)
     async with sessions() as db:
         desk = await make_desk(db)
         flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-        walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
+        walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-1", flow_id=flow.id)
     app = make_app(pg, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -152,7 +153,9 @@ async def test_the_escalations_feed_reconnects_through_a_restart_and_misses_noth
     async with sessions() as db:
         desk = await make_desk(db)
         await seed_tickets(db, desk.tech.account_id, [("T-4", "Plotter", "Pat")])
-        await svc.escalate_without_walk(db, actor=desk.tech, ticket_id="T-1", reason="no mail", reason_category="other")
+        await walk_endings.escalate_without_walk(
+            db, actor=desk.tech, ticket_id="T-1", reason="no mail", reason_category="other"
+        )
     app = make_app(pg, desk.engineer, start="escalations")
     async with app.run_test(size=(130, 40)) as pilot:
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1)
@@ -166,14 +169,14 @@ async def test_the_escalations_feed_reconnects_through_a_restart_and_misses_noth
         cluster.start()
         async with sessions() as db:
             for ticket_id, reason in (("T-2", "no paper"), ("T-3", "no toner")):
-                await svc.escalate_without_walk(
+                await walk_endings.escalate_without_walk(
                     db, actor=desk.tech, ticket_id=ticket_id, reason=reason, reason_category="hardware"
                 )
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 3, timeout=20)
         await wait_for(pilot, lambda: app.screen.sub_title.endswith(" · live"))
         assert notified(app, "Reconnected")
         async with sessions() as db:  # and live again: a commit now arrives without a poll
-            await svc.escalate_without_walk(
+            await walk_endings.escalate_without_walk(
                 db, actor=desk.tech, ticket_id="T-4", reason="no ink", reason_category="hardware"
             )
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 4, timeout=5)
@@ -207,7 +210,7 @@ def short_lock_wait(db_url):
 async def test_a_lock_held_too_long_says_busy_and_keeps_the_notes_and_the_reason(lite_url, lite):
     store, db, desk = lite
     await seed_tickets(db, desk.tech.account_id, [("T-500", "Disk clicking", "Al")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-500")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-500")
     app_store = short_lock_wait(lite_url)
     app = make_app(app_store, desk.tech)
     holder = sqlite3.connect(lite_url.split(":///", 1)[1], isolation_level=None)
@@ -254,7 +257,7 @@ BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: l1_walk_session.ticket_id')
 async def test_an_integrity_error_on_escalate_is_shown_and_the_reason_kept(lite):
     store, db, desk = lite
     await seed_tickets(db, desk.tech.account_id, [("T-501", "Screen flickers", "Bo")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-501")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-501")
     await db.exec(text(REFUSE_ESCALATION))
     await db.commit()
     app = make_app(store, desk.tech)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from rflow_tui.services import sessions as svc
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.tui_support import make_app, resume_walk_with_focus_on_answers, seed_tickets, wait_for
 
 
@@ -19,8 +20,8 @@ def data_home(tmp_path, monkeypatch):
 
 async def copy_from_walk(store, db, desk, ticket_id: str):
     await seed_tickets(db, desk.tech.account_id, [(ticket_id, "Mouse [red]x[/]", "Di")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id)
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Replaced the batteries"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id=ticket_id)
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["Replaced the batteries"])
     app = make_app(store, desk.tech)
     async with app.run_test(size=(120, 34)) as pilot:
         await resume_walk_with_focus_on_answers(pilot, app)

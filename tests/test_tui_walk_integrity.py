@@ -7,10 +7,10 @@ import pytest
 from sqlmodel import select
 
 from rflow_tui.models import L1WalkSession
-from rflow_tui.services import flows
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
 from rflow_tui.services.users import update_user
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui import format as tui_format
 from tests.tui_support import SMALL_FLOW, make_app, seed_tickets, wait_for
 
@@ -25,7 +25,7 @@ def frozen_clock(monkeypatch):
 async def flow_walk(db, desk, actor) -> L1WalkSession:
     await seed_tickets(db, desk.tech.account_id, [("T-100", "Outlook will not open after update", "Bob")])
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    return await svc.start_flow_session(db, actor=actor, ticket_id="T-100", flow_id=flow.id)
+    return await walk_start.start_flow_session(db, actor=actor, ticket_id="T-100", flow_id=flow.id)
 
 
 async def stored(db, walk_id: int) -> L1WalkSession:
@@ -100,8 +100,8 @@ async def test_a_step_back_in_another_window_refuses_the_stale_answer_and_shows_
     async with app.run_test(size=(130, 40)) as pilot:
         await resume_the_walk(pilot, app)
         # Another window answers the first question, then steps back to it.
-        await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", node_id="q-account")
-        await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", node_id="q-account")
+        await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
         await pilot.press("1")
         await wait_for(pilot, lambda: "stepped back" in str(app.screen.query_one("#transcript-body").render()))
         path = (await stored(db, walk.id)).walked_path

@@ -11,8 +11,9 @@ from sqlmodel import select
 
 from rflow_tui.ai.errors import GenerationError
 from rflow_tui.models import L1WalkSession, Ticket
-from rflow_tui.services import sessions as svc
-from rflow_tui.services.flows import import_flow_doc
+from rflow_tui.services.library import import_flow_doc
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui import format as tui_format
 from rflow_tui.tui.widgets import AnswerBar
 from tests.tui_support import (
@@ -86,7 +87,7 @@ async def back_from(pilot, app, dialog: str) -> None:
 
 async def test_an_ai_walk_whose_first_step_fails_still_answers_t_e_and_r(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-100", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-100", category="email", problem_text="Outlook"
     )
     generator = Steps(GenerationError("The AI service is overloaded."), ACCOUNT_Q)
@@ -108,7 +109,7 @@ async def test_an_ai_walk_whose_first_step_fails_still_answers_t_e_and_r(store, 
 
 async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-110", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-110", category="email", problem_text="Outlook"
     )
     first_step, second_step = asyncio.Event(), asyncio.Event()
@@ -172,7 +173,7 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
 
 async def test_after_a_step_note_the_keys_answer_again(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-120", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-120", category="email", problem_text="Outlook"
     )
     app = make_app(store, desk.tech, generator=Steps(ACCOUNT_Q, SAFE_MODE))
@@ -193,7 +194,7 @@ async def test_after_a_step_note_the_keys_answer_again(store, db, desk):
 async def test_enter_after_an_instruction_does_not_answer_the_next_question(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-200", "Outlook will not open", "Bob")])
     flow = await import_flow_doc(db, actor=desk.owner, doc=SMALL_FLOW, source="test")
-    walk = await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-200", flow_id=flow.id)
+    walk = await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-200", flow_id=flow.id)
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -219,7 +220,7 @@ async def test_enter_after_an_instruction_does_not_answer_the_next_question(stor
 )
 async def test_f_keys_during_a_walk_save_the_notes_typed_a_moment_ago(store, db, desk, key, lands_on):
     await seed_tickets(db, desk.coverage.account_id, [("T-300", "Keyboard sticky", "Al")])
-    walk = await svc.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-300")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-300")
     app = with_slow_autosave(make_app(store, desk.coverage))
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -233,8 +234,8 @@ async def test_f_keys_during_a_walk_save_the_notes_typed_a_moment_ago(store, db,
 
 async def test_f2_with_notes_too_large_to_save_keeps_the_walk_and_its_text(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-310", "Huge logs", "Bo")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-310")
-    await svc.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["kept"])
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-310")
+    await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["kept"])
     app = with_slow_autosave(make_app(store, desk.tech))
     huge = "log line\n" * 40_000
     async with app.run_test(size=(130, 40)) as pilot:
@@ -251,7 +252,7 @@ async def test_f2_with_notes_too_large_to_save_keeps_the_walk_and_its_text(store
 
 async def test_notes_are_saved_when_a_dialog_covers_them(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-320", "Mouse", "Di")])
-    walk = await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-320")
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-320")
     app = with_slow_autosave(make_app(store, desk.tech))
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -279,7 +280,7 @@ async def test_the_walk_shows_the_ticket_and_its_description_folds_away(store, d
         )
     )
     await db.commit()
-    await svc.start_adhoc_session(db, actor=desk.tech, ticket_id="T-400")
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-400")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -308,7 +309,7 @@ async def test_h_unfolds_the_authors_help_under_the_step_and_folds_it_again(stor
     doc["nodes"][1]["help"] = "Hold Ctrl while clicking the Outlook icon.\n[bold red]x[/] [@click=app.quit]q[/]"
     await seed_tickets(db, desk.tech.account_id, [("T-500", "Outlook will not open", "Bob")])
     flow = await import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
-    await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-500", flow_id=flow.id)
+    await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-500", flow_id=flow.id)
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -350,7 +351,7 @@ async def test_v_draws_the_flow_with_the_path_walked_and_the_node_the_walk_is_on
     doc["nodes"][2]["text"] = "[@click=app.quit]Does[/] Outlook open in safe mode?"  # literal in the map too
     await seed_tickets(db, desk.tech.account_id, [("T-502", "Outlook will not open", "Bob")])
     flow = await import_flow_doc(db, actor=desk.owner, doc=doc, source="test")
-    await svc.start_flow_session(db, actor=desk.tech, ticket_id="T-502", flow_id=flow.id)
+    await walk_start.start_flow_session(db, actor=desk.tech, ticket_id="T-502", flow_id=flow.id)
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
@@ -379,7 +380,7 @@ async def test_v_draws_the_flow_with_the_path_walked_and_the_node_the_walk_is_on
 
 
 async def test_v_on_an_ai_walk_says_there_is_no_map(store, db, desk):
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-1", category="email", problem_text="Outlook will not open"
     )
     assert walk.id
@@ -447,7 +448,7 @@ async def back_and_resume(pilot, app) -> None:
 
 async def test_in_every_state_each_footer_key_does_what_the_footer_says(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-130", "Outlook will not open", "Bob")])
-    walk = await svc.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=desk.tech, ticket_id="T-130", category="email", problem_text="Outlook"
     )
     first_step = asyncio.Event()

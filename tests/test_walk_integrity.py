@@ -15,7 +15,7 @@ from sqlmodel import select
 from rflow_tui.flows.check import check_flow
 from rflow_tui.flows.format import node_by_id
 from rflow_tui.models import AuditLog, FlowProposal, L1WalkSession, Ticket
-from rflow_tui.services import flows, sessions, tickets
+from rflow_tui.services import tickets
 from rflow_tui.services.errors import (
     AccessDenied,
     InvalidState,
@@ -24,6 +24,12 @@ from rflow_tui.services.errors import (
     WalkInProgress,
 )
 from rflow_tui.services.users import update_user
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import reads as walk_reads
+from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks import steps as walk_steps
 from tests.fakes import ScriptedGenerator
 from tests.test_flow_walk import start_walk
 
@@ -38,11 +44,11 @@ async def reload(db, walk_id: int) -> L1WalkSession:
 
 
 async def ai_walk(db, desk, *nodes, actor=None, ticket="T-1"):
-    walk = await sessions.start_ai_build_session(
+    walk = await walk_start.start_ai_build_session(
         db, actor=actor or desk.tech, ticket_id=ticket, category="email", problem_text="Outlook will not open"
     )
     gen = ScriptedGenerator(*nodes)
-    node = await sessions.advance_ai_build(db, actor=actor or desk.tech, session_id=walk.id, generator=gen, judge=None)
+    node = await ai_steps.advance_ai_build(db, actor=actor or desk.tech, session_id=walk.id, generator=gen, judge=None)
     return walk, gen, node
 
 
@@ -56,16 +62,16 @@ async def test_a_tech_deactivated_mid_walk_can_neither_step_nor_note_nor_end_the
     before = (await reload(db, walk.id)).walked_path, (await reload(db, ai.id)).walked_path
 
     attempts = [
-        flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no"),
-        flows.step_back(db, actor=desk.tech, session_id=walk.id),
-        sessions.advance_ai_build(
+        flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no"),
+        flow_steps.step_back(db, actor=desk.tech, session_id=walk.id),
+        ai_steps.advance_ai_build(
             db, actor=desk.tech, session_id=ai.id, generator=gen, judge=None, token=node["token"], answer="yes"
         ),
-        sessions.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["x"]),
-        sessions.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other"),
-        sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="r"),
-        sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-3"),
-        sessions.escalate_without_walk(db, actor=desk.tech, ticket_id="T-3", reason="r", reason_category="other"),
+        walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["x"]),
+        walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other"),
+        walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="r"),
+        walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-3"),
+        walk_endings.escalate_without_walk(db, actor=desk.tech, ticket_id="T-3", reason="r", reason_category="other"),
     ]
     for attempt in attempts:
         with pytest.raises(RightsChanged, match="deactivated") as refused:
@@ -79,19 +85,19 @@ async def test_a_tech_deactivated_mid_walk_can_neither_step_nor_note_nor_end_the
 
 async def test_an_engineer_whose_coverage_was_revoked_cannot_walk_but_still_sees_escalations(db, desk):
     walk = await start_walk(db, desk)
-    await sessions.take_over(db, actor=desk.coverage, session_id=walk.id)
+    await walk_start.take_over(db, actor=desk.coverage, session_id=walk.id)
     await update_user(db, actor=desk.owner, email=desk.coverage.email, coverage=False)
     with pytest.raises(RightsChanged, match="without L1 coverage"):
-        await flows.answer_flow_node(db, actor=desk.coverage, session_id=walk.id, answer="no")
+        await flow_steps.answer_flow_node(db, actor=desk.coverage, session_id=walk.id, answer="no")
     with pytest.raises(RightsChanged, match="without L1 coverage"):
-        await sessions.active_sessions_for(db, actor=desk.coverage)
-    assert await sessions.list_escalations(db, actor=desk.coverage) == []
+        await walk_reads.active_sessions_for(db, actor=desk.coverage)
+    assert await walk_reads.list_escalations(db, actor=desk.coverage) == []
     assert (await reload(db, walk.id)).walked_path == []
 
 
 async def test_a_user_who_never_had_the_right_gets_a_plain_refusal(db, desk):
     with pytest.raises(AccessDenied) as refused:
-        await sessions.start_adhoc_session(db, actor=desk.engineer, ticket_id="T-1")
+        await walk_start.start_adhoc_session(db, actor=desk.engineer, ticket_id="T-1")
     assert not isinstance(refused.value, RightsChanged)
 
 
@@ -99,7 +105,7 @@ async def test_a_reactivated_tech_walks_again(db, desk):
     walk = await start_walk(db, desk)
     await update_user(db, actor=desk.owner, email=desk.tech.email, active=False)
     await update_user(db, actor=desk.owner, email=desk.tech.email, active=True)
-    node = await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
+    node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
     assert node["id"] == "local"
 
 
@@ -109,10 +115,10 @@ async def test_a_reactivated_tech_walks_again(db, desk):
 async def test_a_second_walk_on_a_ticket_is_refused_and_points_at_the_first(db, desk):
     first = await start_walk(db, desk)
     with pytest.raises(WalkInProgress, match="your active flow walk") as mine:
-        await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+        await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     assert (mine.value.session_id, mine.value.yours) == (first.id, True)
     with pytest.raises(WalkInProgress, match=r"Tina Tech's active flow walk .*take it over") as theirs:
-        await sessions.start_ai_build_session(
+        await walk_start.start_ai_build_session(
             db, actor=desk.coverage, ticket_id="T-1", category="email", problem_text="Outlook"
         )
     assert (theirs.value.session_id, theirs.value.yours, theirs.value.owner_user_id) == (first.id, False, desk.tech.id)
@@ -122,14 +128,14 @@ async def test_a_second_walk_on_a_ticket_is_refused_and_points_at_the_first(db, 
 
 async def test_taking_over_a_walk_moves_it_to_the_new_tech_and_is_audited(db, desk):
     walk = await start_walk(db, desk)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", note="laptop")
-    taken = await sessions.take_over(db, actor=desk.coverage, session_id=walk.id)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", note="laptop")
+    taken = await walk_start.take_over(db, actor=desk.coverage, session_id=walk.id)
     assert (taken.created_by_user_id, taken.acting_as) == (desk.coverage.id, "l1_coverage")
     assert [s.node_id for s in (await reload(db, walk.id)).steps] == ["kind"]
     [entry] = await db.exec(select(AuditLog).where(AuditLog.action == "l1.session.take_over"))
     assert (entry.actor_user_id, entry.details["from_user_id"]) == (desk.coverage.id, desk.tech.id)
-    assert [w.id for w in await sessions.active_sessions_for(db, actor=desk.coverage)] == [walk.id]
-    assert await sessions.active_sessions_for(db, actor=desk.tech) == []
+    assert [w.id for w in await walk_reads.active_sessions_for(db, actor=desk.coverage)] == [walk.id]
+    assert await walk_reads.active_sessions_for(db, actor=desk.tech) == []
 
 
 async def test_the_store_itself_refuses_a_second_active_walk_on_a_ticket(db, desk):
@@ -150,22 +156,24 @@ async def test_the_store_itself_refuses_a_second_active_walk_on_a_ticket(db, des
         await db.commit()
     await db.rollback()
     # Closed walks do not count: a new walk after the first one ends is fine.
-    await sessions.escalate(db, actor=desk.tech, session_id=first.id, reason="r", reason_category="other")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=first.id, reason="r", reason_category="other")
     await tickets.reopen_ticket(db, actor=desk.tech, ticket_id="T-1")
-    again = await sessions.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+    again = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     assert again.status == "active"
 
 
 async def test_escalating_without_a_walk_never_flips_a_resolved_ticket(db, desk):
     walk = await start_walk(db, desk)
-    await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Reset it")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Reset it")
     with pytest.raises(InvalidState, match="T-1 is resolved; reopen it"):
-        await sessions.escalate_without_walk(db, actor=desk.tech, ticket_id="T-1", reason="r", reason_category="other")
+        await walk_endings.escalate_without_walk(
+            db, actor=desk.tech, ticket_id="T-1", reason="r", reason_category="other"
+        )
     ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-1"))).one()
     assert (ticket.status, ticket.resolution_notes) == ("resolved", "Reset it")
 
     await tickets.reopen_ticket(db, actor=desk.tech, ticket_id="T-1")
-    escalated = await sessions.escalate_without_walk(
+    escalated = await walk_endings.escalate_without_walk(
         db, actor=desk.tech, ticket_id="T-1", reason="needs a new disk", reason_category="hardware"
     )
     assert escalated.status == "escalated"
@@ -176,7 +184,9 @@ async def test_escalating_without_a_walk_never_flips_a_resolved_ticket(db, desk)
 async def test_escalating_without_a_walk_is_refused_while_a_walk_is_active(db, desk):
     walk = await start_walk(db, desk)
     with pytest.raises(WalkInProgress, match="escalate that walk instead"):
-        await sessions.escalate_without_walk(db, actor=desk.tech, ticket_id="T-1", reason="r", reason_category="other")
+        await walk_endings.escalate_without_walk(
+            db, actor=desk.tech, ticket_id="T-1", reason="r", reason_category="other"
+        )
     assert (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-1"))).one().status == "in_progress"
     assert (await reload(db, walk.id)).status == "active"
 
@@ -188,8 +198,8 @@ async def test_a_walk_whose_ticket_was_closed_meanwhile_cannot_close_it_again(db
     db.add(ticket)
     await db.commit()
     for end in (
-        sessions.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other"),
-        sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="mine"),
+        walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="r", reason_category="other"),
+        walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="mine"),
     ):
         with pytest.raises(InvalidState, match="reopen it"):
             await end
@@ -209,11 +219,11 @@ async def test_reopening_refuses_an_open_ticket(db, desk):
 
 async def test_a_helpful_ai_walks_proposal_ends_in_the_fix_the_ai_served(db, desk):
     walk, gen, node = await ai_walk(db, desk, QUESTION, FIXED)
-    served = await sessions.advance_ai_build(
+    served = await ai_steps.advance_ai_build(
         db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, token=node["token"], answer="yes"
     )
     assert served["type"] == "resolution"
-    await sessions.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Add-in off")
+    await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="Add-in off")
     [proposal] = await db.exec(select(FlowProposal))
     tree = proposal.proposed_flow_data["tree_structure"]
     assert check_flow(tree) == []
@@ -224,21 +234,21 @@ async def test_a_helpful_ai_walks_proposal_ends_in_the_fix_the_ai_served(db, des
 
 async def test_a_step_back_in_another_window_makes_a_stale_answer_refused(db, desk):
     walk = await start_walk(db, desk)
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
     seen = (await reload(db, walk.id)).version  # window A shows "works"
 
     # Window B answers "works", then steps back to it: the walk is on "works" again.
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", node_id="works")
-    back = await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", node_id="works")
+    back = await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
     assert back["id"] == "works"
 
     with pytest.raises(StaleWalk, match="moved on in another window"):
-        await flows.answer_flow_node(
+        await flow_steps.answer_flow_node(
             db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="works", version=seen
         )
     with pytest.raises(StaleWalk):
-        await flows.step_back(db, actor=desk.tech, session_id=walk.id, version=seen)
+        await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id, version=seen)
     stored = await reload(db, walk.id)
     assert [(s.node_id, s.answer, s.undone) for s in stored.steps] == [
         ("kind", "no", False),
@@ -246,7 +256,7 @@ async def test_a_step_back_in_another_window_makes_a_stale_answer_refused(db, de
         ("works", "no", True),
     ]
     # The window that reloaded answers with the version it now sees.
-    await flows.answer_flow_node(
+    await flow_steps.answer_flow_node(
         db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="works", version=stored.version
     )
 
@@ -255,7 +265,7 @@ async def test_a_reused_model_node_id_cannot_let_a_stale_window_answer_the_new_q
     reused = {"id": "q", "type": "question", "text": "Does it open after the restart?"}
     walk, gen, first = await ai_walk(db, desk, QUESTION, reused, RESTART)
     # Window A answers; the model serves its next question under the same id.
-    second = await sessions.advance_ai_build(
+    second = await ai_steps.advance_ai_build(
         db,
         actor=desk.tech,
         session_id=walk.id,
@@ -268,7 +278,7 @@ async def test_a_reused_model_node_id_cannot_let_a_stale_window_answer_the_new_q
     assert second["id"] == first["id"] and second["token"] != first["token"]
     # Window B still shows the first question and answers it.
     with pytest.raises(StaleWalk, match="not the question waiting"):
-        await sessions.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db,
             actor=desk.tech,
             session_id=walk.id,
@@ -286,7 +296,7 @@ async def test_a_reused_model_node_id_cannot_let_a_stale_window_answer_the_new_q
 async def test_an_answer_without_the_served_token_is_refused(db, desk):
     walk, gen, _node = await ai_walk(db, desk, QUESTION, RESTART)
     with pytest.raises(Exception, match="token"):
-        await sessions.advance_ai_build(
+        await ai_steps.advance_ai_build(
             db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q", answer="yes"
         )
     assert (await reload(db, walk.id)).walked_path == []
@@ -298,9 +308,9 @@ async def test_a_node_served_before_tokens_gets_one_when_it_is_shown_again(db, d
     stored.pending_node = {k: v for k, v in node.items() if k != "token"}
     db.add(stored)
     await db.commit()
-    shown = await sessions.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
+    shown = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert shown["token"] and (await reload(db, walk.id)).pending_node == shown
-    nxt = await sessions.advance_ai_build(
+    nxt = await ai_steps.advance_ai_build(
         db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, token=shown["token"], answer="no"
     )
     assert nxt["id"] == "i-restart" and len(gen.calls) == 2

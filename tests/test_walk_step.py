@@ -14,8 +14,9 @@ from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps, read_pa
 from rflow_tui.flows.check import check_flow
 from rflow_tui.flows.format import node_by_id
 from rflow_tui.flows.walked_path import normalize_walked_path
-from rflow_tui.services import flows, sessions
 from rflow_tui.services.export import session_transcript, transcript_markdown
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import flow_steps as flow_steps
 from tests.test_flow_walk import start_walk
 
 QUESTION = {
@@ -109,12 +110,12 @@ async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
     ]
     assert "Microsoft account or local account? -> **No**" in transcript_markdown(transcript)
 
-    node = await flows.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+    node = await flow_steps.current_flow_node(db, actor=desk.tech, session_id=walk.id)
     assert node["id"] == "local"
-    await flows.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None, node_id="local")
-    back = await flows.step_back(db, actor=desk.tech, session_id=walk.id)
+    await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None, node_id="local")
+    back = await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
     assert back["id"] == "local"
-    stored = await sessions.get_session(db, actor=desk.tech, session_id=walk.id)
+    stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert stored.walked_path[0] == {**old_path[0], "node_type": "question"} | {
         "answer_label": "No",
         "yes_label": "Yes",

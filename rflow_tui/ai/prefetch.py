@@ -8,7 +8,7 @@ hands it over only when the prompt the model would be sent now is the very promp
 it was sent then, so a step note, a step back or another window's step makes it
 miss. Claiming one answer throws the others away; ``discard`` throws all away.
 Nothing here touches the store: a prefetched node is stored as pending only once its
-answer is chosen (``services.sessions.serve_ai_node``).
+answer is chosen (``services.walks.ai_steps.serve_ai_node``).
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def cmd_flows_import(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.services.flows import import_flow_doc
+        from rflow_tui.services.library import import_flow_doc
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
@@ -204,7 +204,7 @@ def cmd_flows_export(args) -> int:
 
     async def go() -> int:
         from rflow_tui.flows.diagram import RENDERERS
-        from rflow_tui.services.flows import find_flow, flow_document
+        from rflow_tui.services.library import find_flow, flow_document
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
@@ -220,7 +220,7 @@ def cmd_flows_list(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.services.flows import list_flows
+        from rflow_tui.services.library import list_flows
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)

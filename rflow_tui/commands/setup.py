@@ -140,7 +140,7 @@ def cmd_init(args) -> int:
 
     async def go() -> int:
         from rflow_tui.config import safe_url
-        from rflow_tui.services.flows import install_starter_library
+        from rflow_tui.services.library import install_starter_library
         from rflow_tui.services.users import bind_user, create_account
 
         async with store(settings) as db:

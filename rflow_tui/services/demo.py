@@ -44,7 +44,7 @@ async def seed_demo(db: AsyncSession) -> DemoDesk:
     await record_import(db, owner, count=len(rows), source="demo tickets")
     await db.commit()
 
-    from rflow_tui.services.flows import install_starter_library
+    from rflow_tui.services.library import install_starter_library
 
     await install_starter_library(db, actor=owner)
     account = await db.get(Account, owner.account_id)

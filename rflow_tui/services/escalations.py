@@ -24,7 +24,7 @@ from rflow_tui.services import tickets
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
 from rflow_tui.services.fields import accepted
-from rflow_tui.services.sessions import _audit  # one shape for every audit entry about a walk
+from rflow_tui.services.walks.core import audit_walk
 
 COMMENT_CAP = 16 * 1024
 OUTCOME_NOTES_CAP = 64 * 1024
@@ -122,7 +122,7 @@ async def claim(db: AsyncSession, *, actor: User, session_id: int, take_over: bo
         walk.claimed_by_user_id = row_id(actor)
         walk.claimed_at = utcnow()
         db.add(walk)
-        await _audit(db, actor, walk, "escalation.claim", from_user_id=previous)
+        await audit_walk(db, actor, walk, "escalation.claim", from_user_id=previous)
     return walk
 
 
@@ -136,7 +136,7 @@ async def release(db: AsyncSession, *, actor: User, session_id: int) -> L1WalkSe
         walk.claimed_by_user_id = None
         walk.claimed_at = None
         db.add(walk)
-        await _audit(db, actor, walk, "escalation.release")
+        await audit_walk(db, actor, walk, "escalation.release")
     return walk
 
 
@@ -154,7 +154,7 @@ async def add_comment(db: AsyncSession, *, actor: User, session_id: int, body: s
         )
         db.add(comment)
         await db.flush()
-        await _audit(db, actor, walk, "escalation.comment", comment_id=comment.id, size=len(body))
+        await audit_walk(db, actor, walk, "escalation.comment", comment_id=comment.id, size=len(body))
     return comment
 
 
@@ -203,7 +203,7 @@ async def close(db: AsyncSession, *, actor: User, session_id: int, outcome: str,
             walk.claimed_by_user_id, walk.claimed_at = row_id(actor), now
         db.add(walk)
         status = await _ticket_follows(db, actor, walk, TicketStatus.ESCALATED, TicketStatus.RESOLVED, notes)
-        await _audit(db, actor, walk, "escalation.close", outcome=outcome, ticket_status=status)
+        await audit_walk(db, actor, walk, "escalation.close", outcome=outcome, ticket_status=status)
     return walk
 
 
@@ -218,5 +218,5 @@ async def reopen(db: AsyncSession, *, actor: User, session_id: int) -> L1WalkSes
         walk.closed_at = walk.closed_by_user_id = walk.outcome = walk.outcome_notes = None
         db.add(walk)
         status = await _ticket_follows(db, actor, walk, TicketStatus.RESOLVED, TicketStatus.ESCALATED, None)
-        await _audit(db, actor, walk, "escalation.reopen", ticket_status=status, **previous)
+        await audit_walk(db, actor, walk, "escalation.reopen", ticket_status=status, **previous)
     return walk

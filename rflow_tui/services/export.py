@@ -24,9 +24,10 @@ from rflow_tui.domain.enums import (
 )
 from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.models import Flow, FlowProposal, User, row_id
-from rflow_tui.services import sessions, tickets
+from rflow_tui.services import tickets
 from rflow_tui.services.access import in_account
 from rflow_tui.services.errors import ServiceError
+from rflow_tui.services.walks import core as walk_core
 from rflow_tui.text import clean, inert_json
 
 
@@ -62,7 +63,7 @@ def _note(note: Any) -> str:
 
 async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
     """Everything a PSA ticket needs about one walk, as plain JSON-ready values."""
-    walk = await sessions.get_session(db, actor=actor, session_id=session_id)
+    walk = await walk_core.get_session(db, actor=actor, session_id=session_id)
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
     tech = await in_account(db, User, actor.account_id, id=walk.created_by_user_id)
     walked: dict[str, Any] | None = None
@@ -81,7 +82,7 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
             }
     end_node = None
     if walk.session_kind in WALKS_A_TREE:
-        from rflow_tui.services.flows import current_flow_node
+        from rflow_tui.services.walks.flow_steps import current_flow_node
 
         try:
             node = await current_flow_node(db, actor=actor, session_id=row_id(walk))

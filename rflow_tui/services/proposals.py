@@ -24,7 +24,7 @@ from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, ValidationFailed
 from rflow_tui.services.fields import accepted, accepted_line
-from rflow_tui.services.flows import _store_flow, slugify
+from rflow_tui.services.library import _store_flow, slugify
 from rflow_tui.text import clean
 
 REASON_CAP = 4000

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from rflow_tui.services import sessions as session_svc
+from rflow_tui.services.walks import reads as walk_reads
 from rflow_tui.tui.format import KIND_NAMES, plural, since
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
@@ -57,8 +57,8 @@ class MyWalksScreen(StoreGuard, Screen):
 
     @work(exclusive=True, group="my-walks")
     async def load(self) -> None:
-        walks = await self.ctx.call(session_svc.my_finished_walks)
-        subjects = await self.ctx.call(session_svc.walk_subjects, walks=walks)
+        walks = await self.ctx.call(walk_reads.my_finished_walks)
+        subjects = await self.ctx.call(walk_reads.walk_subjects, walks=walks)
         table = self.query_one(DataTable)
         selected = str(self.walks[table.cursor_row].id) if self.walks and table.cursor_row < len(self.walks) else None
         row, scroll_y = table.cursor_row, table.scroll_y

@@ -9,9 +9,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
-from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.services.tickets import problem_text
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 
@@ -62,7 +63,7 @@ class NoKnowledgeScreen(StoreGuard, ModalScreen):
             return
         try:
             await self.ctx.call(
-                session_svc.escalate_without_walk,
+                walk_endings.escalate_without_walk,
                 ticket_id=self.ticket.ticket_id,
                 ticket_kind=self.ticket.ticket_kind,
                 problem_text=problem_text(self.ticket),
@@ -79,7 +80,7 @@ class NoKnowledgeScreen(StoreGuard, ModalScreen):
     async def action_adhoc(self) -> None:
         try:
             walk = await self.ctx.call(
-                session_svc.start_adhoc_session, ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind
+                walk_start.start_adhoc_session, ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind
             )
         except ServiceError as exc:
             self.query_one("#nk-error", Static).update(plain(str(exc)))

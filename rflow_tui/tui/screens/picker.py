@@ -270,7 +270,7 @@ class PickerScreen(StoreGuard, Screen):
 
     @work(group="resume")
     async def offer_resume(self) -> None:
-        from rflow_tui.services.sessions import active_sessions_for
+        from rflow_tui.services.walks.reads import active_sessions_for
 
         if self._offered_resume:
             return

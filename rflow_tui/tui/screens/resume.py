@@ -39,7 +39,7 @@ class ResumeDialog(StoreGuard, ModalScreen):
 
     @work(exclusive=True)
     async def load(self) -> None:
-        from rflow_tui.services.sessions import active_sessions_for, walk_subjects
+        from rflow_tui.services.walks.reads import active_sessions_for, walk_subjects
 
         walks = self.given if self.given is not None else await self.ctx.call(active_sessions_for)
         options = self.query_one(OptionList)

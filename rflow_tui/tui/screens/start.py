@@ -12,9 +12,11 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, LoadingIndicator, OptionList, Static, TextArea
 from textual.widgets.option_list import Option
 
-from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import ServiceError, WalkInProgress
 from rflow_tui.services.tickets import problem_text
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
 
@@ -67,7 +69,7 @@ class StartDialog(StoreGuard, ModalScreen):
 
     @work(exclusive=True)
     async def load_options(self) -> None:
-        from rflow_tui.services.flows import match_flows
+        from rflow_tui.services.library import match_flows
         from rflow_tui.services.proposals import match_proposals
 
         ticket = dict(subject=self.ticket.subject, body=self.ticket.body or "")
@@ -151,7 +153,7 @@ class StartDialog(StoreGuard, ModalScreen):
                 if reason is None:
                     return
                 await self.ctx.call(
-                    session_svc.escalate_without_walk,
+                    walk_endings.escalate_without_walk,
                     **ticket,
                     **reason,
                     problem_text=problem_text(self.ticket),
@@ -161,18 +163,18 @@ class StartDialog(StoreGuard, ModalScreen):
                 self.dismiss(None)
                 return
             if kind == "flow":
-                walk = await self.ctx.call(session_svc.start_flow_session, **ticket, flow_id=target.id)
+                walk = await self.ctx.call(walk_start.start_flow_session, **ticket, flow_id=target.id)
             elif kind == "proposal":
-                walk = await self.ctx.call(session_svc.start_proposal_session, **ticket, proposal_id=target.id)
+                walk = await self.ctx.call(walk_start.start_proposal_session, **ticket, proposal_id=target.id)
             elif kind == "ai":
                 walk = await self.ctx.call(
-                    session_svc.start_ai_build_session,
+                    walk_start.start_ai_build_session,
                     **ticket,
                     category=self.query_one("#category", Input).value,
                     problem_text=self.query_one("#problem", TextArea).text,
                 )
             else:
-                walk = await self.ctx.call(session_svc.start_adhoc_session, **ticket)
+                walk = await self.ctx.call(walk_start.start_adhoc_session, **ticket)
         except WalkInProgress as exc:
             await self._offer_existing(exc)
             return
@@ -204,9 +206,9 @@ class StartDialog(StoreGuard, ModalScreen):
             return
         try:
             if busy.yours:
-                walk = await self.ctx.call(session_svc.get_session, session_id=busy.session_id)
+                walk = await self.ctx.call(walk_core.get_session, session_id=busy.session_id)
             else:
-                walk = await self.ctx.call(session_svc.take_over, session_id=busy.session_id)
+                walk = await self.ctx.call(walk_start.take_over, session_id=busy.session_id)
         except ServiceError as exc:
             self._error(str(exc))
             return

@@ -16,8 +16,11 @@ from textual.widgets import Footer, Header, Input, Static, TextArea
 from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
 from rflow_tui.flows.format import answer_labels
-from rflow_tui.services import sessions as session_svc
 from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
+from rflow_tui.services.walks import ai_steps
+from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui.format import KIND_NAMES
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, TicketHeader, Transcript
@@ -127,7 +130,7 @@ class WalkScreen(StoreGuard, Screen):
         if self.walk.session_kind not in WALKS_A_TREE:
             self.notify("Only a flow or a proposal has a map: this walk is built as it goes.", timeout=4)
             return
-        from rflow_tui.services.flows import walk_document
+        from rflow_tui.services.walks.flow_steps import walk_document
         from rflow_tui.tui.screens.flow_map import FlowMapScreen
 
         doc = await self.ctx.call(walk_document, session_id=self.walk.id)
@@ -204,7 +207,7 @@ class WalkScreen(StoreGuard, Screen):
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     async def _reload_walk(self) -> None:
-        self.walk = await self.ctx.call(session_svc.get_session, session_id=self.walk.id)
+        self.walk = await self.ctx.call(walk_core.get_session, session_id=self.walk.id)
         self._refresh_transcript()
 
     # --- loading and answering -------------------------------------------------------
@@ -218,7 +221,7 @@ class WalkScreen(StoreGuard, Screen):
         if kind == WalkKind.AI_BUILD:
             return await self._advance()
         if kind in WALKS_A_TREE:
-            from rflow_tui.services.flows import current_flow_node
+            from rflow_tui.services.walks.flow_steps import current_flow_node
 
             return await self.ctx.call(current_flow_node, session_id=self.walk.id)
         return None
@@ -230,7 +233,7 @@ class WalkScreen(StoreGuard, Screen):
         judge = self.ctx.step_judge()
         ready = self._prefetcher.ready(answer.get("answer")) if self._prefetcher and answer else None
         step = await self.ctx.call(
-            session_svc.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
+            ai_steps.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
         )
         self._stored_walk = step.walk
         if step.served is not None:
@@ -245,7 +248,7 @@ class WalkScreen(StoreGuard, Screen):
         checked = await self._generate(step.context, prefetch)
         self._stored_walk = None
         return await self.ctx.call(
-            session_svc.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge
+            ai_steps.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge
         )
 
     async def _generate(self, context, prefetch=None) -> Any:
@@ -320,7 +323,7 @@ class WalkScreen(StoreGuard, Screen):
         prefetcher = self._prefetcher_for_walk()
         if prefetcher is None:
             return
-        contexts = await self.ctx.call(session_svc.ai_prefetch_contexts, session_id=self.walk.id, token=token)
+        contexts = await self.ctx.call(ai_steps.ai_prefetch_contexts, session_id=self.walk.id, token=token)
         on_screen = self.node is not None and self.node.get("token") == token and not self.busy
         if contexts and on_screen and not self.query_one("#step-note", Input).value.strip():
             prefetcher.start(contexts)
@@ -394,7 +397,7 @@ class WalkScreen(StoreGuard, Screen):
         async def fetch():
             if self.walk.session_kind == WalkKind.AI_BUILD:
                 return await self._advance(node_id=node_id, token=token, answer=answer, note=note, version=version)
-            from rflow_tui.services.flows import answer_flow_node
+            from rflow_tui.services.walks.flow_steps import answer_flow_node
 
             return await self.ctx.call(
                 answer_flow_node, session_id=self.walk.id, answer=answer, note=note, node_id=node_id, version=version
@@ -430,7 +433,7 @@ class WalkScreen(StoreGuard, Screen):
         if self.walk.session_kind not in WALKS_A_TREE or self.busy:
             return
         self._discard_prefetch()  # the context changes: nothing written for the old one fits
-        from rflow_tui.services.flows import step_back
+        from rflow_tui.services.walks.flow_steps import step_back
 
         await self._run(lambda: self.ctx.call(step_back, session_id=self.walk.id, version=self.walk.version))
 
@@ -445,7 +448,7 @@ class WalkScreen(StoreGuard, Screen):
         self.notes.focus_editor()
 
     async def _store_notes(self, notes: list[str]) -> None:
-        await self.ctx.call(session_svc.update_notes, session_id=self.walk.id, notes=notes)
+        await self.ctx.call(walk_steps.update_notes, session_id=self.walk.id, notes=notes)
 
     # --- endings ---------------------------------------------------------------------
 
@@ -455,7 +458,7 @@ class WalkScreen(StoreGuard, Screen):
 
         result = await self.app.push_screen_wait(ResolveDialog(self.resolve_draft))
         if result is not None:
-            await self._finish(session_svc.resolve, result, "resolved")
+            await self._finish(walk_endings.resolve, result, "resolved")
         else:
             self._settle_focus()
 
@@ -465,7 +468,7 @@ class WalkScreen(StoreGuard, Screen):
 
         result = await self.app.push_screen_wait(EscalateDialog(self.escalate_draft))
         if result is not None:
-            await self._finish(session_svc.escalate, result, "escalated")
+            await self._finish(walk_endings.escalate, result, "escalated")
         else:
             self._settle_focus()
 

@@ -1,0 +1,82 @@
+"""What the screens read about walks: my active walks, my finished walks, their subjects, and
+the escalations list."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from rflow_tui.domain.enums import (
+    TicketKind,
+    WalkStatus,
+)
+from rflow_tui.models import L1WalkSession, Ticket, User, row_id
+from rflow_tui.services.access import Need, authorize
+
+
+async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSession]:
+    """The actor's unfinished walks, most recent first: offered first on start (resume)."""
+    await authorize(db, actor, Need.WALK, "walk tickets")
+    rows = await db.exec(
+        select(L1WalkSession)
+        .where(
+            L1WalkSession.account_id == actor.account_id,
+            L1WalkSession.created_by_user_id == actor.id,
+            L1WalkSession.status == WalkStatus.ACTIVE,
+        )
+        .order_by(col(L1WalkSession.last_step_at).desc(), col(L1WalkSession.id).desc())
+    )
+    return list(rows)
+
+
+async def my_finished_walks(db: AsyncSession, *, actor: User, limit: int = 100) -> list[L1WalkSession]:
+    """The actor's own resolved and escalated walks, newest first: a tech confirms an escalation went through."""
+    await authorize(db, actor, Need.MEMBER, "read walks")
+    stmt = (
+        select(L1WalkSession)
+        .where(
+            L1WalkSession.account_id == actor.account_id,
+            L1WalkSession.created_by_user_id == actor.id,
+            col(L1WalkSession.status).in_((WalkStatus.RESOLVED, WalkStatus.ESCALATED)),
+        )
+        .order_by(col(L1WalkSession.resolved_at).desc(), col(L1WalkSession.id).desc())
+        .limit(limit)
+    )
+    return list(await db.exec(stmt))
+
+
+async def walk_subjects(db: AsyncSession, *, actor: User, walks: list[L1WalkSession]) -> dict[int, str]:
+    """Each walk's ticket subject (its problem's first line when the ticket is not on this desk), by walk id."""
+    await authorize(db, actor, Need.MEMBER, "read walks")
+    internal = {w.ticket_id for w in walks if w.ticket_kind == TicketKind.INTERNAL}
+    subjects: dict[str, str] = {}
+    if internal:
+        rows = await db.exec(
+            select(Ticket.ticket_id, Ticket.subject).where(
+                Ticket.account_id == actor.account_id, col(Ticket.ticket_id).in_(internal)
+            )
+        )
+        subjects = dict(rows.all())
+    out = {}
+    for walk in walks:
+        subject = subjects.get(walk.ticket_id) if walk.ticket_kind == TicketKind.INTERNAL else None
+        if not subject and walk.problem_text and walk.problem_text.strip():
+            subject = walk.problem_text.strip().splitlines()[0]
+        out[row_id(walk)] = subject or ""
+    return out
+
+
+async def list_escalations(
+    db: AsyncSession, *, actor: User, since: datetime | None = None, limit: int = 200
+) -> list[L1WalkSession]:
+    """Escalated sessions, newest first; ``since`` keeps only those escalated after it."""
+    await authorize(db, actor, Need.REVIEW, "see the escalations screen")
+    stmt = select(L1WalkSession).where(
+        L1WalkSession.account_id == actor.account_id, L1WalkSession.status == WalkStatus.ESCALATED
+    )
+    if since is not None:
+        stmt = stmt.where(col(L1WalkSession.resolved_at) > since)
+    stmt = stmt.order_by(col(L1WalkSession.resolved_at).desc(), col(L1WalkSession.id).desc()).limit(limit)
+    return list(await db.exec(stmt))
