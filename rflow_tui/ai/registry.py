@@ -12,6 +12,7 @@ from typing import Any
 from rflow_tui.ai.base import NodeGenerator
 from rflow_tui.ai.errors import NoGeneratorError, NoJudgeError
 from rflow_tui.ai.judge import NodeJudge
+from rflow_tui.plugins import load_target, registered
 
 GeneratorFactory = Callable[..., NodeGenerator]
 GENERATORS: dict[str, str] = {
@@ -19,27 +20,6 @@ GENERATORS: dict[str, str] = {
     "fixture": "rflow_tui.ai.fixture:ReplayGenerator.from_settings",
 }
 GENERATOR_ENTRY_POINTS = "rflow.generators"
-
-
-def load_target(target: str) -> Any:
-    """The object an entry-point style ``module:attr.attr`` names, imported now."""
-    import importlib
-
-    module_name, _, attr = target.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
-def registered(builtin: dict[str, str], group: str) -> dict[str, str]:
-    """Built-in names plus third-party ones from an entry-point group (built-ins win)."""
-    from importlib.metadata import entry_points
-
-    names = dict(builtin)
-    for ep in entry_points(group=group):
-        names.setdefault(ep.name, ep.value)
-    return names
 
 
 def available_generators() -> dict[str, str]:

@@ -9,6 +9,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from rflow_tui.plugins import load_target, registered
 from rflow_tui.psa.base import PsaAdapter
 
 ENTRY_POINT_GROUP = "rflow.psa_adapters"
@@ -24,19 +25,11 @@ class NoPsaConfigured(Exception):
 
 def available_adapters() -> dict[str, str]:
     """Entry points of the group, with the shipped ones present even if the metadata is stale."""
-    from importlib.metadata import entry_points
-
-    names = dict(BUILTIN)
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if ep.name not in BUILTIN:
-            names[ep.name] = ep.value
-    return names
+    return registered(BUILTIN, ENTRY_POINT_GROUP)
 
 
 def make_adapter(settings: Any, environ: Mapping[str, str] | None = None) -> PsaAdapter:
     """Build the adapter ``settings.kind`` names (imports it, and httpx, only now)."""
-    from rflow_tui.ai.registry import load_target
-
     if not settings.kind:
         raise NoPsaConfigured("no PSA is configured: set kind in the [psa] table of config.toml")
     target = available_adapters().get(settings.kind)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, LoadingIndicator, Static, TextArea
 
-from rflow_tui.tui.commands import RflowCommands
+from rflow_tui.tui.messages import ResumeRequested, TicketChosen
+from rflow_tui.tui.palette import RflowCommands
 from rflow_tui.tui.safe import GuardedApp, plain
 
 
@@ -163,6 +164,14 @@ class RflowApp(GuardedApp):
         from rflow_tui.tui.screens.start import StartDialog
 
         self.push_screen(StartDialog(self.ctx, ticket), self._open_walk)
+
+    @on(TicketChosen)
+    def _ticket_chosen(self, message: TicketChosen) -> None:
+        self.open_ticket(message.ticket)
+
+    @on(ResumeRequested)
+    def _resume_requested(self, message: ResumeRequested) -> None:
+        self.action_resume_walk(message.active)
 
     def action_resume_walk(self, active=None) -> None:
         from rflow_tui.tui.screens.resume import ResumeDialog

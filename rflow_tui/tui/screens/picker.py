@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,12 +13,10 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from rflow_tui.services import tickets as ticket_svc
 from rflow_tui.tui.format import age
+from rflow_tui.tui.messages import ResumeRequested, TicketChosen
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.tables import restore_place
-
-if TYPE_CHECKING:
-    from rflow_tui.tui.app import RflowApp
 
 PAGE = 100
 AGE_TICK_SECONDS = 30.0
@@ -260,13 +258,9 @@ class PickerScreen(StoreGuard, Screen):
         if table.row_count:
             self._open(table.cursor_row)
 
-    @property
-    def rflow_app(self) -> RflowApp:
-        return cast("RflowApp", self.app)
-
     def _open(self, row: int) -> None:
         if 0 <= row < len(self.loaded):
-            self.rflow_app.open_ticket(self.loaded[row])
+            self.post_message(TicketChosen(self.loaded[row]))
 
     @work(group="resume")
     async def offer_resume(self) -> None:
@@ -280,4 +274,4 @@ class PickerScreen(StoreGuard, Screen):
             self.action_resume(active)
 
     def action_resume(self, active=None) -> None:
-        self.rflow_app.action_resume_walk(active)
+        self.post_message(ResumeRequested(active))

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from rflow_tui.tui.messages import TicketChosen
 from rflow_tui.tui.safe import plain
 
 TICKET_HITS = 8
@@ -116,4 +117,4 @@ class RflowCommands(Provider):
 
 
 def _open(app: Any, ticket: Any) -> Callable[[], None]:
-    return lambda: app.open_ticket(ticket)
+    return lambda: app.post_message(TicketChosen(ticket))
