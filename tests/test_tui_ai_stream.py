@@ -1,8 +1,10 @@
 """Streaming and prefetch on the walk screen, through the real SDK against the Messages stand-in.
 
-The node's text shows sentence by sentence while the buttons wait for the whole node
-to pass; with prefetch the next node for each answer is written while the tech reads,
-the chosen one shows without a new request, and a step note throws them away.
+On a desk that runs the rules alone, the node's text shows sentence by sentence while the
+buttons wait for the whole node to pass; with a judge, nothing of the text shows before the
+judge passed it, only how far the writing is; with prefetch the next node for each answer
+is written while the tech reads, the chosen one shows without a new request, and a step
+note throws them away.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ async def ai_walk(db, desk, ticket_id: str) -> int:
     return walk.id
 
 
-def app_with(store, desk, standin: StandIn, *, prefetch: bool):
+def app_with(store, desk, standin: StandIn, *, prefetch: bool, judge=None, judge_setting: str = "auto"):
     generator = AnthropicGenerator(api_key="sk-test", client=standin.client(), max_retries=0)
-    return make_app(store, desk.tech, generator=generator, llm=LLMSettings(prefetch=prefetch))
+    llm = LLMSettings(prefetch=prefetch, judge=judge_setting)
+    return make_app(store, desk.tech, generator=generator, judge=judge, llm=llm)
 
 
 def text(app, selector: str) -> str:
@@ -60,7 +63,7 @@ async def first_question(pilot, app) -> None:
 async def test_the_next_step_streams_in_sentence_by_sentence_and_its_buttons_come_last(store, db, desk):
     session_id = await ai_walk(db, desk, "T-700")
     standin = StandIn(by_answer, chunks=14, chunk_delay=0.12)
-    app = app_with(store, desk, standin, prefetch=False)
+    app = app_with(store, desk, standin, prefetch=False, judge_setting="off")
     seen: list[tuple[str, bool]] = []
     async with app.run_test(size=(130, 40)) as pilot:
         await first_question(pilot, app)
@@ -119,3 +122,36 @@ async def test_a_step_note_throws_the_prefetch_away_and_the_answer_is_written_wi
     assert len(with_note) >= 1 and answer_chosen(with_note[0]) == "Microsoft account"
     walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
     assert walk.walked_path[0]["l1_note"] == "uses a shared mailbox" and walk.pending_node["id"] == "i-safe"
+
+
+async def test_with_a_judge_no_text_of_the_step_shows_before_both_layers_passed_it(store, db, desk):
+    """The judge refuses the first try: neither that try nor the second is on screen while
+    being written; the wait line counts the words instead; the passed step then shows whole."""
+    from rflow_tui.ai.judge import Verdict
+    from rflow_tui.safety import rule_catalogue
+    from tests.fakes import ScriptedJudge
+
+    await ai_walk(db, desk, "T-702")
+    standin = StandIn(by_answer, chunks=14, chunk_delay=0.08)
+    judge = ScriptedJudge()
+    app = app_with(store, desk, standin, prefetch=False, judge=judge)
+    texts_while_writing: set[str] = set()
+    wait_lines: list[str] = []
+    async with app.run_test(size=(130, 40)) as pilot:
+        await first_question(pilot, app)
+        judge.verdicts.append(Verdict("unsafe", rule=rule_catalogue()[0].id, reason="scripted refusal"))
+        judged_before = len(judge.seen)
+        await pilot.press("1")
+
+        def record() -> bool:
+            if app.screen.busy:
+                if app.screen.query_one("#node-text").display:
+                    texts_while_writing.add(text(app, "#node-text"))
+                wait_lines.append(text(app, "#walk-wait"))
+            return bool(app.screen.query("#acknowledge")) and not app.screen.busy
+
+        await wait_for(pilot, record)
+        assert text(app, "#node-text") == SAFE_MODE["text"]
+    assert [node.text for node in judge.seen[judged_before:]] == [SAFE_MODE["text"]] * 2  # refused, then passed
+    assert texts_while_writing <= {ACCOUNT_Q["text"]}  # only the step already answered, never the new one
+    assert any("words, shown once the safety check passes" in line for line in wait_lines)

@@ -249,9 +249,10 @@ class HalfWritten:
 
 
 def test_walk_while_the_ai_streams_the_next_step(snap_compare, db_url, monkeypatch):
-    """The next step as it is written: whole sentences the rules passed, the seconds waited, no answer buttons."""
+    """The next step as it is written on a desk that runs the rules alone (no judge that could
+    still refuse it): whole sentences the rules passed, the seconds waited, no answer buttons."""
     from rflow_tui.tui.widgets import node_card
-    from tests.fakes import ScriptedGenerator, ScriptedJudge
+    from tests.fakes import ScriptedGenerator
     from tests.tui_support import ACCOUNT_Q
 
     monkeypatch.setattr(node_card, "clock", lambda: 500.0)
@@ -265,11 +266,12 @@ def test_walk_while_the_ai_streams_the_next_step(snap_compare, db_url, monkeypat
         )
 
     seed(db_url, ai_walk)
-    app = RflowApp(Settings(database_url=db_url, user="tech@contoso.test", llm=LLMSettings(prefetch=False)))
+    llm = LLMSettings(prefetch=False, judge="off")
+    app = RflowApp(Settings(database_url=db_url, user="tech@contoso.test", llm=llm))
 
     async def streaming(pilot):
         await wait_for(pilot, lambda: pilot.app.screen.__class__.__name__ == "ResumeDialog" and pilot.app.screen.active)
-        pilot.app.ctx._generator, pilot.app.ctx._judge = HalfWritten(), ScriptedJudge()
+        pilot.app.ctx._generator = HalfWritten()
         await pilot.press("enter")
         await wait_for(pilot, lambda: pilot.app.screen.query("#answer-yes"))
         await pilot.press("1")

@@ -71,14 +71,14 @@ async def advance_ai_build(
     The three phases are also callable alone (``answer_ai_node``, the generation,
     ``serve_ai_node``), so a screen can stop the generation without touching the store.
     """
-    from rflow_tui.ai.generate import checked_node
+    from rflow_tui.ai.step import next_node
 
     step = await answer_ai_node(
         db, actor=actor, session_id=session_id, node_id=node_id, token=token, answer=answer, note=note, version=version
     )
     if step.served is not None:
         return step.served
-    checked = await checked_node(generator, step.context, judge, deadline_seconds=deadline_seconds)
+    checked = await next_node(generator, step.context, judge, deadline_seconds=deadline_seconds)
     return await serve_ai_node(db, actor=actor, session_id=session_id, step=step, checked=checked, judge=judge)
 
 

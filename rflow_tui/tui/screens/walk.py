@@ -252,33 +252,27 @@ class WalkScreen(StoreGuard, Screen):
         )
 
     async def _generate(self, context, prefetch=None) -> Any:
-        """The next node, checked by both layers: the prefetched one when it is ready, else
-        written now (or the prefetch still being written), shown sentence by sentence, in a
-        task of its own so that Esc (``stop``) cancels the generation alone, never a store call."""
-        from rflow_tui.ai.deadline import step_deadline
-        from rflow_tui.ai.errors import GenerationCancelledError, GenerationError
-        from rflow_tui.ai.generate import checked_node
+        """The next node (``ai.step``), in a task of its own so that Esc (``stop``) cancels
+        the generation alone, never a store call."""
+        from rflow_tui.ai.errors import GenerationCancelledError
+        from rflow_tui.ai.step import next_node
 
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         self.card.wait_for_ai()
         await self.answers.wait_for_ai()
         self.refresh_bindings()  # resolve and escalate come back to life in the footer while the AI writes
         self._settle_focus()
-
-        deadline = self.ctx.settings.llm.step_deadline_seconds
-
-        async def produce() -> Any:
-            async with step_deadline(deadline):  # from the answer on, whatever the prefetch already spent
-                if prefetch is not None:
-                    try:
-                        return await prefetch.result(self.card.preview)
-                    except GenerationError:  # the prefetch failed: write the node now instead
-                        self.card.preview(None, "")
-                return await checked_node(
-                    generator, context, self.ctx.step_judge(), deadline_seconds=deadline, on_preview=self.card.preview
-                )
-
-        task = asyncio.ensure_future(produce())
+        task = asyncio.ensure_future(
+            next_node(
+                generator,
+                context,
+                self.ctx.step_judge(),
+                deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
+                prefetch=prefetch,
+                on_preview=self.card.preview,
+                on_progress=self.card.progress,
+            )
+        )
         self.generation = task
         try:
             await asyncio.wait({task})

@@ -60,6 +60,7 @@ class NodeCard(Vertical):
         self.query_one("#walk-error").display = False
         self.query_one("#walk-wait").display = False
         self._waiting_since: float | None = None
+        self._words = 0
         self._previewing = False
         self._ticker = self.set_interval(0.5, self._tick, pause=True)
 
@@ -85,6 +86,7 @@ class NodeCard(Vertical):
     def wait_for_ai(self) -> None:
         """The AI is writing the next step: say so, count the seconds, say how to stop it."""
         self._waiting_since = clock()
+        self._words = 0
         self.query_one("#walk-error").display = False
         self.query_one("#node-help", Static).update(plain(WAIT_HELP))
         self.query_one("#walk-wait").display = True
@@ -106,13 +108,21 @@ class NodeCard(Vertical):
         node_text.update(plain(text))
         node_text.display = True
 
+    def progress(self, words: int) -> None:
+        """How far the AI has written a step it may not show yet (a judge still has to pass it)."""
+        self._words = words
+        self._tick()
+
     @property
     def waited_seconds(self) -> int | None:
         return None if self._waiting_since is None else int(clock() - self._waiting_since)
 
     def _tick(self) -> None:
         if self.waited_seconds is not None:
-            self.query_one("#walk-wait", Static).update(f"The AI is writing the next step · {self.waited_seconds} s")
+            written = f" · {self._words} words, shown once the safety check passes" if self._words else ""
+            self.query_one("#walk-wait", Static).update(
+                f"The AI is writing the next step · {self.waited_seconds} s{written}"
+            )
 
     def show_node(self, node: dict[str, Any], *, note: str = "") -> None:
         """``note`` follows the kind in the title, e.g. how the step was checked."""

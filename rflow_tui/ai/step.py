@@ -1,0 +1,64 @@
+"""One AI step, wherever it runs (the walk screen or a service): the prefetched node when it
+fits and is sound, else one written now, checked by both safety layers, inside the step's
+deadline.
+
+What the tech may see while a step is written is decided here, once: with the rules as
+the only layer, whole sentences the rules passed (``ai.stream``); with a judge, nothing
+of the text at all, only how far the writing is, because the judge may still refuse it.
+Whatever a failed or refused try showed is taken back before the error is raised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rflow_tui.ai.base import NodeContext, NodeGenerator
+from rflow_tui.ai.deadline import step_deadline
+from rflow_tui.ai.errors import GenerationError
+from rflow_tui.ai.generate import CheckedNode, checked_node
+from rflow_tui.ai.judge import NodeJudge
+from rflow_tui.ai.prefetch import Prefetch
+from rflow_tui.ai.stream import PreviewListener
+
+ProgressListener = Callable[[int], None]
+"""Called with how many words of the step are written so far (never the words themselves)."""
+
+
+async def next_node(
+    generator: NodeGenerator,
+    context: NodeContext,
+    judge: NodeJudge | None,
+    *,
+    deadline_seconds: float | None,
+    prefetch: Prefetch | None = None,
+    on_preview: PreviewListener | None = None,
+    on_progress: ProgressListener | None = None,
+) -> CheckedNode:
+    """The next node for ``context``, passed by the rules and ``judge`` (None: rules alone).
+
+    ``prefetch``, claimed for this very context, is awaited first; if it failed, the node
+    is written now, in what is left of the same deadline.
+    """
+    listener = on_preview if judge is None else _counting(on_progress)
+    try:
+        async with step_deadline(deadline_seconds):
+            if prefetch is not None:
+                try:
+                    return await prefetch.result(listener)
+                except GenerationError:
+                    _clear(listener)
+            return await checked_node(generator, context, judge, deadline_seconds=deadline_seconds, on_preview=listener)
+    except BaseException:
+        _clear(listener)
+        raise
+
+
+def _counting(on_progress: ProgressListener | None) -> PreviewListener | None:
+    if on_progress is None:
+        return None
+    return lambda _kind, text: on_progress(len(text.split()))
+
+
+def _clear(listener: PreviewListener | None) -> None:
+    if listener is not None:
+        listener(None, "")
