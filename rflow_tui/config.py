@@ -22,7 +22,7 @@ class ConfigError(Exception):
     """A config file or override that cannot be used, said in words a person can act on."""
 
 
-def config_file_path(explicit: str | os.PathLike | None = None, environ: Mapping[str, str] | None = None) -> Path:
+def config_file_path(explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Path:
     """Where settings are read from: ``--config``, else ``RFLOW_CONFIG``, else the user config dir."""
     env = os.environ if environ is None else environ
     chosen = explicit or env.get("RFLOW_CONFIG")
@@ -136,7 +136,7 @@ def _range(low: float, high: float) -> str:
     return f"a number from {low:g}" if math.isinf(high) else f"from {low:g} to {high:g}"
 
 
-def _build(cls: type, data: dict, path: Path | str, prefix: str = "") -> Any:
+def _build(cls: type, data: dict[str, Any], path: Path | str, prefix: str = "") -> Any:
     known = {f.name: f for f in fields(cls) if f.name != "config_path"}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
@@ -154,7 +154,7 @@ def _build(cls: type, data: dict, path: Path | str, prefix: str = "") -> Any:
 
 
 def load_settings(
-    config_path: str | os.PathLike | None = None,
+    config_path: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
     user: str | None = None,
     environ: Mapping[str, str] | None = None,
@@ -164,7 +164,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     explicit = config_path or env.get("RFLOW_CONFIG")
     path = config_file_path(config_path, env)
-    data: dict = {}
+    data: dict[str, Any] = {}
     if path.exists():
         from rflow_tui.files import FileProblem, read_text
 
@@ -176,7 +176,8 @@ def load_settings(
             raise ConfigError(str(exc)) from exc
     elif explicit and not allow_missing:
         raise ConfigError(f"{path}: config file not found")
-    settings = replace(_build(Settings, data, path), config_path=path)
+    built: Settings = _build(Settings, data, path)
+    settings = replace(built, config_path=path)
     _check_judge(path, settings.llm.judge)
     _check_generator(path, settings.llm.generator)
     _check_psa(path, settings.psa)

@@ -61,6 +61,21 @@ async def record(
     return entry
 
 
+async def record_change(
+    db: AsyncSession, actor: User, action: str, target_type: str, target_id: Any, **details: Any
+) -> AuditLog:
+    """What ``actor`` just changed in their own account, audited in the same transaction."""
+    return await record(
+        db,
+        account_id=actor.account_id,
+        actor_user_id=actor.id,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        **details,
+    )
+
+
 async def _append_on_server(db: AsyncSession, entry: AuditLog) -> AuditLog:
     """``entry`` as ``rflow_audit_append`` wrote it: with the server's actor, time, place and hash."""
     row = (

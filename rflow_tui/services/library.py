@@ -135,25 +135,23 @@ async def _store_flow(
             db.add(old)
     db.add(flow)
     await db.flush()
-    await audit.record(
+    await audit.record_change(
         db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action="flow.import",
-        target_type="flow",
-        target_id=flow.id,
+        actor,
+        "flow.import",
+        "flow",
+        flow.id,
         slug=slug,
         version=flow.version,
         source=source[:200],
     )
     for waiver in review.waived:  # each reviewed exception to a safety rule, on the record
-        await audit.record(
+        await audit.record_change(
             db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="flow.safety_waiver",
-            target_type="flow",
-            target_id=flow.id,
+            actor,
+            "flow.safety_waiver",
+            "flow",
+            flow.id,
             slug=slug,
             version=flow.version,
             node_id=waiver.node_id,

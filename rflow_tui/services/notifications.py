@@ -107,13 +107,12 @@ async def mark_read(db: AsyncSession, *, actor: User, notification_ids: list[int
         if not ids:
             return 0
         await db.exec(update(Notification).where(col(Notification.id).in_(ids)).values(read_at=utcnow()))
-        await audit.record(
+        await audit.record_change(
             db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="notification.read",
-            target_type="notification",
-            target_id=ids[0] if len(ids) == 1 else None,
+            actor,
+            "notification.read",
+            "notification",
+            ids[0] if len(ids) == 1 else None,
             notification_ids=ids,
         )
     return len(ids)

@@ -175,13 +175,12 @@ async def approve(
         proposal.reviewed_by_user_id = actor.id
         proposal.reviewed_at = utcnow()
         db.add(proposal)
-        await audit.record(
+        await audit.record_change(
             db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="proposal.approve",
-            target_type="flow_proposal",
-            target_id=proposal.id,
+            actor,
+            "proposal.approve",
+            "flow_proposal",
+            proposal.id,
             flow_id=flow.id,
             slug=flow.slug,
             version=flow.version,
@@ -206,13 +205,12 @@ async def reject(db: AsyncSession, *, actor: User, proposal_id: int, reason: str
         proposal.reviewed_by_user_id = actor.id
         proposal.reviewed_at = utcnow()
         db.add(proposal)
-        await audit.record(
+        await audit.record_change(
             db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="proposal.reject",
-            target_type="flow_proposal",
-            target_id=proposal.id,
+            actor,
+            "proposal.reject",
+            "flow_proposal",
+            proposal.id,
             reason=proposal.review_reason,
         )
     return proposal

@@ -150,13 +150,12 @@ async def add_ticket(db: AsyncSession, *, actor: User, **fields: Any) -> Ticket:
         raise ValidationFailed(f"ticket {data['ticket_id']} already exists")
     ticket = Ticket(account_id=actor.account_id, **data)
     db.add(ticket)
-    await audit.record(
+    await audit.record_change(
         db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action="ticket.add",
-        target_type="ticket",
-        target_id=ticket.ticket_id,
+        actor,
+        "ticket.add",
+        "ticket",
+        ticket.ticket_id,
         ticket_kind=ticket.ticket_kind,
     )
     await db.commit()
@@ -348,13 +347,12 @@ async def reopen_ticket(db: AsyncSession, *, actor: User, ticket_id: str) -> Tic
         ticket.status = TicketStatus.OPEN
         ticket.updated_at = utcnow()
         db.add(ticket)
-        await audit.record(
+        await audit.record_change(
             db,
-            account_id=actor.account_id,
-            actor_user_id=actor.id,
-            action="ticket.reopen",
-            target_type="ticket",
-            target_id=ticket_id,
+            actor,
+            "ticket.reopen",
+            "ticket",
+            ticket_id,
             previous_status=previous,
         )
     return ticket
@@ -362,13 +360,12 @@ async def reopen_ticket(db: AsyncSession, *, actor: User, ticket_id: str) -> Tic
 
 async def record_import(db: AsyncSession, actor: User, *, count: int, source: str) -> None:
     """One audit entry for a whole import (its rows are listed by the tickets themselves)."""
-    await audit.record(
+    await audit.record_change(
         db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action="ticket.import",
-        target_type="ticket",
-        target_id=None,
+        actor,
+        "ticket.import",
+        "ticket",
+        None,
         count=count,
         source=source[:200],
     )

@@ -162,13 +162,12 @@ def _check_role_change(actor: User, user: User, role: str) -> None:
 
 
 async def _audit(db: AsyncSession, actor: User, user: User, action: str, **details: object) -> None:
-    await audit.record(
+    await audit.record_change(
         db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action=action,
-        target_type="user",
-        target_id=user.id,
+        actor,
+        action,
+        "user",
+        user.id,
         email=user.email,
         **details,
     )

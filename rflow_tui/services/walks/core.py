@@ -40,13 +40,12 @@ TITLE_CAP = 255
 
 
 async def audit_walk(db: AsyncSession, actor: User, walk: L1WalkSession, action: str, **details: Any) -> None:
-    await audit.record(
+    await audit.record_change(
         db,
-        account_id=actor.account_id,
-        actor_user_id=actor.id,
-        action=action,
-        target_type=feed.WALK_TARGET,
-        target_id=walk.id,
+        actor,
+        action,
+        feed.WALK_TARGET,
+        walk.id,
         session_kind=walk.session_kind,
         ticket_id=walk.ticket_id,
         ticket_kind=walk.ticket_kind,
