@@ -13,7 +13,7 @@ from anthropic import AsyncAnthropic
 from rflow_tui.ai import anthropic as gen_mod
 from rflow_tui.ai.anthropic import AnthropicGenerator
 from rflow_tui.ai.base import NodeContext
-from rflow_tui.ai.errors import GenerationError, NoGeneratorError, UnsafeNodeError
+from rflow_tui.ai.errors import GenerationError, MalformedNodeError, NoGeneratorError, UnsafeNodeError
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.prompt import user_message
 from rflow_tui.config import LLMSettings
@@ -140,6 +140,27 @@ async def test_refusal_and_max_tokens_are_failures_not_nodes(stop, exc):
     gen, _ = generator(reply(message(stop_reason=stop, text="I can't help with that")))
     with pytest.raises(exc):
         await gen.generate(CONTEXT)
+
+
+def empty_stream(request: httpx2.Request):
+    """A whole, well-formed streamed message whose content list stays empty."""
+    head, _chunks, tail = stream_events("", message()["usage"], 1)
+    head = head[: head.index(b"event: content_block_start")]  # no content block at all
+    tail = tail[tail.index(b"event: message_delta") :]
+    return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=head + tail)
+
+
+async def test_an_answer_with_no_text_is_named_empty_not_malformed_json():
+    gen, _ = generator(empty_stream)
+    with pytest.raises(MalformedNodeError, match="empty"):
+        await gen.generate(CONTEXT)
+
+
+async def test_a_refusal_offers_the_retry_that_works_not_only_resolving_by_hand():
+    gen, _ = generator(reply(message(stop_reason="refusal", text="I can't help with that")))
+    with pytest.raises(gen_mod.RefusalError, match="t asks it again") as raised:
+        await gen.generate(CONTEXT)
+    assert "by hand" not in str(raised.value)
 
 
 async def test_malformed_json_is_an_invalid_node_and_is_retried_once():

@@ -2,7 +2,9 @@
 
 The outcome is asserted, never a duration: a short deadline (1 s) and a guard far
 above it (``GUARD``), which only an unbounded wait (a 90 s retry-after, two
-20 s attempts) can reach. How long the timeout really takes is in BENCHMARKS.md.
+20 s attempts) can reach. A retry-after longer than the step has left is named as
+such, with its wait, never slept through and never called a timeout. How long the timeout
+really takes is in BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -11,10 +13,10 @@ import asyncio
 
 import pytest
 
-from rflow_tui.ai.anthropic import AnthropicGenerator
+from rflow_tui.ai.anthropic import AnthropicGenerator, OverloadedError, RateLimitedError
 from rflow_tui.ai.anthropic_judge import AnthropicJudge
 from rflow_tui.ai.base import NodeContext
-from rflow_tui.ai.errors import GenerationTimeoutError
+from rflow_tui.ai.errors import GenerationTimeoutError, JudgeRateLimitedError
 from rflow_tui.ai.generate import next_valid_node
 from tests.messages_standin import Stall, StandIn, Status
 
@@ -44,11 +46,19 @@ async def test_a_stalled_server_gives_the_timeout_message_at_the_deadline_not_af
 
 
 @pytest.mark.parametrize("header", [{"retry-after": "90"}, {"retry-after-ms": "90000"}])
-async def test_a_retry_after_longer_than_what_is_left_ends_the_step_with_the_timeout_message(header):
+async def test_a_retry_after_longer_than_what_is_left_says_it_is_rate_limited_and_for_how_long(header):
     standin = StandIn(Status(429, header), NODE)
-    with pytest.raises(GenerationTimeoutError, match="The AI took too long"):
+    with pytest.raises(RateLimitedError, match="rate-limiting this desk and asks us to wait 90 s") as raised:
         await step(generator(standin))
+    assert raised.value.retry_after == pytest.approx(90, abs=1)
     assert len(standin.requests) == 1  # never slept 90 s for a second try
+
+
+async def test_an_overloaded_service_with_a_long_retry_after_says_so_and_for_how_long():
+    standin = StandIn(Status(529, {"retry-after": "30"}), NODE)
+    with pytest.raises(OverloadedError, match="overloaded and asks us to wait 30 s") as raised:
+        await step(generator(standin))
+    assert raised.value.retry_after == pytest.approx(30, abs=1)
 
 
 async def test_a_retry_after_then_a_stall_still_ends_at_the_deadline():
@@ -72,11 +82,12 @@ async def test_the_judge_waits_inside_the_same_deadline():
     assert len(judge_standin.requests) == 1
 
 
-async def test_the_judge_obeys_a_retry_after_only_within_what_is_left():
+async def test_the_judge_obeys_a_retry_after_only_within_what_is_left_and_names_the_wait():
     judge_standin = StandIn(Status(429, {"retry-after": "90"}), SAFE)
     judge = AnthropicJudge(api_key="sk-test", client=judge_standin.client(), timeout=10.0, max_retries=1)
-    with pytest.raises(GenerationTimeoutError):
+    with pytest.raises(JudgeRateLimitedError, match="asks us to wait 90 s") as raised:
         await step(generator(StandIn(NODE)), judge=judge)
+    assert raised.value.retry_after == pytest.approx(90, abs=1)
     assert len(judge_standin.requests) == 1
 
 

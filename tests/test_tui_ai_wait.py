@@ -110,19 +110,24 @@ async def test_escalate_and_resolve_work_while_the_ai_writes_and_stop_it(store, 
     assert walk.pending_node is None
 
 
-async def test_a_retry_after_past_the_deadline_shows_the_timeout_and_the_retry_serves_the_step(store, db, desk):
+async def test_a_rate_limit_past_the_deadline_counts_down_and_t_spends_no_call_until_the_wait_is_over(store, db, desk):
     session_id = await ai_walk(db, desk, "T-903")
-    standin = StandIn(ACCOUNT_Q, Status(429, {"retry-after": "90"}), SAFE_MODE)
+    standin = StandIn(ACCOUNT_Q, Status(429, {"retry-after": "3"}), SAFE_MODE)
     llm = LLMSettings(step_deadline_seconds=1.0, prefetch=False)
     app = make_app(store, desk.tech, generator=sdk_generator(standin, max_retries=2), llm=llm)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
         await wait_for(pilot, lambda: app.screen.query("#answer-yes") and not app.screen.busy)
         await pilot.press("1")
-        # well under the 90 s the server asked for: the deadline (1 s) decides
+        # more than the 1 s deadline: said as a rate limit with its wait, not as "took too long"
         await wait_for(pilot, lambda: app.screen.query("#do-retry"), timeout=10)
-        assert "The AI took too long" in text(app, "#walk-error")
+        assert "rate-limiting this desk and asks us to wait 3 s" in text(app, "#walk-error")
+        assert "t works again in" in text(app, "#walk-error")
         assert len(standin.requests) == 2  # no second try was slept for
+        await pilot.press("t")  # inside the wait: refused here, no call spent
+        await pilot.pause()
+        assert len(standin.requests) == 2
+        await wait_for(pilot, lambda: app.screen.card.retry_wait_left == 0, timeout=10)
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
     walk = await stored(db, session_id)

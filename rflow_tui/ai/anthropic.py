@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any, TypeVar
 
-from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
+from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, server_wait, within_deadline
 from rflow_tui.ai.base import NodeContext, PartialListener
 from rflow_tui.ai.deadline import too_long
 from rflow_tui.ai.errors import GenerationError, GenerationTimeoutError, MalformedNodeError, NoGeneratorError
@@ -153,10 +153,14 @@ class AnthropicGenerator:
         if usage is not None:
             self.last_usage = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
         if message.stop_reason == "refusal":
-            raise RefusalError("The AI declined to suggest a step for this ticket. Escalate it or resolve it by hand.")
+            raise RefusalError(
+                "The AI declined to suggest a step for this ticket. t asks it again; e escalates, r resolves."
+            )
         if message.stop_reason == "max_tokens":
             raise TruncatedError("The AI's answer was cut off before it was complete. Try again, or escalate.")
         text = message_text(message)
+        if not text.strip():
+            raise MalformedNodeError("the AI's answer was empty (no text in it)")
         try:
             raw = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -198,4 +202,11 @@ def _translate(exc: Exception) -> Exception:
         status = getattr(exc, "status_code", "?")
         return GenerationError(f"The AI service rejected the request (HTTP {status}). Escalate, and tell an admin.")
     cls, message = _FAILURES[kind]
-    return cls(message)
+    wait = server_wait(exc) if kind in ("rate_limited", "overloaded") else None
+    if wait is not None:
+        busy = "is rate-limiting this desk" if kind == "rate_limited" else "is overloaded"
+        message = (
+            f"The AI service {busy} and asks us to wait {wait:.0f} s before calling again. "
+            "t works once the wait is over; e escalates and r resolves meanwhile."
+        )
+    return cls(message).waiting(wait)

@@ -49,6 +49,8 @@ async def within_deadline(request: Callable[[float], Awaitable[T]], *, timeout: 
                 raise
             left = remaining()
             if left is not None and wait >= left:
+                if server_wait(exc) is not None:
+                    raise  # the service asked for longer than the step has left: the caller names that wait
                 raise too_long() from exc
             await asyncio.sleep(wait)
             attempt += 1
@@ -71,6 +73,13 @@ def retry_wait(exc: Exception, attempt: int) -> float | None:
         return None
     asked = retry_after_seconds(headers)
     return asked if asked is not None and asked > 0 else backoff
+
+
+def server_wait(exc: Exception) -> float | None:
+    """The seconds a refused call's ``retry-after`` asks for (None: it asked for nothing)."""
+    response = getattr(exc, "response", None)
+    asked = retry_after_seconds(response.headers) if response is not None else None
+    return asked if asked is not None and asked > 0 else None
 
 
 def retry_after_seconds(headers: Any) -> float | None:

@@ -13,7 +13,7 @@ import os
 import time
 from typing import Any
 
-from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
+from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, server_wait, within_deadline
 from rflow_tui.ai.errors import (
     JudgeAuthError,
     JudgeDeclinedError,
@@ -94,7 +94,10 @@ def _translate(exc: Exception) -> Exception:
         status = getattr(exc, "status_code", "?")
         return JudgeRequestRejectedError(not_shown(f"The safety judge's service rejected the request (HTTP {status})"))
     cls, cause = _FAILURES[kind]
-    return cls(not_shown(cause))
+    wait = server_wait(exc) if kind in ("rate_limited", "overloaded") else None
+    if wait is not None:
+        cause = f"{cause}; it asks us to wait {wait:.0f} s before calling again"
+    return cls(not_shown(cause)).waiting(wait)
 
 
 class AnthropicJudge:

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 
 class GenerationError(Exception):
-    """A node could not be produced. ``str(exc)`` is written for the technician."""
+    """A node could not be produced. ``str(exc)`` is written for the technician.
+
+    ``retry_after``: the seconds the service asked us to wait before calling again (a 429
+    or 529 with ``retry-after``), so nobody spends a call that is sure to be refused.
+    """
 
     kind = "error"
+    retry_after: float | None = None
+
+    def waiting(self, seconds: float | None) -> GenerationError:
+        """This error, carrying the wait the service asked for."""
+        self.retry_after = seconds
+        return self
 
 
 class NoGeneratorError(GenerationError):

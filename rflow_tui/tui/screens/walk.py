@@ -196,9 +196,9 @@ class WalkScreen(StoreGuard, Screen):
         """An AI step on a desk with the safety judge off says it was checked by the rules alone."""
         return "checked by rules only" if self.walk.session_kind == WalkKind.AI_BUILD and self.ctx.judge_off else ""
 
-    async def _show_error(self, message: str) -> None:
+    async def _show_error(self, message: str, *, retry_after: float | None = None) -> None:
         self.failed = message
-        self.card.show_error(message)
+        self.card.show_error(message, retry_after=retry_after)
         await self.answers.offer_retry()
         self._settle_focus()
 
@@ -350,7 +350,7 @@ class WalkScreen(StoreGuard, Screen):
         except GenerationError as exc:
             await self._reload_walk()
             self._set_busy(False)
-            await self._show_error(str(exc))
+            await self._show_error(str(exc), retry_after=exc.retry_after)
             return
         except DatabaseError as exc:  # nothing was recorded; the step note stays for the retry
             self._set_busy(False)
@@ -409,8 +409,13 @@ class WalkScreen(StoreGuard, Screen):
             note_input.value = ""
 
     def action_retry(self) -> None:
-        if self.failed is not None and not self.busy:
-            self.load_node()
+        if self.failed is None or self.busy:
+            return
+        wait = self.card.retry_wait_left
+        if wait:  # the service said when it takes calls again: a call before then is sure to be refused
+            self.notify(f"The AI service asked us to wait: t works again in {wait} s.", timeout=4, markup=False)
+            return
+        self.load_node()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """Step back exists only on a tree (flow, proposal): elsewhere it is neither offered nor listed.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -63,6 +64,9 @@ class NodeCard(Vertical):
         self._words = 0
         self._previewing = False
         self._ticker = self.set_interval(0.5, self._tick, pause=True)
+        self._error = ""
+        self._retry_at: float | None = None
+        self._countdown = self.set_interval(1.0, self._show_error_line, pause=True)
 
     @property
     def has_more(self) -> bool:
@@ -138,13 +142,29 @@ class NodeCard(Vertical):
         self._more = ""
         self._show(title, text, help_text)
 
-    def show_error(self, message: str) -> None:
+    def show_error(self, message: str, *, retry_after: float | None = None) -> None:
+        """``retry_after``: the service asked us to wait that long; the card counts it down."""
         if self._previewing:  # a step that failed to arrive is not left half-shown
             self.preview(None, "")
-        error = self.query_one("#walk-error", Static)
-        error.update(plain(message))
-        error.display = True
+        self._error = message
+        self._retry_at = clock() + retry_after if retry_after else None
+        self.query_one("#walk-error").display = True
+        self._show_error_line()
+        if self._retry_at is not None:
+            self._countdown.resume()
         self.query_one("#node-help", Static).update(plain(ERROR_HELP))
+
+    @property
+    def retry_wait_left(self) -> int:
+        """Whole seconds until the service said it may be called again (0: now)."""
+        return 0 if self._retry_at is None else max(0, math.ceil(self._retry_at - clock()))
+
+    def _show_error_line(self) -> None:
+        left = self.retry_wait_left
+        if not left:
+            self._countdown.pause()
+        suffix = f" · t works again in {left} s" if left else ""
+        self.query_one("#walk-error", Static).update(plain(self._error + suffix))
 
     def _show(self, title: str, text: str, help_text: str) -> None:
         self._previewing = False
