@@ -101,3 +101,16 @@ async def test_scrolling_to_the_end_while_the_queue_reloads_never_mixes_two_list
         ids = [ticket.ticket_id for ticket in picker.loaded]
         assert len(ids) == len(set(ids)) == table.row_count
         assert all("Ticket 11" in ticket.subject for ticket in picker.loaded)
+
+
+async def test_enter_right_after_typing_opens_the_ticket_the_filter_names_not_the_top_of_the_queue(store, db, desk):
+    """No pause between the last key and Enter: the debounced search is applied first."""
+    await seed_tickets(
+        db, desk.tech.account_id, [(f"T-{n}", f"Printer jam on floor {n}", "Fay") for n in range(101, 121)]
+    )
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("#tickets").row_count >= 20)
+        await pilot.press(*"T-118", "enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ in ("StartDialog", "NoKnowledgeScreen"))
+        assert app.screen.ticket.ticket_id == "T-118"

@@ -66,6 +66,7 @@ class PickerScreen(StoreGuard, Screen):
         self._subject_width = 0
         self._resetting = False
         self._walk_was_open = False  # a walk opened over the queue: coming back selects the filter
+        self._open_when_loaded = False  # Enter came before the filter's last keys were applied
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -162,6 +163,9 @@ class PickerScreen(StoreGuard, Screen):
                 restore_place(table, ids.index(at) if at in ids else row, scroll_y)
         table.loading = False
         self._show_status()
+        if reset and self._open_when_loaded:
+            self._open_when_loaded = False
+            self.action_open_ticket()
 
     @staticmethod
     def _add_row(table: DataTable[Any], ticket, index: int) -> None:
@@ -186,6 +190,7 @@ class PickerScreen(StoreGuard, Screen):
     def store_failed(self, error) -> None:
         """The queue stays as loaded; the status line says why and how to retry."""
         self._resetting = False
+        self._open_when_loaded = False  # nothing sure to open: the tech presses Enter again
         self.query_one(DataTable).loading = False
         self.query_one("#queue-status", Static).update(plain(f"Cannot load tickets: {error} · F5 to try again"))
         self.query_one("#queue-status", Static).add_class("error")
@@ -254,6 +259,16 @@ class PickerScreen(StoreGuard, Screen):
         self._open(event.cursor_row)
 
     def action_open_ticket(self) -> None:
+        """Enter acts on what the filter shows after the last key typed: a search still waiting
+        for its debounce is applied now, and the ticket opens once that page is loaded."""
+        typed = self.query_one("#filter", Input).value
+        if typed.strip() != self.search:
+            if self._debounce is not None:
+                self._debounce.stop()
+            self._apply_filter(typed)
+        if self._resetting:
+            self._open_when_loaded = True
+            return
         table = self.query_one(DataTable)
         if table.row_count:
             self._open(table.cursor_row)
