@@ -158,6 +158,9 @@ class L1WalkSession(SQLModel, table=True):
     pending_node: dict[str, Any] | None = _json()
     current_node_id: str | None = Field(default=None, max_length=120)
     walk_notes: list[Any] | None = _json(nullable=False)
+    step_note_draft: str | None = Field(
+        default=None, description="the step note being typed, not yet sent with an answer (kept across a crash)"
+    )
     helpful: bool | None = None
     resolution_notes: str | None = None
     escalation_reason: str | None = None

@@ -88,10 +88,13 @@ class RflowApp(GuardedApp):
         self.exit()
 
     async def _save_notes(self) -> bool:
-        """Save every open session-notes pane now; False if one refused (it says why on screen)."""
-        from rflow_tui.tui.widgets import SessionNotes
+        """Save every open session-notes pane and step-note draft now; False if a pane refused
+        (it says why on screen). A step-note draft the store refuses does not hold the quit."""
+        from rflow_tui.tui.widgets import SessionNotes, StepNote
 
         for screen in self.screen_stack:
+            for draft in screen.query(StepNote):
+                await draft.flush()
             for notes in screen.query(SessionNotes):
                 if not await notes.flush():
                     return False

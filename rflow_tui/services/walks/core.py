@@ -132,6 +132,7 @@ def append_step(walk: L1WalkSession, step: WalkStep) -> None:
     step = step.answered_at(walk.last_step_at or utcnow())
     walk.walked_path = [*(walk.walked_path or []), step.to_json()]
     walk.current_node_id = step.node_id
+    walk.step_note_draft = None  # whatever was being typed went with this answer, or belongs to no step now
 
 
 async def refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, ticket_id: str, instead: str) -> None:

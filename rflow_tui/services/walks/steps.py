@@ -95,3 +95,16 @@ async def update_notes(db: AsyncSession, *, actor: User, session_id: int, notes:
         if changed:  # the autosave also runs when nothing changed; that is no event
             await audit_walk(db, actor, walk, "l1.session.notes", size_bytes=size)
     return walk
+
+
+async def save_step_note_draft(db: AsyncSession, *, actor: User, session_id: int, draft: str) -> L1WalkSession:
+    """Keep the step note being typed ("" clears it): saved as it is typed, restored on resume.
+
+    Not audited: it is words in progress; the note itself is audited with the answer.
+    """
+    draft = check_len(accepted(draft, "the step note"), STEP_NOTE_CAP, "the step note")
+    async with write_transaction(db):
+        walk = await active_walk(db, actor, session_id)
+        walk.step_note_draft = draft or None
+        db.add(walk)
+    return walk

@@ -23,7 +23,7 @@ from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui.format import KIND_NAMES
 from rflow_tui.tui.store_guard import StoreGuard
-from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, TicketHeader, Transcript
+from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, StepNote, TicketHeader, Transcript
 
 
 def open_walk(app, ctx, walk) -> None:
@@ -88,7 +88,9 @@ class WalkScreen(StoreGuard, Screen):
                 yield TicketHeader(self.walk.ticket_id, f"{kind} walk · session {self.walk.id}", id="ticket")
                 yield NodeCard(id="node")
                 yield AnswerBar(id="answers")
-                yield Input(placeholder="Note for this step (c), saved with your answer", id="step-note")
+                yield StepNote(
+                    self.walk.step_note_draft, save=self._store_draft, delay=self.ctx.settings.ui.autosave_seconds
+                )
             with Vertical(id="walk-side"):
                 yield Static("Transcript", id="transcript-title")
                 with Pane(id="transcript"):
@@ -404,7 +406,8 @@ class WalkScreen(StoreGuard, Screen):
 
     def _note_sent(self, note: str | None) -> None:
         """The note went with a stored answer: clear it, unless the tech has typed on since."""
-        note_input = self.query_one("#step-note", Input)
+        note_input = self.query_one(StepNote)
+        note_input.sent()
         if (note_input.value.strip() or None) == note:
             note_input.value = ""
 
@@ -448,6 +451,9 @@ class WalkScreen(StoreGuard, Screen):
 
     async def _store_notes(self, notes: list[str]) -> None:
         await self.ctx.call(walk_steps.update_notes, session_id=self.walk.id, notes=notes)
+
+    async def _store_draft(self, draft: str) -> None:
+        await self.ctx.call(walk_steps.save_step_note_draft, session_id=self.walk.id, draft=draft)
 
     # --- endings ---------------------------------------------------------------------
 
