@@ -86,6 +86,25 @@ def main(argv: list[str] | None = None) -> int:
         return _reader_went_away()
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a store failure no command put in words: still one line and exit 2
+        error = _store_failure(exc)
+        if error is None:
+            raise
+        say(f"rflow: {error}", err=True)
+        return 2
+
+
+STORE_MODULES = ("sqlalchemy", "asyncpg", "sqlite3", "aiosqlite")
+
+
+def _store_failure(exc: Exception) -> Exception | None:
+    """The store's failure in words, for an exception the store's drivers raised (only those:
+    a missing import file is not a database that cannot be reached)."""
+    if type(exc).__module__.split(".")[0] not in STORE_MODULES:
+        return None
+    from rflow_tui.db import store_error
+
+    return store_error(exc)
 
 
 def _reader_went_away() -> int:

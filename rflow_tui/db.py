@@ -7,6 +7,7 @@ processes appending to one session's JSON path never lose an update.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,13 +18,20 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.domain.errors import DatabaseError, StoreConflict, StoreUnavailable
+from rflow_tui.domain.errors import DatabaseError, StoreConflict, StoreFull, StoreReadOnly, StoreUnavailable
 
 BUSY_TIMEOUT_MS = 10_000
 WRITE = {"sqlite_begin": "IMMEDIATE"}
 
 
-BUSY_MESSAGE = "the database is busy: another rflow process held it too long. Nothing was saved; try again in a moment"
+BUSY_MESSAGE = "the desk is busy: another rflow or tool holds it. Nothing was saved; try again in a moment"
+FULL_MESSAGE = "the disk that holds the desk is full. Nothing was saved: free some space, then try again"
+READ_ONLY_MESSAGE = (
+    "the desk is read-only for you (its file, folder or disk may not be written). Nothing was saved; "
+    "ask whoever set it up, or open a desk you may write to"
+)
+_FULL = ("database or disk is full", "no space left on device", "disk full", "could not extend file")
+_READ_ONLY = ("readonly database", "read-only file system", "read-only transaction", "attempt to write a readonly")
 
 
 def _cause(exc: BaseException) -> str:
@@ -49,10 +57,16 @@ def store_error(exc: BaseException) -> DatabaseError | None:
             f"the database refused the change ({_cause(exc)}); it clashes with another change. "
             "Nothing was saved: refresh and try again"
         )
+    said = str(getattr(exc, "orig", None) or exc).lower()
+    from_the_store = isinstance(exc, (sa.DBAPIError, OSError)) or type(exc).__module__.startswith("asyncpg")
+    if from_the_store and (any(words in said for words in _FULL) or getattr(exc, "errno", None) == errno.ENOSPC):
+        return StoreFull(FULL_MESSAGE)
+    if from_the_store and (any(words in said for words in _READ_ONLY) or getattr(exc, "errno", None) == errno.EROFS):
+        return StoreReadOnly(READ_ONLY_MESSAGE)
     if isinstance(exc, sa.DBAPIError):
         if exc.connection_invalidated:
             return StoreUnavailable(_unavailable(exc))
-        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+        if "locked" in said or "busy" in said:
             return DatabaseError(BUSY_MESSAGE)
         if isinstance(exc, (sa.OperationalError, sa.InterfaceError)):
             return StoreUnavailable(_unavailable(exc))
@@ -80,7 +94,8 @@ async def store_errors() -> AsyncIterator[None]:
         raise error from exc
 
 
-def make_engine(url: str, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> AsyncEngine:
+def make_engine(url: str, busy_timeout_ms: int | None = None) -> AsyncEngine:
+    busy_timeout_ms = busy_timeout_ms or BUSY_TIMEOUT_MS
     if url.startswith("sqlite"):
         db_path = url.split(":///", 1)[-1]
         if db_path and db_path != ":memory:" and not db_path.startswith("file:"):

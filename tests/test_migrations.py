@@ -88,7 +88,7 @@ async def test_a_locked_database_gets_a_clear_error_and_loses_nothing(db_url, tm
     holder.execute("BEGIN IMMEDIATE")
     engine = make_engine(db_url, busy_timeout_ms=200)
     async with db_session_factory(engine)() as db:
-        with pytest.raises(DatabaseError, match=r"database is busy.*Nothing was saved"):
+        with pytest.raises(DatabaseError, match=r"desk is busy.*Nothing was saved"):
             async with write_transaction(db):
                 db.add(Account(name="lost?"))
     holder.rollback()

@@ -220,7 +220,7 @@ async def test_a_lock_held_too_long_says_busy_and_keeps_the_notes_and_the_reason
             holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
             app.screen.query_one("#session-notes").focus()
             await pilot.press(*"clicks on boot")
-            await wait_for(pilot, lambda: "Not saved: the database is busy" in status(app, "#notes-status"))
+            await wait_for(pilot, lambda: "Not saved: the desk is busy" in status(app, "#notes-status"))
             await fill_escalation(pilot, app, reason="drive failing")
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: notified(app, "not saved"))

@@ -19,3 +19,11 @@ class StoreUnavailable(DatabaseError):
 
 class StoreConflict(DatabaseError):
     """The store refused a change that clashes with a constraint (usually another window's change)."""
+
+
+class StoreFull(DatabaseError):
+    """The disk that holds the store is full: reconnecting will not help, freeing space will."""
+
+
+class StoreReadOnly(DatabaseError):
+    """The store may be read but not written (a read-only file, folder, mount or role)."""
