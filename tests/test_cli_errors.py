@@ -103,3 +103,31 @@ def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(desk, argv):
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 2
     assert err == ""
+
+
+def test_init_on_an_existing_desk_says_it_exists_and_where(desk, capsys):
+    err = refused(capsys, ["init", "--account", "Fabrikam", "--email", "boss@fabrikam.test"])
+    assert "a desk already exists in" in err and "1 account" in err and "--add-account" in err
+    assert main(["init", "--account", "Fabrikam", "--email", "boss@fabrikam.test", "--add-account"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["sessions", "export", "99999999999999999999"], ["audit", "list", "-n", "99999999999999999999"]],
+)
+def test_a_number_too_large_for_the_store_is_refused_by_the_parser_not_an_overflow(desk, capsys, argv):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "is too large (at most 2,147,483,647)" in err and "Traceback" not in err
+
+
+def test_safety_scan_in_a_terminal_with_no_file_says_it_reads_standard_input(tmp_path):
+    from tests.pty_support import Terminal
+
+    environ = {**os.environ, "RFLOW_CONFIG": str(tmp_path / "none.toml")}
+    with Terminal(["safety", "scan"], environ) as term:
+        term.read_until(b"reading JSON Lines from standard input")
+        term.send(b"\x04")
+        assert term.wait() == 0

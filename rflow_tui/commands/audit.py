@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Any
 
-from rflow_tui.commands.common import acting_user, load, run_async, store
+from rflow_tui.commands.common import acting_user, load, run_async, store, whole_number
 from rflow_tui.commands.output import say
 from rflow_tui.text import clean
 
@@ -23,10 +23,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     audit = sub.add_parser("audit", help="the desk's audit log: list, follow, verify (owners and admins)")
     cmds = audit.add_subparsers(dest="audit_cmd", required=True)
     p = cmds.add_parser("list", help="the newest entries, oldest first")
-    p.add_argument("-n", "--last", type=_count, default=50, metavar="N", help="how many (default 50; 0: all)")
+    p.add_argument("-n", "--last", type=whole_number, default=50, metavar="N", help="how many (default 50; 0: all)")
     p.set_defaults(handler=cmd_audit_list)
     p = cmds.add_parser("tail", help="the newest entries, then each new one as it is written (Ctrl+C stops)")
-    p.add_argument("-n", "--last", type=_count, default=10, metavar="N", help="how many to show first (default 10)")
+    p.add_argument(
+        "-n", "--last", type=whole_number, default=10, metavar="N", help="how many to show first (default 10)"
+    )
     p.add_argument("--interval", type=_interval, default=1.0, metavar="SECONDS", help="how often to look (default 1)")
     p.set_defaults(handler=cmd_audit_tail)
     p = cmds.add_parser("verify", help="check the hash chain; exit status 1 naming the first broken row")
@@ -37,12 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a head printed by an earlier verify: also prove nothing up to it was rewritten",
     )
     p.set_defaults(handler=cmd_audit_verify)
-
-
-def _count(value: str) -> int:
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number, not '{value}'")
-    return int(value)
 
 
 def _interval(value: str) -> float:

@@ -44,3 +44,18 @@ async def acting_user(db, settings):
 
 def run_async(fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     return asyncio.run(fn()) or 0
+
+
+LARGEST_NUMBER = 2**31 - 1  # the largest id or count every store takes (PostgreSQL's integer)
+
+
+def whole_number(value: str) -> int:
+    """An argparse type: a count or an id, from 0 to ``LARGEST_NUMBER``, said in words when not."""
+    import argparse
+
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number, not '{value[:40]}'")
+    number = int(value)
+    if number > LARGEST_NUMBER:
+        raise argparse.ArgumentTypeError(f"{value[:40]} is too large (at most {LARGEST_NUMBER:,})")
+    return number

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store
+from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store, whole_number
 from rflow_tui.commands.output import emit, say
 from rflow_tui.files import FileProblem, read_text
 from rflow_tui.text import inert_json
@@ -48,13 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = flows.add_parser("stats", help="the numbers behind every node of a flow, from the walks stored")
     p.add_argument("slug", metavar="SLUG")
-    p.add_argument("--version", type=int, metavar="N", help="count the nodes of version N (default: the current one)")
+    p.add_argument(
+        "--version", type=whole_number, metavar="N", help="count the nodes of version N (default: the current one)"
+    )
     p.add_argument("--json", action="store_true", help="the numbers as JSON")
     p.set_defaults(handler=cmd_flows_stats)
 
     sessions = sub.add_parser("sessions", help="walk sessions").add_subparsers(dest="sessions_cmd", required=True)
     p = sessions.add_parser("export", help="a session transcript to paste into a PSA ticket")
-    p.add_argument("session_id", type=int, metavar="ID")
+    p.add_argument("session_id", type=whole_number, metavar="ID")
     p.add_argument("--format", choices=("md", "json"), default="md")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write to FILE instead of standard output")
     p.set_defaults(handler=cmd_sessions_export)

@@ -56,6 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def read_input(name: str) -> str:
+    if name == "-" and sys.stdin.isatty():  # nobody piped anything: say what it waits for
+        say("rflow safety scan: reading JSON Lines from standard input (Ctrl+D ends; --help says more)", err=True)
     try:
         raw = sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
     except OSError as exc:

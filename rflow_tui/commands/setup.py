@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--email", required=True, help="the owner's email")
     p.add_argument("--name", default="", help="the owner's name")
     p.add_argument("--no-starter-flows", action="store_true", help="do not install the shipped starter flows")
+    p.add_argument(
+        "--add-account", action="store_true", help="add another account to a database that already holds a desk"
+    )
     add_binding_options(p)
     p.set_defaults(handler=cmd_init)
 
@@ -141,9 +144,16 @@ def cmd_init(args) -> int:
     async def go() -> int:
         from rflow_tui.config import safe_url
         from rflow_tui.services.library import install_starter_library
-        from rflow_tui.services.users import bind_user, create_account
+        from rflow_tui.services.users import account_count, bind_user, create_account
 
         async with store(settings) as db:
+            if not args.add_account and (accounts := await account_count(db)):
+                raise CommandError(
+                    f"a desk already exists in {safe_url(settings.resolved_database_url)} "
+                    f"({accounts} account{'s' if accounts > 1 else ''}). Open it with `rflow`, add people with "
+                    "`rflow users add`; for a new desk pass --db with another path, or --add-account to add "
+                    "another account to this database"
+                )
             owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
             flows = [] if args.no_starter_flows else await install_starter_library(db, actor=owner)
             say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")

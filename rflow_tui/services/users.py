@@ -32,6 +32,11 @@ async def find_login(db: AsyncSession, email: str | None) -> User:
     return user
 
 
+async def account_count(db: AsyncSession) -> int:
+    """How many accounts the database holds (that many desks share it): 0 on a new one."""
+    return int((await db.exec(select(func.count()).select_from(Account))).one())
+
+
 async def create_account(db: AsyncSession, *, name: str, owner_email: str, owner_name: str = "") -> User:
     """A new desk and its first owner, in one transaction."""
     name = accepted_line(name, "the account name")
