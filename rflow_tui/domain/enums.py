@@ -24,6 +24,11 @@ class WalkStatus(StrEnum):
     ACTIVE = "active"
     RESOLVED = "resolved"
     ESCALATED = "escalated"
+    ABANDONED = "abandoned"  # stopped without an outcome (a reason kept); the ticket goes back to the queue
+
+
+WALK_KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_build": "AI build"}
+"""How a walk's kind reads on screen and in messages (never the stored value)."""
 
 
 class WalkKind(StrEnum):

@@ -22,9 +22,6 @@ def age(when: datetime | None) -> str:
     return f"{seconds}s"
 
 
-KIND_NAMES = {"flow": "Flow", "proposal": "Proposal", "adhoc": "Ad-hoc", "ai_build": "AI build"}
-
-
 def plural(count: int, noun: str) -> str:
     """ "1 step", "2 steps"."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -9,6 +9,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import (
     OPEN_TICKET_STATUSES,
+    WALK_KIND_NAMES,
     TicketKind,
     WalkKind,
     WalkStatus,
@@ -148,9 +149,9 @@ async def refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, ti
     else:
         owner = await in_account(db, User, actor.account_id, id=existing.created_by_user_id)
         whose = f"{(owner.name or owner.email) if owner else 'another tech'}'s"
+    kind = WALK_KIND_NAMES.get(existing.session_kind, "")
     raise WalkInProgress(
-        f"ticket {ticket_id} already has {whose} active {existing.session_kind} walk (session {existing.id}): "
-        f"{instead}",
+        f"ticket {ticket_id} already has {whose} unfinished {kind} walk: {instead}",
         session_id=row_id(existing),
         owner_user_id=existing.created_by_user_id,
         yours=yours,

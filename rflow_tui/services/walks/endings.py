@@ -194,3 +194,24 @@ async def escalate_without_walk(
         await db.flush()
         await _escalate(db, actor, walk, reason, reason_category, "l1.session.escalate_no_walk")
     return walk
+
+
+async def abandon(db: AsyncSession, *, actor: User, session_id: int, reason: str) -> L1WalkSession:
+    """Stop a walk without an outcome (the wrong kind of walk, the wrong ticket, a duplicate):
+    the reason is kept on the walk and in the audit log, and the ticket goes back to the queue
+    open, so the tech (or a colleague) can walk it again another way."""
+    reason = check_len(reason, TEXT_CAP, "the reason")
+    if not reason.strip():
+        raise ValidationFailed("say why the walk is abandoned")
+    async with write_transaction(db):
+        walk = await active_walk(db, actor, session_id)
+        walk.status = WalkStatus.ABANDONED
+        walk.resolution_notes = reason.strip()
+        mark_moved(walk)
+        walk.resolved_at = walk.last_step_at
+        walk.pending_node = None
+        db.add(walk)
+        if walk.ticket_kind == TicketKind.INTERNAL:
+            await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, TicketStatus.OPEN)
+        await audit_walk(db, actor, walk, "l1.session.abandon", reason=walk.resolution_notes)
+    return walk

@@ -14,6 +14,8 @@ from rflow_tui.domain.enums import (
 )
 from rflow_tui.models import L1WalkSession, Ticket, User, row_id
 from rflow_tui.services.access import Need, authorize
+from rflow_tui.services.errors import WalkInProgress
+from rflow_tui.services.walks.core import refuse_second_walk
 
 
 async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSession]:
@@ -80,3 +82,15 @@ async def list_escalations(
         stmt = stmt.where(col(L1WalkSession.resolved_at) > since)
     stmt = stmt.order_by(col(L1WalkSession.resolved_at).desc(), col(L1WalkSession.id).desc()).limit(limit)
     return list(await db.exec(stmt))
+
+
+async def walk_in_progress(
+    db: AsyncSession, *, actor: User, ticket_id: str, ticket_kind: str = TicketKind.INTERNAL
+) -> WalkInProgress | None:
+    """The ticket's unfinished walk, as the refusal a second start would meet (None: no walk),
+    so a screen can offer to resume it before the tech picks a way to walk the ticket."""
+    try:
+        await refuse_second_walk(db, actor, ticket_kind, ticket_id, "resume it or take it over")
+    except WalkInProgress as busy:
+        return busy
+    return None

@@ -151,3 +151,36 @@ class EscalateDialog(Dialog):
             self.query_one(TextArea).focus()
         else:
             self.dismiss({"reason": self.draft["reason"].strip(), "reason_category": self.draft["reason_category"]})
+
+
+class AbandonDialog(Dialog):
+    """Dismisses with {"reason": str, "start_another": bool} or None."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Static("Abandon this walk", classes="dialog-title")
+            yield Static(
+                "The ticket goes back to the queue, open; the walk and your reason are kept.", classes="field-label"
+            )
+            yield Static("Why? (wrong kind of walk, wrong ticket, a duplicate…)", classes="field-label")
+            yield TextArea(self.draft.get("reason", ""), id="abandon-reason", soft_wrap=True)
+            yield Static("", classes="error")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Abandon (Ctrl+S)", variant="warning", id="submit")
+                yield Button("Abandon, walk it another way", id="switch")
+                yield Button("Cancel (Esc)", id="cancel")
+
+    def _save_draft(self) -> None:
+        self.draft.update(reason=self.query_one(TextArea).text)
+
+    def action_submit(self, start_another: bool = False) -> None:
+        self._save_draft()
+        if not self.draft["reason"].strip():
+            self._error("Say why the walk is abandoned.")
+            self.query_one(TextArea).focus()
+        else:
+            self.dismiss({"reason": self.draft["reason"].strip(), "start_another": start_another})
+
+    @on(Button.Pressed, "#switch")
+    def _switch_pressed(self) -> None:
+        self.action_submit(start_another=True)

@@ -15,11 +15,11 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from rflow_tui.domain.enums import EscalationOutcome, ReasonCategory, WalkStatus
+from rflow_tui.domain.enums import WALK_KIND_NAMES, EscalationOutcome, ReasonCategory, WalkStatus
 from rflow_tui.services.feed import FeedBatch
 from rflow_tui.services.live_feed import FeedStatus
 from rflow_tui.services.users import list_users
-from rflow_tui.tui.format import KIND_NAMES, age, since
+from rflow_tui.tui.format import age, since
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import TicketHeader, Transcript
@@ -37,7 +37,7 @@ def category_name(code: str | None) -> str:
 
 def walk_context(walk) -> str:
     """What the ticket header says about the walk: its kind and session."""
-    return f"{KIND_NAMES.get(walk.session_kind, walk.session_kind)} walk · session {walk.id}"
+    return f"{WALK_KIND_NAMES.get(walk.session_kind, walk.session_kind)} walk · session {walk.id}"
 
 
 def summary(walk, tech: str) -> Text:

@@ -11,8 +11,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from rflow_tui.domain.enums import WALK_KIND_NAMES
 from rflow_tui.services.walks import reads as walk_reads
-from rflow_tui.tui.format import KIND_NAMES, plural, since
+from rflow_tui.tui.format import plural, since
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.tables import restore_place
@@ -68,7 +69,7 @@ class MyWalksScreen(StoreGuard, Screen):
                 plain(walk.ticket_id, single_line=True),
                 walk.status,
                 since(walk.resolved_at),
-                KIND_NAMES.get(walk.session_kind, walk.session_kind),
+                WALK_KIND_NAMES.get(walk.session_kind, walk.session_kind),
                 plural(len(walk.walked_path or []), "step"),
                 plain(subjects.get(walk.id, ""), single_line=True),
                 key=str(walk.id),

@@ -10,7 +10,8 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, OptionList, Static
 from textual.widgets.option_list import Option
 
-from rflow_tui.tui.format import KIND_NAMES, plural, since
+from rflow_tui.domain.enums import WALK_KIND_NAMES
+from rflow_tui.tui.format import plural, since
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 
@@ -59,7 +60,7 @@ class ResumeDialog(StoreGuard, ModalScreen):
 
     @staticmethod
     def _label(walk, subject: str):
-        kind = KIND_NAMES.get(walk.session_kind, walk.session_kind)
+        kind = WALK_KIND_NAMES.get(walk.session_kind, walk.session_kind)
         steps = plural(len(walk.walked_path or []), "step")
         label = f"{walk.ticket_id} · {kind} · {steps} · {since(walk.last_step_at or walk.created_at)}"
         if subject:

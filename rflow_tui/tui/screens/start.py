@@ -16,6 +16,7 @@ from rflow_tui.services.errors import ServiceError, WalkInProgress
 from rflow_tui.services.tickets import problem_text
 from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import reads as walk_reads
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui.safe import clean, plain
 from rflow_tui.tui.store_guard import StoreGuard
@@ -75,8 +76,11 @@ class StartDialog(StoreGuard, ModalScreen):
         ticket = dict(subject=self.ticket.subject, body=self.ticket.body or "")
         matches = await self.ctx.call(match_flows, **ticket)
         proposals = await self.ctx.call(match_proposals, **ticket)
+        busy = await self.ctx.call(
+            walk_reads.walk_in_progress, ticket_id=self.ticket.ticket_id, ticket_kind=self.ticket.ticket_kind
+        )
         generator_error = self.ctx.ai_error
-        if not matches and not proposals and generator_error:
+        if not matches and not proposals and generator_error and busy is None:
             from rflow_tui.tui.screens.no_knowledge import NoKnowledgeScreen
 
             self.dismiss(None)
@@ -113,6 +117,8 @@ class StartDialog(StoreGuard, ModalScreen):
         self.query_one("#start-loading").display = False
         option_list.display = True
         option_list.focus()
+        if busy is not None:  # already walked: Resume (or take over) is offered at once, first
+            await self._offer_existing(busy)
 
     @on(OptionList.OptionSelected)
     def _selected(self) -> None:

@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
-from rflow_tui.domain.enums import WALKS_A_TREE, NodeType, WalkKind
+from rflow_tui.domain.enums import WALK_KIND_NAMES, WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import live_steps
 from rflow_tui.flows.format import answer_labels
 from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
@@ -21,7 +21,7 @@ from rflow_tui.services.walks import ai_steps
 from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import steps as walk_steps
-from rflow_tui.tui.format import KIND_NAMES
+from rflow_tui.tui.messages import TicketChosen
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, StepNote, TicketHeader, Transcript
 
@@ -54,6 +54,7 @@ class WalkScreen(StoreGuard, Screen):
     BINDINGS = [
         Binding("r", "resolve", "Resolve"),
         Binding("e", "escalate", "Escalate"),
+        Binding("a", "abandon", "Abandon", show=False),
         Binding("s", "focus_notes", "Session notes"),
         Binding("escape", "leave", "Back"),
         Binding("c", "focus_step_note", "Step note", show=False),
@@ -77,11 +78,12 @@ class WalkScreen(StoreGuard, Screen):
         self._stored_walk: Any = None  # the walk as the last store call left it: no second read to show it
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
+        self.abandon_draft: dict = {}
 
     # --- layout -----------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        kind = KIND_NAMES.get(self.walk.session_kind, self.walk.session_kind)
+        kind = WALK_KIND_NAMES.get(self.walk.session_kind, self.walk.session_kind)
         yield Header()
         with Horizontal():
             with Pane(id="walk-main"):  # on a short terminal the step note scrolls into view
@@ -477,7 +479,23 @@ class WalkScreen(StoreGuard, Screen):
         else:
             self._settle_focus()
 
-    async def _finish(self, operation, fields: dict, done: str) -> None:
+    @work(exclusive=True, group="end")
+    async def action_abandon(self) -> None:
+        """Stop this walk without an outcome; the ticket goes back to the queue (or, to switch
+        kinds, straight to the choice of how to walk it)."""
+        from rflow_tui.services.tickets import ticket_of
+        from rflow_tui.tui.screens.dialogs import AbandonDialog
+
+        result = await self.app.push_screen_wait(AbandonDialog(self.abandon_draft))
+        if result is None:
+            self._settle_focus()
+            return
+        start_another = result.pop("start_another")
+        ticket = await self.ctx.call(ticket_of, ticket_id=self.walk.ticket_id) if start_another else None
+        if await self._finish(walk_endings.abandon, result, "abandoned") and ticket is not None:
+            self.app.post_message(TicketChosen(ticket))  # no await after the screen went: it is sent now
+
+    async def _finish(self, operation, fields: dict, done: str) -> bool:
         """Resolve or escalate; works while the AI writes (it is stopped: the walk ends here)."""
         self.stop_generation()
         if not await self.notes.flush():
@@ -486,14 +504,15 @@ class WalkScreen(StoreGuard, Screen):
                 severity="error",
                 markup=False,
             )
-            return
+            return False
         try:
             await self.ctx.call(operation, session_id=self.walk.id, **fields)
         except ServiceError as exc:
             self.notify(str(exc), severity="error", timeout=8, markup=False)
-            return
+            return False
         self.notify(f"{self.walk.ticket_id} {done}", markup=False)
         self.dismiss()
+        return True
 
     def action_leave(self) -> None:
         """Esc in a text field returns to the answers; while the AI writes, Esc stops it;
