@@ -116,6 +116,12 @@ class RefusalError(GenerationError):
     kind = "refusal"
 
 
+class ContentFilteredError(RefusalError):
+    """The service's content filter (Azure's, say) stopped the answer."""
+
+    kind = "content_filter"
+
+
 class TruncatedError(GenerationError):
     kind = "max_tokens"
 
