@@ -286,6 +286,14 @@ async def test_each_judge_failure_is_its_own_type_and_says_the_step_is_not_shown
     assert type(raised.value) is exc and "not shown" in str(raised.value)
 
 
+async def test_a_judge_server_that_refuses_json_schema_is_asked_with_the_schema_in_the_prompt():
+    standin = StandIn(Status(422), "```json\n" + json.dumps(SAFE) + "\n```")
+    verdict = await judge(standin).judge(CandidateNode.of(NODE))
+    assert verdict.safe and len(standin.requests) == 2
+    assert "response_format" not in standin.requests[1]
+    assert '"required": ["verdict", "rule", "reason"]' in standin.requests[1]["messages"][0]["content"]
+
+
 async def test_a_judge_timeout_is_its_own_error():
     def slow(request):
         raise httpx2.ReadTimeout("timed out", request=request)

@@ -30,16 +30,14 @@ from rflow_tui.ai.failures import generator_failure
 from rflow_tui.ai.openai_client import (
     JSON_SCHEMA,
     KEY_ENV,
-    PROMPT,
     api_key,
     failure_kind,
     json_text,
     partial_object,
-    refuses_structured_output,
     request_shape,
     sdk_client,
+    structured,
     usage_of,
-    within_deadline,
 )
 
 DEFAULT_MODEL = "gpt-5.4-mini"  # OpenAI's own API; a private server needs `model` under [llm]
@@ -162,13 +160,7 @@ class OpenAIGenerator:
             return answer
 
         try:
-            try:
-                answer = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
-            except Exception as exc:
-                if self.mode != JSON_SCHEMA or not refuses_structured_output(exc):
-                    raise
-                self.mode = PROMPT  # this server cannot enforce the schema: ask in words, now and from now on
-                answer = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
+            answer = await structured(self, attempt, timeout=self.timeout, max_retries=self.max_retries)
         except Exception as exc:  # mapped to our own kinds; anything else is re-raised
             raise generator_failure(exc, failure_kind(exc), model=self.model) from exc
         self.last_latency_ms = round((time.perf_counter() - started) * 1000)

@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from rflow_tui.ai import retry
 
@@ -51,6 +51,23 @@ def sdk_client(*, api_key: str, base_url: str | None, timeout: float) -> Any:
 async def within_deadline(request: Callable[[float], Awaitable[T]], *, timeout: float, max_retries: int) -> T:
     """``ai.retry.within_deadline`` with the OpenAI SDK's idea of a retryable failure."""
     return await retry.within_deadline(request, timeout=timeout, max_retries=max_retries, retry_wait=retry_wait)
+
+
+class Shaped(Protocol):
+    mode: str  # JSON_SCHEMA or PROMPT
+
+
+async def structured(owner: Shaped, request: Callable[[float], Awaitable[T]], *, timeout: float, max_retries: int) -> T:
+    """``within_deadline(request)``; if the server refuses the ``json_schema`` form (400/422),
+    ``owner.mode`` turns to PROMPT, for this call and every later one, and it is asked
+    once more (``request`` reads ``owner.mode``), inside the same deadline."""
+    try:
+        return await within_deadline(request, timeout=timeout, max_retries=max_retries)
+    except Exception as exc:
+        if owner.mode != JSON_SCHEMA or not refuses_structured_output(exc):
+            raise
+    owner.mode = PROMPT
+    return await within_deadline(request, timeout=timeout, max_retries=max_retries)
 
 
 def retry_wait(exc: Exception, attempt: int) -> float | None:

@@ -21,15 +21,13 @@ from rflow_tui.ai.openai import DEFAULT_MODEL, base_url_of
 from rflow_tui.ai.openai_client import (
     JSON_SCHEMA,
     KEY_ENV,
-    PROMPT,
     api_key,
     failure_kind,
     json_text,
-    refuses_structured_output,
     request_shape,
     sdk_client,
+    structured,
     usage_of,
-    within_deadline,
 )
 
 MAX_TOKENS = 1024  # a verdict is a few dozen tokens; a reasoning model thinks first
@@ -99,13 +97,7 @@ class OpenAIJudge:
             )
 
         try:
-            try:
-                completion = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
-            except Exception as exc:
-                if self.mode != JSON_SCHEMA or not refuses_structured_output(exc):
-                    raise
-                self.mode = PROMPT
-                completion = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
+            completion = await structured(self, attempt, timeout=self.timeout, max_retries=self.max_retries)
         except Exception as exc:  # mapped to the judge's own kinds; anything else is re-raised
             raise judge_failure(exc, failure_kind(exc), model=self.model) from exc
         self.last_latency_ms = round((time.perf_counter() - started) * 1000)
