@@ -39,7 +39,7 @@ from rflow_tui.ai.errors import (
 )
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.judge import CandidateNode, Verdict
-from rflow_tui.ai.openai import OpenAIGenerator
+from rflow_tui.ai.openai import DEFAULT_MODEL, OpenAIGenerator
 from rflow_tui.ai.openai_judge import OpenAIJudge
 from rflow_tui.ai.prefetch import Prefetcher
 from rflow_tui.ai.registry import make_generator, make_judge
@@ -402,6 +402,21 @@ def test_the_key_comes_from_rflow_openai_api_key_or_the_config(monkeypatch):
     assert OpenAIGenerator.from_settings(LLMSettings(generator="openai")).api_key == "sk-env"
     from_config = OpenAIJudge.from_settings(LLMSettings(generator="openai", api_key="sk-cfg", judge_model="gpt-x"))
     assert (from_config.api_key, from_config.model) == ("sk-cfg", "gpt-x")
+
+
+def test_a_judge_on_another_service_is_never_sent_the_generators_key_or_server(monkeypatch):
+    """A private generator with Anthropic's judge (it sees only the step), and the reverse."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-env")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    monkeypatch.setenv("RFLOW_OPENAI_BASE_URL", "http://127.0.0.1:8000/v1")
+    monkeypatch.delenv("RFLOW_OPENAI_API_KEY", raising=False)
+    local = LLMSettings(generator="openai", base_url="http://127.0.0.1:11434/v1", api_key="sk-local", judge="anthropic")
+    anthropic_judge = make_judge(local)
+    assert (anthropic_judge.api_key, anthropic_judge.base_url) == ("sk-ant-env", None)
+    hosted = LLMSettings(generator="anthropic", api_key="sk-ant-cfg", model="claude-opus-5-5", judge="openai")
+    openai_judge = make_judge(hosted)
+    assert (openai_judge.api_key, openai_judge.base_url) == ("", "http://127.0.0.1:8000/v1")
+    assert openai_judge.model == DEFAULT_MODEL  # not the Anthropic model's name
 
 
 def test_no_key_and_no_base_url_is_refused_naming_both(monkeypatch):

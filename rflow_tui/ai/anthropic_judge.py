@@ -48,7 +48,10 @@ class AnthropicJudge:
 
     @classmethod
     def from_settings(cls, llm: Any) -> AnthropicJudge:
-        api_key = llm.api_key or os.environ.get("ANTHROPIC_API_KEY", "")
+        from rflow_tui.ai.registry import own_connection
+
+        key, base_url = own_connection(llm, "anthropic")
+        api_key = key or os.environ.get("ANTHROPIC_API_KEY", "")
         if not api_key:
             raise NoJudgeError(
                 "the Anthropic safety judge needs an API key: set ANTHROPIC_API_KEY or `api_key` under [llm], "
@@ -57,7 +60,7 @@ class AnthropicJudge:
         return cls(
             api_key=api_key,
             model=llm.judge_model or DEFAULT_JUDGE_MODEL,
-            base_url=llm.base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
+            base_url=base_url or os.environ.get("ANTHROPIC_BASE_URL") or None,
             timeout=llm.judge_timeout_seconds,
             max_retries=llm.max_retries,
         )

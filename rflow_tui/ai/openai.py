@@ -30,7 +30,7 @@ from rflow_tui.ai.failures import generator_failure
 from rflow_tui.ai.openai_client import (
     JSON_SCHEMA,
     KEY_ENV,
-    api_key,
+    connection,
     failure_kind,
     json_text,
     partial_object,
@@ -74,14 +74,6 @@ class Answer:
         return added
 
 
-def base_url_of(llm: Any) -> str | None:
-    """``[llm] base_url``, refused unless it is an http(s) URL (None: OpenAI's own API)."""
-    url = str(llm.base_url or "")
-    if url and not url.startswith(("http://", "https://")):
-        raise NoGeneratorError(f"`base_url` under [llm] must be an http(s) URL, got {url!r}")
-    return url or None
-
-
 class OpenAIGenerator:
     name = "openai"
 
@@ -107,7 +99,10 @@ class OpenAIGenerator:
 
     @classmethod
     def from_settings(cls, llm: Any) -> OpenAIGenerator:
-        key, base_url = api_key(llm), base_url_of(llm)
+        try:
+            key, base_url = connection(llm)
+        except ValueError as exc:
+            raise NoGeneratorError(str(exc)) from exc
         if not key and base_url is None:
             raise MissingKeyError(
                 f"no OpenAI API key: set {KEY_ENV} or `api_key` under [llm]; for a private server "

@@ -20,6 +20,7 @@ from rflow_tui.ai import retry
 T = TypeVar("T")
 
 KEY_ENV = "RFLOW_OPENAI_API_KEY"
+URL_ENV = "RFLOW_OPENAI_BASE_URL"
 NO_KEY = "no-key"  # sent as the bearer to a private server that needs none (the SDK insists on one)
 
 # How the answer's shape is asked for. ``json_schema``: the server enforces the schema
@@ -31,9 +32,18 @@ PROMPT = "prompt"
 FALLBACK_STATUSES = (400, 422)
 
 
-def api_key(llm: Any) -> str:
-    """The key from ``[llm] api_key``, else ``RFLOW_OPENAI_API_KEY``, else "" (a private server)."""
-    return str(llm.api_key or os.environ.get(KEY_ENV, ""))
+def connection(llm: Any) -> tuple[str, str | None]:
+    """(the key, the server) from ``[llm] api_key`` and ``base_url``, else from
+    ``RFLOW_OPENAI_API_KEY`` and ``RFLOW_OPENAI_BASE_URL`` (always those when the generator
+    is another service's: ``registry.own_connection``). No key: a private server that
+    needs none; no server: OpenAI's own API. ValueError for a server that is not http(s)."""
+    from rflow_tui.ai.registry import own_connection
+
+    key, url = own_connection(llm, "openai")
+    key, url = key or os.environ.get(KEY_ENV, ""), url or os.environ.get(URL_ENV, "")
+    if url and not url.startswith(("http://", "https://")):
+        raise ValueError(f"`base_url` under [llm] (or {URL_ENV}) must be an http(s) URL, got {url!r}")
+    return key, url or None
 
 
 def sdk_client(*, api_key: str, base_url: str | None, timeout: float) -> Any:

@@ -14,14 +14,14 @@ import time
 from typing import Any
 
 from rflow_tui.ai.contract import judge_system_prompt, judge_user_message, verdict_schema
-from rflow_tui.ai.errors import JudgeDeclinedError, MalformedVerdictError, NoGeneratorError, NoJudgeError, not_shown
+from rflow_tui.ai.errors import JudgeDeclinedError, MalformedVerdictError, NoJudgeError, not_shown
 from rflow_tui.ai.failures import judge_failure
 from rflow_tui.ai.judge import CandidateNode, Verdict
-from rflow_tui.ai.openai import DEFAULT_MODEL, base_url_of
+from rflow_tui.ai.openai import DEFAULT_MODEL
 from rflow_tui.ai.openai_client import (
     JSON_SCHEMA,
     KEY_ENV,
-    api_key,
+    connection,
     failure_kind,
     json_text,
     request_shape,
@@ -58,12 +58,11 @@ class OpenAIJudge:
 
     @classmethod
     def from_settings(cls, llm: Any) -> OpenAIJudge:
-        """``judge_model``, else the generator's ``model`` (a private server often serves one)."""
+        """``judge_model``, else the openai generator's ``model`` (a private server often serves one)."""
         try:
-            base_url = base_url_of(llm)
-        except NoGeneratorError as exc:
+            key, base_url = connection(llm)
+        except ValueError as exc:
             raise NoJudgeError(f"the OpenAI-compatible safety judge cannot be set up: {exc}") from exc
-        key = api_key(llm)
         if not key and base_url is None:
             raise NoJudgeError(
                 f"the OpenAI safety judge needs an API key: set {KEY_ENV} or `api_key` under [llm], "
@@ -71,7 +70,7 @@ class OpenAIJudge:
             )
         return cls(
             api_key=key,
-            model=llm.judge_model or llm.model or DEFAULT_MODEL,
+            model=llm.judge_model or (llm.model if llm.generator == "openai" else "") or DEFAULT_MODEL,
             base_url=base_url,
             timeout=llm.judge_timeout_seconds,
             max_retries=llm.max_retries,

@@ -48,6 +48,20 @@ def make_generator(name: str, settings: Any) -> NodeGenerator:
     return generator
 
 
+SERVICES = ("anthropic", "openai")  # the built-in generators that call a model service
+
+
+def own_connection(llm: Any, service: str) -> tuple[str, str]:
+    """``[llm] api_key`` and ``base_url`` for ``service``'s generator or judge, or ("", "")
+    when they belong to the generator of another service: a judge on another service
+    must not be sent the generator's key, nor be pointed at its server. The caller then
+    reads its own environment variables."""
+    generator = getattr(llm, "generator", "")
+    if generator in SERVICES and generator != service:
+        return "", ""
+    return str(getattr(llm, "api_key", "") or ""), str(getattr(llm, "base_url", "") or "")
+
+
 JUDGE_AUTO = "auto"
 JUDGE_OFF = "off"
 JUDGE_ENTRY_POINTS = "rflow.judges"
