@@ -45,8 +45,8 @@ def default_database_url() -> str:
 class LLMSettings:
     generator: str = "anthropic"
     model: str = ""  # empty: the generator's own default
-    api_key: str = ""  # empty: ANTHROPIC_API_KEY
-    base_url: str = ""  # empty: ANTHROPIC_BASE_URL, else the SDK default
+    api_key: str = ""  # empty: ANTHROPIC_API_KEY (generator "openai": RFLOW_OPENAI_API_KEY, or none)
+    base_url: str = ""  # empty: ANTHROPIC_BASE_URL, else the SDK default ("openai": Ollama, vLLM, Azure...)
     timeout_seconds: float = 20.0  # one request
     max_retries: int = 1
     step_deadline_seconds: float = 20.0  # one AI step, every attempt, retry wait and the judge included
@@ -54,7 +54,7 @@ class LLMSettings:
     fixture: str = ""  # empty: the shipped demo fixture
     replay_latency: bool = False
     record_to: str = ""  # a path: wrap the generator and record every exchange there
-    judge: str = "auto"  # the safety judge (layer 2): auto, off, anthropic, fixture, or an entry point
+    judge: str = "auto"  # the safety judge (layer 2): auto, off, anthropic, openai, fixture, or an entry point
     judge_model: str = ""  # empty: the judge's own default
     judge_timeout_seconds: float = 10.0
 
@@ -191,7 +191,7 @@ def load_settings(
     return settings
 
 
-JUDGES_WITHOUT_LOOKUP = ("auto", "off", "anthropic", "fixture")
+JUDGES_WITHOUT_LOOKUP = ("auto", "off", "anthropic", "openai", "fixture")
 
 
 def _check_judge(path: Path, name: str) -> None:
@@ -205,7 +205,7 @@ def _check_judge(path: Path, name: str) -> None:
         raise ConfigError(f"{path}: key 'llm.judge' must be one of {', '.join(known)}, got {name!r}")
 
 
-GENERATORS_WITHOUT_LOOKUP = ("anthropic", "fixture")
+GENERATORS_WITHOUT_LOOKUP = ("anthropic", "openai", "fixture")
 
 
 def _check_generator(path: Path, name: str) -> None:

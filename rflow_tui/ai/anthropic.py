@@ -13,68 +13,23 @@ import os
 import time
 from typing import Any, TypeVar
 
-from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, server_wait, within_deadline
+from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
 from rflow_tui.ai.base import NodeContext, PartialListener
-from rflow_tui.ai.deadline import too_long
-from rflow_tui.ai.errors import GenerationError, GenerationTimeoutError, MalformedNodeError, NoGeneratorError
-from rflow_tui.ai.validate import MAX_ID, MAX_LABEL, MAX_TEXT
-from rflow_tui.domain.enums import AI_NODE_TYPES
+from rflow_tui.ai.contract import NODE_SCHEMA as NODE_SCHEMA
+from rflow_tui.ai.errors import AuthRefusedError as AuthRefusedError
+from rflow_tui.ai.errors import GenerationTimeoutError as GenerationTimeoutError
+from rflow_tui.ai.errors import MalformedNodeError, RefusalError, TruncatedError
+from rflow_tui.ai.errors import MissingKeyError as MissingKeyError
+from rflow_tui.ai.errors import NetworkError as NetworkError
+from rflow_tui.ai.errors import OverloadedError as OverloadedError
+from rflow_tui.ai.errors import RateLimitedError as RateLimitedError
+from rflow_tui.ai.errors import ServerError as ServerError
+from rflow_tui.ai.failures import generator_failure
 
 T = TypeVar("T")
 
 DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (anthropic 2.13)
 MAX_TOKENS = 1024
-
-NODE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "string", "description": f"short slug unique in this walk, at most {MAX_ID} characters"},
-        "type": {"type": "string", "enum": [node_type.value for node_type in AI_NODE_TYPES]},
-        "text": {"type": "string", "description": f"plain text shown to the technician, at most {MAX_TEXT} characters"},
-        "yes_label": {
-            "type": "string",
-            "description": f"first button text for a question (at most {MAX_LABEL} characters); empty otherwise",
-        },
-        "no_label": {
-            "type": "string",
-            "description": f"second button text for a question (at most {MAX_LABEL} characters); empty otherwise",
-        },
-    },
-    "required": ["id", "type", "text", "yes_label", "no_label"],
-    "additionalProperties": False,
-}
-
-
-class MissingKeyError(NoGeneratorError):
-    kind = "no_key"
-
-
-class AuthRefusedError(GenerationError):
-    kind = "auth"
-
-
-class NetworkError(GenerationError):
-    kind = "network"
-
-
-class RateLimitedError(GenerationError):
-    kind = "rate_limited"
-
-
-class OverloadedError(GenerationError):
-    kind = "overloaded"
-
-
-class ServerError(GenerationError):
-    kind = "server"
-
-
-class RefusalError(GenerationError):
-    kind = "refusal"
-
-
-class TruncatedError(GenerationError):
-    kind = "max_tokens"
 
 
 class AnthropicGenerator:
@@ -181,32 +136,5 @@ def partial_node(event: Any) -> dict[str, Any] | None:
     return snapshot if isinstance(snapshot, dict) else None
 
 
-_FAILURES: dict[str, tuple[type[GenerationError], str]] = {
-    "timeout": (GenerationTimeoutError, str(too_long())),
-    "network": (NetworkError, "Cannot reach the AI service (network down or blocked). Try again, or escalate."),
-    "auth": (AuthRefusedError, "The AI service refused our API key. Tell an admin; escalate this ticket meanwhile."),
-    "rate_limited": (
-        RateLimitedError,
-        "The desk has hit the AI's rate limit. Wait a minute and try again, or escalate.",
-    ),
-    "overloaded": (OverloadedError, "The AI service is overloaded right now. Try again in a minute, or escalate."),
-    "server": (ServerError, "The AI service had an internal error. Try again, or escalate."),
-}
-
-
 def _translate(exc: Exception) -> Exception:
-    kind = failure_kind(exc)
-    if kind is None:
-        return exc
-    if kind == "status":
-        status = getattr(exc, "status_code", "?")
-        return GenerationError(f"The AI service rejected the request (HTTP {status}). Escalate, and tell an admin.")
-    cls, message = _FAILURES[kind]
-    wait = server_wait(exc) if kind in ("rate_limited", "overloaded") else None
-    if wait is not None:
-        busy = "is rate-limiting this desk" if kind == "rate_limited" else "is overloaded"
-        message = (
-            f"The AI service {busy} and asks us to wait {wait:.0f} s before calling again. "
-            "t works once the wait is over; e escalates and r resolves meanwhile."
-        )
-    return cls(message).waiting(wait)
+    return generator_failure(exc, failure_kind(exc))

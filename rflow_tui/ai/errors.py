@@ -79,6 +79,53 @@ class SafetyRefusal(InvalidNodeError):
         super().__init__(f"{self.refused_by} refused it: {named}")
 
 
+# --- a model service's failures (any generator that calls one) -------------------------
+
+
+class MissingKeyError(NoGeneratorError):
+    kind = "no_key"
+
+
+class AuthRefusedError(GenerationError):
+    kind = "auth"
+
+
+class NetworkError(GenerationError):
+    kind = "network"
+
+
+class RateLimitedError(GenerationError):
+    kind = "rate_limited"
+
+
+class OverloadedError(GenerationError):
+    kind = "overloaded"
+
+
+class ServerError(GenerationError):
+    kind = "server"
+
+
+class UnknownModelError(GenerationError):
+    """The service has no model by the configured name (a private server's 404)."""
+
+    kind = "unknown_model"
+
+
+class RefusalError(GenerationError):
+    kind = "refusal"
+
+
+class ContentFilteredError(RefusalError):
+    """The service's content filter (Azure's, say) stopped the answer."""
+
+    kind = "content_filter"
+
+
+class TruncatedError(GenerationError):
+    kind = "max_tokens"
+
+
 # --- failures: each its own type ------------------------------------------------------
 
 _NOT_SHOWN = "so the AI's step is not shown. Try again, or escalate the ticket."
@@ -118,6 +165,12 @@ class JudgeOverloadedError(JudgeError):
 
 class JudgeServerError(JudgeError):
     kind = "judge_server"
+
+
+class JudgeUnknownModelError(JudgeError):
+    """The judge's service has no model by the configured name."""
+
+    kind = "judge_unknown_model"
 
 
 class JudgeRequestRejectedError(JudgeError):

@@ -18,6 +18,7 @@ GeneratorFactory = Callable[..., NodeGenerator]
 GENERATORS: dict[str, str] = {
     "anthropic": "rflow_tui.ai.anthropic:AnthropicGenerator.from_settings",
     "fixture": "rflow_tui.ai.fixture:ReplayGenerator.from_settings",
+    "openai": "rflow_tui.ai.openai:OpenAIGenerator.from_settings",
 }
 GENERATOR_ENTRY_POINTS = "rflow.generators"
 
@@ -47,12 +48,27 @@ def make_generator(name: str, settings: Any) -> NodeGenerator:
     return generator
 
 
+SERVICES = ("anthropic", "openai")  # the built-in generators that call a model service
+
+
+def own_connection(llm: Any, service: str) -> tuple[str, str]:
+    """``[llm] api_key`` and ``base_url`` for ``service``'s generator or judge, or ("", "")
+    when they belong to the generator of another service: a judge on another service
+    must not be sent the generator's key, nor be pointed at its server. The caller then
+    reads its own environment variables."""
+    generator = getattr(llm, "generator", "")
+    if generator in SERVICES and generator != service:
+        return "", ""
+    return str(getattr(llm, "api_key", "") or ""), str(getattr(llm, "base_url", "") or "")
+
+
 JUDGE_AUTO = "auto"
 JUDGE_OFF = "off"
 JUDGE_ENTRY_POINTS = "rflow.judges"
 JUDGES: dict[str, str] = {
     "anthropic": "rflow_tui.ai.anthropic_judge:AnthropicJudge.from_settings",
     "fixture": "rflow_tui.ai.fixture:ReplayJudge.from_settings",
+    "openai": "rflow_tui.ai.openai_judge:OpenAIJudge.from_settings",
 }
 
 
@@ -67,11 +83,14 @@ def setting_values() -> list[str]:
 
 
 def resolved_judge_name(llm: Any) -> str:
-    """``auto`` made concrete: the demo's fixture generator gets the fixture judge, anything else Anthropic's."""
+    """``auto`` made concrete: a built-in generator gets the judge of its own kind (the demo's
+    fixture the fixture judge; a private model a judge on the same server, so no step
+    leaves it to be judged), anything else Anthropic's."""
     name = getattr(llm, "judge", JUDGE_AUTO) or JUDGE_AUTO
     if name != JUDGE_AUTO:
         return name
-    return "fixture" if getattr(llm, "generator", "") == "fixture" else "anthropic"
+    generator = getattr(llm, "generator", "")
+    return generator if generator in JUDGES else "anthropic"
 
 
 def make_judge(llm: Any) -> NodeJudge | None:
