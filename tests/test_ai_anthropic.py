@@ -11,6 +11,7 @@ import pytest
 from anthropic import AsyncAnthropic
 
 from rflow_tui.ai import anthropic as gen_mod
+from rflow_tui.ai import errors
 from rflow_tui.ai.anthropic import AnthropicGenerator
 from rflow_tui.ai.base import NodeContext
 from rflow_tui.ai.errors import GenerationError, MalformedNodeError, NoGeneratorError, UnsafeNodeError
@@ -112,7 +113,7 @@ def error(status: int, kind: str):
 )
 async def test_each_http_failure_is_its_own_error_with_a_plain_message(handler, exc_name, words):
     gen, _ = generator(handler)
-    with pytest.raises(getattr(gen_mod, exc_name, GenerationError), match=words) as caught:
+    with pytest.raises(getattr(errors, exc_name, GenerationError), match=words) as caught:
         await gen.generate(CONTEXT)
     assert type(caught.value).__name__ == exc_name
 
@@ -122,7 +123,7 @@ async def test_network_down_is_a_network_error():
         raise httpx2.ConnectError("connection refused", request=request)
 
     gen, _ = generator(down)
-    with pytest.raises(gen_mod.NetworkError, match="Cannot reach the AI service"):
+    with pytest.raises(errors.NetworkError, match="Cannot reach the AI service"):
         await gen.generate(CONTEXT)
 
 
@@ -131,11 +132,11 @@ async def test_timeout_is_a_timeout_error():
         raise httpx2.ReadTimeout("timed out", request=request)
 
     gen, _ = generator(slow)
-    with pytest.raises(gen_mod.GenerationTimeoutError, match="took too long"):
+    with pytest.raises(errors.GenerationTimeoutError, match="took too long"):
         await gen.generate(CONTEXT)
 
 
-@pytest.mark.parametrize("stop, exc", [("refusal", gen_mod.RefusalError), ("max_tokens", gen_mod.TruncatedError)])
+@pytest.mark.parametrize("stop, exc", [("refusal", errors.RefusalError), ("max_tokens", errors.TruncatedError)])
 async def test_refusal_and_max_tokens_are_failures_not_nodes(stop, exc):
     gen, _ = generator(reply(message(stop_reason=stop, text="I can't help with that")))
     with pytest.raises(exc):
@@ -158,7 +159,7 @@ async def test_an_answer_with_no_text_is_named_empty_not_malformed_json():
 
 async def test_a_refusal_offers_the_retry_that_works_not_only_resolving_by_hand():
     gen, _ = generator(reply(message(stop_reason="refusal", text="I can't help with that")))
-    with pytest.raises(gen_mod.RefusalError, match="t asks it again") as raised:
+    with pytest.raises(errors.RefusalError, match="t asks it again") as raised:
         await gen.generate(CONTEXT)
     assert "by hand" not in str(raised.value)
 

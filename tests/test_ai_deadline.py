@@ -13,10 +13,10 @@ import asyncio
 
 import pytest
 
-from rflow_tui.ai.anthropic import AnthropicGenerator, OverloadedError, RateLimitedError
+from rflow_tui.ai.anthropic import AnthropicGenerator
 from rflow_tui.ai.anthropic_judge import AnthropicJudge
 from rflow_tui.ai.base import NodeContext
-from rflow_tui.ai.errors import GenerationTimeoutError, JudgeRateLimitedError
+from rflow_tui.ai.errors import GenerationTimeoutError, JudgeRateLimitedError, OverloadedError, RateLimitedError
 from rflow_tui.ai.generate import next_valid_node
 from tests.messages_standin import Stall, StandIn, Status
 

@@ -13,7 +13,14 @@ from anthropic import AsyncAnthropic
 from rflow_tui.ai import anthropic_judge as judge_mod
 from rflow_tui.ai.anthropic_judge import AnthropicJudge
 from rflow_tui.ai.base import NodeContext
-from rflow_tui.ai.errors import JudgeError, JudgeTimeoutError, NoJudgeError, UnsafeNodeError, VerdictNotInRecordingError
+from rflow_tui.ai.errors import (
+    JudgeError,
+    JudgeNetworkError,
+    JudgeTimeoutError,
+    NoJudgeError,
+    UnsafeNodeError,
+    VerdictNotInRecordingError,
+)
 from rflow_tui.ai.fixture import DEMO_FIXTURE, RecordingGenerator, RecordingJudge, ReplayGenerator, ReplayJudge
 from rflow_tui.ai.generate import next_valid_node
 from rflow_tui.ai.judge import CandidateNode, Verdict
@@ -271,7 +278,7 @@ async def test_network_down_is_a_judge_network_error():
         raise httpx2.ConnectError("connection refused", request=request)
 
     judge, _ = sdk_judge(down)
-    with pytest.raises(judge_mod.JudgeNetworkError, match="Cannot reach the safety judge"):
+    with pytest.raises(JudgeNetworkError, match="Cannot reach the safety judge"):
         await judge.judge(CandidateNode.of(ACCOUNT_Q))
 
 

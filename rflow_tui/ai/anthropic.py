@@ -15,15 +15,8 @@ from typing import Any, TypeVar
 
 from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
 from rflow_tui.ai.base import NodeContext, PartialListener
-from rflow_tui.ai.contract import NODE_SCHEMA as NODE_SCHEMA
-from rflow_tui.ai.errors import AuthRefusedError as AuthRefusedError
-from rflow_tui.ai.errors import GenerationTimeoutError as GenerationTimeoutError
-from rflow_tui.ai.errors import MalformedNodeError, RefusalError, TruncatedError
-from rflow_tui.ai.errors import MissingKeyError as MissingKeyError
-from rflow_tui.ai.errors import NetworkError as NetworkError
-from rflow_tui.ai.errors import OverloadedError as OverloadedError
-from rflow_tui.ai.errors import RateLimitedError as RateLimitedError
-from rflow_tui.ai.errors import ServerError as ServerError
+from rflow_tui.ai.contract import NODE_SCHEMA
+from rflow_tui.ai.errors import MalformedNodeError, MissingKeyError, RefusalError, TruncatedError
 from rflow_tui.ai.failures import generator_failure
 
 T = TypeVar("T")
