@@ -114,7 +114,10 @@ async def bind_database_role(db, settings, actor, user, requested: str | None) -
     elif outcome.created:
         say(f"created database role {role} for {email}")
     if outcome.sql_for_dba:
-        say("the connected role may not create database roles; a DBA runs, as a superuser or CREATEROLE role:")
+        say(
+            "the connected role may not create database roles; a DBA runs, in this database, as a superuser "
+            "(or the role that owns rflow's tables, with CREATEROLE):"
+        )
         say("    " + outcome.sql_for_dba.replace("\n", "\n    "))
     if outcome.password:
         say(f"{who}'s password (shown once; the server keeps only a hash): {outcome.password}")
@@ -143,7 +146,7 @@ def cmd_init(args) -> int:
         from rflow_tui.services.library import install_starter_library
         from rflow_tui.services.users import bind_user, create_account
 
-        async with store(settings) as db:
+        async with store(settings, "`rflow init` (setting up a new account)") as db:
             owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
             flows = [] if args.no_starter_flows else await install_starter_library(db, actor=owner)
             say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
