@@ -351,6 +351,27 @@ async def test_init_from_a_persons_role_says_what_is_wrong_and_who_may(db_url, d
 
 
 @pytest.mark.postgres_only
+async def test_whatever_else_the_server_refuses_a_persons_role_is_said_with_who_may(db_url, db, desk):
+    from sqlalchemy.exc import DBAPIError
+
+    from rflow_tui.commands.refusals import refused_by_server
+    from rflow_tui.config import normalize_database_url
+    from rflow_tui.db import make_engine
+
+    engine = make_engine(normalize_database_url(await person(db, db_url, desk.owner, desk.tech)))
+    dba_role = (await db.exec(text("SELECT current_user"))).scalar()
+    try:
+        with pytest.raises(DBAPIError) as refused:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO account (name) VALUES ('Evil Corp')"))
+        message = await refused_by_server(engine, refused.value, "adding an account")
+    finally:
+        await engine.dispose()
+    assert message is not None and "permission denied for table account" in message
+    assert desk.tech.email in message and f"('{dba_role}')" in message and "Nothing was changed" in message
+
+
+@pytest.mark.postgres_only
 async def test_a_deactivated_persons_role_is_told_it_is_deactivated(db_url, db, desk, monkeypatch, tmp_path, capsys):
     from rflow_tui.services.users import update_user
     from tests.test_identity import rflow
@@ -440,3 +461,19 @@ async def test_a_forged_notification_shows_nothing_that_is_not_in_the_database(d
         await engineer.engine.dispose()
         await hostile.close()
         await ours.close()
+
+
+@pytest.mark.postgres_only
+async def test_the_dba_binds_a_role_they_made_and_it_logs_in_as_that_person(db_url, db, desk, pg_server, capsys):
+    from tests.test_identity import as_role, rflow
+
+    role = f"p_{uuid4().hex[:10]}"
+    pg_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+    code = await rflow("--db", db_url, "--user", desk.owner.email, "users", "bind", desk.tech.email, "--db-role", role)
+    assert code == 0, capsys.readouterr().err
+    assert f"bound {desk.tech.email} to the existing database role {role}" in capsys.readouterr().out
+    ctx = await as_person(as_role(db_url, role, "pw"))
+    try:
+        assert ctx.user.id == desk.tech.id
+    finally:
+        await ctx.engine.dispose()

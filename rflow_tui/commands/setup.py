@@ -142,11 +142,14 @@ def cmd_init(args) -> int:
     settings = load(args, allow_missing=True)
 
     async def go() -> int:
+        from rflow_tui.commands.refusals import refuse_unless_dba
         from rflow_tui.config import safe_url
         from rflow_tui.services.library import install_starter_library
         from rflow_tui.services.users import bind_user, create_account
 
-        async with store(settings, "`rflow init` (setting up a new account)") as db:
+        what = "`rflow init` (setting up a new account)"
+        async with store(settings, what) as db:
+            await refuse_unless_dba(db, what)
             owner = await create_account(db, name=args.account, owner_email=args.email, owner_name=args.name)
             flows = [] if args.no_starter_flows else await install_starter_library(db, actor=owner)
             say(f"created account '{args.account}' with owner {owner.email} and {len(flows)} starter flows")
