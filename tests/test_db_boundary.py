@@ -387,6 +387,40 @@ async def test_a_deactivated_persons_role_is_told_it_is_deactivated(db_url, db, 
     assert "is deactivated" in err and f"rflow users reactivate {desk.engineer.email}" in err
 
 
+@pytest.mark.postgres_only
+async def test_people_bound_before_the_upgrade_still_log_in_as_themselves(empty_db_url, pg_server):
+    from rflow_tui.db import make_engine, open_store, upgrade_schema
+    from tests.test_identity import as_role
+
+    role = f"p_{uuid4().hex[:10]}"
+    engine = make_engine(empty_db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade_schema, "0006")  # makes rflow_people, if this server had none yet
+    pg_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' IN ROLE rflow_people")
+    async with engine.begin() as conn:
+        account = await conn.scalar(text("INSERT INTO account (name, created_at) VALUES ('Old', now()) RETURNING id"))
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (account_id, email, name, account_role, coverage, is_active, created_at, '
+                "db_role) VALUES (:account, 'tina@old.test', '', 'l1_tech', false, true, now(), :role)"
+            ),
+            {"account": account, "role": role},
+        )
+    await engine.dispose()
+    engine, _ = await open_store(empty_db_url)
+    await engine.dispose()
+    ctx = await as_person(as_role(empty_db_url, role, "pw"))
+    try:
+        assert (ctx.user.email, ctx.user.account_id) == ("tina@old.test", account)
+    finally:
+        await ctx.engine.dispose()
+    conn = await asyncpg.connect(as_role(empty_db_url, role, "pw"))
+    try:
+        assert len(await conn.fetchval(feed.CHANNEL_SQL, account)) == len("rflow_feed_") + 32
+    finally:
+        await conn.close()
+
+
 # --- item 6: LISTEN/NOTIFY --------------------------------------------------------------------
 
 

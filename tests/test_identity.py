@@ -358,3 +358,16 @@ async def test_the_demo_desk_opens_as_any_of_its_people_from_any_login(db, login
 async def test_only_owners_and_admins_bind_people(db, desk):
     with pytest.raises(AccessDenied, match="only owners and admins may bind users"):
         await bind_user(db, actor=desk.tech, email=desk.tech.email, clear=True)
+
+
+@sqlite
+async def test_an_email_two_accounts_share_on_one_file_is_told_apart_by_the_os_login(db, desk, login):
+    from rflow_tui.services.users import add_user
+
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    twin = await add_user(db, actor=other.owner, email=desk.tech.email)  # unique per account, not per file
+    with pytest.raises(AccessDenied, match="a user in more than one account on this database"):
+        await find_login(db, desk.tech.email)
+    await bind_user(db, actor=other.owner, email=twin.email, os_login="fay")
+    login("fay")
+    assert (await find_login(db, desk.tech.email)).id == twin.id
