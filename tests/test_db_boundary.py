@@ -33,7 +33,7 @@ from tests.tui_support import SMALL_FLOW
 REFUSED = (asyncpg.InsufficientPrivilegeError,)
 
 # Every table a SECURITY DEFINER function of rflow's names (migrations/rls.py, audit_sql.py).
-DEFINER_TABLES = ("user", "account", "audit_log", "audit_head", "ticket", "pg_class")
+DEFINER_TABLES = ("user", "account", "account_db_role", "audit_log", "audit_head", "ticket", "pg_class")
 
 
 async def escalated_walk(db, desk) -> L1WalkSession:
@@ -266,7 +266,8 @@ async def test_a_role_name_bound_before_anyone_made_it_captures_nobody(db_url, d
     from tests.test_identity import as_role
 
     other = await make_desk(db, "Fabrikam", "fabrikam.test")
-    owner = await as_person(await person(db, db_url, desk.owner, desk.owner))
+    owner_url = await person(db, db_url, desk.owner, desk.owner)
+    owner = await as_person(owner_url)
     later_for_fabrikam, made_by_hand = f"p_{uuid4().hex[:10]}", f"p_{uuid4().hex[:10]}"
     try:
         async with owner.open_db() as odb:
@@ -283,8 +284,20 @@ async def test_a_role_name_bound_before_anyone_made_it_captures_nobody(db_url, d
         assert (ctx.user.id, ctx.user.account_id) == (bob.id, other.owner.account_id)
     finally:
         await ctx.engine.dispose()
-    # A role a DBA makes by hand, recorded for no account, logs in as nobody and sees nothing.
+    # A role a DBA makes by hand, recorded for no account, logs in as nobody and sees nothing;
+    # the owner cannot record it for their account themselves, nor take Bob's.
     pg_server.admin(f"CREATE ROLE {made_by_hand} LOGIN PASSWORD 'pw' IN ROLE rflow_people")
+    conn = await asyncpg.connect(owner_url)
+    try:
+        for name in (made_by_hand, later_for_fabrikam):
+            with pytest.raises(REFUSED):
+                await conn.execute(
+                    "INSERT INTO account_db_role (role_name, account_id) VALUES ($1, $2)", name, desk.owner.account_id
+                )
+        with pytest.raises(REFUSED):
+            await conn.execute("UPDATE account_db_role SET account_id = $1", desk.owner.account_id)
+    finally:
+        await conn.close()
     url = as_role(db_url, made_by_hand, "pw")
     with pytest.raises(AccessDenied, match="is not bound to an rflow user"):
         await as_person(url)
