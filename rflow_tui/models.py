@@ -41,7 +41,7 @@ class Account(SQLModel, table=True):
 class User(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     account_id: int = Field(foreign_key="account.id", index=True)
-    email: str = Field(max_length=320, unique=True)
+    email: str = Field(max_length=320)  # unique within its account (migration 0008)
     name: str = Field(default="", max_length=200)
     account_role: str = Field(max_length=20)
     coverage: bool = Field(default=False, description="engineer may use the L1 surface")
@@ -51,9 +51,9 @@ class User(SQLModel, table=True):
     db_role: str | None = Field(
         default=None,
         max_length=63,
-        unique=True,
         index=True,
-        description="PostgreSQL: the database role this person connects as (see migrations/rls.py)",
+        description="PostgreSQL: the database role this person connects as, unique within the account; "
+        "honoured only if the role was made for it (see migrations/rls.py)",
     )
     os_login: str | None = Field(
         default=None,

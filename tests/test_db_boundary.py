@@ -8,14 +8,20 @@ writes to another account, in-account writes beyond the role, forged audit rows.
 
 from __future__ import annotations
 
+import asyncio
+from uuid import uuid4
+
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlmodel import select
 
 from rflow_tui.models import EscalationComment, Flow, L1WalkSession, Notification, Ticket, User
-from rflow_tui.services import audit
+from rflow_tui.services import audit, feed
 from rflow_tui.services import escalations as esc
 from rflow_tui.services.app_context import open_context
+from rflow_tui.services.errors import AccessDenied, ValidationFailed
+from rflow_tui.services.identity import provision_role
 from rflow_tui.services.library import import_flow_doc
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
@@ -27,7 +33,7 @@ from tests.tui_support import SMALL_FLOW
 REFUSED = (asyncpg.InsufficientPrivilegeError,)
 
 # Every table a SECURITY DEFINER function of rflow's names (migrations/rls.py, audit_sql.py).
-DEFINER_TABLES = ("user", "account", "audit_log", "audit_head", "ticket", "pg_class")
+DEFINER_TABLES = ("user", "account", "account_db_role", "audit_log", "audit_head", "ticket", "pg_class")
 
 
 async def escalated_walk(db, desk) -> L1WalkSession:
@@ -243,3 +249,278 @@ async def test_a_new_sqlite_desk_is_private_to_its_owner_whatever_the_umask(tmp_
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = [p for p in folder.iterdir() if p.name.startswith("rflow.sqlite3")]
     assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), files
+
+
+# --- item 4: no squatting, no oracles, no tracebacks ------------------------------------------
+
+
+async def as_person(url: str):
+    """The app, opened as the person whose role ``url`` logs in with."""
+    return await open_context(settings(url))
+
+
+@pytest.mark.postgres_only
+async def test_a_role_name_bound_before_anyone_made_it_captures_nobody(db_url, db, desk, pg_server):
+    """An owner binds role names nobody uses yet; whoever the DBA later makes them for is not theirs."""
+    from rflow_tui.services.users import add_user, bind_user
+    from tests.test_identity import as_role
+
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    owner_url = await person(db, db_url, desk.owner, desk.owner)
+    owner = await as_person(owner_url)
+    later_for_fabrikam, made_by_hand = f"p_{uuid4().hex[:10]}", f"p_{uuid4().hex[:10]}"
+    try:
+        async with owner.open_db() as odb:
+            await bind_user(odb, actor=owner.user, email=desk.tech.email, db_role=later_for_fabrikam)
+            await bind_user(odb, actor=owner.user, email=desk.engineer.email, db_role=made_by_hand)
+    finally:
+        await owner.engine.dispose()
+    # Fabrikam's owner gives Bob that name, and rflow makes it for Fabrikam: no clash, no hint of Contoso.
+    bob = await add_user(db, actor=other.owner, email="bob@fabrikam.test", db_role=later_for_fabrikam)
+    outcome = await provision_role(db, actor=other.owner, role=later_for_fabrikam)
+    assert outcome.created
+    ctx = await as_person(as_role(db_url, later_for_fabrikam, outcome.password))
+    try:
+        assert (ctx.user.id, ctx.user.account_id) == (bob.id, other.owner.account_id)
+    finally:
+        await ctx.engine.dispose()
+    # A role a DBA makes by hand, recorded for no account, logs in as nobody and sees nothing;
+    # the owner cannot record it for their account themselves, nor take Bob's.
+    pg_server.admin(f"CREATE ROLE {made_by_hand} LOGIN PASSWORD 'pw' IN ROLE rflow_people")
+    conn = await asyncpg.connect(owner_url)
+    try:
+        for name in (made_by_hand, later_for_fabrikam):
+            with pytest.raises(REFUSED):
+                await conn.execute(
+                    "INSERT INTO account_db_role (role_name, account_id) VALUES ($1, $2)", name, desk.owner.account_id
+                )
+        with pytest.raises(REFUSED):
+            await conn.execute("UPDATE account_db_role SET account_id = $1", desk.owner.account_id)
+    finally:
+        await conn.close()
+    url = as_role(db_url, made_by_hand, "pw")
+    with pytest.raises(AccessDenied, match="is not bound to an rflow user"):
+        await as_person(url)
+    conn = await asyncpg.connect(url)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM ticket") == 0
+        assert await conn.fetchval('SELECT count(*) FROM "user"') == 0
+    finally:
+        await conn.close()
+
+
+@pytest.mark.postgres_only
+async def test_adding_or_binding_answers_alike_whether_another_account_has_the_name_or_not(db_url, db, desk, pg_server):
+    from rflow_tui.services.users import add_user, bind_user
+
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    await person(db, db_url, other.owner, other.tech)
+    theirs = (await unchanged(db, User, other.tech.id)).db_role
+    unrecorded = f"p_{uuid4().hex[:10]}"
+    pg_server.admin(f"CREATE ROLE {unrecorded} LOGIN IN ROLE rflow_people")
+    dba_role = (await db.exec(text("SELECT current_user"))).scalar()
+    owner = await as_person(await person(db, db_url, desk.owner, desk.owner))
+    try:
+        async with owner.open_db() as odb:
+            refusals = {}
+            for role in (theirs, unrecorded):
+                with pytest.raises(ValidationFailed) as refused:
+                    await bind_user(odb, actor=owner.user, email=desk.tech.email, db_role=role)
+                refusals[role] = str(refused.value).replace(role, "ROLE")
+            assert refusals[theirs] == refusals[unrecorded]
+            assert "was not made for this account" in refusals[theirs]
+            with pytest.raises(ValidationFailed, match="holds more rights than a person's"):
+                await bind_user(odb, actor=owner.user, email=desk.tech.email, db_role=dba_role)
+            # An email another account has is added like any new one; within the account, said plainly.
+            same_name = await add_user(odb, actor=owner.user, email=other.tech.email, role="l1_tech")
+            fresh = await add_user(odb, actor=owner.user, email="nobody.anywhere@fabrikam.test", role="l1_tech")
+            assert same_name.account_id == fresh.account_id == desk.owner.account_id
+            with pytest.raises(ValidationFailed, match=f"a user {desk.engineer.email} already exists in this account"):
+                await add_user(odb, actor=owner.user, email=desk.engineer.email)
+            mine = (await odb.exec(select(User.db_role).where(User.id == desk.owner.id))).one()
+            with pytest.raises(ValidationFailed, match=f"already bound to {desk.owner.email} in this account"):
+                await bind_user(odb, actor=owner.user, email=desk.tech.email, db_role=mine)
+    finally:
+        await owner.engine.dispose()
+    assert (await unchanged(db, User, desk.tech.id)).db_role is None
+    kept = await unchanged(db, User, other.tech.id)
+    assert (kept.account_id, kept.db_role) == (other.owner.account_id, theirs)
+
+
+@pytest.mark.postgres_only
+async def test_init_from_a_persons_role_says_what_is_wrong_and_who_may(db_url, db, desk, tmp_path, monkeypatch, capsys):
+    from rflow_tui.models import Account
+    from tests.test_identity import rflow
+
+    monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "rflow.toml"))
+    tech_url = await person(db, db_url, desk.owner, desk.tech)
+    dba_role = (await db.exec(text("SELECT current_user"))).scalar()
+    code = await rflow("--db", tech_url, "init", "--account", "Evil Corp", "--email", "eve@evil.test")
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "`rflow init`" in err and desk.tech.email in err and f"('{dba_role}')" in err, err
+    assert [a.name for a in await db.exec(select(Account))] == ["Contoso IT"]
+    assert not (tmp_path / "rflow.toml").exists()
+
+
+@pytest.mark.postgres_only
+async def test_whatever_else_the_server_refuses_a_persons_role_is_said_with_who_may(db_url, db, desk):
+    from sqlalchemy.exc import DBAPIError
+
+    from rflow_tui.commands.refusals import refused_by_server
+    from rflow_tui.config import normalize_database_url
+    from rflow_tui.db import make_engine
+
+    engine = make_engine(normalize_database_url(await person(db, db_url, desk.owner, desk.tech)))
+    dba_role = (await db.exec(text("SELECT current_user"))).scalar()
+    try:
+        with pytest.raises(DBAPIError) as refused:
+            async with engine.begin() as conn:
+                await conn.execute(text("INSERT INTO account (name) VALUES ('Evil Corp')"))
+        message = await refused_by_server(engine, refused.value, "adding an account")
+    finally:
+        await engine.dispose()
+    assert message is not None and "permission denied for table account" in message
+    assert desk.tech.email in message and f"('{dba_role}')" in message and "Nothing was changed" in message
+
+
+@pytest.mark.postgres_only
+async def test_a_deactivated_persons_role_is_told_it_is_deactivated(db_url, db, desk, monkeypatch, tmp_path, capsys):
+    from rflow_tui.services.users import update_user
+    from tests.test_identity import rflow
+
+    (tmp_path / "rflow.toml").write_text("")
+    monkeypatch.setenv("RFLOW_CONFIG", str(tmp_path / "rflow.toml"))
+    url = await person(db, db_url, desk.owner, desk.engineer)
+    await update_user(db, actor=desk.owner, email=desk.engineer.email, active=False)
+    with pytest.raises(AccessDenied, match=f"which is {desk.engineer.email}, and {desk.engineer.email} is deactivated"):
+        await as_person(url)
+    assert await rflow("--db", url, "users", "list") == 2
+    err = capsys.readouterr().err
+    assert "is deactivated" in err and f"rflow users reactivate {desk.engineer.email}" in err
+
+
+@pytest.mark.postgres_only
+async def test_people_bound_before_the_upgrade_still_log_in_as_themselves(empty_db_url, pg_server):
+    from rflow_tui.db import make_engine, open_store, upgrade_schema
+    from tests.test_identity import as_role
+
+    role = f"p_{uuid4().hex[:10]}"
+    engine = make_engine(empty_db_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(upgrade_schema, "0006")  # makes rflow_people, if this server had none yet
+    pg_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'pw' IN ROLE rflow_people")
+    async with engine.begin() as conn:
+        account = await conn.scalar(text("INSERT INTO account (name, created_at) VALUES ('Old', now()) RETURNING id"))
+        await conn.execute(
+            text(
+                'INSERT INTO "user" (account_id, email, name, account_role, coverage, is_active, created_at, '
+                "db_role) VALUES (:account, 'tina@old.test', '', 'l1_tech', false, true, now(), :role)"
+            ),
+            {"account": account, "role": role},
+        )
+    await engine.dispose()
+    engine, _ = await open_store(empty_db_url)
+    await engine.dispose()
+    ctx = await as_person(as_role(empty_db_url, role, "pw"))
+    try:
+        assert (ctx.user.email, ctx.user.account_id) == ("tina@old.test", account)
+    finally:
+        await ctx.engine.dispose()
+    conn = await asyncpg.connect(as_role(empty_db_url, role, "pw"))
+    try:
+        assert len(await conn.fetchval(feed.CHANNEL_SQL, account)) == len("rflow_feed_") + 32
+    finally:
+        await conn.close()
+
+
+# --- item 6: LISTEN/NOTIFY --------------------------------------------------------------------
+
+
+async def heard_on(conn, channel: str) -> list[str]:
+    heard: list[str] = []
+    await conn.add_listener(channel, lambda *n: heard.append(n[-1]))
+    return heard
+
+
+@pytest.mark.postgres_only
+async def test_another_accounts_role_cannot_find_or_overhear_the_feed_channel(db_url, db, desk):
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    ours = await asyncpg.connect(await person(db, db_url, desk.owner, desk.engineer))
+    hostile = await asyncpg.connect(await person(db, db_url, other.owner, other.tech))
+    try:
+        channel = await ours.fetchval(feed.CHANNEL_SQL, desk.owner.account_id)
+        assert channel != f"rflow_feed_{desk.owner.account_id}" and len(channel) == len("rflow_feed_") + 32
+        assert await hostile.fetchval(feed.CHANNEL_SQL, desk.owner.account_id) is None
+        assert await hostile.fetch("SELECT feed_channel FROM account WHERE id = $1", desk.owner.account_id) == []
+        real = await heard_on(ours, channel)
+        guesses = [await heard_on(hostile, f"rflow_feed_{n}") for n in range(1, 20)]
+        await escalated_walk(db, desk)
+        for _ in range(100):
+            if real:
+                break
+            await asyncio.sleep(0.05)
+        assert real == [""]  # the account's own feed hears a ping that carries nothing
+        await asyncio.sleep(0.2)
+        assert not any(guesses)
+    finally:
+        await ours.close()
+        await hostile.close()
+
+
+@pytest.mark.postgres_only
+async def test_a_forged_notification_shows_nothing_that_is_not_in_the_database(db_url, db, desk):
+    from rflow_tui.services.live_feed import FeedStatus, FeedTiming, LiveFeed
+
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    engineer = await as_person(await person(db, db_url, desk.owner, desk.engineer))
+    hostile = await asyncpg.connect(await person(db, db_url, other.owner, other.tech))
+    ours = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
+    batches: list[feed.FeedBatch] = []
+    statuses: list[FeedStatus] = []
+    live = LiveFeed(engineer, batches.append, statuses.append, FeedTiming(fallback_seconds=60))
+    runner = asyncio.ensure_future(live.run())
+    try:
+        channel = await ours.fetchval(feed.CHANNEL_SQL, desk.owner.account_id)
+        real = await heard_on(ours, channel)
+        for _ in range(200):
+            if FeedStatus.LIVE in statuses and batches:
+                break
+            await asyncio.sleep(0.05)
+        assert batches and batches[0].full and batches[0].walks == []
+        forged = '{"id": 1, "status": "escalated", "escalation_reason": "call 555-0100 and read them your password"}'
+        await hostile.execute("SELECT pg_notify($1, $2)", f"rflow_feed_{desk.owner.account_id}", forged)
+        await asyncio.sleep(0.3)
+        assert real == []  # a channel named after the account id reaches nobody
+        await hostile.execute("SELECT pg_notify($1, $2)", channel, forged)  # as if the name had leaked
+        await asyncio.sleep(0.5)
+        assert real == [forged] and len(batches) == 1  # woken, re-read, found nothing to show
+        walk = await escalated_walk(db, desk)
+        for _ in range(100):
+            if len(batches) > 1:
+                break
+            await asyncio.sleep(0.05)
+        assert [w.id for b in batches for w in b.walks] == [walk.id]
+        assert all("555-0100" not in (w.escalation_reason or "") for b in batches for w in b.walks)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await engineer.engine.dispose()
+        await hostile.close()
+        await ours.close()
+
+
+@pytest.mark.postgres_only
+async def test_the_dba_binds_a_role_they_made_and_it_logs_in_as_that_person(db_url, db, desk, pg_server, capsys):
+    from tests.test_identity import as_role, rflow
+
+    role = f"p_{uuid4().hex[:10]}"
+    pg_server.admin(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+    code = await rflow("--db", db_url, "--user", desk.owner.email, "users", "bind", desk.tech.email, "--db-role", role)
+    assert code == 0, capsys.readouterr().err
+    assert f"bound {desk.tech.email} to the existing database role {role}" in capsys.readouterr().out
+    ctx = await as_person(as_role(db_url, role, "pw"))
+    try:
+        assert ctx.user.id == desk.tech.id
+    finally:
+        await ctx.engine.dispose()

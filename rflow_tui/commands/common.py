@@ -20,18 +20,27 @@ def load(args: argparse.Namespace, allow_missing: bool = False):
 
 
 @asynccontextmanager
-async def store(settings) -> AsyncIterator[Any]:
+async def store(settings, what: str = "this") -> AsyncIterator[Any]:
     """A store session on the configured database, disposed afterwards.
 
     Every transaction in it takes the write lock first, as the app's writes do, so a
-    set-up command run while techs work waits for the lock instead of failing.
+    set-up command run while techs work waits for the lock instead of failing. What the
+    server refuses this role (``what``: the command, in words) is said, with who may do it.
     """
+    from sqlalchemy.exc import DBAPIError
+
+    from rflow_tui.commands.refusals import refused_by_server
     from rflow_tui.db import lock_first_session_factory, open_store
 
     engine, _ = await open_store(settings.resolved_database_url)
     try:
         async with lock_first_session_factory(engine)() as db:
             yield db
+    except DBAPIError as exc:
+        message = await refused_by_server(engine, exc, what)
+        if message is None:
+            raise
+        raise CommandError(message) from exc
     finally:
         await engine.dispose()
 

@@ -117,7 +117,10 @@ async def bind_database_role(db, settings, actor, user, requested: str | None) -
     elif outcome.created:
         say(f"created database role {role} for {email}")
     if outcome.sql_for_dba:
-        say("the connected role may not create database roles; a DBA runs, as a superuser or CREATEROLE role:")
+        say(
+            "the connected role may not create database roles; a DBA runs, in this database, as a superuser "
+            "(or the role that owns rflow's tables, with CREATEROLE):"
+        )
         say("    " + outcome.sql_for_dba.replace("\n", "\n    "))
     if outcome.password:
         say(f"{who}'s password (shown once; the server keeps only a hash): {outcome.password}")
@@ -142,11 +145,14 @@ def cmd_init(args) -> int:
     settings = load(args, allow_missing=True)
 
     async def go() -> int:
+        from rflow_tui.commands.refusals import refuse_unless_dba
         from rflow_tui.config import safe_url
         from rflow_tui.services.library import install_starter_library
         from rflow_tui.services.users import account_count, bind_user, create_account
 
-        async with store(settings) as db:
+        what = "`rflow init` (setting up a new account)"
+        async with store(settings, what) as db:
+            await refuse_unless_dba(db, what)
             if not args.add_account and (accounts := await account_count(db)):
                 raise CommandError(
                     f"a desk already exists in {safe_url(settings.resolved_database_url)} "

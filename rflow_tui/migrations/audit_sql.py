@@ -1,8 +1,8 @@
 """The audit chain written by PostgreSQL itself, so no person's role can forge a row.
 
 ``rflow_audit_append`` (SECURITY DEFINER) takes what happened from the app and fills in
-everything that vouches for it: the account and actor of the connected role (from
-``user.db_role``, never from the caller), the time, the row's place in the chain, its
+everything that vouches for it: the account and actor of the connected role (the
+session functions of migrations/rls.py, never the caller), the time, the row's place in the chain, its
 hash, and the head. People's roles hold no INSERT or UPDATE on ``audit_log`` or
 ``audit_head``. The hash is ``domain.audit_chain``'s, computed here in SQL: JSON with
 sorted keys, no spaces, non-ASCII as ``\\uXXXX``, exactly as Python's ``json.dumps`` writes
@@ -97,10 +97,10 @@ def audit_functions(schema: str) -> list[str]:
             v_hash text;
             v_id integer;
         BEGIN
-            SELECT u.account_id, u.id INTO v_account, v_actor FROM {s}."user" u
-            WHERE u.db_role = session_user AND u.is_active AND u.deleted_at IS NULL;
+            v_account := {s}.rflow_session_account();
+            v_actor := {s}.rflow_session_user_id();
             IF v_account IS NULL THEN
-                IF EXISTS (SELECT 1 FROM {s}."user" u WHERE u.db_role = session_user) OR NOT pg_has_role(
+                IF EXISTS (SELECT 1 FROM {s}.rflow_session_standing()) OR NOT pg_has_role(
                     session_user, (SELECT c.relowner FROM pg_class c WHERE c.oid = '{s}.audit_log'::regclass), 'MEMBER'
                 ) THEN
                     RAISE EXCEPTION 'only the database may write the audit log, for an active person'

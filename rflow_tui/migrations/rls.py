@@ -20,8 +20,11 @@ from rflow_tui.migrations.audit_sql import AUDIT_APPEND, audit_functions
 
 PEOPLE_ROLE = "rflow_people"
 
-# Tables no person's role writes: the server appends to them (``rflow_audit_append``).
-SERVER_WRITTEN = frozenset({"audit_log", "audit_head"})
+# Tables no person's role writes: the server appends to the audit trail (``rflow_audit_append``);
+# which account a database role was made for (``ROLE_CLAIMS``) only the DBA, or rflow on its
+# connection, records.
+ROLE_CLAIMS = "account_db_role"
+SERVER_WRITTEN = frozenset({"audit_log", "audit_head", ROLE_CLAIMS})
 # Written once by their author, never changed afterwards.
 WRITE_ONCE = frozenset({"escalation_comment"})
 REVIEWERS = "('owner', 'admin', 'engineer')"
@@ -61,21 +64,45 @@ SESSION_FUNCTIONS = (
     ("role", "text", "account_role"),
     ("user_id", "integer", "id"),
 )
+STANDING = "rflow_session_standing"
 
 
-def _session_functions(schema: str) -> list[str]:
+def bound_person(schema: str, claims: bool) -> str:
+    """FROM ... WHERE for the person the connected role is bound to: a binding counts only when
+    the role was made for that person's account (a row of ``ROLE_CLAIMS``), so an owner who
+    binds a role name of another account, or one nobody has made yet, captures nobody.
+    ``claims`` False: before migration 0008 made that table."""
+    if not claims:
+        return f'{schema}."user" u WHERE u.db_role = session_user'
+    return (
+        f'{schema}."user" u JOIN {schema}.{ROLE_CLAIMS} c ON c.role_name = u.db_role '
+        "AND c.account_id = u.account_id WHERE u.db_role = session_user"
+    )
+
+
+def _session_functions(schema: str, claims: bool) -> list[str]:
     """Who is connected, as the server knows it. SECURITY DEFINER with pg_temp searched last
     and every name schema-qualified, so a temporary table cannot stand in for ``user``."""
     statements = []
+    safe = f"SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp"
     for name, kind, column in SESSION_FUNCTIONS:
         statements.append(
             f"""CREATE OR REPLACE FUNCTION {schema}.rflow_session_{name}() RETURNS {kind}
-            LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {schema}, pg_temp AS $$
-                SELECT {column} FROM {schema}."user"
-                WHERE db_role = session_user AND is_active AND deleted_at IS NULL
+            LANGUAGE sql STABLE {safe} AS $$
+                SELECT u.{column} FROM {bound_person(schema, claims)} AND u.is_active AND u.deleted_at IS NULL
             $$"""
         )
         statements.append(f"REVOKE ALL ON FUNCTION {schema}.rflow_session_{name}() FROM PUBLIC")
+    # A deactivated or deleted person's role sees no rows, so it is told why (and only about itself).
+    statements.append(
+        f"""CREATE OR REPLACE FUNCTION {schema}.{STANDING}() RETURNS TABLE (email text, standing text)
+        LANGUAGE sql STABLE {safe} AS $$
+            SELECT u.email::text, CASE WHEN u.deleted_at IS NOT NULL THEN 'deleted'
+                                     WHEN NOT u.is_active THEN 'deactivated' ELSE 'active' END
+            FROM {bound_person(schema, claims)}
+        $$"""
+    )
+    statements.append(f"REVOKE ALL ON FUNCTION {schema}.{STANDING}() FROM PUBLIC")
     return statements
 
 
@@ -105,7 +132,8 @@ def protect_account_tables(conn) -> None:
     if conn.dialect.name != "postgresql":
         return
     schema = _schema(conn)
-    for statement in [*_session_functions(schema), *audit_functions(schema)]:  # asyncpg: one at a time
+    claims = ROLE_CLAIMS in account_tables(conn)
+    for statement in [*_session_functions(schema, claims), *audit_functions(schema)]:  # asyncpg: one at a time
         conn.exec_driver_sql(statement)
     conn.exec_driver_sql(_PEOPLE)
     has_people = conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{PEOPLE_ROLE}'").first()
@@ -161,6 +189,7 @@ def _grant(conn) -> None:
     conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {PEOPLE_ROLE}")
     for name, _, _ in SESSION_FUNCTIONS:
         conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.rflow_session_{name}() TO {PEOPLE_ROLE}")
+    conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.{STANDING}() TO {PEOPLE_ROLE}")
     conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.{AUDIT_APPEND} TO {PEOPLE_ROLE}")
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, cast, func
+from sqlalchemy import String, cast, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -30,9 +30,12 @@ WALK_TARGET = "l1_walk_session"
 FIRST_LOAD_LIMIT = 200
 
 
-def channel(account_id: int) -> str:
-    """The NOTIFY channel of one account: a listener hears only its own account's changes."""
-    return f"rflow_feed_{int(account_id)}"
+# The NOTIFY channel of one account: ``rflow_feed_`` and the account's ``feed_channel``, a
+# random name only its own people can read (row-level security on ``account``). PostgreSQL
+# lets any login LISTEN on or NOTIFY any channel; it cannot stop one who knows the name. So
+# the name is a secret, and a notification carries nothing: a listener that hears one (real
+# or forged) re-reads the database through row-level security, and shows only what is there.
+CHANNEL_SQL = "SELECT 'rflow_feed_' || feed_channel FROM account WHERE id = $1"
 
 
 async def announce(db: AsyncSession, account_id: int) -> None:
@@ -41,7 +44,8 @@ async def announce(db: AsyncSession, account_id: int) -> None:
     SQLite needs nothing: its feeds watch ``PRAGMA data_version``, which every commit bumps.
     """
     if db.get_bind().dialect.name == "postgresql":
-        await db.exec(select(func.pg_notify(channel(account_id), "")))
+        notify = "SELECT pg_notify('rflow_feed_' || feed_channel, '') FROM account WHERE id = :account"
+        await (await db.connection()).execute(text(notify), {"account": int(account_id)})
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from sqlalchemy import CursorResult, func, text
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from rflow_tui.migrations.rls import PEOPLE_ROLE
+from rflow_tui.migrations.rls import PEOPLE_ROLE, ROLE_CLAIMS, STANDING
 from rflow_tui.models import User
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
 
@@ -69,7 +69,8 @@ async def resolve_login(db: AsyncSession, email: str | None) -> User:
 
 async def _resolve_on_postgres(db: AsyncSession, email: str | None) -> User:
     role, administers = tuple((await _sql(db, _WHO_CONNECTS)).one())
-    bound = (await db.exec(select(User).where(User.db_role == role))).first()
+    user_id = (await _sql(db, "SELECT rflow_session_user_id()")).scalar()
+    bound = await db.get(User, user_id) if user_id is not None else None
     if bound is not None:
         if email and email.strip().lower() != bound.email.lower():
             raise AccessDenied(
@@ -77,6 +78,17 @@ async def _resolve_on_postgres(db: AsyncSession, email: str | None) -> User:
                 f"--user {email} names someone else"
             )
         return bound
+    standing = (await _sql(db, f"SELECT email, standing FROM {STANDING}()")).first()
+    if standing is not None:  # bound, but deactivated or deleted: row-level security shows it nothing
+        fix = (
+            f"an owner or admin can reactivate them (`rflow users reactivate {standing.email}`)"
+            if standing.standing == "deactivated"
+            else "ask an owner or admin for a new account"
+        )
+        raise AccessDenied(
+            f"you are connected as database role '{role}', which is {standing.email}, "
+            f"and {standing.email} is {standing.standing}: {fix}"
+        )
     if not administers:
         raise AccessDenied(
             f"database role '{role}' is not bound to an rflow user; an owner or admin binds it with "
@@ -101,7 +113,8 @@ async def _resolve_on_this_machine(db: AsyncSession, email: str | None) -> User:
         if len(mine) == 1:
             return mine[0]
         raise NotFound(NO_USER)
-    user = await _by_email(db, email)
+    named = [u for u in mine if u.email.lower() == email.strip().lower()]
+    user = named[0] if len(named) == 1 else await _by_email(db, email)
     if user.os_login and user.os_login != login:
         raise AccessDenied(f"{user.email} is bound to the OS login '{user.os_login}'; you are logged in as '{login}'")
     if mine and user.os_login != login:
@@ -113,15 +126,20 @@ async def _resolve_on_this_machine(db: AsyncSession, email: str | None) -> User:
 async def _by_email(db: AsyncSession, email: str | None) -> User:
     if not email:
         raise NotFound(NO_USER)
-    user = (await db.exec(select(User).where(func.lower(User.email) == email.strip().lower()))).first()
-    if user is None:
+    users = list(await db.exec(select(User).where(func.lower(User.email) == email.strip().lower()).limit(2)))
+    if len(users) > 1:  # an email is unique within an account, not across a shared database
+        raise AccessDenied(
+            f"{email} is a user in more than one account on this database: on PostgreSQL connect as "
+            "their own database role; on SQLite bind each to their OS login (`rflow users bind EMAIL --os-login NAME`)"
+        )
+    if not users:
         if (await db.exec(select(User.id).limit(1))).first() is None:
             raise NotFound(f"no user {email}: {NO_DESK}")
         raise NotFound(
             f"no user {email}; an owner or admin adds them with "
             f"`rflow --user THEIR_EMAIL users add {email} --role l1_tech`"
         )
-    return user
+    return users[0]
 
 
 # --- bindings --------------------------------------------------------------------------
@@ -168,33 +186,81 @@ class RoleOutcome:
 
 
 async def provision_role(db: AsyncSession, *, actor: User, role: str) -> RoleOutcome:
-    """A login role for one person, member of the people group and nothing else.
+    """A login role for one person of the actor's account, member of the people group and nothing else.
 
     No superuser, no CREATEDB, no CREATEROLE: the group's grants (read and write rows,
     never delete or change the schema) and the row-level security policies are all it
     gets. The password is generated here and only its SCRAM verifier goes to the server,
-    so neither the server's log nor a DBA ever sees it. When the connected role may not
-    create roles, the SQL a DBA runs is returned instead.
+    so neither the server's log nor a DBA ever sees it. The role is recorded as made for
+    the actor's account (``account_db_role``), in the same transaction; only then does the
+    server honour a binding to it. When the connected role may not create roles, the SQL
+    a DBA runs is returned instead. An existing role is accepted only as ``check_role``
+    says.
     """
     from rflow_tui.services.access import Need, authorize
 
     await authorize(db, actor, Need.MANAGE, "give people database roles")
     await check_binding(db, db_role=role, os_login=None)
-    exists = (await _sql(db, "SELECT 1 FROM pg_roles WHERE rolname = :r", r=role)).first()
-    if exists:
+    state = await check_role(db, role=role, account_id=actor.account_id)
+    if state == "ours":
         outcome = RoleOutcome(role, existed=True)
         if not await _try(db, f'GRANT {PEOPLE_ROLE} TO "{role}"'):
             outcome.sql_for_dba = f'GRANT {PEOPLE_ROLE} TO "{role}";'
         return outcome
+    claim = f"INSERT INTO {ROLE_CLAIMS} (role_name, account_id) VALUES ('{role}', {int(actor.account_id)})"
+    if state == "claimable":  # the DBA, binding a role they made for this account
+        done = await _try(db, claim, f'GRANT {PEOPLE_ROLE} TO "{role}"')
+        return RoleOutcome(role, existed=True, sql_for_dba=None if done else f"{claim};")
     password = secrets.token_urlsafe(18)
     statements = [
         f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION '
         f"PASSWORD '{scram_verifier(password)}'",
         f'GRANT {PEOPLE_ROLE} TO "{role}"',
+        claim,
     ]
     if await _try(db, *statements):
         return RoleOutcome(role, created=True, password=password)
     return RoleOutcome(role, password=password, sql_for_dba=";\n".join(statements) + ";")
+
+
+# An existing role: does it hold more than a person's rights, and which account was it made for
+# (row-level security shows a person's role only its own account's records; the DBA sees all).
+_ROLE_STATE = f"""
+SELECT r.rolsuper OR r.rolbypassrls OR r.rolcreaterole OR r.rolcreatedb OR r.rolreplication
+       OR pg_has_role(r.oid, c.relowner, 'MEMBER') AS powerful,
+       (SELECT k.account_id FROM {ROLE_CLAIMS} k WHERE k.role_name = r.rolname) AS claimed_by,
+       (SELECT s.rolsuper OR pg_has_role(session_user, c.relowner, 'MEMBER')
+        FROM pg_roles s WHERE s.rolname = session_user) AS dba
+FROM pg_roles r, pg_class c
+WHERE r.rolname = :r AND c.oid = to_regclass('"user"')
+"""
+
+
+async def check_role(db: AsyncSession, *, role: str, account_id: int) -> str:
+    """May ``role`` be bound to a person of ``account_id``? "new": no such role yet (rflow or
+    a DBA makes it, recorded for this account); "ours": made for this account; "claimable":
+    made by the DBA, who is connected and records it now. Any other role is refused with one
+    answer, whether it was made for another account or for none: what a role name says
+    about other accounts stays with the DBA (SECURITY.md)."""
+    row = (await _sql(db, _ROLE_STATE, r=role)).first()
+    if row is None:
+        return "new"
+    if row.powerful:
+        raise ValidationFailed(
+            f"the database role {role} holds more rights than a person's (superuser, CREATEROLE, "
+            "CREATEDB, BYPASSRLS, or it administers rflow's tables); rflow binds people only to roles "
+            f"whose rights come from {PEOPLE_ROLE}"
+        )
+    if row.claimed_by == account_id:
+        return "ours"
+    if row.claimed_by is None and row.dba:
+        return "claimable"
+    raise ValidationFailed(
+        f"the database role {role} was not made for this account, so it cannot be bound here: "
+        "choose another name with --db-role (rflow creates it), or, if the DBA made this role for "
+        f"this account, they record it: INSERT INTO {ROLE_CLAIMS} (role_name, account_id) "
+        f"VALUES ('{role}', {int(account_id)});"
+    )
 
 
 async def _try(db: AsyncSession, *statements: str) -> bool:

@@ -4,10 +4,11 @@ Free of Textual: the escalations screen runs ``LiveFeed.run`` in a worker and ge
 batch through ``deliver`` and each change of state through ``on_status``.
 
 How the feed learns that something changed:
-- PostgreSQL: LISTEN on one dedicated connection (never a pooled one: a pool hands its
-  connections round, and a listener must stay put). A lost connection is reopened with
-  backoff, and then the feed catches up; a health check every 15 s finds a connection
-  that died without a word; a poll every 30 s covers poolers that break LISTEN.
+- PostgreSQL: LISTEN on the account's secret channel (``feed.CHANNEL_SQL``), on one
+  dedicated connection (never a pooled one: a pool hands its connections round, and a
+  listener must stay put). A lost connection is reopened with backoff, and then the feed
+  catches up; a health check every 15 s finds a connection that died without a word; a
+  poll every 30 s covers poolers that break LISTEN.
 - SQLite: ``PRAGMA data_version`` on a dedicated connection every 250 ms; it changes
   whenever another connection commits.
 
@@ -154,7 +155,6 @@ class LiveFeed:
     async def _listen(self, endpoint: Endpoint) -> None:
         import asyncpg  # type: ignore[import-untyped]
 
-        channel = feed.channel(self.ctx.user.account_id)
         backoff = self.timing.first_backoff
         while True:
             conn = None
@@ -164,6 +164,9 @@ class LiveFeed:
                 )
                 lost = asyncio.Event()
                 conn.add_termination_listener(lambda _conn, event=lost: event.set())
+                channel = await conn.fetchval(feed.CHANNEL_SQL, self.ctx.user.account_id)
+                if not channel:  # row-level security shows this role no account (deactivated since)
+                    raise LookupError("no feed channel")
                 await conn.add_listener(channel, self._heard)
                 backoff = self.timing.first_backoff
                 self._watcher(True)
@@ -180,6 +183,8 @@ class LiveFeed:
             backoff = min(backoff * 2, self.timing.max_backoff)
 
     def _heard(self, *_notification: Any) -> None:
+        """A ping, never data: whatever a notification says (a forged one may say anything), only
+        the catch-up query, through row-level security, decides what is shown."""
         self._unannounced = False
         self._wake.set()
 

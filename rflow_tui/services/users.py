@@ -14,7 +14,7 @@ from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import AccessDenied, NotFound, ValidationFailed
 from rflow_tui.services.fields import accepted_line
-from rflow_tui.services.identity import check_binding
+from rflow_tui.services.identity import check_binding, check_role
 
 
 async def find_login(db: AsyncSession, email: str | None) -> User:
@@ -74,6 +74,8 @@ async def add_user(
     """A new person in the actor's account, bound to a database role or an OS login if given."""
     await authorize(db, actor, Need.MANAGE, "add users")
     await check_binding(db, db_role=db_role, os_login=os_login)
+    if db_role is not None:
+        await check_role(db, role=db_role, account_id=actor.account_id)
     user = await _add(db, actor.account_id, email, name, role, coverage, db_role=db_role, os_login=os_login)
     await _audit(db, actor, user, "user.add", role=user.account_role, coverage=user.coverage)
     await db.commit()
@@ -93,7 +95,11 @@ async def bind_user(
     ``clear`` removes both bindings."""
     await authorize(db, actor, Need.MANAGE, "bind users")
     await check_binding(db, db_role=db_role, os_login=os_login)
+    if db_role is not None:
+        await check_role(db, role=db_role, account_id=actor.account_id)
     user = await _member(db, actor, email)
+    if db_role is not None:
+        await _role_free(db, user, db_role)
     if clear:
         user.db_role = user.os_login = None
     if db_role is not None:
@@ -201,8 +207,9 @@ async def _add(
         raise ValidationFailed(f"role must be one of {values(Role)}, not '{role}'")
     if coverage and role != Role.ENGINEER:
         raise ValidationFailed("only engineers carry the L1 coverage flag")
-    if (await db.exec(select(User).where(func.lower(User.email) == email.lower()))).first():
-        raise ValidationFailed(f"a user {email} already exists")
+    same = func.lower(User.email) == email.lower()
+    if (await db.exec(select(User).where(User.account_id == account_id, same))).first():
+        raise ValidationFailed(f"a user {email} already exists in this account")
     user = User(
         account_id=account_id,
         email=email,
@@ -212,14 +219,26 @@ async def _add(
         db_role=db_role,
         os_login=os_login,
     )
+    if db_role is not None:
+        await _role_free(db, user, db_role)
     db.add(user)
     await _flush_unique(db, email, db_role)
     return user
 
 
+async def _role_free(db: AsyncSession, user: User, db_role: str) -> None:
+    """A role binds one person of an account; who else in it has it is the account's own business."""
+    clash = select(User).where(User.account_id == user.account_id, User.db_role == db_role)
+    if user.id is not None:
+        clash = clash.where(User.id != user.id)
+    other = (await db.exec(clash)).first()
+    if other is not None:
+        raise ValidationFailed(f"the database role {db_role} is already bound to {other.email} in this account")
+
+
 async def _flush_unique(db: AsyncSession, email: str, db_role: str | None) -> None:
-    """Flush, turning a clash with a row this connection cannot see (another account's,
-    hidden by row-level security) into the same refusal as one it can."""
+    """Flush, turning a clash (a change committed since the checks above, in this account:
+    emails and roles are unique per account, so no other account's rows can clash) into words."""
     from sqlalchemy.exc import IntegrityError
 
     try:
@@ -227,8 +246,8 @@ async def _flush_unique(db: AsyncSession, email: str, db_role: str | None) -> No
     except IntegrityError as exc:
         await db.rollback()
         if db_role and "db_role" in str(exc.orig):
-            raise ValidationFailed(f"the database role {db_role} is already bound to another user") from None
-        raise ValidationFailed(f"a user {email} already exists") from None
+            raise ValidationFailed(f"the database role {db_role} is already bound to a user in this account") from None
+        raise ValidationFailed(f"a user {email} already exists in this account") from None
 
 
 async def escalation_recipients(db: AsyncSession, account_id: int) -> list[User]:
