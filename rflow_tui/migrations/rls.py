@@ -1,7 +1,8 @@
 """Row-level security on PostgreSQL: a connected person's role sees only its own account.
 
 Each person connects as their own database role, a member of ``PEOPLE_ROLE``. The
-``user.db_role`` column binds a role to an rflow user; ``rflow_session_account()``
+``user.db_role`` column binds a role to an rflow user, and counts only for a role recorded
+(``ROLE_CLAIMS``) as made for that user's account; ``rflow_session_account()``
 (SECURITY DEFINER, owned by the schema owner) turns ``session_user`` into that user's
 account, and every account-scoped table gets a policy keeping rows to it; ``ROLE_RULES``
 narrow what each role may write within it, and only ``rflow_audit_append``

@@ -1,7 +1,8 @@
 """Who is at the keyboard, and may they be the user ``--user`` names.
 
 PostgreSQL: each person connects as their own database role, bound to their rflow user
-by ``user.db_role``; the server's row-level security (migrations/rls.py) keeps the role
+by ``user.db_role`` (which the server honours only for a role made for that user's
+account: ``check_role``, migrations/rls.py); the server's row-level security (migrations/rls.py) keeps the role
 to its account whatever SQL it runs, and here ``--user`` may name only the bound user.
 A role bound to nobody may act as anyone only if it administers the schema (superuser,
 or a member of the role owning the tables): that is the desk's DBA.
