@@ -131,3 +131,40 @@ def test_safety_scan_in_a_terminal_with_no_file_says_it_reads_standard_input(tmp
         term.read_until(b"reading JSON Lines from standard input")
         term.send(b"\x04")
         assert term.wait() == 0
+
+
+@pytest.mark.parametrize(
+    "value, said",
+    [("NaN", "subject must be text, not a number"), ('["a"]', "subject must be text, not a JSON list")],
+)
+def test_json_import_with_a_wrong_type_is_refused_naming_field_and_line_not_stored_as_a_repr(desk, capsys, value, said):
+    (desk / "t.json").write_text(
+        f'[\n{{"ticket_id": "T-1", "subject": "ok"}},\n{{"ticket_id": "T-2", "subject": {value}}}\n]'
+    )
+    err = refused(capsys, ["tickets", "import", str(desk / "t.json")])
+    assert f"t.json line 3: {said}" in err
+    assert rows(desk, Ticket) == []
+
+
+@pytest.mark.parametrize("when", ["9999-01-01T00:00:00Z", "1969-12-31T23:59:59Z"])
+def test_a_created_at_no_ticket_can_have_is_refused(desk, capsys, when):
+    (desk / "t.csv").write_text(f"ticket_id,subject,created_at\nT-1,Printer,{when}\n", encoding="utf-8")
+    err = refused(capsys, ["tickets", "import", str(desk / "t.csv")])
+    assert f"t.csv line 2: created_at '{when}' is not a date a ticket can have been opened" in err
+    assert rows(desk, Ticket) == []
+
+
+def test_a_csv_with_an_unterminated_quote_is_refused_not_the_rest_of_the_file_swallowed(desk, capsys):
+    (desk / "t.csv").write_text('ticket_id,subject\nT-1,"unterminated\nT-2,fine\nT-3,fine\n', encoding="utf-8")
+    err = refused(capsys, ["tickets", "import", str(desk / "t.csv")])
+    assert "not valid CSV (unexpected end of data)" in err
+    assert rows(desk, Ticket) == []
+
+
+def test_a_body_too_large_is_refused_in_json_as_in_csv(desk, capsys):
+    (desk / "t.json").write_text(
+        json.dumps([{"ticket_id": "T-1", "subject": "Logs", "body": "x" * (10 * 1024 * 1024)}])
+    )
+    err = refused(capsys, ["tickets", "import", str(desk / "t.json")])
+    assert "body is 10,485,760 characters; the limit is 131,072" in err
+    assert rows(desk, Ticket) == []

@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,17 @@ from rflow_tui.services.fields import accepted
 
 IMPORT_FIELDS = ("ticket_id", "subject", "body", "requester", "category", "ticket_kind", "psa_system")
 OPTIONAL_FIELDS = ("status", "created_at")  # status is accepted and ignored: an import opens tickets as new
+# One limit per field, whatever the format (a CSV field cannot be larger than the body's anyway).
+FIELD_LIMITS = {
+    "ticket_id": 64,
+    "subject": 500,
+    "body": 128 * 1024,
+    "requester": 200,
+    "category": 80,
+    "ticket_kind": 10,
+    "psa_system": 40,
+}
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _created_at(value: Any, where: str) -> datetime | None:
@@ -39,7 +50,25 @@ def _created_at(value: Any, where: str) -> datetime | None:
         raise ValidationFailed(
             f"{where}: created_at must be an ISO 8601 date or time like 2026-11-24T09:30:00Z, not {str(value)[:40]!r}"
         ) from None
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    if not EARLIEST <= when <= utcnow() + timedelta(days=1):
+        raise ValidationFailed(f"{where}: created_at {str(value)[:40]!r} is not a date a ticket can have been opened")
+    return when
+
+
+def _field_text(value: Any, key: str, where: str) -> str:
+    """A field's text as given: a string (or, for an id, a whole number); nothing else is
+    turned into text, so a list or NaN in a JSON file is refused, not stored as Python wrote it."""
+    if value is None:
+        return ""
+    if isinstance(value, int) and not isinstance(value, bool) and key == "ticket_id":
+        return str(value)
+    if not isinstance(value, str):
+        kind = "a number" if isinstance(value, (int, float)) else f"a JSON {type(value).__name__}"
+        raise ValidationFailed(f"{where}: {key} must be text, not {kind}")
+    if len(value) > FIELD_LIMITS[key]:
+        raise ValidationFailed(f"{where}: {key} is {len(value):,} characters; the limit is {FIELD_LIMITS[key]:,}")
+    return value
 
 
 def problem_text(ticket: Ticket) -> str:
@@ -121,7 +150,8 @@ def _clean_row(row: dict[str, Any], where: str) -> dict[str, Any]:
         allowed = ", ".join((*IMPORT_FIELDS, *OPTIONAL_FIELDS))
         raise ValidationFailed(f"{where}: unknown column(s) {', '.join(sorted(unknown))} (allowed: {allowed})")
     data: dict[str, Any] = {
-        key: accepted(row.get(key), f"{where}: {key}", single_line=key != "body").strip() for key in IMPORT_FIELDS
+        key: accepted(_field_text(row.get(key), key, where), f"{where}: {key}", single_line=key != "body").strip()
+        for key in IMPORT_FIELDS
     }
     created_at = _created_at(row.get("created_at"), where)
     if created_at is not None:
@@ -195,7 +225,7 @@ def read_ticket_file(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def _csv_rows(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    reader = csv.reader(lines)
+    reader = csv.reader(lines, strict=True)  # an unterminated quote is an error, not the rest of the file
     try:
         header = next(reader, [])
         for row in reader:
