@@ -203,3 +203,33 @@ async def test_an_active_walk_is_not_an_escalation(db, desk):
     walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
     with pytest.raises(InvalidState, match="is active, not escalated"):
         await esc.claim(db, actor=desk.engineer, session_id=walk.id)
+
+
+async def tech_notes(db, desk) -> list[tuple[str, str]]:
+    from rflow_tui.services.notifications import inbox
+
+    await db.rollback()
+    return [(note.kind, note.payload["problem_summary"]) for note in reversed(await inbox(db, actor=desk.tech))]
+
+
+async def test_the_tech_hears_each_step_of_their_escalation_and_a_taken_over_engineer_hears_it_too(db, desk):
+    walk = await escalated(db, desk)
+    await esc.claim(db, actor=desk.engineer, session_id=walk.id)
+    await esc.add_comment(db, actor=desk.engineer, session_id=walk.id, body="Fan on order.\nETA Friday")
+    await esc.claim(db, actor=desk.admin, session_id=walk.id, take_over=True)
+    await esc.close(db, actor=desk.admin, session_id=walk.id, outcome="fixed", notes="New fan fitted")
+    await esc.reopen(db, actor=desk.admin, session_id=walk.id)
+    engineer = desk.engineer.name or desk.engineer.email
+    admin = desk.admin.name or desk.admin.email
+    assert await tech_notes(db, desk) == [
+        ("escalation.claimed", f"{engineer} is on it"),
+        ("escalation.commented", f"{engineer} commented: Fan on order. ETA Friday"),
+        ("escalation.claimed", f"{admin} is on it"),
+        ("escalation.closed", f"{admin} closed it (Fixed): New fan fitted"),
+        ("escalation.reopened", f"{admin} reopened it"),
+    ]
+    from rflow_tui.services.notifications import inbox
+
+    told = [(n.kind, n.payload["problem_summary"]) for n in await inbox(db, actor=desk.engineer)]
+    assert ("escalation.taken_over", f"{admin} took it over from you") in told
+    assert all(n.payload["session_id"] == walk.id for n in await inbox(db, actor=desk.tech))

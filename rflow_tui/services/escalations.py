@@ -20,11 +20,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import EscalationOutcome, TicketKind, TicketStatus, WalkStatus, values
 from rflow_tui.models import EscalationComment, L1WalkSession, Ticket, User, row_id, utcnow
-from rflow_tui.services import tickets
+from rflow_tui.services import notifications, tickets
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
 from rflow_tui.services.fields import accepted
 from rflow_tui.services.walks.core import audit_walk
+from rflow_tui.text import clean
 
 COMMENT_CAP = 16 * 1024
 OUTCOME_NOTES_CAP = 64 * 1024
@@ -102,6 +103,10 @@ async def escalation_detail(db: AsyncSession, *, actor: User, session_id: int) -
     return EscalationDetail(walk=walk, ticket=ticket, comments=list(comments))
 
 
+def _person(user: User) -> str:
+    return clean(user.name or user.email, single_line=True)
+
+
 # --- who is on it ---------------------------------------------------------------
 
 
@@ -123,6 +128,10 @@ async def claim(db: AsyncSession, *, actor: User, session_id: int, take_over: bo
         walk.claimed_at = utcnow()
         db.add(walk)
         await audit_walk(db, actor, walk, "escalation.claim", from_user_id=previous)
+        who = _person(actor)
+        notifications.tell(db, walk, actor, walk.created_by_user_id, notifications.CLAIMED, f"{who} is on it")
+        if previous is not None:
+            notifications.tell(db, walk, actor, previous, notifications.TAKEN_OVER, f"{who} took it over from you")
     return walk
 
 
@@ -155,6 +164,8 @@ async def add_comment(db: AsyncSession, *, actor: User, session_id: int, body: s
         db.add(comment)
         await db.flush()
         await audit_walk(db, actor, walk, "escalation.comment", comment_id=comment.id, size=len(body))
+        said = f"{_person(actor)} commented: {clean(body, single_line=True)[:120]}"
+        notifications.tell(db, walk, actor, walk.created_by_user_id, notifications.COMMENTED, said)
     return comment
 
 
@@ -204,6 +215,10 @@ async def close(db: AsyncSession, *, actor: User, session_id: int, outcome: str,
         db.add(walk)
         status = await _ticket_follows(db, actor, walk, TicketStatus.ESCALATED, TicketStatus.RESOLVED, notes)
         await audit_walk(db, actor, walk, "escalation.close", outcome=outcome, ticket_status=status)
+        done = (
+            f"{_person(actor)} closed it ({EscalationOutcome(outcome).label}): {clean(notes, single_line=True)[:120]}"
+        )
+        notifications.tell(db, walk, actor, walk.created_by_user_id, notifications.CLOSED, done)
     return walk
 
 
@@ -219,4 +234,6 @@ async def reopen(db: AsyncSession, *, actor: User, session_id: int) -> L1WalkSes
         db.add(walk)
         status = await _ticket_follows(db, actor, walk, TicketStatus.RESOLVED, TicketStatus.ESCALATED, None)
         await audit_walk(db, actor, walk, "escalation.reopen", ticket_status=status, **previous)
+        again = f"{_person(actor)} reopened it"
+        notifications.tell(db, walk, actor, walk.created_by_user_id, notifications.REOPENED, again)
     return walk

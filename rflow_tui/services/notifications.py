@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ADMIN_ROLES
-from rflow_tui.models import Notification, User, utcnow
+from rflow_tui.models import L1WalkSession, Notification, User, utcnow
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.users import escalation_recipients
@@ -49,6 +49,31 @@ async def notify_escalation(db: AsyncSession, account_id: int, payload: dict[str
     ]
     db.add_all(notes)
     return notes
+
+
+# What an escalation's people hear of its fate: the tech who escalated it, when an
+# engineer claims, comments, closes or reopens it; an engineer, when their claim is taken.
+CLAIMED = "escalation.claimed"
+COMMENTED = "escalation.commented"
+CLOSED = "escalation.closed"
+REOPENED = "escalation.reopened"
+TAKEN_OVER = "escalation.taken_over"
+
+
+def tell(
+    db: AsyncSession, walk: L1WalkSession, actor: User, recipient_user_id: int | None, kind: str, about: str
+) -> Notification | None:
+    """A notification to one person about ``walk`` (none to the actor about their own doing)."""
+    if recipient_user_id is None or recipient_user_id == actor.id:
+        return None
+    note = Notification(
+        account_id=walk.account_id,
+        recipient_user_id=recipient_user_id,
+        kind=kind,
+        payload={"session_id": walk.id, "ticket_id": walk.ticket_id, "problem_summary": about},
+    )
+    db.add(note)
+    return note
 
 
 # --- the inbox ------------------------------------------------------------------

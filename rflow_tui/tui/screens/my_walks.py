@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
 from rflow_tui.domain.enums import WALK_KIND_NAMES
+from rflow_tui.services.notifications import unread_count
 from rflow_tui.services.walks import reads as walk_reads
 from rflow_tui.tui.format import plural, since
 from rflow_tui.tui.safe import plain
@@ -20,7 +21,7 @@ from rflow_tui.tui.tables import restore_place
 
 
 class MyWalksScreen(StoreGuard, Screen):
-    BINDINGS = [Binding("f5", "refresh", "Refresh")]
+    BINDINGS = [Binding("f5", "refresh", "Refresh"), Binding("n", "inbox", "Inbox")]
     AGE_TICK = 30.0
 
     def __init__(self, ctx) -> None:
@@ -79,8 +80,22 @@ class MyWalksScreen(StoreGuard, Screen):
         # the same walk stays selected, the list scrolled where it was
         restore_place(table, keys.index(selected) if selected in keys else row, scroll_y)
         status = plural(len(walks), "finished walk") if walks else "No resolved or escalated walks yet"
-        self.query_one("#my-walks-status", Static).update(f"{status} · F5 refresh")
+        unread = await self.ctx.call(unread_count)
+        news = f" · {plural(unread, 'unread notification')} (n)" if unread else " · n inbox"
+        self.query_one("#my-walks-status", Static).update(f"{status}{news} · F5 refresh")
         table.focus()
+
+    def action_inbox(self) -> None:
+        """What engineers did with my escalations: claimed, commented, closed, reopened."""
+        from rflow_tui.tui.screens.inbox import InboxScreen
+
+        self.app.push_screen(InboxScreen(self.ctx), self._back_from_inbox)
+
+    def _back_from_inbox(self, session_id: int | None) -> None:
+        keys = [str(walk.id) for walk in self.walks or []]
+        if session_id is not None and str(session_id) in keys:
+            self.query_one(DataTable).move_cursor(row=keys.index(str(session_id)))
+        self.load()
 
     def _tick(self) -> None:
         """Keep "When" true while the screen stays open."""
