@@ -21,6 +21,7 @@ def opened(tmp_path, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))  # this OS user's own state folder
     script = tmp_path / "venv" / "bin" / "rflow"
     script.parent.mkdir(parents=True)
     script.write_text("#!/bin/sh\n")
@@ -35,11 +36,14 @@ def hint(output: str, label: str) -> list[str]:
     return shlex.split(line.split(":", 1)[1])
 
 
-def test_the_open_again_hint_runs_as_printed_with_the_recorded_ai(opened, capsys, tmp_path):
+def test_the_reopen_hint_is_printed_at_start_and_runs_as_printed_with_the_recorded_ai(opened, capsys, tmp_path):
     assert main(["demo"]) == 0
     first = opened[0][0]
     assert (first.user, first.llm.generator, first.llm.judge) == (demo.TECH_EMAIL, "fixture", "fixture")
-    command = hint(capsys.readouterr().out, "open it again")
+    out = capsys.readouterr().out
+    assert out.index("reopen it") < out.index("demo desk kept at")  # said before the app opens, not only after
+    command = hint(out, "reopen it")
+    assert command[1:] == ["demo", "--last"]
     assert command[0] == str(tmp_path / "venv" / "bin" / "rflow")  # the full path, not a bare name
     assert main(command[1:]) == 0
     again = opened[1][0]
@@ -83,3 +87,25 @@ def test_global_flags_work_before_or_after_the_subcommand(opened, argv):
         "eng@contoso.test",
         "escalations",
     )
+
+
+def test_the_last_demo_desk_pointer_is_this_users_and_an_unwritable_one_never_crashes(opened, capsys, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "rflow").write_text("a file where the folder should be")  # IsADirectory / NotADirectory today
+    assert main(["demo"]) == 0
+    err = capsys.readouterr()
+    assert "could not remember this demo desk" in err.out and "Traceback" not in err.err
+    assert main(["demo", "--last"]) == 2  # nothing remembered: said in words
+    assert "no last demo desk of yours" in capsys.readouterr().err
+
+
+def test_a_demo_desk_that_fails_to_start_leaves_nothing_behind(opened, monkeypatch, tmp_path):
+    def broken(db):
+        raise RuntimeError("seeding failed")
+
+    monkeypatch.setattr(demo, "seed_demo", broken)
+    with pytest.raises(RuntimeError):
+        main(["demo"])
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert app_commands.last_demo_desk() is None

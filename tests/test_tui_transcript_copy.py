@@ -47,3 +47,13 @@ async def test_a_plain_local_terminal_gets_the_copy_and_no_file(store, db, desk,
     _walk, message, clipboard = await copy_from_walk(store, db, desk, "T-881")
     assert message == "Transcript copied as Markdown" and "Replaced the batteries" in clipboard
     assert not (data_home / "rflow" / "transcripts").exists()
+
+
+def test_a_transcript_file_never_overwrites_another_desks_walk_of_the_same_number(tmp_path):
+    from rflow_tui.tui.clipboard import save_transcript
+
+    first = save_transcript("desk A: T-1 walk 7", "T-1", 7, folder=tmp_path)
+    second = save_transcript("desk B: T-1 walk 7", "T-1", 7, folder=tmp_path)
+    again = save_transcript("desk A: T-1 walk 7", "T-1", 7, folder=tmp_path)
+    assert (first.name, second.name, again) == ("T-1-walk-7.md", "T-1-walk-7-2.md", first)
+    assert first.read_text() == "desk A: T-1 walk 7" and second.read_text() == "desk B: T-1 walk 7"

@@ -8,6 +8,7 @@ also written to a file, and the message says where instead of claiming a copy.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping
@@ -31,13 +32,25 @@ def transcripts_dir() -> Path:
 
 
 def save_transcript(text: str, ticket_id: str, session_id: int, folder: Path | None = None) -> Path:
-    """Write the transcript to ``<data dir>/transcripts/<ticket>-walk-<id>.md``; returns the path."""
+    """Write the transcript to ``<data dir>/transcripts/<ticket>-walk-<id>.md``; returns the path.
+
+    Another desk's walk can carry the same ticket and walk number: a file that holds other
+    text is never overwritten, the next free name (``…-2.md``, ``…-3.md``) is taken instead.
+    """
     folder = folder or transcripts_dir()
     folder.mkdir(parents=True, exist_ok=True)
     safe_ticket = re.sub(r"[^A-Za-z0-9._-]+", "_", ticket_id)[:64] or "ticket"
-    path = folder / f"{safe_ticket}-walk-{session_id}.md"
-    path.write_text(text, encoding="utf-8")
-    return path
+    stem = f"{safe_ticket}-walk-{session_id}"
+    for n in range(1, 1000):
+        path = folder / (f"{stem}.md" if n == 1 else f"{stem}-{n}.md")
+        try:
+            with path.open("x", encoding="utf-8") as out:
+                out.write(text)
+            return path
+        except FileExistsError:
+            if path.read_text(encoding="utf-8", errors="replace") == text:
+                return path  # the same transcript again
+    raise FileExistsError(errno.EEXIST, f"too many transcripts named {stem} in {folder}")
 
 
 def copy_transcript(app, text: str, ticket_id: str, session_id: int) -> str:
