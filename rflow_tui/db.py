@@ -220,13 +220,31 @@ def upgrade_schema(sync_conn, revision: str = "head") -> None:
     command.upgrade(cfg, revision)
 
 
+def _sqlite_foreign_keys(sync_conn, on: bool) -> None:
+    """``PRAGMA foreign_keys`` on the driver's connection, outside any transaction (it is a no-op
+    inside one): SQLite's own advice for a migration that rebuilds a table others point at."""
+    cursor = sync_conn.connection.cursor()
+    cursor.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    cursor.close()
+
+
 async def migrate(engine: AsyncEngine) -> None:
     """Bring the schema to head. Alembic is imported only when there is work to do."""
     if await current_revision(engine) == HEAD_REVISION:
         return
     try:
-        async with engine.begin() as conn:
-            await conn.run_sync(upgrade_schema)
+        async with engine.connect() as conn:
+            sqlite = engine.dialect.name == "sqlite"
+            if sqlite:  # a table rebuilt by a migration must not cascade into its children
+                await conn.run_sync(_sqlite_foreign_keys, False)
+            try:
+                async with conn.begin():
+                    await conn.run_sync(upgrade_schema)
+                    if sqlite and (await conn.exec_driver_sql("PRAGMA foreign_key_check")).first():
+                        raise DatabaseError("the schema upgrade would break a link between rows; nothing was changed")
+            finally:
+                if sqlite:
+                    await conn.run_sync(_sqlite_foreign_keys, True)
     except Exception as exc:
         if "permission denied" in str(exc) or "must be owner" in str(exc):
             raise DatabaseError(

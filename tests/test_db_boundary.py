@@ -113,7 +113,12 @@ async def test_a_tech_cannot_write_what_the_services_refuse_a_tech(db_url, db, d
             ("UPDATE flow SET title = $1", rewrite),
             ("UPDATE flow SET flow_data = json_build_object('text', $1::text)", rewrite),
             ("UPDATE l1_walk_session SET resolution_notes = $1, status = 'resolved'", rewrite),
-            ("UPDATE notification SET read_at = now() WHERE $1::text IS NOT NULL", rewrite),
+            # others' notifications (the tech's own are theirs to mark read)
+            (
+                "UPDATE notification SET read_at = now() "
+                "WHERE recipient_user_id IS DISTINCT FROM rflow_session_user_id() AND $1::text IS NOT NULL",
+                rewrite,
+            ),
             ("UPDATE flowproposal SET status = 'approved' WHERE $1::text IS NOT NULL", rewrite),
         ]
         for statement, value in attempts:

@@ -114,10 +114,10 @@ async def test_a_reactivated_tech_walks_again(db, desk):
 
 async def test_a_second_walk_on_a_ticket_is_refused_and_points_at_the_first(db, desk):
     first = await start_walk(db, desk)
-    with pytest.raises(WalkInProgress, match="your active flow walk") as mine:
+    with pytest.raises(WalkInProgress, match=r"your unfinished walk \(Flow\)") as mine:
         await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
     assert (mine.value.session_id, mine.value.yours) == (first.id, True)
-    with pytest.raises(WalkInProgress, match=r"Tina Tech's active flow walk .*take it over") as theirs:
+    with pytest.raises(WalkInProgress, match=r"Tina Tech's unfinished walk \(Flow\): .*take it over") as theirs:
         await walk_start.start_ai_build_session(
             db, actor=desk.coverage, ticket_id="T-1", category="email", problem_text="Outlook"
         )

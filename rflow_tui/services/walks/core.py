@@ -151,7 +151,7 @@ async def refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, ti
         whose = f"{(owner.name or owner.email) if owner else 'another tech'}'s"
     kind = WALK_KIND_NAMES.get(existing.session_kind, "")
     raise WalkInProgress(
-        f"ticket {ticket_id} already has {whose} unfinished {kind} walk: {instead}",
+        f"ticket {ticket_id} already has {whose} unfinished walk ({kind}): {instead}",
         session_id=row_id(existing),
         owner_user_id=existing.created_by_user_id,
         yours=yours,
