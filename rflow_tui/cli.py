@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "rflow_tui.commands.app",
     "rflow_tui.commands.safety",
     "rflow_tui.commands.audit",
+    "rflow_tui.commands.psa",
 )
 
 

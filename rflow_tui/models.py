@@ -243,3 +243,28 @@ class AuditHead(SQLModel, table=True):
     account_id: int = Field(foreign_key="account.id", primary_key=True)
     seq: int = 0
     hash: str = Field(max_length=64)
+
+
+class PsaOutboxItem(SQLModel, table=True):
+    """A note (and a status change) a walk's end owes the ticket's PSA, written in the same
+    transaction as the end and delivered later, exactly once (its ``idempotency_key`` rides
+    on the note as a marker, so a retry after an unclear failure finds it posted)."""
+
+    __tablename__ = "psa_outbox"
+    __table_args__ = (Index("ix_psa_outbox_due", "account_id", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    session_id: int = Field(foreign_key="l1_walk_session.id")
+    psa_system: str = Field(max_length=40)
+    ticket_id: str = Field(max_length=64)
+    outcome: str = Field(max_length=20, description="resolved or escalated: which configured status to set")
+    note: str
+    idempotency_key: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=10)  # pending, delivered, failed
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = None
+    psa_note_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None

@@ -9,11 +9,12 @@ import pytest
 from rflow_tui.models import Ticket
 from rflow_tui.services import library
 from rflow_tui.services.errors import NotFound
-from rflow_tui.services.export import session_transcript, transcript_json, transcript_markdown
+from rflow_tui.services.export import transcript_json, transcript_markdown
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import flow_steps as flow_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
+from rflow_tui.services.walks.reads import read_transcript
 from tests.conftest import make_desk
 from tests.test_flow_walk import SIGN_IN_FLOW
 
@@ -39,7 +40,7 @@ async def resolved_walk(db, desk):
 
 async def test_a_resolved_flow_walk_exports_everything_a_psa_ticket_needs(db, desk):
     walk = await resolved_walk(db, desk)
-    t = await session_transcript(db, actor=desk.tech, session_id=walk.id)
+    t = await read_transcript(db, actor=desk.tech, session_id=walk.id)
     assert t["ticket"] == {
         "id": "T-1",
         "kind": "internal",
@@ -91,7 +92,7 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
     await walk_endings.escalate(
         db, actor=desk.coverage, session_id=walk.id, reason="Needs a new fuser", reason_category="hardware"
     )
-    t = await session_transcript(db, actor=desk.engineer, session_id=walk.id)
+    t = await read_transcript(db, actor=desk.engineer, session_id=walk.id)
     assert t["kind"] == "ai_build" and t["tech"]["acting_as"] == "l1_coverage"
     assert t["steps"][0]["answer_label"] == "Mac"
     assert t["escalation"] == {
@@ -116,7 +117,7 @@ async def test_untrusted_text_cannot_smuggle_escapes_or_markdown(db, desk):
     walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-9")
     await walk_steps.update_notes(db, actor=desk.tech, session_id=walk.id, notes=["<script>x</script>\x07\n## heading"])
     await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="n/a\x1b[31m", reason_category="other")
-    t = await session_transcript(db, actor=desk.tech, session_id=walk.id)
+    t = await read_transcript(db, actor=desk.tech, session_id=walk.id)
     text = transcript_json(t) + transcript_markdown(t)
     assert "\x1b" not in text and "\x07" not in text
     md = transcript_markdown(t)
@@ -128,4 +129,4 @@ async def test_another_account_cannot_export_the_session(db, desk):
     walk = await resolved_walk(db, desk)
     other = await make_desk(db, name="Fabrikam", domain="fabrikam.test")
     with pytest.raises(NotFound):
-        await session_transcript(db, actor=other.owner, session_id=walk.id)
+        await read_transcript(db, actor=other.owner, session_id=walk.id)

@@ -14,12 +14,13 @@ from rflow_tui.flows.format import FORMAT
 from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.services import library
 from rflow_tui.services.errors import ValidationFailed
-from rflow_tui.services.export import session_transcript, transcript_markdown
+from rflow_tui.services.export import transcript_markdown
 from rflow_tui.services.flow_stats import flow_stats
 from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import flow_steps as flow_steps
 from rflow_tui.services.walks import start as walk_start
+from rflow_tui.services.walks.reads import read_transcript
 from tests.test_tui_walk_keys import stored_walk
 from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for
 
@@ -101,7 +102,7 @@ async def test_walking_a_choice_follows_the_picked_option_and_records_its_label(
         ("Windows laptop", "MacBook", "Phone"),
     )
     await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=None)
-    transcript = await session_transcript(db, actor=desk.owner, session_id=walk.id)
+    transcript = await read_transcript(db, actor=desk.owner, session_id=walk.id)
     assert transcript["steps"][0]["answer_label"] == "MacBook"
     assert "Which computer is the user on? -> **MacBook**" in transcript_markdown(transcript)
     await walk_endings.resolve(db, actor=desk.tech, session_id=walk.id, helpful=True, resolution_notes="ok")

@@ -14,9 +14,10 @@ from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps, read_pa
 from rflow_tui.flows.check import check_flow
 from rflow_tui.flows.format import node_by_id
 from rflow_tui.flows.walked_path import normalize_walked_path
-from rflow_tui.services.export import session_transcript, transcript_markdown
+from rflow_tui.services.export import transcript_markdown
 from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks.reads import read_transcript
 from tests.test_flow_walk import start_walk
 
 QUESTION = {
@@ -104,7 +105,7 @@ async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
     )
     await db.commit()
 
-    transcript = await session_transcript(db, actor=desk.tech, session_id=walk.id)
+    transcript = await read_transcript(db, actor=desk.tech, session_id=walk.id)
     assert [(s["node_id"], s["node_type"], s["answer_label"], s["note"]) for s in transcript["steps"]] == [
         ("kind", "question", "No", "old")
     ]

@@ -332,11 +332,12 @@ def cmd_sessions_export(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.services.export import session_transcript, transcript_json, transcript_markdown
+        from rflow_tui.services.export import transcript_json, transcript_markdown
+        from rflow_tui.services.walks.reads import read_transcript
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            transcript = await session_transcript(db, actor=actor, session_id=args.session_id)
+            transcript = await read_transcript(db, actor=actor, session_id=args.session_id)
         render = transcript_json if args.format == "json" else transcript_markdown
         _write(render(transcript), args.output)
         return 0

@@ -17,17 +17,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.domain.enums import (
     ASKING_NODE_TYPES,
     TERMINAL_NODE_TYPES,
-    WALKS_A_TREE,
     ReasonCategory,
     WalkKind,
     WalkStatus,
 )
 from rflow_tui.domain.walk_step import WalkStep
-from rflow_tui.models import Flow, FlowProposal, User, row_id
+from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User
 from rflow_tui.services import tickets
 from rflow_tui.services.access import in_account
-from rflow_tui.services.errors import ServiceError
-from rflow_tui.services.walks import core as walk_core
 from rflow_tui.text import clean, inert_json
 
 
@@ -61,9 +58,11 @@ def _note(note: Any) -> str:
     return clean(json.dumps(note, ensure_ascii=False))
 
 
-async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
-    """Everything a PSA ticket needs about one walk, as plain JSON-ready values."""
-    walk = await walk_core.get_session(db, actor=actor, session_id=session_id)
+async def walk_transcript(
+    db: AsyncSession, *, actor: User, walk: L1WalkSession, end_node: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything a PSA ticket needs about one walk, as plain JSON-ready values. The walk is
+    read in the actor's account, with the node a tree walk is on, by ``walks.reads``."""
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
     tech = await in_account(db, User, actor.account_id, id=walk.created_by_user_id)
     walked: dict[str, Any] | None = None
@@ -80,20 +79,15 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
                 "title": _text(proposal.title),
                 "version": None,
             }
-    end_node = None
-    if walk.session_kind in WALKS_A_TREE:
-        from rflow_tui.services.walks.flow_steps import current_flow_node
-
-        try:
-            node = await current_flow_node(db, actor=actor, session_id=row_id(walk))
-        except ServiceError:
-            node = None
-        if node is not None:
-            end_node = {
-                "node_id": _text(str(node.get("id"))),
-                "node_type": node.get("type"),
-                "text": _text(node.get("text")),
-            }
+    end = (
+        {
+            "node_id": _text(str(end_node.get("id"))),
+            "node_type": end_node.get("type"),
+            "text": _text(end_node.get("text")),
+        }
+        if end_node is not None
+        else None
+    )
     return {
         "session_id": walk.id,
         "kind": walk.session_kind,
@@ -116,7 +110,7 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
         "started_at": _when(walk.created_at),
         "ended_at": _when(walk.resolved_at),
         "steps": [_step(step) for step in walk.steps],
-        "current_node": end_node,
+        "current_node": end,
         "notes": [_note(n) for n in walk.walk_notes or []],
         "resolution": (
             {"helpful": walk.helpful, "notes": _text(walk.resolution_notes)}

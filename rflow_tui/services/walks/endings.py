@@ -19,11 +19,12 @@ from rflow_tui.domain.enums import (
 )
 from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import FlowProposal, L1WalkSession, User, row_id
-from rflow_tui.services import notifications, tickets
+from rflow_tui.services import notifications, psa_outbox, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, in_account
 from rflow_tui.services.errors import (
     ValidationFailed,
 )
+from rflow_tui.services.export import transcript_markdown
 from rflow_tui.services.walks.core import (
     TEXT_CAP,
     TITLE_CAP,
@@ -35,6 +36,7 @@ from rflow_tui.services.walks.core import (
     refuse_second_walk,
     require_open_ticket,
 )
+from rflow_tui.services.walks.reads import transcript_of
 from rflow_tui.text import clean
 
 
@@ -93,7 +95,15 @@ async def resolve(
             acting_as=acting_as(actor),
             proposal_id=captured.id if captured else None,
         )
+        await _tell_the_psa(db, actor, walk)
     return walk
+
+
+async def _tell_the_psa(db: AsyncSession, actor: User, walk: L1WalkSession) -> None:
+    """A walk on a PSA ticket owes it the transcript and a status: queued in this same transaction."""
+    if walk.ticket_kind == TicketKind.PSA:
+        note = transcript_markdown(await transcript_of(db, actor, walk))
+        await psa_outbox.enqueue_walk_end(db, walk, note)
 
 
 def _served_resolution(walk: L1WalkSession) -> dict[str, Any] | None:
@@ -129,6 +139,7 @@ async def _escalate(
     if walk.ticket_kind == TicketKind.INTERNAL:
         await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, TicketStatus.ESCALATED)
     await audit_walk(db, actor, walk, action, reason_category=reason_category, acting_as=acting_as(actor))
+    await _tell_the_psa(db, actor, walk)
     await notifications.notify_escalation(
         db,
         actor.account_id,

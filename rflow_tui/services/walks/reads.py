@@ -4,17 +4,19 @@ the escalations list."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import (
+    WALKS_A_TREE,
     TicketKind,
     WalkStatus,
 )
 from rflow_tui.models import L1WalkSession, Ticket, User, row_id
 from rflow_tui.services.access import Need, authorize
-from rflow_tui.services.errors import WalkInProgress
+from rflow_tui.services.errors import ServiceError, WalkInProgress
 from rflow_tui.services.walks.core import refuse_second_walk
 
 
@@ -94,3 +96,24 @@ async def walk_in_progress(
     except WalkInProgress as busy:
         return busy
     return None
+
+
+async def transcript_of(db: AsyncSession, actor: User, walk: L1WalkSession) -> dict[str, Any]:
+    """The walk's transcript (``export.walk_transcript``) with the node a tree walk is on."""
+    from rflow_tui.services.export import walk_transcript
+    from rflow_tui.services.walks.flow_steps import current_flow_node
+
+    end_node = None
+    if walk.session_kind in WALKS_A_TREE:
+        try:
+            end_node = await current_flow_node(db, actor=actor, session_id=row_id(walk))
+        except ServiceError:
+            end_node = None
+    return await walk_transcript(db, actor=actor, walk=walk, end_node=end_node)
+
+
+async def read_transcript(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
+    """One walk's transcript, the walk read in the actor's account."""
+    from rflow_tui.services.walks.core import get_session
+
+    return await transcript_of(db, actor, await get_session(db, actor=actor, session_id=session_id))

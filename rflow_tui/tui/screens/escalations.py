@@ -494,12 +494,13 @@ class EscalationsScreen(StoreGuard, Screen):
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
-        from rflow_tui.services.export import session_transcript, transcript_markdown
+        from rflow_tui.services.export import transcript_markdown
+        from rflow_tui.services.walks.reads import read_transcript
 
         walk = self._current()
         if walk is None:
             return
         from rflow_tui.tui.clipboard import copy_transcript
 
-        data = await self.ctx.call(session_transcript, session_id=walk.id)
+        data = await self.ctx.call(read_transcript, session_id=walk.id)
         self.notify(copy_transcript(self.app, transcript_markdown(data), walk.ticket_id, walk.id), markup=False)

@@ -540,10 +540,11 @@ class WalkScreen(StoreGuard, Screen):
 
     @work(group="copy")
     async def action_copy_transcript(self) -> None:
-        from rflow_tui.services.export import session_transcript, transcript_markdown
+        from rflow_tui.services.export import transcript_markdown
+        from rflow_tui.services.walks.reads import read_transcript
         from rflow_tui.tui.clipboard import copy_transcript
 
-        data = await self.ctx.call(session_transcript, session_id=self.walk.id)
+        data = await self.ctx.call(read_transcript, session_id=self.walk.id)
         self.notify(
             copy_transcript(self.app, transcript_markdown(data), self.walk.ticket_id, self.walk.id), markup=False
         )
