@@ -181,7 +181,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0009"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -28,6 +28,7 @@ from rflow_tui.services import tickets
 from rflow_tui.services.access import in_account
 from rflow_tui.services.errors import ServiceError
 from rflow_tui.services.walks import core as walk_core
+from rflow_tui.services.walks.path import walk_steps_of
 from rflow_tui.text import clean, inert_json
 
 
@@ -115,7 +116,7 @@ async def session_transcript(db: AsyncSession, *, actor: User, session_id: int) 
         "problem": _text(walk.problem_text),
         "started_at": _when(walk.created_at),
         "ended_at": _when(walk.resolved_at),
-        "steps": [_step(step) for step in walk.steps],
+        "steps": [_step(step) for step in await walk_steps_of(db, walk)],
         "current_node": end_node,
         "notes": [_note(n) for n in walk.walk_notes or []],
         "resolution": (

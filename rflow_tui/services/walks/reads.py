@@ -12,8 +12,17 @@ from rflow_tui.domain.enums import (
     TicketKind,
     WalkStatus,
 )
+from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.models import L1WalkSession, Ticket, User, row_id
 from rflow_tui.services.access import Need, authorize
+from rflow_tui.services.walks.core import get_session
+from rflow_tui.services.walks.path import walk_steps_of
+
+
+async def walk_with_steps(db: AsyncSession, *, actor: User, session_id: int) -> tuple[L1WalkSession, list[WalkStep]]:
+    """The walk and its steps in order, as the walk screen shows them (one store session)."""
+    walk = await get_session(db, actor=actor, session_id=session_id)
+    return walk, await walk_steps_of(db, walk)
 
 
 async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSession]:
