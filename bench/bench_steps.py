@@ -9,10 +9,11 @@ walk screen calls:
 - answer: ``flow_steps.answer_flow_node`` (reads the walk and its position, records
   the step with its audit entry, one write transaction), the tech's path;
 - record: ``steps.record_step`` alone (the write transaction only);
-- back:   ``flow_steps.step_back`` at the end of the walk.
+- back:   ``flow_steps.step_back`` at the end of the walk;
+- read:   what the walk screen reads to redraw the whole transcript at the end of the walk.
 
-It reports the median ms per step over the first and the last 50 steps, and the
-whole walk's time. SQLite is a file desk (WAL, as the app opens it); PostgreSQL is a
+It reports the median ms per step over the first and the last 50 steps, the whole
+walk's time, and medians of 10 for the last two. SQLite is a file desk (WAL, as the app opens it); PostgreSQL is a
 throwaway cluster started like tests/pg_cluster.py does (fsync off: the figures are
 the database's work, not the disk's).
 """
@@ -90,6 +91,11 @@ async def _walk(url: str, steps: int, how: str) -> dict[str, float]:
                     answer="yes" if question else None,
                 )
             times.append((time.perf_counter() - began) * 1000)
+        reads = []
+        for _ in range(10):
+            began = time.perf_counter()
+            await _screen_read(db, tech, walk.id)
+            reads.append((time.perf_counter() - began) * 1000)
         backs = []
         for _ in range(10):
             began = time.perf_counter()
@@ -101,7 +107,20 @@ async def _walk(url: str, steps: int, how: str) -> dict[str, float]:
         "last": statistics.median(times[-EDGE:]),
         "total_s": sum(times) / 1000,
         "back": statistics.median(backs),
+        "read": statistics.median(reads),
     }
+
+
+async def _screen_read(db, tech, walk_id: int) -> None:
+    """What the walk screen reads after a step to redraw its transcript: the walk and all
+    its steps (``reads.walk_with_steps``; before it existed, the walk row with its list)."""
+    from rflow_tui.services.walks import core, reads
+
+    if hasattr(reads, "walk_with_steps"):
+        await reads.walk_with_steps(db, actor=tech, session_id=walk_id)
+    else:
+        walk = await core.get_session(db, actor=tech, session_id=walk_id)
+        assert len(walk.steps) >= 0
 
 
 def _sqlite_url(folder: str, name: str) -> str:
@@ -133,17 +152,20 @@ def main() -> None:
                     print(
                         f"{backend:8} {steps:5} steps {how:6}: first {EDGE} {result['first']:6.2f} ms/step, "
                         f"last {EDGE} {result['last']:6.2f} ms/step, whole walk {result['total_s']:6.2f} s, "
-                        f"step back {result['back']:6.2f} ms",
+                        f"step back {result['back']:6.2f} ms, transcript read {result['read']:6.2f} ms",
                         flush=True,
                     )
     finally:
         if server is not None:
             server.close()
     print()
-    print("| backend | steps | service | first 50 (ms/step) | last 50 (ms/step) | whole walk (s) | step back (ms) |")
-    print("|---|---|---|---|---|---|---|")
+    print(
+        "| backend | steps | service | first 50 (ms/step) | last 50 (ms/step) | whole walk (s) "
+        "| step back (ms) | read (ms) |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
     for backend, steps, how, r in rows:
-        figures = f"{r['first']:.2f} | {r['last']:.2f} | {r['total_s']:.2f} | {r['back']:.2f}"
+        figures = f"{r['first']:.2f} | {r['last']:.2f} | {r['total_s']:.2f} | {r['back']:.2f} | {r['read']:.2f}"
         print(f"| {backend} | {steps:,} | {how} | {figures} |")
 
 
