@@ -9,7 +9,6 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from rflow_tui.domain.enums import ProposalStatus, TicketKind, TicketStatus, WalkStatus
-from rflow_tui.domain.walk_step import WalkStep, read_path
 
 
 def utcnow() -> datetime:
@@ -154,7 +153,11 @@ class L1WalkSession(SQLModel, table=True):
     category: str | None = Field(default=None, max_length=80)
     problem_text: str | None = None
     status: str = Field(default=WalkStatus.ACTIVE, max_length=10)
-    walked_path: list[Any] | None = _json(nullable=False)
+    step_count: int = Field(
+        default=0,
+        sa_column_kwargs={"server_default": "0"},
+        description="steps recorded (stepped-back ones included): the next step's seq is this + 1",
+    )
     pending_node: dict[str, Any] | None = _json()
     current_node_id: str | None = Field(default=None, max_length=120)
     walk_notes: list[Any] | None = _json(nullable=False)
@@ -181,10 +184,24 @@ class L1WalkSession(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=20)
     outcome_notes: str | None = None
 
-    @property
-    def steps(self) -> list[WalkStep]:
-        """``walked_path`` read as typed steps (the JSON stays the stored form)."""
-        return read_path(self.walked_path)
+
+class WalkStepRow(SQLModel, table=True):
+    """One step of a walk, appended once (``seq`` from 1) and never rewritten: stepping back
+    only marks it ``undone``. ``step`` is the JSON ``WalkStep.to_json`` made (see
+    domain/walk_step.py); a walk's steps in ``seq`` order are its walked path."""
+
+    __tablename__ = "walk_step"
+    __table_args__ = (
+        UniqueConstraint("walk_id", "seq", name="uq_walk_step_seq"),
+        Index("ix_walk_step_live", "walk_id", "undone", "seq"),  # the last live step, without a scan
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id")
+    walk_id: int = Field(foreign_key="l1_walk_session.id")
+    seq: int
+    step: dict[str, Any] | None = _json(nullable=False)
+    undone: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class Notification(SQLModel, table=True):

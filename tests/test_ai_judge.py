@@ -33,6 +33,7 @@ from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.fakes import ScriptedGenerator
+from tests.walk_paths import path_of
 
 ACCOUNT_Q = {
     "id": "q-account",
@@ -220,7 +221,7 @@ async def test_a_judge_that_times_out_leaves_the_node_unshown_with_a_message(db,
     assert "safety judge took too long" in str(caught.value) and "not shown" in str(caught.value)
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
     assert stored.pending_node is None and len(seen) == 1
-    assert [s["id"] for s in stored.walked_path] == ["q-account"]  # the answer is kept for the retry
+    assert [s["id"] for s in (await path_of(db, stored))] == ["q-account"]  # the answer is kept for the retry
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import start as walk_start
 from tests.fakes import ScriptedGenerator, ScriptedJudge
 from tests.tui_support import ACCOUNT_Q, FIXED, SAFE_MODE
+from tests.walk_paths import path_of, put_path
 
 
 class Held:
@@ -59,7 +60,7 @@ async def test_prefetch_contexts_are_the_answers_contexts_and_fit_the_real_answe
     assert contexts["yes"].walked_path[-1].answer_label == "Microsoft account"
     assert contexts["no"].walked_path[-1].answer_label == "Local account"
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert stored.walked_path == [] and stored.pending_node["token"] == node["token"]  # nothing was written
+    assert (await path_of(db, stored)) == [] and stored.pending_node["token"] == node["token"]  # nothing was written
     step = await ai_steps.answer_ai_node(
         db, actor=desk.tech, session_id=walk.id, node_id="q1", token=node["token"], answer="no"
     )
@@ -97,13 +98,14 @@ async def test_a_ready_prefetch_is_stored_with_its_answer_in_one_step_and_only_i
         assert step.served is None and step.walk.pending_node is None
         await db.rollback()
         walk_now = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-        walk_now.walked_path, walk_now.pending_node = [], node  # put the question back for the next try
+        await put_path(db, walk_now, [], commit=False)  # put the question back for the next try
+        walk_now.pending_node = node
         db.add(walk_now)
         await db.commit()
     step = await ai_steps.answer_ai_node(db, **answered, prefetched=for_yes)
     assert step.served["id"] == "i1" and step.served["token"] != token
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert stored.pending_node == step.served and [s["id"] for s in stored.walked_path] == ["q1"]
+    assert stored.pending_node == step.served and [s["id"] for s in (await path_of(db, stored))] == ["q1"]
 
 
 async def test_the_store_serves_only_a_node_checked_by_this_desks_judge(db, desk):

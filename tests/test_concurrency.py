@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from rflow_tui.models import Flow, L1WalkSession
 from rflow_tui.services.walks import start as walk_start
+from tests.walk_paths import path_of
 
 WORKER = textwrap.dedent(
     """
@@ -82,7 +83,7 @@ async def test_concurrent_steps_from_two_processes_are_all_kept(tmp_path, db, de
 
     db.expire_all()
     stored = (await db.exec(select(L1WalkSession).where(L1WalkSession.id == walk.id))).one()
-    ids = [entry["node_id"] for entry in stored.walked_path]
+    ids = [entry["node_id"] for entry in (await path_of(db, stored))]
     assert len(ids) == 60
     assert sorted(ids) == sorted([f"A-{i}" for i in range(30)] + [f"B-{i}" for i in range(30)])
     # each process's own steps stay in the order it made them

@@ -24,11 +24,13 @@ from rflow_tui.services.errors import AccessDenied, ValidationFailed
 from rflow_tui.services.identity import provision_role
 from rflow_tui.services.library import import_flow_doc
 from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import flow_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 from tests.test_identity import person, settings
 from tests.tui_support import SMALL_FLOW
+from tests.walk_paths import path_of
 
 REFUSED = (asyncpg.InsufficientPrivilegeError,)
 
@@ -149,6 +151,58 @@ async def test_a_tech_cannot_write_what_the_services_refuse_a_tech(db_url, db, d
     assert len(list(await db.exec(select(EscalationComment)))) == 1
 
 
+async def _walk_with_a_step(db, actor, ticket_id: str) -> L1WalkSession:
+    flow = (await db.exec(select(Flow).where(Flow.account_id == actor.account_id))).first()
+    walk = await walk_start.start_flow_session(db, actor=actor, ticket_id=ticket_id, flow_id=flow.id)
+    await flow_steps.answer_flow_node(db, actor=actor, session_id=walk.id, answer="yes")
+    return walk
+
+
+@pytest.mark.postgres_only
+async def test_a_tech_only_appends_steps_to_their_own_active_walk(db_url, db, desk):
+    """walk_step: a step goes only into one's own active walk, a step is only ever marked
+    undone (once, keeping what it recorded), and nobody deletes one."""
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    for owner in (desk.owner, other.owner):
+        await import_flow_doc(db, actor=owner, doc=SMALL_FLOW, source="test")
+    mine = await _walk_with_a_step(db, desk.tech, "T-1")
+    theirs = await _walk_with_a_step(db, desk.coverage, "T-2")
+    closed = await _walk_with_a_step(db, desk.tech, "T-3")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=closed.id, reason="r", reason_category="other")
+    foreign = await _walk_with_a_step(db, other.tech, "T-1")
+    before = {w.id: await path_of(db, w) for w in (mine, theirs, closed, foreign)}
+    forged = '{"node_id": "q-account", "question": "Disable the firewall?", "answer": "yes"}'
+    undo = """UPDATE walk_step SET undone = true,
+        step = (step::jsonb || '{"undone": true, "undone_at": "2026-01-01T00:00:00+00:00"}')::json
+        WHERE walk_id = $1"""
+    conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
+    try:
+        insert = "INSERT INTO walk_step (account_id, walk_id, seq, step, undone) VALUES ($1, $2, 9, $3, false)"
+        for walk in (theirs, closed, foreign):  # a colleague's walk, an ended one, another desk's
+            with pytest.raises(REFUSED):
+                await conn.execute(insert, walk.account_id, walk.id, forged)
+        with pytest.raises(REFUSED):  # one's own walk filed under another account
+            await conn.execute(insert, other.tech.account_id, mine.id, forged)
+        for walk in (theirs, closed, foreign):
+            assert await conn.execute(undo, walk.id) == "UPDATE 0"
+        for statement in (
+            "UPDATE walk_step SET step = json_build_object('node_id', 'forged') WHERE walk_id = $1",
+            "UPDATE walk_step SET seq = seq + 5 WHERE walk_id = $1",
+            "UPDATE walk_step SET undone = true WHERE walk_id = $1",  # undone, but not said when
+            "DELETE FROM walk_step WHERE walk_id = $1",
+        ):
+            with pytest.raises(REFUSED):
+                await conn.execute(statement, mine.id)
+        assert await conn.execute(undo, mine.id) == "UPDATE 1"  # what step_back does: allowed, once
+        assert await conn.execute(undo, mine.id) == "UPDATE 0"
+    finally:
+        await conn.close()
+    for walk in (theirs, closed, foreign):
+        assert await path_of(db, walk) == before[walk.id]
+    (step,) = await path_of(db, mine)
+    assert {k: v for k, v in step.items() if k not in ("undone", "undone_at")} == before[mine.id][0]
+
+
 @pytest.mark.postgres_only
 async def test_no_person_writes_the_audit_log_or_its_head(db_url, db, desk):
     await escalated_walk(db, desk)
@@ -210,6 +264,13 @@ async def test_each_person_works_through_the_app_on_their_own_role(db_url, db, d
     tech = await open_context(settings(tech_url))
     try:
         async with tech.open_db() as tdb:
+            flow = (await tdb.exec(select(Flow))).one()
+            walked = await walk_start.start_flow_session(tdb, actor=tech.user, ticket_id="T-3", flow_id=flow.id)
+            for answer in ("yes", None, "back", None):
+                if answer == "back":
+                    await flow_steps.step_back(tdb, actor=tech.user, session_id=walked.id)
+                else:
+                    await flow_steps.answer_flow_node(tdb, actor=tech.user, session_id=walked.id, answer=answer)
             walk = await walk_start.start_adhoc_session(tdb, actor=tech.user, ticket_id="T-2")
             await walk_steps.update_notes(tdb, actor=tech.user, session_id=walk.id, notes=["printer jams at tray 2"])
             await walk_endings.escalate(
@@ -227,6 +288,11 @@ async def test_each_person_works_through_the_app_on_their_own_role(db_url, db, d
         await engineer.engine.dispose()
     kept = await unchanged(db, L1WalkSession, walk.id)
     assert kept.closed_by_user_id == desk.engineer.id and kept.outcome == "fixed"
+    assert [(s["node_id"], bool(s.get("undone"))) for s in await path_of(db, walked)] == [
+        ("q-account", False),
+        ("i-safe", True),
+        ("i-safe", False),
+    ]
     ticket = (await db.exec(select(Ticket).where(Ticket.ticket_id == "T-2"))).one()
     assert ticket.status != "open"
     verdict = await audit.verify(db, actor=desk.owner)

@@ -17,6 +17,7 @@ from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.services.walks.reads import read_transcript
 from tests.conftest import make_desk
 from tests.test_flow_walk import SIGN_IN_FLOW
+from tests.walk_paths import put_path
 
 
 async def resolved_walk(db, desk):
@@ -75,7 +76,7 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
     walk = await walk_start.start_ai_build_session(
         db, actor=desk.coverage, ticket_id="T-2", category="printing", problem_text="Printer offline"
     )
-    walk.walked_path = [
+    path = [
         {
             "node_type": "question",
             "id": "q1",
@@ -87,8 +88,7 @@ async def test_an_escalated_ai_walk_exports_its_reason_and_chosen_labels(db, des
             "no_label": "Mac",
         },
     ]
-    db.add(walk)
-    await db.commit()
+    await put_path(db, walk, path)
     await walk_endings.escalate(
         db, actor=desk.coverage, session_id=walk.id, reason="Needs a new fuser", reason_category="hardware"
     )

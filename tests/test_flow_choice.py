@@ -23,6 +23,7 @@ from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks.reads import read_transcript
 from tests.test_tui_walk_keys import stored_walk
 from tests.tui_support import make_app, open_resumed_walk, seed_tickets, wait_for
+from tests.walk_paths import path_of
 
 OS_FLOW = {
     "format": FORMAT,
@@ -94,7 +95,7 @@ async def test_walking_a_choice_follows_the_picked_option_and_records_its_label(
         await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
     nxt = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="2", note="M1 Air")
     assert nxt["id"] == "mac"
-    (step,) = read_path((await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).walked_path)
+    (step,) = read_path(await path_of(db, await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)))
     assert (step.is_choice, step.answer, step.answer_label, step.options) == (
         True,
         "2",
@@ -142,8 +143,8 @@ async def test_the_walk_screen_offers_one_numbered_button_per_option(store, db, 
         assert labels == ["1 Windows laptop", "2 MacBook", "3 Phone"]
         await pilot.press("y", "5")  # not options of this choice: nothing happens
         await pilot.pause(0.2)
-        assert (await stored_walk(db, walk.id)).walked_path == []
+        assert (await path_of(db, await stored_walk(db, walk.id))) == []
         await pilot.press("3")
         await wait_for(pilot, lambda: app.screen.query("#do-escalate"))
-    (step,) = read_path((await stored_walk(db, walk.id)).walked_path)
+    (step,) = read_path(await path_of(db, await stored_walk(db, walk.id)))
     assert step.answer_label == "Phone"

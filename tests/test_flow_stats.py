@@ -20,6 +20,7 @@ from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import flow_steps as flow_steps
 from rflow_tui.services.walks import start as walk_start
 from tests.test_flow_library import DOC
+from tests.walk_paths import path_of, put_path
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -41,10 +42,11 @@ async def walk(db, desk, flow, ticket, answers, *, end=None, seconds=(10, 20, 30
     row = (await db.exec(select(L1WalkSession).where(L1WalkSession.id == session.id))).one()
     row.created_at = at = began.get(end, START)
     path = []
-    for step, gap in zip(row.walked_path, seconds, strict=False):
+    for step, gap in zip(await path_of(db, row), seconds, strict=False):
         at += timedelta(seconds=gap)
         path.append({**step, "at": at.isoformat()})
-    row.walked_path, row.last_step_at = path, at
+    await put_path(db, row, path, commit=False)
+    row.last_step_at = at
     if end in ("resolved", "escalated"):
         row.resolved_at = at + timedelta(seconds=60)
     db.add(row)

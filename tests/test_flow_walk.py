@@ -23,6 +23,7 @@ from rflow_tui.services.walks import flow_steps as flow_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
+from tests.walk_paths import path_of, steps_of
 
 SIGN_IN_FLOW = {
     "format": FORMAT,
@@ -75,12 +76,12 @@ async def test_a_walk_follows_the_labelled_answers_to_resolution(db, desk):
     assert node["type"] == "resolution"
 
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert [(s["node_id"], s["answer"]) for s in stored.walked_path] == [
+    assert [(s["node_id"], s["answer"]) for s in (await path_of(db, stored))] == [
         ("kind", "no"),
         ("local", None),
         ("works", "yes"),
     ]
-    first = stored.walked_path[0]
+    first = (await path_of(db, stored))[0]
     assert first["question"] == "Microsoft account or local account?"
     assert (first["answer_label"], first["yes_label"], first["no_label"]) == (
         "Local account",
@@ -88,7 +89,9 @@ async def test_a_walk_follows_the_labelled_answers_to_resolution(db, desk):
         "Local account",
     )
     assert first["l1_note"] == "laptop at home" and first["node_type"] == "question"
-    assert stored.walked_path[1]["node_type"] == "instruction" and "answer_label" not in stored.walked_path[1]
+    assert (await path_of(db, stored))[1]["node_type"] == "instruction" and "answer_label" not in (
+        await path_of(db, stored)
+    )[1]
     assert stored.current_node_id == "works"
 
     with pytest.raises(InvalidState, match="reached its end"):
@@ -104,8 +107,8 @@ async def test_a_question_needs_yes_or_no_and_an_instruction_ignores_the_answer(
     await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")
     await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no")  # instruction: acknowledged
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert stored.walked_path[-1]["answer"] is None
-    assert stored.walked_path[0]["answer_label"] == "Microsoft account"
+    assert (await path_of(db, stored))[-1]["answer"] is None
+    assert (await path_of(db, stored))[0]["answer_label"] == "Microsoft account"
 
 
 async def test_an_answer_for_a_node_the_screen_no_longer_shows_is_refused(db, desk):
@@ -114,7 +117,7 @@ async def test_an_answer_for_a_node_the_screen_no_longer_shows_is_refused(db, de
     with pytest.raises(InvalidState, match="another window"):
         await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes", node_id="kind")
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert len(stored.walked_path) == 1
+    assert len(await path_of(db, stored)) == 1
 
 
 async def test_step_back_marks_the_step_undone_and_keeps_it(db, desk):
@@ -128,12 +131,12 @@ async def test_step_back_marks_the_step_undone_and_keeps_it(db, desk):
     assert node["id"] == "local"
 
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert len(stored.walked_path) == 2
-    undone, redone = stored.walked_path
+    assert len(await path_of(db, stored)) == 2
+    undone, redone = await path_of(db, stored)
     assert undone["undone"] is True and undone["undone_at"]
     assert (undone["answer"], undone["answer_label"], undone["l1_note"]) == ("yes", "Microsoft account", "first try")
     assert redone["answer"] == "no" and not redone.get("undone")
-    assert [s.node_id for s in live_steps(stored.steps)] == ["kind"]
+    assert [s.node_id for s in live_steps(await steps_of(db, stored))] == ["kind"]
 
 
 async def test_step_back_is_refused_on_a_finished_walk(db, desk):
@@ -260,7 +263,7 @@ def test_any_walk_records_steps_that_match_the_flow(db_url):
                 node = await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer=answer)
                 model.append((expected_id, answer))
             stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-            path = stored.walked_path
+            path = await path_of(db, stored)
             assert len(path) == len(model) + backs
             assert sum(1 for s in path if s.get("undone")) == backs
             live = live_steps(read_path(path))
@@ -292,4 +295,4 @@ async def test_an_answer_decided_on_a_stale_path_is_refused_not_recorded_twice(d
     await walk_steps.record_step(db, **step)
     with pytest.raises(InvalidState, match="moved on in another window"):
         await walk_steps.record_step(db, **step)  # a second window that saw the same, empty path
-    assert len((await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)).walked_path) == 1
+    assert len(await path_of(db, await walk_core.get_session(db, actor=desk.tech, session_id=walk.id))) == 1

@@ -22,6 +22,7 @@ from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
+from tests.walk_paths import path_of, steps_of
 
 ACCOUNT_Q = {
     "id": "q-account",
@@ -128,7 +129,7 @@ async def test_record_step_is_refused_on_adhoc_and_ai_build_sessions(db, desk):
             await walk_steps.record_step(
                 db, actor=desk.tech, session_id=walk.id, node_id="n", question="q", answer="yes"
             )
-        assert (await reload(db, walk.id)).walked_path == []
+        assert (await path_of(db, await reload(db, walk.id))) == []
 
 
 async def test_advance_ai_build_is_refused_on_other_kinds(db, desk):
@@ -160,12 +161,12 @@ async def test_record_step_appends_entry_and_sets_current_node_and_last_step(db,
     )
     stored = await reload(db, walk.id)
     spec_fields = ("node_id", "question", "answer", "l1_note")
-    assert [{k: entry[k] for k in spec_fields} for entry in stored.walked_path] == [
+    assert [{k: entry[k] for k in spec_fields} for entry in (await path_of(db, stored))] == [
         {"node_id": "n1", "question": "Is it plugged in?", "answer": "yes", "l1_note": "it is"},
         {"node_id": "n2", "question": "Lights on?", "answer": "no", "l1_note": None},
     ]
     # Readers never guess: the kind of step and the labels chosen are stored with it.
-    assert [(e["node_type"], e["answer_label"]) for e in stored.walked_path] == [
+    assert [(e["node_type"], e["answer_label"]) for e in (await path_of(db, stored))] == [
         ("question", "Yes"),
         ("question", "No"),
     ]
@@ -252,9 +253,10 @@ async def test_answered_question_records_labels_from_the_server_held_pending_nod
         note="local acct",
     )
     stored = await reload(db, walk.id)
-    answered_at = datetime.fromisoformat(stored.walked_path[0].pop("at"))  # when, for the time spent on it
+    path = await path_of(db, stored)
+    answered_at = datetime.fromisoformat(path[0].pop("at"))  # when, for the time spent on it
     assert before <= answered_at <= utcnow()
-    assert stored.walked_path == [
+    assert path == [
         {
             "node_type": "question",
             "id": "q-account",
@@ -295,7 +297,7 @@ async def test_labels_sent_by_the_caller_are_never_recorded(db, desk):
         token=await pending_token(db, walk.id),
         answer="yes",
     )
-    entry = (await reload(db, walk.id)).walked_path[0]
+    entry = (await path_of(db, await reload(db, walk.id)))[0]
     assert (entry["answer_label"], entry["yes_label"]) == ("Microsoft account", "Microsoft account")
 
 
@@ -313,7 +315,7 @@ async def test_instruction_is_recorded_acknowledged_with_null_answer(db, desk):
         token=await pending_token(db, walk.id),
         note="done",
     )
-    entry = (await reload(db, walk.id)).walked_path[0]
+    entry = (await path_of(db, await reload(db, walk.id)))[0]
     assert datetime.fromisoformat(entry.pop("at")) <= utcnow()
     assert entry == {
         "node_type": "instruction",
@@ -339,7 +341,7 @@ async def test_plain_question_without_labels_defaults_to_yes_no(db, desk):
         token=await pending_token(db, walk.id),
         answer="yes",
     )
-    assert (await reload(db, walk.id)).walked_path[0]["answer_label"] == "Yes"
+    assert (await path_of(db, await reload(db, walk.id)))[0]["answer_label"] == "Yes"
 
 
 async def test_generator_sees_the_walked_path_with_chosen_labels(db, desk):
@@ -374,7 +376,7 @@ async def test_answering_a_node_that_is_not_pending_is_refused(db, desk):
             token=await pending_token(db, walk.id),
             answer="yes",
         )
-    assert len(gen.calls) == 1 and (await reload(db, walk.id)).walked_path == []
+    assert len(gen.calls) == 1 and (await path_of(db, await reload(db, walk.id))) == []
 
 
 async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
@@ -402,7 +404,7 @@ async def test_failed_generation_keeps_the_answer_and_retry_generates(db, desk):
             answer="yes",
         )
     stored = await reload(db, walk.id)
-    assert len(stored.walked_path) == 1 and stored.pending_node is None
+    assert len(await path_of(db, stored)) == 1 and stored.pending_node is None
     node = await ai_steps.advance_ai_build(db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None)
     assert node["id"] == "i-restart"
 
@@ -509,7 +511,7 @@ async def test_flywheel_helpful_ai_build_stores_a_validated_pending_proposal(db,
     assert proposal.status == "pending"
     assert proposal.title == "Safe mode fixed it"
     assert proposal.proposed_flow_data == {
-        "tree_structure": normalize_walked_path(stored.steps),
+        "tree_structure": normalize_walked_path(await steps_of(db, stored)),
         "match_keywords": [],
     }
     assert (proposal.source_session_id, proposal.ticket_id, proposal.ticket_kind) == (walk.id, "T-1", "internal")
@@ -633,7 +635,7 @@ async def test_escalate_without_walk_creates_escalated_adhoc_session(db, desk):
         db, actor=desk.tech, ticket_id="T-2", reason="No flow and AI is down", reason_category="no_flow"
     )
     stored = await reload(db, walk.id)
-    assert (stored.session_kind, stored.status, stored.walked_path) == ("adhoc", "escalated", [])
+    assert (stored.session_kind, stored.status, (await path_of(db, stored))) == ("adhoc", "escalated", [])
     db.expire_all()
     assert (await db.exec(select(Ticket.status).where(Ticket.ticket_id == "T-2"))).one() == "escalated"
     [entry] = await audits(db, "l1.session.escalate_no_walk")

@@ -24,6 +24,7 @@ from rflow_tui.services.walks import start as walk_start
 from tests.conftest import make_desk
 from tests.pty_support import Terminal, run_on_pty
 from tests.tui_support import SMALL_FLOW
+from tests.walk_paths import put_path
 
 OSC52_CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4v\x07"  # "rm -rf ~/" onto the clipboard
 OSC_TITLE = "\x1b]0;pwned-title\x07\x1b]2;pwned-title\x1b\\"
@@ -111,11 +112,11 @@ def seed(tmp_path, *, hostile: bool = True) -> str:
                     .where(L1WalkSession.id == row)
                     .values(
                         walk_notes=[evil_lines],
-                        walked_path=[step],
                         problem_text=evil_lines,
                         escalation_reason=evil_lines if row == escalated.id else None,
                     )
                 )
+                await put_path(db, row, [step], commit=False)
             doc = json.loads(json.dumps(SMALL_FLOW))
             doc["nodes"][0]["text"] = evil_lines
             db.add(

@@ -69,4 +69,4 @@ async def test_opening_a_ticket_i_am_walking_offers_resume_at_once_in_words(stor
         await wait_for(pilot, lambda: app.screen.query("#existing-walk"))
         assert app.screen.focused.id == "existing-walk"
         said = str(app.screen.query_one("#start-error").render())
-        assert "unfinished AI build walk" in said and "ai_build" not in said and "session" not in said
+        assert "unfinished walk (AI build)" in said and "ai_build" not in said and "session" not in said

@@ -15,6 +15,7 @@ from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import start as walk_start
 from tests.messages_standin import StandIn, answer_chosen, prompt_text
 from tests.tui_support import ACCOUNT_Q, make_app, open_resumed_walk, seed_tickets, wait_for
+from tests.walk_paths import path_of
 
 SAFE_MODE = {
     "id": "i-safe",
@@ -103,7 +104,9 @@ async def test_a_prefetched_answer_shows_at_once_without_a_new_request(store, db
         assert all(answer_chosen(body) in ("It opens", "Still fails") for body in standin.requests[3:])
     assert standin.most_in_flight <= 2
     walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
-    assert walk.pending_node["id"] == "q-profile" and [s["answer_label"] for s in walk.walked_path] == ["Local account"]
+    assert walk.pending_node["id"] == "q-profile" and [s["answer_label"] for s in (await path_of(db, walk))] == [
+        "Local account"
+    ]
 
 
 async def test_a_step_note_throws_the_prefetch_away_and_the_answer_is_written_with_the_note(store, db, desk):
@@ -121,7 +124,7 @@ async def test_a_step_note_throws_the_prefetch_away_and_the_answer_is_written_wi
     with_note = [body for body in standin.requests if "uses a shared mailbox" in prompt_text(body)]
     assert len(with_note) >= 1 and answer_chosen(with_note[0]) == "Microsoft account"
     walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
-    assert walk.walked_path[0]["l1_note"] == "uses a shared mailbox" and walk.pending_node["id"] == "i-safe"
+    assert (await path_of(db, walk))[0]["l1_note"] == "uses a shared mailbox" and walk.pending_node["id"] == "i-safe"
 
 
 async def test_with_a_judge_no_text_of_the_step_shows_before_both_layers_passed_it(store, db, desk):

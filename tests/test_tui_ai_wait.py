@@ -16,6 +16,7 @@ from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui.widgets import node_card
 from tests.messages_standin import Stall, StandIn, Status
 from tests.tui_support import ACCOUNT_Q, SAFE_MODE, make_app, open_resumed_walk, seed_tickets, wait_for
+from tests.walk_paths import path_of
 
 
 async def ai_walk(db, desk, ticket_id: str) -> int:
@@ -68,13 +69,13 @@ async def test_the_wait_shows_the_seconds_and_esc_stops_the_ai_keeping_the_answe
         assert not app.screen.query_one("#walk-wait").display
         await wait_for(pilot, lambda: standin.in_flight == 0)  # the request itself was cancelled
         walk = await stored(db, session_id)
-        assert [step["id"] for step in walk.walked_path] == ["q1"] and walk.pending_node is None
+        assert [step["id"] for step in (await path_of(db, walk))] == ["q1"] and walk.pending_node is None
 
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
         assert "Start Outlook in safe mode." in text(app, "#node-text")
     walk = await stored(db, session_id)
-    assert walk.pending_node["id"] == "i1" and len(walk.walked_path) == 1
+    assert walk.pending_node["id"] == "i1" and len(await path_of(db, walk)) == 1
     assert len(standin.requests) == 3
 
 
@@ -106,7 +107,7 @@ async def test_escalate_and_resolve_work_while_the_ai_writes_and_stop_it(store, 
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
         await wait_for(pilot, lambda: standin.in_flight == 0)  # the AI was stopped
     walk = await stored(db, session_id)
-    assert walk.status == status and [step["id"] for step in walk.walked_path] == ["q1"]
+    assert walk.status == status and [step["id"] for step in (await path_of(db, walk))] == ["q1"]
     assert walk.pending_node is None
 
 
@@ -131,4 +132,4 @@ async def test_a_rate_limit_past_the_deadline_counts_down_and_t_spends_no_call_u
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
     walk = await stored(db, session_id)
-    assert walk.pending_node["id"] == "i1" and [step["id"] for step in walk.walked_path] == ["q1"]
+    assert walk.pending_node["id"] == "i1" and [step["id"] for step in (await path_of(db, walk))] == ["q1"]

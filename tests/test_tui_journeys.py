@@ -16,6 +16,7 @@ from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui import format as tui_format
 from tests.fakes import ScriptedGenerator
 from tests.tui_support import ACCOUNT_Q, FIXED, INJECTION, SAFE_MODE, SMALL_FLOW, make_app, seed_tickets, wait_for
+from tests.walk_paths import path_of
 
 
 @pytest.fixture(autouse=True)
@@ -74,7 +75,7 @@ async def test_walk_a_flow_to_resolution_with_labels_and_notes(store, db, desk):
         await resolve_via_dialog(pilot, app, "Disabled the broken add-in")
     walk = await the_walk(db)
     assert walk.status == "resolved" and walk.helpful is True
-    assert [(s["node_id"], s["answer"], s.get("answer_label"), s["l1_note"]) for s in walk.walked_path] == [
+    assert [(s["node_id"], s["answer"], s.get("answer_label"), s["l1_note"]) for s in (await path_of(db, walk))] == [
         ("q-account", "yes", "Microsoft account", "uses work account"),
         ("i-safe", None, None, None),
         ("q-works", "yes", "Yes", None),
@@ -120,7 +121,7 @@ async def test_walk_a_captured_proposal_and_validate_it(store, db, desk):
         await resolve_via_dialog(pilot, app, "Cover was closed")
     walk = await the_walk(db)
     assert walk.session_kind == "proposal" and walk.status == "resolved"
-    assert walk.walked_path[0]["answer_label"] == "Open"
+    assert (await path_of(db, walk))[0]["answer_label"] == "Open"
     db.expire_all()
     assert (await db.get(FlowProposal, proposal_id)).validated_by_outcome is True
 
@@ -147,7 +148,7 @@ async def test_ai_build_walk_shows_labels_and_feeds_the_flywheel(store, db, desk
     walk = await the_walk(db)
     assert walk.session_kind == "ai_build" and walk.status == "resolved"
     assert walk.problem_text == "Outlook will not open" and walk.category == "email"
-    assert [(s["id"], s["answer_label"] if s["answer"] else None) for s in walk.walked_path] == [
+    assert [(s["id"], s["answer_label"] if s["answer"] else None) for s in (await path_of(db, walk))] == [
         ("q1", "Local account"),
         ("i1", None),
     ]
@@ -265,7 +266,7 @@ async def test_generator_failure_offers_retry_and_keeps_the_answer(store, db, de
         await pilot.press("t")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
     stored = await the_walk(db)
-    assert [s["id"] for s in stored.walked_path] == ["q1"] and stored.pending_node["id"] == "i1"
+    assert [s["id"] for s in (await path_of(db, stored))] == ["q1"] and stored.pending_node["id"] == "i1"
 
 
 async def test_no_knowledge_escalates_without_a_walk_in_two_keystrokes(store, db, desk):
@@ -281,7 +282,7 @@ async def test_no_knowledge_escalates_without_a_walk_in_two_keystrokes(store, db
         await pilot.press("enter")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
     walk = await the_walk(db)
-    assert (walk.session_kind, walk.status, walk.walked_path) == ("adhoc", "escalated", [])
+    assert (walk.session_kind, walk.status, (await path_of(db, walk))) == ("adhoc", "escalated", [])
     assert walk.escalation_reason_category == "no_flow"
 
 
@@ -372,7 +373,7 @@ async def test_engineer_promotes_a_proposal_then_walks_the_new_flow(store, db, d
         await resolve_via_dialog(pilot, app, "Opened the shutter")
     walk = await the_walk(db)
     assert (walk.session_kind, walk.status, walk.acting_as) == ("flow", "resolved", "l1_coverage")
-    assert walk.walked_path[0]["answer_label"] == "Shutter open"
+    assert (await path_of(db, walk))[0]["answer_label"] == "Shutter open"
     approvals = list(await db.exec(select(AuditLog).where(AuditLog.action == "proposal.approve")))
     assert len(approvals) == 1 and approvals[0].actor_user_id == desk.coverage.id
 

@@ -302,18 +302,17 @@ async def test_the_age_column_ticks(store, db, desk, monkeypatch):
 
 
 async def test_b_steps_back_on_a_flow_walk_and_does_nothing_on_an_ai_walk(store, db, desk):
-    from sqlmodel import select
 
-    from rflow_tui.models import L1WalkSession
     from rflow_tui.services.library import import_flow_doc
     from rflow_tui.services.walks import endings as walk_endings
     from rflow_tui.services.walks import start as walk_start
     from tests.fakes import ScriptedGenerator
     from tests.tui_support import SMALL_FLOW, resume_walk_with_focus_on_answers
+    from tests.walk_paths import path_of
 
     async def path(walk_id: int) -> list:
         await db.rollback()
-        return (await db.exec(select(L1WalkSession).where(L1WalkSession.id == walk_id))).one().walked_path
+        return await path_of(db, walk_id)
 
     def node_text(app) -> str:
         return str(app.screen.query_one("#node-text").render())

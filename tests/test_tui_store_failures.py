@@ -22,6 +22,7 @@ from tests import pg_cluster
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
 from tests.tui_support import SMALL_FLOW, make_app, open_resumed_walk, seed_tickets, wait_for
+from tests.walk_paths import path_of
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +120,7 @@ async def test_a_database_restart_during_a_walk_loses_nothing_typed(cluster, pg)
         await pilot.press("escape")
     stored = await stored_walk(sessions, walk.id)
     assert stored.status == "active"
-    assert [(s["node_id"], s["answer"], s["l1_note"]) for s in stored.walked_path] == [
+    assert [(s["node_id"], s["answer"], s["l1_note"]) for s in (await path_of(db, stored))] == [
         ("q-account", "yes", "uses work account")
     ]
     assert stored.walk_notes == ["printer jammed"]

@@ -13,6 +13,7 @@ from rflow_tui.services.walks import flow_steps as flow_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.tui import format as tui_format
 from tests.tui_support import SMALL_FLOW, make_app, seed_tickets, wait_for
+from tests.walk_paths import path_of
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +57,7 @@ async def test_a_tech_deactivated_while_the_app_is_open_is_stopped_at_the_next_a
         await pilot.press("f2")  # no way back to the tickets
         await pilot.pause(0.1)
         assert len(app.screen_stack) == 1
-    assert (await stored(db, walk.id)).walked_path == []
+    assert (await path_of(db, await stored(db, walk.id))) == []
 
 
 async def test_an_engineer_whose_coverage_is_revoked_mid_walk_lands_on_the_escalations(store, db, desk):
@@ -68,7 +69,7 @@ async def test_an_engineer_whose_coverage_is_revoked_mid_walk_lands_on_the_escal
         await pilot.press("1")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
         assert app.ctx.user.coverage is False and not app.ctx.is_l1
-    assert (await stored(db, walk.id)).walked_path == []
+    assert (await path_of(db, await stored(db, walk.id))) == []
 
 
 async def test_opening_a_ticket_someone_is_walking_offers_to_take_it_over(store, db, desk):
@@ -102,13 +103,13 @@ async def test_a_step_back_in_another_window_refuses_the_stale_answer_and_shows_
         await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
         await pilot.press("1")
         await wait_for(pilot, lambda: "stepped back" in str(app.screen.query_one("#transcript-body").render()))
-        path = (await stored(db, walk.id)).walked_path
+        path = await path_of(db, await stored(db, walk.id))
         assert [(s["node_id"], s.get("undone", False)) for s in path] == [("q-account", True)]
         # Reloaded, the screen answers at the walk's current version.
         await wait_for(pilot, lambda: app.screen.query("#answer-yes") and not app.screen.busy)
         await pilot.press("1")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
-    path = (await stored(db, walk.id)).walked_path
+    path = await path_of(db, await stored(db, walk.id))
     assert [(s["node_id"], s["answer"], s.get("undone", False)) for s in path] == [
         ("q-account", "no", True),
         ("q-account", "yes", False),

@@ -29,6 +29,7 @@ from tests.tui_support import (
     wait_for,
     with_slow_autosave,
 )
+from tests.walk_paths import path_of
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +137,7 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
         assert keys_go_to_the_answers(app)
         await pilot.press("enter")
         await pilot.pause(0.1)
-        assert (await stored_walk(db, walk.id)).walked_path == []
+        assert (await path_of(db, await stored_walk(db, walk.id))) == []
         await pilot.press("2")
 
         # loading again after the answer
@@ -153,7 +154,7 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
         assert keys_go_to_the_answers(app)
         await pilot.press("1", "y")
         await pilot.pause(0.1)
-        assert len((await stored_walk(db, walk.id)).walked_path) == 1
+        assert len(await path_of(db, await stored_walk(db, walk.id))) == 1
         await pilot.press("enter")
 
         # an end node: e and r open their dialogs, and coming back leaves the keys working
@@ -167,7 +168,7 @@ async def test_each_state_of_an_ai_walk_takes_its_keys_and_ignores_the_rest(stor
         await back_from(pilot, app, "ResolveDialog")
         assert nothing_typed(app)
     stored = await stored_walk(db, walk.id)
-    assert [(s["id"], s["answer"]) for s in stored.walked_path] == [("q1", "no"), ("i1", None)]
+    assert [(s["id"], s["answer"]) for s in (await path_of(db, stored))] == [("q1", "no"), ("i1", None)]
     assert stored.status == "active" and generator.calls == 3
 
 
@@ -184,7 +185,7 @@ async def test_after_a_step_note_the_keys_answer_again(store, db, desk):
         assert keys_go_to_the_answers(app)
         await pilot.press("1")
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
-    [step] = (await stored_walk(db, walk.id)).walked_path
+    [step] = await path_of(db, await stored_walk(db, walk.id))
     assert (step["answer"], step["l1_note"]) == ("yes", "work laptop")
 
 
@@ -205,10 +206,10 @@ async def test_enter_after_an_instruction_does_not_answer_the_next_question(stor
         await wait_for(pilot, lambda: "safe mode?" in str(app.screen.query_one("#node-text").render()))
         await pilot.press("enter", "enter")  # the tech's second Enter, out of habit
         await pilot.pause(0.2)
-        assert [s["node_id"] for s in (await stored_walk(db, walk.id)).walked_path] == ["q-account", "i-safe"]
+        assert [s["node_id"] for s in (await path_of(db, await stored_walk(db, walk.id)))] == ["q-account", "i-safe"]
         await pilot.click("#answer-yes")  # a click still answers
         await wait_for(pilot, lambda: app.screen.query("#do-resolve"))
-    path = (await stored_walk(db, walk.id)).walked_path
+    path = await path_of(db, await stored_walk(db, walk.id))
     assert [(s["node_id"], s["answer"]) for s in path] == [("q-account", "yes"), ("i-safe", None), ("q-works", "yes")]
 
 
@@ -490,5 +491,5 @@ async def test_in_every_state_each_footer_key_does_what_the_footer_says(store, d
         await pilot.press("escape")
         await wait_for(pilot, lambda: screen_name(app) == "PickerScreen")
     stored = await stored_walk(db, walk.id)
-    assert [(s["id"], s["answer"]) for s in stored.walked_path] == [("q1", "no")]
+    assert [(s["id"], s["answer"]) for s in (await path_of(db, stored))] == [("q1", "no")]
     assert stored.status == "active" and generator.calls == 4

@@ -32,6 +32,7 @@ from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.fakes import ScriptedGenerator
 from tests.test_flow_walk import start_walk
+from tests.walk_paths import path_of, steps_of
 
 QUESTION = {"id": "q", "type": "question", "text": "Does Outlook open in safe mode?"}
 RESTART = {"id": "i-restart", "type": "instruction", "text": "Restart the laptop."}
@@ -59,7 +60,7 @@ async def test_a_tech_deactivated_mid_walk_can_neither_step_nor_note_nor_end_the
     walk = await start_walk(db, desk)
     ai, gen, node = await ai_walk(db, desk, QUESTION, RESTART, ticket="T-2")
     await update_user(db, actor=desk.owner, email=desk.tech.email, active=False)
-    before = (await reload(db, walk.id)).walked_path, (await reload(db, ai.id)).walked_path
+    before = (await path_of(db, await reload(db, walk.id))), (await path_of(db, await reload(db, ai.id)))
 
     attempts = [
         flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no"),
@@ -78,7 +79,7 @@ async def test_a_tech_deactivated_mid_walk_can_neither_step_nor_note_nor_end_the
             await attempt
         assert "changed while rflow was open" in str(refused.value)
         assert refused.value.user.is_active is False  # the fresh rights, for the app to route on
-    assert ((await reload(db, walk.id)).walked_path, (await reload(db, ai.id)).walked_path) == before
+    assert ((await path_of(db, await reload(db, walk.id))), (await path_of(db, await reload(db, ai.id)))) == before
     assert {w.status for w in await db.exec(select(L1WalkSession))} == {"active"}
     assert len(gen.calls) == 1
 
@@ -92,7 +93,7 @@ async def test_an_engineer_whose_coverage_was_revoked_cannot_walk_but_still_sees
     with pytest.raises(RightsChanged, match="without L1 coverage"):
         await walk_reads.active_sessions_for(db, actor=desk.coverage)
     assert await walk_reads.list_escalations(db, actor=desk.coverage) == []
-    assert (await reload(db, walk.id)).walked_path == []
+    assert (await path_of(db, await reload(db, walk.id))) == []
 
 
 async def test_a_user_who_never_had_the_right_gets_a_plain_refusal(db, desk):
@@ -131,7 +132,7 @@ async def test_taking_over_a_walk_moves_it_to_the_new_tech_and_is_audited(db, de
     await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="no", note="laptop")
     taken = await walk_start.take_over(db, actor=desk.coverage, session_id=walk.id)
     assert (taken.created_by_user_id, taken.acting_as) == (desk.coverage.id, "l1_coverage")
-    assert [s.node_id for s in (await reload(db, walk.id)).steps] == ["kind"]
+    assert [s.node_id for s in (await steps_of(db, await reload(db, walk.id)))] == ["kind"]
     [entry] = await db.exec(select(AuditLog).where(AuditLog.action == "l1.session.take_over"))
     assert (entry.actor_user_id, entry.details["from_user_id"]) == (desk.coverage.id, desk.tech.id)
     assert [w.id for w in await walk_reads.active_sessions_for(db, actor=desk.coverage)] == [walk.id]
@@ -148,7 +149,6 @@ async def test_the_store_itself_refuses_a_second_active_walk_on_a_ticket(db, des
             ticket_id="T-1",
             ticket_kind="internal",
             session_kind="adhoc",
-            walked_path=[],
             walk_notes=[],
         )
     )
@@ -250,7 +250,7 @@ async def test_a_step_back_in_another_window_makes_a_stale_answer_refused(db, de
     with pytest.raises(StaleWalk):
         await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id, version=seen)
     stored = await reload(db, walk.id)
-    assert [(s.node_id, s.answer, s.undone) for s in stored.steps] == [
+    assert [(s.node_id, s.answer, s.undone) for s in (await steps_of(db, stored))] == [
         ("kind", "no", False),
         ("local", None, False),
         ("works", "no", True),
@@ -289,7 +289,7 @@ async def test_a_reused_model_node_id_cannot_let_a_stale_window_answer_the_new_q
             answer="no",
         )
     stored = await reload(db, walk.id)
-    assert [(s.text, s.answer) for s in stored.steps] == [(QUESTION["text"], "yes")]
+    assert [(s.text, s.answer) for s in (await steps_of(db, stored))] == [(QUESTION["text"], "yes")]
     assert stored.pending_node == second and len(gen.calls) == 2
 
 
@@ -299,7 +299,7 @@ async def test_an_answer_without_the_served_token_is_refused(db, desk):
         await ai_steps.advance_ai_build(
             db, actor=desk.tech, session_id=walk.id, generator=gen, judge=None, node_id="q", answer="yes"
         )
-    assert (await reload(db, walk.id)).walked_path == []
+    assert (await path_of(db, await reload(db, walk.id))) == []
 
 
 async def test_a_node_served_before_tokens_gets_one_when_it_is_shown_again(db, desk):

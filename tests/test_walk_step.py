@@ -7,7 +7,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import text
 
 from rflow_tui.domain.enums import Answer, NodeType
 from rflow_tui.domain.walk_step import StepSource, WalkStep, live_steps, read_path
@@ -19,6 +18,7 @@ from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import flow_steps as flow_steps
 from rflow_tui.services.walks.reads import read_transcript
 from tests.test_flow_walk import start_walk
+from tests.walk_paths import path_of, put_path, steps_of
 
 QUESTION = {
     "id": "acct",
@@ -99,11 +99,7 @@ async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
     old_path = [
         {"node_id": "kind", "question": "Microsoft account or local account?", "answer": "no", "l1_note": "old"}
     ]
-    await db.exec(
-        text("UPDATE l1_walk_session SET walked_path = :path WHERE id = :id"),
-        params={"path": json.dumps(old_path), "id": walk.id},
-    )
-    await db.commit()
+    await put_path(db, walk, old_path)
 
     transcript = await read_transcript(db, actor=desk.tech, session_id=walk.id)
     assert [(s["node_id"], s["node_type"], s["answer_label"], s["note"]) for s in transcript["steps"]] == [
@@ -117,9 +113,7 @@ async def test_an_old_format_row_in_the_database_exports_and_walks_on(db, desk):
     back = await flow_steps.step_back(db, actor=desk.tech, session_id=walk.id)
     assert back["id"] == "local"
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert stored.walked_path[0] == {**old_path[0], "node_type": "question"} | {
-        "answer_label": "No",
-        "yes_label": "Yes",
-        "no_label": "No",
-    }
-    assert [(s.node_id, s.undone) for s in stored.steps] == [("kind", False), ("local", True)]
+    assert (await path_of(db, stored))[0] == old_path[0]  # steps are never rewritten: the old row stays as stored
+    (old,) = [s for s in await steps_of(db, stored) if s.node_id == "kind"]
+    assert (old.node_type, old.answer_label, old.yes_label, old.no_label) == ("question", "No", "Yes", "No")
+    assert [(s.node_id, s.undone) for s in (await steps_of(db, stored))] == [("kind", False), ("local", True)]

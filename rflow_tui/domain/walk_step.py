@@ -1,6 +1,7 @@
 """One step of a walk: the one shape every writer builds and every reader reads.
 
-A step is stored as one JSON object in ``L1WalkSession.walked_path``. The SPEC
+A step is stored as one JSON object, one ``walk_step`` row per step (services/walks/path.py;
+before migration 0009, one entry of the walk's ``walked_path`` list). The SPEC
 names its fields differently for the two writers, and the stored JSON keeps
 those names so existing databases and exports stay valid:
 

@@ -32,6 +32,10 @@ REVIEWERS = "('owner', 'admin', 'engineer')"
 ADMINS = "('owner', 'admin')"
 _ME = "rflow_session_user_id()"
 _MY_ROLE = "rflow_session_role()"
+_OWN_ACTIVE_WALK = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = walk_step.walk_id AND w.account_id = walk_step.account_id"
+    f" AND w.created_by_user_id = {_ME} AND w.status = 'active')"
+)
 
 # Within the account, what each role may write (RESTRICTIVE: on top of the account policy),
 # as the services say: (table, command, the rows it may touch, what they may become); an
@@ -51,6 +55,10 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
         f"{_MY_ROLE} IN {REVIEWERS} OR (created_by_user_id = {_ME} AND status = 'active')",
         f"{_MY_ROLE} IN {REVIEWERS} OR created_by_user_id = {_ME}",
     ),
+    # A step goes only into one's own active walk; marking it undone is the only update
+    # (what may change is walk_step_sql.py's trigger), and nobody deletes one (no grant).
+    ("walk_step", "INSERT", _OWN_ACTIVE_WALK),
+    ("walk_step", "UPDATE", f"NOT undone AND {_OWN_ACTIVE_WALK}", f"undone AND {_OWN_ACTIVE_WALK}"),
     (
         "notification",
         "UPDATE",

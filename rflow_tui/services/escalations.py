@@ -19,12 +19,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import EscalationOutcome, TicketKind, TicketStatus, WalkStatus, values
+from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.models import EscalationComment, L1WalkSession, Ticket, User, row_id, utcnow
 from rflow_tui.services import notifications, tickets
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
 from rflow_tui.services.fields import accepted
 from rflow_tui.services.walks.core import audit_walk
+from rflow_tui.services.walks.path import walk_steps_of
 from rflow_tui.text import clean
 
 COMMENT_CAP = 16 * 1024
@@ -48,6 +50,7 @@ class EscalationDetail:
     walk: L1WalkSession
     ticket: Ticket | None
     comments: list[EscalationComment] = field(default_factory=list)
+    steps: list[WalkStep] = field(default_factory=list)
 
 
 async def _escalated(db: AsyncSession, actor: User, session_id: int, *, lock: bool = False) -> L1WalkSession:
@@ -91,7 +94,7 @@ def _text(value: str, what: str, cap: int) -> str:
 
 
 async def escalation_detail(db: AsyncSession, *, actor: User, session_id: int) -> EscalationDetail:
-    """The walk, its ticket and its comments, for every walk kind."""
+    """The walk, its ticket, its comments and its steps, for every walk kind."""
     await authorize(db, actor, Need.REVIEW, "see escalations")
     walk = await _escalated(db, actor, session_id)
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
@@ -100,7 +103,7 @@ async def escalation_detail(db: AsyncSession, *, actor: User, session_id: int) -
         .where(EscalationComment.account_id == actor.account_id, EscalationComment.session_id == session_id)
         .order_by(col(EscalationComment.id))
     )
-    return EscalationDetail(walk=walk, ticket=ticket, comments=list(comments))
+    return EscalationDetail(walk=walk, ticket=ticket, comments=list(comments), steps=await walk_steps_of(db, walk))
 
 
 def _person(user: User) -> str:

@@ -59,7 +59,12 @@ def _note(note: Any) -> str:
 
 
 async def walk_transcript(
-    db: AsyncSession, *, actor: User, walk: L1WalkSession, end_node: dict[str, Any] | None = None
+    db: AsyncSession,
+    *,
+    actor: User,
+    walk: L1WalkSession,
+    steps: list[WalkStep],
+    end_node: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything a PSA ticket needs about one walk, as plain JSON-ready values. The walk is
     read in the actor's account, with the node a tree walk is on, by ``walks.reads``."""
@@ -109,7 +114,7 @@ async def walk_transcript(
         "problem": _text(walk.problem_text),
         "started_at": _when(walk.created_at),
         "ended_at": _when(walk.resolved_at),
-        "steps": [_step(step) for step in walk.steps],
+        "steps": [_step(step) for step in steps],
         "current_node": end,
         "notes": [_note(n) for n in walk.walk_notes or []],
         "resolution": (

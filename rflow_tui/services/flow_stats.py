@@ -24,11 +24,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import WalkKind, WalkStatus
-from rflow_tui.domain.walk_step import WalkStep, live_steps, read_path
+from rflow_tui.domain.walk_step import WalkStep, live_steps
 from rflow_tui.flows.format import position
-from rflow_tui.models import Flow, L1WalkSession, User, utcnow
+from rflow_tui.models import Flow, L1WalkSession, User, row_id, utcnow
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import NotFound
+from rflow_tui.services.walks.path import steps_by_walk
 
 ABANDONED_AFTER = timedelta(hours=24)
 
@@ -125,7 +126,6 @@ async def _walks(db: AsyncSession, account_id: int, flow_ids: Sequence[int]) -> 
     needed: tuple[Any, ...] = (  # a walk's notes may be 256 KiB each: never loaded here
         L1WalkSession.flow_id,
         L1WalkSession.status,
-        L1WalkSession.walked_path,
         L1WalkSession.created_at,
         L1WalkSession.last_step_at,
         L1WalkSession.resolved_at,
@@ -139,16 +139,18 @@ async def _walks(db: AsyncSession, account_id: int, flow_ids: Sequence[int]) -> 
             col(L1WalkSession.flow_id).in_(flow_ids),
         )
     )
+    walks = list(rows)
+    steps = await steps_by_walk(db, account_id, [row_id(w) for w in walks])
     return [
         _Walk(
             w.flow_id or 0,
             w.status,
-            live_steps(read_path(w.walked_path)),
+            live_steps(steps[row_id(w)]),
             w.created_at,
             w.last_step_at,
             w.resolved_at,
         )
-        for w in rows
+        for w in walks
     ]
 
 

@@ -37,6 +37,7 @@ from rflow_tui.services.walks.core import (
     load_walk,
     mark_moved,
 )
+from rflow_tui.services.walks.path import walk_steps_of
 
 if TYPE_CHECKING:
     from rflow_tui.ai.generate import CheckedNode
@@ -125,7 +126,7 @@ async def answer_ai_node(
                 if not pending.get("token"):  # served before nodes carried tokens
                     walk.pending_node = pending = {**pending, "token": _new_token()}
                     db.add(walk)
-                return AiStep(pending, _context(walk), walk.version, walk)
+                return AiStep(pending, await _context(db, walk), walk.version, walk)
         else:
             if pending is None or pending.get("token") != token or node_id not in (None, pending.get("id")):
                 raise StaleWalk(
@@ -136,13 +137,11 @@ async def answer_ai_node(
                 raise InvalidState("this walk has reached its end: resolve or escalate it")
             if pending.get("type") == NodeType.QUESTION and answer not in tuple(Answer):
                 raise ValidationFailed("answer a question with 'yes' or 'no'")
-            append_step(walk, WalkStep.answering(StepSource.AI, pending, answer, note))
+            seq = append_step(db, walk, WalkStep.answering(StepSource.AI, pending, answer, note))
             walk.pending_node = None
             db.add(walk)
-            await audit_walk(
-                db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path or [])
-            )
-        context = _context(walk)
+            await audit_walk(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=seq)
+        context = await _context(db, walk)
         if prefetched is not None and _is_checked(prefetched, judge) and prefetched.fits(context, judge):
             node = await _serve(db, actor, walk, prefetched, prefetched=True)
             return AiStep(node, context, walk.version, walk)
@@ -166,15 +165,17 @@ async def ai_prefetch_contexts(
     if pending.get("token") != token or pending.get("type") in TERMINAL_NODE_TYPES:
         return {}
     answers: tuple[str | None, ...] = tuple(Answer) if pending.get("type") == NodeType.QUESTION else (None,)
-    base = _context(walk)
+    base = await _context(db, walk)
     return {
         answer: replace(base, walked_path=[*base.walked_path, WalkStep.answering(StepSource.AI, pending, answer, None)])
         for answer in answers
     }
 
 
-def _context(walk: L1WalkSession) -> NodeContext:
-    return NodeContext(problem_text=walk.problem_text or "", category=walk.category or "", walked_path=walk.steps)
+async def _context(db: AsyncSession, walk: L1WalkSession) -> NodeContext:
+    """What the next node is written from: the whole path (the prompt needs every step)."""
+    steps = await walk_steps_of(db, walk)
+    return NodeContext(problem_text=walk.problem_text or "", category=walk.category or "", walked_path=steps)
 
 
 async def serve_ai_node(

@@ -27,6 +27,7 @@ from rflow_tui.services.errors import (
     WalkInProgress,
 )
 from rflow_tui.services.fields import accepted
+from rflow_tui.services.walks.path import add_step_row
 
 NOTES_CAP_BYTES = 256 * 1024
 
@@ -128,12 +129,14 @@ def mark_moved(walk: L1WalkSession) -> None:
     walk.last_step_at = utcnow()
 
 
-def append_step(walk: L1WalkSession, step: WalkStep) -> None:
+def append_step(db: AsyncSession, walk: L1WalkSession, step: WalkStep) -> int:
+    """Record ``step`` as one new row (never a rewrite of the path) and move the walk to it;
+    inside the caller's write transaction. Its position in the walk, from 1."""
     mark_moved(walk)
     step = step.answered_at(walk.last_step_at or utcnow())
-    walk.walked_path = [*(walk.walked_path or []), step.to_json()]
     walk.current_node_id = step.node_id
     walk.step_note_draft = None  # whatever was being typed went with this answer, or belongs to no step now
+    return add_step_row(db, walk, step)
 
 
 async def refuse_second_walk(db: AsyncSession, actor: User, ticket_kind: str, ticket_id: str, instead: str) -> None:

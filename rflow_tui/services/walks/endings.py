@@ -36,6 +36,7 @@ from rflow_tui.services.walks.core import (
     refuse_second_walk,
     require_open_ticket,
 )
+from rflow_tui.services.walks.path import walk_steps_of
 from rflow_tui.services.walks.reads import transcript_of
 from rflow_tui.text import clean
 
@@ -60,9 +61,9 @@ async def resolve(
             if proposal is not None:
                 proposal.validated_by_outcome = True
                 db.add(proposal)
-        steps = walk.steps
+        steps = await walk_steps_of(db, walk) if helpful and walk.session_kind == WalkKind.AI_BUILD else []
         captured = None
-        if helpful and walk.session_kind == WalkKind.AI_BUILD and steps:
+        if steps:
             title = clean(resolution_notes, single_line=True)[:TITLE_CAP] or "AI L1 resolution"
             captured = FlowProposal(
                 account_id=walk.account_id,
@@ -198,7 +199,6 @@ async def escalate_without_walk(
             status=WalkStatus.ESCALATED,  # born closed: never an active walk, even for a moment
             category=category,
             problem_text=problem_text,
-            walked_path=[],
             walk_notes=[],
         )
         db.add(walk)

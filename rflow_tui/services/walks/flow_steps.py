@@ -1,5 +1,5 @@
 """Walking an authored flow or a proposal by its labelled answers: each answered node becomes
-one ``record_step`` entry, and stepping back marks the last live entry ``undone``."""
+one ``record_step`` row, and stepping back marks the last live row ``undone``."""
 
 from __future__ import annotations
 
@@ -9,13 +9,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ASKING_NODE_TYPES, TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, WalkKind
-from rflow_tui.domain.walk_step import live_steps
+from rflow_tui.domain.walk_step import read_path
 from rflow_tui.flows.format import answer_labels, exits, labels, next_node_id, node_by_id, position
 from rflow_tui.models import FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services.access import get_in_account
 from rflow_tui.services.errors import InvalidState, StaleWalk, ValidationFailed
 from rflow_tui.services.library import flow_document, get_flow
 from rflow_tui.services.walks.core import active_walk, audit_walk, get_session, mark_moved
+from rflow_tui.services.walks.path import last_live_row, last_live_step, mark_undone
 from rflow_tui.services.walks.steps import record_step
 
 
@@ -48,8 +49,10 @@ def _shown(node: dict[str, Any] | None) -> dict[str, Any] | None:
     return shown
 
 
-def _position(doc: dict[str, Any], walk: L1WalkSession) -> dict[str, Any] | None:
-    return _shown(position(doc, live_steps(walk.steps)))
+async def _position(db: AsyncSession, doc: dict[str, Any], walk: L1WalkSession) -> dict[str, Any] | None:
+    """Where the walk stands: only its last live step decides it (one indexed read)."""
+    last = await last_live_step(db, walk)
+    return _shown(position(doc, [last] if last else []))
 
 
 async def current_flow_node(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any] | None:
@@ -59,7 +62,7 @@ async def current_flow_node(db: AsyncSession, *, actor: User, session_id: int) -
     """
     doc = await walk_document(db, actor=actor, session_id=session_id)
     walk = await get_session(db, actor=actor, session_id=session_id)
-    return _position(doc, walk)
+    return await _position(db, doc, walk)
 
 
 async def answer_flow_node(
@@ -82,7 +85,7 @@ async def answer_flow_node(
     walk = await get_session(db, actor=actor, session_id=session_id)
     if version is not None and walk.version != version:
         raise StaleWalk("this walk moved on in another window since you saw it; refresh it and answer again")
-    node = _position(doc, walk)
+    node = await _position(db, doc, walk)
     if node is None:
         raise InvalidState(f"walk session {session_id} points at a node its flow does not have; escalate it")
     if node_id is not None and node.get("id") != node_id:
@@ -118,23 +121,20 @@ async def step_back(
 ) -> dict[str, Any] | None:
     """Undo the last live step and return the node now current (the one that step answered).
 
-    The entry stays in ``walked_path`` with ``undone: true`` and ``undone_at``: the
-    transcript keeps every answer given, and ``live_steps`` skips undone ones. Like
-    an answer, it moves the walk's version: a window that saw the walk before is
+    The step's row stays with ``undone: true`` and ``undone_at`` (one UPDATE of that
+    row): the transcript keeps every answer given, and ``live_steps`` skips undone ones.
+    Like an answer, it moves the walk's version: a window that saw the walk before is
     refused its next answer instead of answering a node the walk has left.
     """
     async with write_transaction(db):
         walk = await active_walk(db, actor, session_id, WALKS_A_TREE, version)
-        steps = walk.steps
-        live = [i for i, step in enumerate(steps) if not step.undone]
-        if not live:
+        row = await last_live_row(db, walk)
+        if row is None:
             raise InvalidState("nothing to step back from: this is the first node of the walk")
-        now = utcnow()
-        steps[live[-1]] = steps[live[-1]].undo(now)
-        walk.walked_path = [step.to_json() for step in steps]
-        remaining = live_steps(steps)
-        walk.current_node_id = remaining[-1].node_id if remaining else None
+        undone = mark_undone(db, row, utcnow())
+        previous = await last_live_row(db, walk, before=row.seq)
+        walk.current_node_id = read_path([previous.step or {}])[0].node_id if previous else None
         mark_moved(walk)
         db.add(walk)
-        await audit_walk(db, actor, walk, "l1.session.step_back", node_id=steps[live[-1]].node_id, step=live[-1] + 1)
+        await audit_walk(db, actor, walk, "l1.session.step_back", node_id=undone.node_id, step=row.seq)
     return await current_flow_node(db, actor=actor, session_id=session_id)

@@ -14,10 +14,18 @@ from rflow_tui.domain.enums import (
     TicketKind,
     WalkStatus,
 )
+from rflow_tui.domain.walk_step import WalkStep
 from rflow_tui.models import L1WalkSession, Ticket, User, row_id
 from rflow_tui.services.access import Need, authorize
 from rflow_tui.services.errors import ServiceError, WalkInProgress
-from rflow_tui.services.walks.core import refuse_second_walk
+from rflow_tui.services.walks.core import get_session, refuse_second_walk
+from rflow_tui.services.walks.path import walk_steps_of
+
+
+async def walk_with_steps(db: AsyncSession, *, actor: User, session_id: int) -> tuple[L1WalkSession, list[WalkStep]]:
+    """The walk and its steps in order, as the walk screen shows them (one store session)."""
+    walk = await get_session(db, actor=actor, session_id=session_id)
+    return walk, await walk_steps_of(db, walk)
 
 
 async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSession]:
@@ -109,7 +117,7 @@ async def transcript_of(db: AsyncSession, actor: User, walk: L1WalkSession) -> d
             end_node = await current_flow_node(db, actor=actor, session_id=row_id(walk))
         except ServiceError:
             end_node = None
-    return await walk_transcript(db, actor=actor, walk=walk, end_node=end_node)
+    return await walk_transcript(db, actor=actor, walk=walk, steps=await walk_steps_of(db, walk), end_node=end_node)
 
 
 async def read_transcript(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:

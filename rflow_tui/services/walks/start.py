@@ -59,7 +59,6 @@ async def _start(
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
             session_kind=session_kind,
-            walked_path=[],
             walk_notes=[],
             last_step_at=utcnow(),
             **fields,

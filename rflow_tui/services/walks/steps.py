@@ -67,11 +67,9 @@ async def record_step(
         raise ValidationFailed("answer a question with 'yes' or 'no'")
     async with write_transaction(db):
         walk = await active_walk(db, actor, session_id, WALKS_A_TREE, version)
-        append_step(walk, step)
+        seq = append_step(db, walk, step)
         db.add(walk)
-        await audit_walk(
-            db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=len(walk.walked_path or [])
-        )
+        await audit_walk(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=seq)
     return walk
 
 

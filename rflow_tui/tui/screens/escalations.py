@@ -330,7 +330,6 @@ class EscalationsScreen(StoreGuard, Screen):
             self._seen(walk)
         self.query_one("#escalation-body", Static).update(summary(walk, self.names.get(walk.created_by_user_id, "?")))
         self.query_one("#escalation-work", Static).update(work_state(walk, self.names))
-        self.query_one(Transcript).show(walk.steps)
         notes = notes_text(walk.walk_notes)
         self.query_one("#escalation-notes", Static).update(plain(notes) if notes else Text("none", style="dim"))
         self.query_one("#escalation-detail").remove_class("-empty")
@@ -338,6 +337,7 @@ class EscalationsScreen(StoreGuard, Screen):
         if header.ticket_id != walk.ticket_id or header.context != walk_context(walk):
             header.retarget(walk.ticket_id, walk_context(walk))
             self.query_one("#escalation-comments", Static).update(Text("…", style="dim"))
+            self.query_one(Transcript).show(None)  # its steps come with the detail
             self.load_detail(walk.id)
 
     @work(exclusive=True, group="detail")
@@ -350,6 +350,7 @@ class EscalationsScreen(StoreGuard, Screen):
         if current is None or current.id != session_id:  # the selection moved on meanwhile
             return
         self.query_one(TicketHeader).show_ticket(detail.ticket)
+        self.query_one(Transcript).show(detail.steps)
         self.query_one("#escalation-comments", Static).update(comments_text(detail.comments, self.names))
 
     # --- working it -------------------------------------------------------------------

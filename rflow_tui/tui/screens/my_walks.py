@@ -71,7 +71,7 @@ class MyWalksScreen(StoreGuard, Screen):
                 walk.status,
                 since(walk.resolved_at),
                 WALK_KIND_NAMES.get(walk.session_kind, walk.session_kind),
-                plural(len(walk.walked_path or []), "step"),
+                plural(walk.step_count, "step"),
                 plain(subjects.get(walk.id, ""), single_line=True),
                 key=str(walk.id),
             )

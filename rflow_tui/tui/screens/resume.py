@@ -61,7 +61,7 @@ class ResumeDialog(StoreGuard, ModalScreen):
     @staticmethod
     def _label(walk, subject: str):
         kind = WALK_KIND_NAMES.get(walk.session_kind, walk.session_kind)
-        steps = plural(len(walk.walked_path or []), "step")
+        steps = plural(walk.step_count, "step")
         label = f"{walk.ticket_id} · {kind} · {steps} · {since(walk.last_step_at or walk.created_at)}"
         if subject:
             label += f" · {subject[:60]}"

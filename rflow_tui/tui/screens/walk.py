@@ -14,12 +14,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, Static, TextArea
 
 from rflow_tui.domain.enums import WALK_KIND_NAMES, WALKS_A_TREE, NodeType, WalkKind
-from rflow_tui.domain.walk_step import live_steps
+from rflow_tui.domain.walk_step import WalkStep, live_steps
 from rflow_tui.flows.format import answer_labels
 from rflow_tui.services.errors import DatabaseError, ServiceError, StaleWalk
 from rflow_tui.services.walks import ai_steps
-from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import endings as walk_endings
+from rflow_tui.services.walks import reads as walk_reads
 from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui.messages import TicketChosen
 from rflow_tui.tui.store_guard import StoreGuard
@@ -75,7 +75,8 @@ class WalkScreen(StoreGuard, Screen):
         self.failed: str | None = None
         self.generation: asyncio.Future[Any] | None = None  # the AI writing the next step (Esc stops it)
         self._prefetcher: Any = None  # ai.prefetch.Prefetcher, made on the first AI step that may use it
-        self._stored_walk: Any = None  # the walk as the last store call left it: no second read to show it
+        self._stored_walk: Any = None  # (walk, steps) as the last store call left them: no second read to show them
+        self.steps: list[WalkStep] | None = None if walk.step_count else []  # None: not read yet
         self.resolve_draft: dict = {}
         self.escalate_draft: dict = {}
         self.abandon_draft: dict = {}
@@ -96,7 +97,7 @@ class WalkScreen(StoreGuard, Screen):
             with Vertical(id="walk-side"):
                 yield Static("Transcript", id="transcript-title")
                 with Pane(id="transcript"):
-                    yield Transcript(self.walk.steps, id="transcript-body")
+                    yield Transcript(self.steps, id="transcript-body")
                 yield SessionNotes(
                     self.walk.walk_notes, save=self._store_notes, delay=self.ctx.settings.ui.autosave_seconds
                 )
@@ -138,7 +139,7 @@ class WalkScreen(StoreGuard, Screen):
         from rflow_tui.tui.screens.flow_map import FlowMapScreen
 
         doc = await self.ctx.call(walk_document, session_id=self.walk.id)
-        walked = [step.node_id for step in live_steps(self.walk.steps)]
+        walked = [step.node_id for step in live_steps(self.steps or [])]
         here = self.node.get("id") if self.node else None
         title = f"Map · {doc.get('title') or 'this walk'} · {len(walked)} step(s) walked"
         await self.app.push_screen(FlowMapScreen(title, doc, walked, here))
@@ -207,11 +208,11 @@ class WalkScreen(StoreGuard, Screen):
         self._settle_focus()
 
     def _refresh_transcript(self) -> None:
-        self.query_one(Transcript).show(self.walk.steps)
+        self.query_one(Transcript).show(self.steps)
         self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
 
     async def _reload_walk(self) -> None:
-        self.walk = await self.ctx.call(walk_core.get_session, session_id=self.walk.id)
+        self.walk, self.steps = await self.ctx.call(walk_reads.walk_with_steps, session_id=self.walk.id)
         self._refresh_transcript()
 
     # --- loading and answering -------------------------------------------------------
@@ -239,14 +240,14 @@ class WalkScreen(StoreGuard, Screen):
         step = await self.ctx.call(
             ai_steps.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
         )
-        self._stored_walk = step.walk
+        self._stored_walk = step.walk, step.context.walked_path
         if step.served is not None:
             if answer:
                 self._discard_prefetch()
             return step.served
         prefetch = self._claim_prefetch(answer, step.context)
         if answer:  # the transcript shows the answer while the AI writes
-            self.walk = step.walk
+            self.walk, self.steps = step.walk, step.context.walked_path
             self._refresh_transcript()
             self._note_sent(answer.get("note"))
         checked = await self._generate(step.context, prefetch)
@@ -368,7 +369,7 @@ class WalkScreen(StoreGuard, Screen):
             return
         stored, self._stored_walk = self._stored_walk, None
         if stored is not None:
-            self.walk = stored
+            self.walk, self.steps = stored
             self._refresh_transcript()
         else:
             await self._reload_walk()
@@ -401,9 +402,9 @@ class WalkScreen(StoreGuard, Screen):
                 answer_flow_node, session_id=self.walk.id, answer=answer, note=note, node_id=node_id, version=version
             )
 
-        before = len(self.walk.walked_path or [])
+        before = self.walk.step_count
         await self._run(fetch)
-        if len(self.walk.walked_path or []) > before:
+        if self.walk.step_count > before:
             self._note_sent(note)
 
     def _note_sent(self, note: str | None) -> None:

@@ -34,11 +34,16 @@ def transcript_text(steps: list[WalkStep]) -> Text:
     return out
 
 
+def _shown(steps: list[WalkStep] | None) -> Text:
+    """None: the steps are still being read from the store (never "No steps yet" for a long walk)."""
+    return Text("…", style="dim") if steps is None else transcript_text(steps)
+
+
 class Transcript(Static):
     """A walked path, numbered, with answers, notes and stepped-back steps struck through."""
 
     def __init__(self, steps: list[WalkStep] | None = None, *, id: str | None = None) -> None:
-        super().__init__(transcript_text(steps or []), id=id)
+        super().__init__(_shown(steps), id=id)
 
-    def show(self, steps: list[WalkStep]) -> None:
-        self.update(transcript_text(steps))
+    def show(self, steps: list[WalkStep] | None) -> None:
+        self.update(_shown(steps))
