@@ -49,6 +49,7 @@ from rflow_tui.services.walks import ai_steps
 from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import start as walk_start
 from tests.openai_standin import Finish, Refuse, Stall, StandIn, Status
+from tests.walk_paths import path_of
 
 NODE = {
     "id": "q-account",
@@ -336,7 +337,7 @@ async def test_a_walk_through_the_service_with_the_openai_generator_and_judge(db
     )
     assert second["id"] == "i-restart"
     stored = await walk_core.get_session(db, actor=desk.tech, session_id=walk.id)
-    assert [s["id"] for s in stored.walked_path] == ["q-account"] and stored.pending_node["id"] == "i-restart"
+    assert [s["id"] for s in await path_of(db, stored)] == ["q-account"] and stored.pending_node["id"] == "i-restart"
     prompt = gen_standin.requests[1]["messages"][1]["content"]
     assert 'answer chosen: "Local account"' in prompt and "<note>work laptop</note>" in prompt
     assert len(judge_standin.requests) == 2
