@@ -109,7 +109,8 @@ _CONNECTOR = (
     r"(?:\s+(?:(?:for|f(?:ö|o)r|de|du|von|für|van|dla|per|para|do|of|on)\s+(?:\S+\s+){1,3}?)?"
     r"(?:(?:is|was|has\s+been|will\s+be)(?:\s+(?:now|changed|set|reset|updated))?(?:\s+to)?|(?:set|changed|reset)\s+to"
     r"|es|era|est|était|ist|war"
-    r"|lautet|è|era|é|är|var|jest|to|wynosi|is\s+nu|nu)\b\s*[:=]?|\s*(?:[:=]|->|=>)|\s+-)"
+    r"|lautet|è|era|é|är|var|jest|to|wynosi|is\s+nu|nu)\b\s*[:=]?|\s*(?:[:=]|->|=>)|\s+-"
+    r"|(?:\s+[\w'()-]+){1,3}?\s*[:=])"  # a few words, then a colon: "password again: X", "password for VPN: X"
 )
 _PASSWORD = re.compile(
     rf"(?<![\w-]){_PASSWORD_WORDS}(?:\s+(?:(?:is|was)\s+)?(?:now|new|temp(?:orary)?|nuevo|nouveau|neu(?:es)?|nuova|nova|nieuw|nytt))?"
