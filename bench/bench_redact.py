@@ -7,7 +7,9 @@ spans that cover no expected secret. Compared: rflow's own patterns (``rflow_tui
 ``detect-secrets`` (its default plugins, line by line, as a library would run it on
 ticket text), and detect-secrets' vendor plugins only (no entropy, no keyword plugin).
 
-Run: .venv/bin/python bench/bench_redact.py   (detect-secrets rows need `pip install detect-secrets`)
+Run: .venv/bin/python bench/bench_redact.py [CORPUS.json]   (default: the test corpus;
+tests/data/redaction_holdout.json is a second set written after the patterns, to see how
+far the figures carry). The detect-secrets rows need `pip install detect-secrets==1.5.0`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
-CORPUS = Path(__file__).resolve().parent.parent / "tests" / "data" / "redaction_corpus.json"
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+CORPUS = DATA / "redaction_corpus.json"
 Spans = list[tuple[int, int]]
 
 
@@ -106,8 +109,36 @@ def score(name: str, detect: Callable[[str], Spans], corpus: list[dict]) -> dict
     }
 
 
+def shipped_texts() -> list[str]:
+    """Every string of 16+ characters in the starter flows and the demo tickets: help-desk
+    text full of "password", "code" and numbers, with nothing in it to withhold."""
+    found: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str) and len(value) > 15:
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+
+    data = Path(__file__).resolve().parent.parent / "rflow_tui" / "data"
+    for path in sorted([*data.glob("flows/*.json"), *data.glob("demo/*.json")]):
+        walk(json.loads(path.read_text(encoding="utf-8")))
+    return found
+
+
+def union(*detectors: Callable[[str], Spans]) -> Callable[[str], Spans]:
+    return lambda text: [span for detect in detectors for span in detect(text)]
+
+
 def main() -> None:
-    corpus = json.loads(CORPUS.read_text(encoding="utf-8"))
+    import sys
+
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else CORPUS
+    corpus = json.loads(path.read_text(encoding="utf-8"))
     rows = [score("rflow_tui.redact", own, corpus)]
     try:
         from detect_secrets.settings import default_settings
@@ -115,10 +146,12 @@ def main() -> None:
         with default_settings():
             rows.append(score("detect-secrets 1.5.0, default plugins", lambda t: _ds_spans(t, None), corpus))
             rows.append(score("detect-secrets 1.5.0, vendor plugins", lambda t: _ds_spans(t, VENDOR), corpus))
+            both = union(own, lambda t: _ds_spans(t, VENDOR))
+            rows.append(score("rflow_tui.redact + detect-secrets vendor plugins", both, corpus))
     except ImportError:
         print("(detect-secrets not installed: its rows are skipped)")
     kinds = ("key", "token", "private-key")
-    print(f"corpus: {len(corpus)} texts, {rows[0]['total']} secrets, {rows[0]['keeps']} look-alikes\n")
+    print(f"{path.name}: {len(corpus)} texts, {rows[0]['total']} secrets, {rows[0]['keeps']} look-alikes\n")
     columns = ["detector", "secrets withheld (recall)", "keys/tokens/private keys", "look-alikes hit", "spurious spans"]
     print("| " + " | ".join([*columns, "ms/text"]) + " |")
     print("|---|---|---|---|---|---|")
@@ -132,6 +165,16 @@ def main() -> None:
     print()
     for r in rows:
         print(r["name"], r["by_kind"])
+    from rflow_tui.redact import find
+
+    texts = shipped_texts()
+    spans = [(f.kind, text[:60]) for text in texts for f in find(text)]
+    print(
+        f"\nshipped flows and demo tickets: {len(texts)} texts, {sum(map(len, texts))} characters,",
+        f"{len(spans)} withheld",
+    )
+    for kind, where in spans:
+        print(f"  {kind}: {where!r}")
 
 
 if __name__ == "__main__":

@@ -103,10 +103,11 @@ _KEY_VALUE = re.compile(
 # "password is X", "pw: X", in the desk languages.
 _PASSWORD_WORDS = (
     r"(?:pass(?:word|wd|code|phrase|wort)?|pwd?|pword|kennwort|contrase(?:ñ|n)a|clave|mot\s+de\s+passe|mdp"
-    r"|parola\s+d'ordine|senha|palavra-passe|wachtwoord|has(?:ł|l)o|l(?:ö|o)senord)"
+    r"|parola\s+d'ordine|senha|palavra-passe|wachtwoord|has(?:ł|l)o|l(?:ö|o)senord(?:et)?|passwor(?:d|t)s?)"
 )
 _CONNECTOR = (
-    r"(?:\s+(?:(?:for|f(?:ö|o)r|de|du|von|für|van|dla|per|para|do|of|on)\s+(?:\S+\s+){1,3}?)?"
+    r"(?:\s+(?:(?:for|f(?:ö|o)r|de|del|de\s+la|du|des|von|vom|für|van|voor|dla|per|para|do|da|della|of|on|till)"
+    r"\s+(?:\S+\s+){1,3}?)?"
     r"(?:(?:is|was|has\s+been|will\s+be)(?:\s+(?:now|changed|set|reset|updated))?(?:\s+to)?|(?:set|changed|reset)\s+to"
     r"|es|era|est|était|ist|war"
     r"|lautet|è|era|é|är|var|jest|to|wynosi|is\s+nu|nu)\b\s*[:=]?|\s*(?:[:=]|->|=>)|\s+-"
@@ -114,7 +115,7 @@ _CONNECTOR = (
 )
 _PASSWORD = re.compile(
     rf"(?<![\w-]){_PASSWORD_WORDS}(?:\s+(?:(?:is|was)\s+)?(?:now|new|temp(?:orary)?|nuevo|nouveau|neu(?:es)?|nuova|nova|nieuw|nytt))?"
-    rf"(?P<connector>{_CONNECTOR})?\s*(?:\"(?P<dq>[^\"\n]{{3,64}})\"|'(?P<sq>[^'\n]{{3,64}})'|(?P<bare>\S{{3,64}}))",
+    rf"(?:(?P<connector>{_CONNECTOR})\s*|\s+)(?:\"(?P<dq>[^\"\n]{{3,64}})\"|'(?P<sq>[^'\n]{{3,64}})'|(?P<bare>\S{{3,64}}))",
     _I,
 )
 # Words that follow "password:" or "password is" and are not one.
@@ -134,10 +135,17 @@ _CODE_WORDS = (
     r"(?:(?:one[- ]time|verification|security|confirmation|sms|text|mfa|2fa|two[- ]factor|login|sign[- ]?in|auth"
     r"|authentication|authenticator|access|otp|backup|recovery|reset|pairing|approval)\s+(?:code|pin|number)"
     r"|otp|pin(?:\s+code)?|passcode|tan|code|c(?:ó|o)digo|codice|kod|engångskod|verifieringskod|bestätigungscode"
-    r"|sicherheitscode|einmalcode|verificatiecode|code\s+de\s+v(?:é|e)rification|kod\s+weryfikacyjny)"
+    r"|sicherheitscode|einmalcode|verificatiecode|code\s+de\s+v(?:é|e)rification|kod\s+weryfikacyjny"
+    r"|[^\W\d_]{2,}-?(?:code|kod))"  # compounds: inlogcode, sms-code, sicherheitskod
+)
+# Compounds that name a program's or a product's code, not a person's.
+_NOT_A_CODE_WORD = re.compile(
+    r"^(?:error|fehler|fout|fel|b(?:ł|l)(?:ę|e)d|exit|status|stop|return|event|zip|post|area|bar|qr|source|promo"
+    r"|discount|product|country|region|unicode|opcode|shell|pseudo|byte|machine|key|farb|kurz|dienst|artikel)-?",
+    _I,
 )
 _CODE = re.compile(rf"(?<![\w-])(?P<word>{_CODE_WORDS})\b", _I)
-_CODE_VALUE = re.compile(r"(?<![\w.:/,-])(?:\d{3}[ -]\d{3}|\d{4,8})(?![\w.:/-]|,\d)")
+_CODE_VALUE = re.compile(r"(?<![\w.:/,-])(?:\d{3}[ -]\d{3}|\d{2}[ -]\d{2}[ -]\d{2}|\d{4,8})(?![\w.:/-]|,\d)")
 _CODE_REACH = 40  # characters after the word where its code may stand ("the code sent to ... was 902117")
 # A code after these words is a program's, not a person's: "error code 1603", "exit code 2".
 _NOT_A_CODE_BEFORE = re.compile(
@@ -152,7 +160,7 @@ _PHONE_WORDS = (
     r"(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|call(?:\s+(?:me|him|her|them|back))?(?:\s+(?:at|on))?|ring|whatsapp"
     r"|sms|text\s+(?:me|him|her)(?:\s+at)?|ext(?:ension)?|tel(?:é|e)fono|m(?:ó|o)vil|celular|t(?:é|e)l(?:é|e)phone"
     r"|portable|telefon|handy|mobil|rufnummer|cellulare|telefone|telemóvel|telefoon|mobiel|komórka|komorka|nummer"
-    r"|numero|número|numer)"
+    r"|numero|número|numer|fax|telefonnummer|telefonnummern|numéro)"
 )
 _PHONE_SHAPES = re.compile(
     r"(?<![\w.+/-])(?:"
@@ -163,8 +171,8 @@ _PHONE_SHAPES = re.compile(
     r")(?![\w.-]*\d)(?![\w/-])"
 )
 _PHONE_AFTER_WORD = re.compile(
-    rf"(?<![\w-]){_PHONE_WORDS}\b\.?:?\s*(?:(?:no|nr|number|#)\.?:?\s*)?(?:is\s+|at\s+|on\s+)?"
-    r"(?P<value>\+?\d[\d\s().-]{5,18}\d)(?![\w.:/-])",
+    rf"(?<![\w-]){_PHONE_WORDS}\b\.?:?\s*(?:(?:no|nr|number|#)\.?:?\s*)?(?:[^\W\d]+\s+){{0,2}}?:?\s*"
+    r"(?P<value>\+?\d[\d\s().-]{5,18}\d)(?![\w:/-]|\.\d)",
     _I,
 )
 _DATE_OR_TIME = re.compile(r"^\d{1,4}[./-]\d{1,2}[./-]\d{1,4}$|^\d{1,2}:\d{2}")
@@ -223,6 +231,8 @@ def _codes(text: str) -> Iterable[Finding]:
     phones = [(p.start, p.end) for p in _phones(text)]
     for m in _CODE.finditer(text):
         if _NOT_A_CODE_BEFORE.search(text[max(0, m.start() - 30) : m.start()]):
+            continue
+        if _NOT_A_CODE_WORD.match(m.group("word")) and not re.match(r"(?:code|kod)$", m.group("word"), _I):
             continue
         reach = re.split(r"[.;!?\n](?:\s|$)", text[m.end() : m.end() + _CODE_REACH], maxsplit=1)[0]
         for value in _CODE_VALUE.finditer(reach):

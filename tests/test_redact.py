@@ -20,7 +20,9 @@ from rflow_tui.config import ConfigError, load_settings
 from rflow_tui.domain.walk_step import read_path
 from rflow_tui.redact import Privacy, Redactor, find, redact_for_psa, summary
 
-CORPUS = json.loads((Path(__file__).parent / "data" / "redaction_corpus.json").read_text(encoding="utf-8"))
+DATA = Path(__file__).parent / "data"
+CORPUS = json.loads((DATA / "redaction_corpus.json").read_text(encoding="utf-8"))
+HOLDOUT = json.loads((DATA / "redaction_holdout.json").read_text(encoding="utf-8"))  # written after the patterns
 NODE = {"id": "q-1", "type": "question", "text": "Is the account locked?", "yes_label": "Yes", "no_label": "No"}
 
 
@@ -43,6 +45,12 @@ def test_every_secret_is_withheld_and_every_look_alike_survives(case):
     assert sorted(f.kind for f in find(case["text"])) == sorted(
         item["kind"] for item in case["withhold"] for _ in re.finditer(re.escape(item["value"]), case["text"])
     )
+
+
+@pytest.mark.parametrize("case", HOLDOUT, ids=[case["id"] for case in HOLDOUT])
+def test_look_alikes_survive_in_texts_the_patterns_were_not_written_for(case):
+    out = Redactor().redact(case["text"])
+    assert all(value in out for value in case["keep"])
 
 
 def walk_context(**kwargs) -> NodeContext:
