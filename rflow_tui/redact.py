@@ -107,7 +107,7 @@ _PASSWORD_WORDS = (
 )
 _CONNECTOR = (
     r"(?:\s+(?:(?:for|f(?:ö|o)r|de|del|de\s+la|du|des|von|vom|für|van|voor|dla|per|para|do|da|della|of|on|till)"
-    r"\s+(?:\S+\s+){1,3}?)?"
+    r"\s+(?:\S+\s+){1,5}?)?"
     r"(?:(?:is|was|has\s+been|will\s+be)(?:\s+(?:now|changed|set|reset|updated))?(?:\s+to)?|(?:set|changed|reset)\s+to"
     r"|es|era|est|était|ist|war"
     r"|lautet|è|era|é|är|var|jest|to|wynosi|is\s+nu|nu)\b\s*[:=]?|\s*(?:[:=]|->|=>)|\s+-"
@@ -115,7 +115,7 @@ _CONNECTOR = (
 )
 _PASSWORD = re.compile(
     rf"(?<![\w-]){_PASSWORD_WORDS}(?:\s+(?:(?:is|was)\s+)?(?:now|new|temp(?:orary)?|nuevo|nouveau|neu(?:es)?|nuova|nova|nieuw|nytt))?"
-    rf"(?:(?P<connector>{_CONNECTOR})\s*|\s+)(?:\"(?P<dq>[^\"\n]{{3,64}})\"|'(?P<sq>[^'\n]{{3,64}})'|(?P<bare>\S{{3,64}}))",
+    rf"(?:(?P<connector>{_CONNECTOR})\s*|\s+)(?:\"(?P<dq>[^\"\n]{{3,64}})\"|'(?P<sq>[^'\n]{{3,64}})'|(?P<bare>[^\s;]{{3,64}}))",
     _I,
 )
 # Words that follow "password:" or "password is" and are not one.
@@ -157,7 +157,7 @@ _NOT_A_CODE_BEFORE = re.compile(
 _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@[A-Za-z0-9](?:[A-Za-z0-9-]*\.)+[A-Za-z]{2,}\b")
 
 _PHONE_WORDS = (
-    r"(?:phone|tel(?:ephone)?|mobile|cell(?:phone)?|call(?:\s+(?:me|him|her|them|back))?(?:\s+(?:at|on))?|ring|whatsapp"
+    r"(?:phone|t(?:é|e)l(?:ephone)?|mobile|cell(?:phone)?|call(?:\s+(?:me|him|her|them|back))?(?:\s+(?:at|on))?|ring|whatsapp"
     r"|sms|text\s+(?:me|him|her)(?:\s+at)?|ext(?:ension)?|tel(?:é|e)fono|m(?:ó|o)vil|celular|t(?:é|e)l(?:é|e)phone"
     r"|portable|telefon|handy|mobil|rufnummer|cellulare|telefone|telemóvel|telefoon|mobiel|komórka|komorka|nummer"
     r"|numero|número|numer|fax|telefonnummer|telefonnummern|numéro)"
@@ -168,6 +168,7 @@ _PHONE_SHAPES = re.compile(
     r"|\(\d{2,5}\)\s?\d{3,4}[\s.-]?\d{3,4}"  # (555) 123-4567, (030) 123 4567
     r"|\d{3}[-.]\d{3}[-.]\d{4}"  # 555-123-4567
     r"|0\d{1,4}[\s/-]\d{2,4}(?:[\s-]?\d{2,4}){1,3}"  # 030 1234567, 06-12345678, 070-123 45 67
+    r"|0\d(?:\.\d{2}){4}"  # 06.12.34.56.78
     r")(?![\w.-]*\d)(?![\w/-])"
 )
 _PHONE_AFTER_WORD = re.compile(
@@ -187,6 +188,12 @@ def _random(value: str) -> bool:
     """Looks generated: mixes letters and digits (or is long) and is varied enough."""
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"\d", r"[+/_=.~-]"))
     return len(value) >= 12 and classes >= 2 and _entropy(value) >= 3.0 and not value.isalpha()
+
+
+# Shown masked already ("********", "<redacted>"): nothing to withhold, nothing to count.
+_MASKED = re.compile(r"[*•●xX#.]+|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|\(?redacted\)?|\(?hidden\)?", _I)
+_PLAIN_CODE_WORD = re.compile(r"(?:code|kod|codice|c(?:ó|o)digo)$", _I)
+_CODE_CONNECTOR = re.compile(r"\s*(?:(?:is|was|es|era|est|ist|war|è|é|är|var|jest|to|wynosi)\b|[:=#])", _I)
 
 
 def _password_like(value: str) -> bool:
@@ -223,7 +230,7 @@ def _passwords(text: str) -> Iterable[Finding]:
                 continue
             if explicit and not _password_like(value) and (len(value) < 6 or (value.isalpha() and value.islower())):
                 continue
-        if value:
+        if value and not _MASKED.fullmatch(value):
             yield Finding("password", start, end, value)
 
 
@@ -240,6 +247,9 @@ def _codes(text: str) -> Iterable[Finding]:
             if any(a < end and start < b for a, b in phones):
                 continue
             between = text[m.end() : start]
+            plain = _PLAIN_CODE_WORD.match(m.group("word")) and _digits(value.group()) < 6
+            if plain and not _CODE_CONNECTOR.match(between):
+                break  # "code 52", "the code 1234 in line 5": a short number after a bare "code" is not a secret
             if not re.search(r"\b(?:error|exit|ticket|kb|build|version|room|ext|line|step|port|id)\b", between, _I):
                 yield Finding("code", start, end, value.group())
             break
