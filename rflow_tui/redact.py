@@ -89,12 +89,12 @@ _FIELDS: list[tuple[str, re.Pattern[str]]] = [
     ("key", re.compile(r"\b(?:AccountKey|SharedAccessKey|AccessKey)\s*=\s*([A-Za-z0-9+/=]{20,})", _I)),
     ("token", re.compile(r"[?&]sig=([A-Za-z0-9%+/=]{16,})", _I)),
     ("token", re.compile(r"\bbearer\s+([A-Za-z0-9._~+/=-]{16,})", _I)),
-    ("password", re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]+:([^\s@/]+)@", _I)),
+    ("password", re.compile(r"\b[a-z][a-z0-9+.-]{0,15}://[^\s:/@]{1,64}:([^\s@/]{1,128})@", _I)),
 ]
 
 # key = value with a key name that says secret; the value must look random (see _random).
 _KEY_VALUE = re.compile(
-    r"\b(?:[a-z0-9]+[_.-])*(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?key(?:[_-]?id)?"
+    r"(?<![a-z0-9])(?:api[_-]?key|apikey|secret(?:[_-]?key)?|client[_-]?secret|access[_-]?key(?:[_-]?id)?"
     r"|auth[_-]?token|access[_-]?token|refresh[_-]?token|token|private[_-]?key|license[_-]?key|sas)"
     r"\b[\"']?\s*(?:[:=]|=>|\bis\b)\s*[\"']?([A-Za-z0-9+/_.~=-]{12,})",
     _I,

@@ -192,3 +192,21 @@ def test_a_psa_note_withholds_the_same_and_keeps_one_placeholder_per_value():
     out = redact_for_psa(note)
     assert out == "Reset done for [email-1], temp password is [password-1]; told [email-1] by phone."
     assert redact_for_psa(note, Privacy(enabled=False)) == note
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a-" * 32768, "x@" + "a." * 32767, "ftp" + "a-" * 32767, "password for " * 5041, "code " + "1 " * 32765],
+    ids=["hyphens", "dotted-address", "scheme", "password-for", "code-digits"],
+)
+def test_a_hostile_ticket_at_the_size_limit_cannot_stall_the_prompt(hostile):
+    """Ticket text is untrusted: 64 KiB built to make a regex backtrack is scanned in well under
+    a step's deadline (before a fix, 20 KiB of "a-a-a-" took 14 s)."""
+    import time
+
+    from rflow_tui.redact import _find
+
+    _find.cache_clear()
+    started = time.perf_counter()
+    find(hostile)
+    assert time.perf_counter() - started < 2.0
