@@ -351,7 +351,7 @@ class Redactor:
         return "".join(out)
 
     def _placeholder(self, found: Finding) -> str:
-        key = found.value.strip()
+        key = found.value.strip().casefold() if found.kind == "email" else found.value.strip()
         if key not in self._placeholders:
             self._kinds[found.kind] += 1
             self._placeholders[key] = f"[{KINDS[found.kind][0]}-{self._kinds[found.kind]}]"

@@ -112,6 +112,7 @@ async def test_the_request_the_generator_sends_holds_no_secret_only_placeholders
     # one value, one placeholder, wherever in the walk it stands
     assert prompt.count("[password-1]") == 2 and prompt.count("[email-1]") == 2
     assert "[code-1]" in prompt and "[phone-1]" in prompt
+    assert "never ask anyone to reveal or read out what it hides" in json.loads(sent)["system"]
     for look_alike in ("10.20.30.40", "0x80070005", "KB5034441"):
         assert look_alike in prompt
 
@@ -191,6 +192,7 @@ def test_a_psa_note_withholds_the_same_and_keeps_one_placeholder_per_value():
     note = "Reset done for anna.k@contoso.com, temp password is Welcome#2025; told anna.k@contoso.com by phone."
     out = redact_for_psa(note)
     assert out == "Reset done for [email-1], temp password is [password-1]; told [email-1] by phone."
+    assert redact_for_psa("Anna.K@Contoso.com and anna.k@contoso.com") == "[email-1] and [email-1]"
     assert redact_for_psa(note, Privacy(enabled=False)) == note
 
 
