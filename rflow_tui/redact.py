@@ -159,8 +159,8 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9](?:[A-Za-z0-9._%+-]{0,63})@[A-Za-z0
 _PHONE_WORDS = (
     r"(?:phone|t(?:é|e)l(?:ephone)?|mobile|cell(?:phone)?|call(?:\s+(?:me|him|her|them|back))?(?:\s+(?:at|on))?|ring|whatsapp"
     r"|sms|text\s+(?:me|him|her)(?:\s+at)?|ext(?:ension)?|tel(?:é|e)fono|m(?:ó|o)vil|celular|t(?:é|e)l(?:é|e)phone"
-    r"|portable|telefon|handy|mobil|rufnummer|cellulare|telefone|telemóvel|telefoon|mobiel|komórka|komorka|nummer"
-    r"|numero|número|numer|fax|telefonnummer|telefonnummern|numéro)"
+    r"|portable|telefon|handy|mobil|rufnummer|cellulare|telefone|telemóvel|telefoon|mobiel|komórka|komorka"
+    r"|fax|telefonnummer|handynummer|mobilnummer|telefonnummern)"
 )
 _PHONE_SHAPES = re.compile(
     r"(?<![\w.+/-])(?:"
@@ -267,7 +267,8 @@ def _phones(text: str) -> Iterable[Finding]:
     for m in _PHONE_AFTER_WORD.finditer(text):
         value = m.group("value").strip()
         start = m.start("value")
-        if 6 <= _digits(value) <= 15 and not _DATE_OR_TIME.match(value) and not re.fullmatch(r"[\d.]+", value):
+        one_run = re.fullmatch(r"[\d.]+", value) and not re.fullmatch(r"0\d{9,12}", value)  # 07700900123 is one
+        if 6 <= _digits(value) <= 15 and not _DATE_OR_TIME.match(value) and not one_run:
             yield Finding("phone", start, start + len(value), value)
 
 
