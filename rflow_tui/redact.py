@@ -111,7 +111,7 @@ _CONNECTOR = (
     r"(?:(?:is|was|has\s+been|will\s+be)(?:\s+(?:now|changed|set|reset|updated))?(?:\s+to)?|(?:set|changed|reset)\s+to"
     r"|es|era|est|était|ist|war"
     r"|lautet|è|era|é|är|var|jest|to|wynosi|is\s+nu|nu)\b\s*[:=]?|\s*(?:[:=]|->|=>)|\s+-"
-    r"|(?:\s+[\w'()-]+){1,3}?\s*[:=])"  # a few words, then a colon: "password again: X", "password for VPN: X"
+    r"|(?:\s+[\w'()-]+){1,3}?\s*[:=](?=\s))"  # a few words, then a colon: "password again: X", "password for VPN: X"
 )
 _PASSWORD = re.compile(
     rf"(?<![\w-]){_PASSWORD_WORDS}(?:\s+(?:(?:is|was)\s+)?(?:now|new|temp(?:orary)?|nuevo|nouveau|neu(?:es)?|nuova|nova|nieuw|nytt))?"
@@ -192,6 +192,7 @@ def _random(value: str) -> bool:
 
 # Shown masked already ("********", "<redacted>"): nothing to withhold, nothing to count.
 _MASKED = re.compile(r"[*•●xX#.]+|<[^>]*>|\[[^\]]*\]|\{[^}]*\}|\(?redacted\)?|\(?hidden\)?", _I)
+_PATH = re.compile(r"[A-Za-z]:\\|[/\\~]|\w+://")
 _PLAIN_CODE_WORD = re.compile(r"(?:code|kod|codice|c(?:ó|o)digo)$", _I)
 _CODE_CONNECTOR = re.compile(r"\s*(?:(?:is|was|es|era|est|ist|war|è|é|är|var|jest|to|wynosi)\b|[:=#])", _I)
 
@@ -226,6 +227,10 @@ def _passwords(text: str) -> Iterable[Finding]:
             if value.casefold() in _NOT_A_PASSWORD or len(value) < 3:
                 continue
             explicit = m.group("connector") and re.search(r"[:=]|->", m.group("connector"))
+            if not m.group("connector") and (
+                not (_password_like(value) and any(c.isalpha() for c in value)) or _PATH.match(value)
+            ):
+                continue  # "pass 100%", "boarding pass 4711", "pwd C:\\Users": with no "is" or ":", it has letters
             if not explicit and not _password_like(value):
                 continue
             if explicit and not _password_like(value) and (len(value) < 6 or (value.isalpha() and value.islower())):
