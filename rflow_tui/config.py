@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from rflow_tui.redact import PatternError, Privacy, compile_extra
+
 APP_NAME = "rflow"
 
 
@@ -84,12 +86,24 @@ class PsaSettings:
 
 
 @dataclass(frozen=True)
+class PrivacySettings:
+    """What is withheld from the model and from PSA notes (``rflow_tui.redact``)."""
+
+    redact: bool = True  # passwords, one-time codes, keys, tokens, e-mail addresses, phone numbers
+    extra_patterns: tuple[str, ...] = ()  # the desk's own regular expressions (group 1, if any, is withheld)
+
+    def policy(self) -> Privacy:
+        return Privacy(enabled=self.redact, extra_patterns=self.extra_patterns)
+
+
+@dataclass(frozen=True)
 class Settings:
     database_url: str = ""
     user: str = ""
     llm: LLMSettings = field(default_factory=LLMSettings)
     ui: UISettings = field(default_factory=UISettings)
     psa: PsaSettings = field(default_factory=PsaSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
     config_path: Path | None = None
 
     @property
@@ -97,7 +111,7 @@ class Settings:
         return self.database_url or default_database_url()
 
 
-_SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings}
+_SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings, "privacy": PrivacySettings}
 
 # The range every number a setting holds must fall in (inclusive): a poll of 0 s would spin,
 # a 10-minute LLM timeout would freeze a walk, and TOML allows nan and inf.
@@ -132,6 +146,12 @@ def _coerce(path: Path | str, key: str, value: Any, expected: type) -> Any:
     return value
 
 
+def _strings(path: Path | str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ConfigError(f"{path}: key '{key}' must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
 def _range(low: float, high: float) -> str:
     return f"a number from {low:g}" if math.isinf(high) else f"from {low:g} to {high:g}"
 
@@ -147,6 +167,8 @@ def _build(cls: type, data: dict[str, Any], path: Path | str, prefix: str = "") 
             if not isinstance(value, dict):
                 raise ConfigError(f"{path}: key '{dotted}' must be a [{key}] table")
             kwargs[key] = _build(_SECTIONS[key], value, path, f"{key}.")
+        elif str(known[key].type) == "tuple[str, ...]":
+            kwargs[key] = _strings(path, dotted, value)
         else:
             expected = {"str": str, "bool": bool, "int": int, "float": float}[str(known[key].type)]
             kwargs[key] = _coerce(path, dotted, value, expected)
@@ -181,6 +203,7 @@ def load_settings(
     _check_judge(path, settings.llm.judge)
     _check_generator(path, settings.llm.generator)
     _check_psa(path, settings.psa)
+    _check_privacy(path, settings.privacy)
     db = database_url or env.get("RFLOW_DATABASE_URL")
     if db:
         settings = replace(settings, database_url=normalize_database_url(db))
@@ -239,6 +262,14 @@ def _check_psa(path: Path, psa: PsaSettings) -> None:
     known = sorted(available_adapters())
     if psa.kind not in known:
         raise ConfigError(f"{path}: key 'psa.kind' must be one of {', '.join(known)}, got {psa.kind!r}")
+
+
+def _check_privacy(path: Path, privacy: PrivacySettings) -> None:
+    """A pattern that cannot compile would fail at the first prompt: refuse it now, saying which."""
+    try:
+        compile_extra(privacy.extra_patterns)
+    except PatternError as exc:
+        raise ConfigError(f"{path}: key 'privacy.extra_patterns': {exc}") from exc
 
 
 def safe_url(text: str) -> str:

@@ -68,18 +68,21 @@ def test_example_config_documents_every_setting_with_its_default():
     from dataclasses import fields
     from pathlib import Path
 
-    from rflow_tui.config import LLMSettings, Settings, UISettings
+    from rflow_tui.config import LLMSettings, PrivacySettings, Settings, UISettings
 
     example = tomllib.loads((Path(__file__).parent.parent / "config.example.toml").read_text())
     defaults = Settings()
     for f in fields(Settings):
-        if f.name in ("llm", "ui", "psa", "config_path"):  # [psa] is shown commented out: tests/test_psa_config.py
+        # [psa] is shown commented out: tests/test_psa_config.py
+        if f.name in ("llm", "ui", "psa", "privacy", "config_path"):
             continue
         assert example[f.name] == getattr(defaults, f.name), f.name
-    for section, cls in (("llm", LLMSettings), ("ui", UISettings)):
+    for section, cls in (("llm", LLMSettings), ("ui", UISettings), ("privacy", PrivacySettings)):
         assert set(example[section]) == {f.name for f in fields(cls)}
         for f in fields(cls):
-            assert example[section][f.name] == getattr(cls(), f.name), f"{section}.{f.name}"
+            default = getattr(cls(), f.name)
+            shown = tuple(example[section][f.name]) if isinstance(default, tuple) else example[section][f.name]
+            assert shown == default, f"{section}.{f.name}"
 
 
 def test_bare_paths_become_async_sqlite_urls(tmp_path):

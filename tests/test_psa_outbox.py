@@ -54,7 +54,11 @@ async def escalated_psa_walk(db, desk) -> int:
     )
     walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="101", ticket_kind="psa")
     await walk_endings.escalate(
-        db, actor=desk.tech, session_id=walk.id, reason="profile corrupt <b>x</b>", reason_category="other"
+        db,
+        actor=desk.tech,
+        session_id=walk.id,
+        reason="profile corrupt <b>x</b>; her password is Hunter2!",
+        reason_category="other",
     )
     return walk.id
 
@@ -82,6 +86,7 @@ async def test_push_posts_one_note_with_its_marker_and_sets_the_status_and_a_sec
     [note] = cw_api.notes[101]
     [item] = await items(db)
     assert note["text"].endswith(marker(item.idempotency_key)) and item.psa_note_id == str(note["id"])
+    assert "Hunter2!" in item.note and "Hunter2!" not in note["text"]  # kept on the desk, withheld from the PSA
     assert cw_api.tickets[101]["status"]["name"] == "Escalated to L2"
     again = await psa_outbox.deliver_due(db, actor=desk.tech, adapter=cw, statuses=STATUSES)
     assert again.delivered == 0 and len(cw_api.notes[101]) == 1

@@ -158,3 +158,21 @@ async def test_with_a_judge_no_text_of_the_step_shows_before_both_layers_passed_
     assert [node.text for node in judge.seen[judged_before:]] == [SAFE_MODE["text"]] * 2  # refused, then passed
     assert texts_while_writing <= {ACCOUNT_Q["text"]}  # only the step already answered, never the new one
     assert any("words, shown once the safety check passes" in line for line in wait_lines)
+
+
+async def test_the_walk_screen_says_what_was_withheld_from_the_ai(store, db, desk):
+    await seed_tickets(db, desk.tech.account_id, [("T-703", "Outlook will not open", "Bob")])
+    await walk_start.start_ai_build_session(
+        db,
+        actor=desk.tech,
+        ticket_id="T-703",
+        category="email",
+        problem_text="Outlook will not open; my password is Hunter2! and mail goes to anna.k@contoso.com",
+    )
+    app = app_with(store, desk, StandIn(by_answer), prefetch=False)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await first_question(pilot, app)
+        await wait_for(pilot, lambda: app.screen.query_one("#withheld").display)
+        said = text(app, "#withheld")
+        assert "withheld from the AI" in said and "password" in said and "e-mail address" in said
+        assert "Hunter2" not in said

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from rflow_tui.domain.walk_step import WalkStep
+from rflow_tui.redact import DEFAULT_PRIVACY, Privacy
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,9 @@ class NodeContext:
     (``"malformed"`` output or an ``"unsafe"`` step): the retry prompt differs.
 
     ``walked_path`` holds every step, stepped-back ones included (``step.undone``).
+
+    ``privacy`` says what the prompt withholds (``ai.prompt``); on by default, so a
+    context built anywhere never sends a ticket's secrets unless the desk turned it off.
     """
 
     problem_text: str
@@ -29,6 +33,7 @@ class NodeContext:
     walked_path: list[WalkStep] = field(default_factory=list)
     rejection: str | None = None
     rejection_kind: str | None = None
+    privacy: Privacy = DEFAULT_PRIVACY
 
 
 @runtime_checkable

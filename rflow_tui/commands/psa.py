@@ -39,7 +39,8 @@ def cmd_psa_push(args) -> int:
         try:
             async with store(settings) as db:
                 actor = await acting_user(db, settings)
-                drained = await deliver_due(db, actor=actor, adapter=adapter, statuses=statuses)
+                privacy = settings.privacy.policy()
+                drained = await deliver_due(db, actor=actor, adapter=adapter, statuses=statuses, privacy=privacy)
         finally:
             await adapter.aclose()
         say(f"delivered {drained.delivered}, failed {drained.failed}, waiting to retry {drained.waiting}")

@@ -81,7 +81,10 @@ class AppContext:
             from rflow_tui.ai.registry import make_generator
 
             try:
-                self._generator = make_generator(self.settings.llm.generator, self.settings.llm)
+                from rflow_tui.ai.privacy import with_privacy
+
+                generator = make_generator(self.settings.llm.generator, self.settings.llm)
+                self._generator = with_privacy(generator, self.settings.privacy.policy())
             except GenerationError as exc:
                 self._generator_error = str(exc)
             except ImportError as exc:

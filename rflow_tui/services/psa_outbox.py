@@ -24,6 +24,7 @@ from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import WalkStatus
 from rflow_tui.models import L1WalkSession, PsaOutboxItem, User, utcnow
 from rflow_tui.psa.base import PsaAdapter, PsaError, PsaRateLimited, find_marked_note, with_marker
+from rflow_tui.redact import DEFAULT_PRIVACY, Privacy, redact_for_psa
 from rflow_tui.services import audit
 from rflow_tui.services.access import Need, authorize, get_in_account
 from rflow_tui.services.errors import InvalidState
@@ -62,11 +63,18 @@ class Drained:
 
 
 async def deliver_due(
-    db: AsyncSession, *, actor: User, adapter: PsaAdapter, statuses: dict[str, str], now: datetime | None = None
+    db: AsyncSession,
+    *,
+    actor: User,
+    adapter: PsaAdapter,
+    statuses: dict[str, str],
+    privacy: Privacy = DEFAULT_PRIVACY,
+    now: datetime | None = None,
 ) -> Drained:
     """Deliver every item of the actor's account that is due now, for this adapter's PSA.
 
     ``statuses``: the PSA status to set for each outcome ("" or missing: leave it as it is).
+    ``privacy``: the desk's ``[privacy]``; secrets in a note never leave unasked.
     """
     await authorize(db, actor, Need.MEMBER, "deliver notes to the PSA")
     now = now or utcnow()
@@ -82,7 +90,7 @@ async def deliver_due(
     )
     delivered = failed = waiting = 0
     for item_id in [item.id for item in due]:
-        outcome = await _deliver_one(db, actor, adapter, statuses, item_id or 0, now)
+        outcome = await _deliver_one(db, actor, adapter, statuses, privacy, item_id or 0, now)
         delivered += outcome == DELIVERED
         failed += outcome == FAILED
         waiting += outcome == PENDING
@@ -90,7 +98,13 @@ async def deliver_due(
 
 
 async def _deliver_one(
-    db: AsyncSession, actor: User, adapter: PsaAdapter, statuses: dict[str, str], item_id: int, now: datetime
+    db: AsyncSession,
+    actor: User,
+    adapter: PsaAdapter,
+    statuses: dict[str, str],
+    privacy: Privacy,
+    item_id: int,
+    now: datetime,
 ) -> str:
     """Claim the item (a lease, committed), call the PSA outside any transaction (a slow PSA
     never holds the desk's write lock), then record what happened."""
@@ -105,9 +119,8 @@ async def _deliver_one(
     try:
         note = await find_marked_note(adapter, item.ticket_id, item.idempotency_key) if tried_before else None
         if note is None:
-            note = await adapter.post_note(
-                item.ticket_id, with_marker(item.note, item.idempotency_key), item.idempotency_key
-            )
+            text = with_marker(redact_for_psa(item.note, privacy), item.idempotency_key)
+            note = await adapter.post_note(item.ticket_id, text, item.idempotency_key)
         status = statuses.get(item.outcome, "")
         if status:
             await adapter.set_status(item.ticket_id, status)

@@ -22,6 +22,7 @@ from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import reads as walk_reads
 from rflow_tui.services.walks import steps as walk_steps
 from rflow_tui.tui.messages import TicketChosen
+from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, StepNote, TicketHeader, Transcript
 
@@ -91,6 +92,7 @@ class WalkScreen(StoreGuard, Screen):
                 yield TicketHeader(self.walk.ticket_id, f"{kind} walk · session {self.walk.id}", id="ticket")
                 yield NodeCard(id="node")
                 yield AnswerBar(id="answers")
+                yield Static("", id="withheld")  # what the AI was not shown of this ticket, when anything
                 yield StepNote(
                     self.walk.step_note_draft, save=self._store_draft, delay=self.ctx.settings.ui.autosave_seconds
                 )
@@ -186,6 +188,8 @@ class WalkScreen(StoreGuard, Screen):
             self._settle_focus()
             return
         self.card.show_node(node, note=self._rules_only())
+        if self.walk.session_kind == WalkKind.AI_BUILD:
+            self.show_withheld()
         kind = node.get("type")
         if kind == NodeType.QUESTION:
             await self.answers.ask(node.get("yes_label") or "Yes", node.get("no_label") or "No")
@@ -196,6 +200,18 @@ class WalkScreen(StoreGuard, Screen):
         else:
             await self.answers.offer_endings(escalate_first=kind == NodeType.ESCALATE)
         self._settle_focus()
+
+    @work(exclusive=True, group="withheld")
+    async def show_withheld(self) -> None:
+        """Tell the tech what was withheld from the AI (a password the user typed, an e-mail address)."""
+        from rflow_tui.services.privacy import withheld_from_ai
+
+        lines = await self.ctx.call(
+            withheld_from_ai, session_id=self.walk.id, privacy=self.ctx.settings.privacy.policy()
+        )
+        line = self.query_one("#withheld", Static)
+        line.update(plain(" · ".join(lines)) if lines else "")
+        line.display = bool(lines)
 
     def _rules_only(self) -> str:
         """An AI step on a desk with the safety judge off says it was checked by the rules alone."""
