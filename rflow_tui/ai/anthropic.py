@@ -18,6 +18,7 @@ from rflow_tui.ai.base import NodeContext, PartialListener
 from rflow_tui.ai.contract import NODE_SCHEMA
 from rflow_tui.ai.errors import MalformedNodeError, MissingKeyError, RefusalError, TruncatedError
 from rflow_tui.ai.failures import generator_failure
+from rflow_tui.ai.model_call import ModelCaller
 
 T = TypeVar("T")
 
@@ -25,27 +26,11 @@ DEFAULT_MODEL = "claude-haiku-5-5"  # fast and current in the SDK's model list (
 MAX_TOKENS = 1024
 
 
-class AnthropicGenerator:
+class AnthropicGenerator(ModelCaller):
     name = "anthropic"
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str = DEFAULT_MODEL,
-        base_url: str | None = None,
-        timeout: float = 20.0,
-        max_retries: int = 1,
-        client: Any = None,
-    ) -> None:
-        self.api_key = api_key
-        self.model = model or DEFAULT_MODEL
-        self.base_url = base_url or None
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._client = client
-        self.last_usage: dict[str, int] | None = None
-        self.last_latency_ms: int | None = None
+    default_model = DEFAULT_MODEL
+    default_timeout = 20.0
 
     @classmethod
     def from_settings(cls, llm: Any) -> AnthropicGenerator:

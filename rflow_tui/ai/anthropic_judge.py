@@ -19,32 +19,17 @@ from rflow_tui.ai.errors import JudgeDeclinedError, MalformedVerdictError, NoJud
 from rflow_tui.ai.errors import JudgeNetworkError as JudgeNetworkError  # named here by callers that catch it
 from rflow_tui.ai.failures import judge_failure
 from rflow_tui.ai.judge import CandidateNode, Verdict
+from rflow_tui.ai.model_call import ModelCaller
 
 DEFAULT_JUDGE_MODEL = "claude-haiku-5-5"  # fast; a verdict is a few dozen tokens
 MAX_TOKENS = 400
 
 
-class AnthropicJudge:
+class AnthropicJudge(ModelCaller):
     name = "anthropic"
 
-    def __init__(
-        self,
-        *,
-        api_key: str,
-        model: str = DEFAULT_JUDGE_MODEL,
-        base_url: str | None = None,
-        timeout: float = 10.0,
-        max_retries: int = 1,
-        client: Any = None,
-    ) -> None:
-        self.api_key = api_key
-        self.model = model or DEFAULT_JUDGE_MODEL
-        self.base_url = base_url or None
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self._client = client
-        self.last_usage: dict[str, int] | None = None
-        self.last_latency_ms: int | None = None
+    default_model = DEFAULT_JUDGE_MODEL
+    default_timeout = 10.0
 
     @classmethod
     def from_settings(cls, llm: Any) -> AnthropicJudge:

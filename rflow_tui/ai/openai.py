@@ -27,6 +27,7 @@ from rflow_tui.ai.errors import (
     TruncatedError,
 )
 from rflow_tui.ai.failures import generator_failure
+from rflow_tui.ai.model_call import ModelCaller
 from rflow_tui.ai.openai_client import (
     JSON_SCHEMA,
     KEY_ENV,
@@ -74,28 +75,12 @@ class Answer:
         return added
 
 
-class OpenAIGenerator:
+class OpenAIGenerator(ModelCaller):
     name = "openai"
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "",
-        model: str = DEFAULT_MODEL,
-        base_url: str | None = None,
-        timeout: float = 20.0,
-        max_retries: int = 1,
-        client: Any = None,
-    ) -> None:
-        self.api_key = api_key
-        self.model = model or DEFAULT_MODEL
-        self.base_url = base_url or None
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.mode = JSON_SCHEMA
-        self._client = client
-        self.last_usage: dict[str, int] | None = None
-        self.last_latency_ms: int | None = None
+    default_model = DEFAULT_MODEL
+    default_timeout = 20.0
+    mode = JSON_SCHEMA  # until a server refuses it (then per instance)
 
     @classmethod
     def from_settings(cls, llm: Any) -> OpenAIGenerator:

@@ -17,6 +17,7 @@ from rflow_tui.ai.contract import judge_system_prompt, judge_user_message, verdi
 from rflow_tui.ai.errors import JudgeDeclinedError, MalformedVerdictError, NoJudgeError, not_shown
 from rflow_tui.ai.failures import judge_failure
 from rflow_tui.ai.judge import CandidateNode, Verdict
+from rflow_tui.ai.model_call import ModelCaller
 from rflow_tui.ai.openai import DEFAULT_MODEL
 from rflow_tui.ai.openai_client import (
     JSON_SCHEMA,
@@ -33,28 +34,12 @@ from rflow_tui.ai.openai_client import (
 MAX_TOKENS = 1024  # a verdict is a few dozen tokens; a reasoning model thinks first
 
 
-class OpenAIJudge:
+class OpenAIJudge(ModelCaller):
     name = "openai"
 
-    def __init__(
-        self,
-        *,
-        api_key: str = "",
-        model: str = DEFAULT_MODEL,
-        base_url: str | None = None,
-        timeout: float = 10.0,
-        max_retries: int = 1,
-        client: Any = None,
-    ) -> None:
-        self.api_key = api_key
-        self.model = model or DEFAULT_MODEL
-        self.base_url = base_url or None
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.mode = JSON_SCHEMA
-        self._client = client
-        self.last_usage: dict[str, int] | None = None
-        self.last_latency_ms: int | None = None
+    default_model = DEFAULT_MODEL
+    default_timeout = 10.0
+    mode = JSON_SCHEMA  # until a server refuses it (then per instance)
 
     @classmethod
     def from_settings(cls, llm: Any) -> OpenAIJudge:
