@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlmodel import select
 
 from rflow_tui.db import open_store
 from rflow_tui.domain.enums import TERMINAL_NODE_TYPES
@@ -16,10 +17,10 @@ from rflow_tui.flows.check import check_flow
 from rflow_tui.flows.format import FORMAT, next_node_id, node_by_id
 from rflow_tui.models import FlowProposal
 from rflow_tui.services import library
-from rflow_tui.services.errors import InvalidState, ValidationFailed
+from rflow_tui.services.errors import InvalidState, ServiceError, ValidationFailed
 from rflow_tui.services.walks import core as walk_core
 from rflow_tui.services.walks import endings as walk_endings
-from rflow_tui.services.walks import flow_steps as flow_steps
+from rflow_tui.services.walks import flow_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.conftest import make_desk
@@ -296,3 +297,26 @@ async def test_an_answer_decided_on_a_stale_path_is_refused_not_recorded_twice(d
     with pytest.raises(InvalidState, match="moved on in another window"):
         await walk_steps.record_step(db, **step)  # a second window that saw the same, empty path
     assert len(await path_of(db, await walk_core.get_session(db, actor=desk.tech, session_id=walk.id))) == 1
+
+
+async def test_a_node_rewritten_in_the_database_after_its_import_is_checked_when_walked(db, desk):
+    """Issue 19: a flow node rewritten by raw SQL to an unsafe step is never shown to the tech."""
+    from rflow_tui.models import Flow
+
+    walk = await start_walk(db, desk)
+    flow = (await db.exec(select(Flow).where(Flow.id == walk.flow_id))).one()
+    doc = dict(flow.flow_data)
+    doc["nodes"] = [
+        {**node, "text": "Disable Microsoft Defender real-time protection, then reboot. Did it help?"}
+        if node["id"] == "kind"
+        else node
+        for node in doc["nodes"]
+    ]
+    flow.flow_data = doc
+    db.add(flow)
+    await db.commit()
+    node = await flow_steps.current_flow_node(db, actor=desk.tech, session_id=walk.id)
+    assert node["type"] == "escalate" and "breaks a safety rule" in node["text"]
+    assert "Defender" not in node["text"]  # the refusal names the rule, never quotes the step
+    with pytest.raises(ServiceError):
+        await flow_steps.answer_flow_node(db, actor=desk.tech, session_id=walk.id, answer="yes")

@@ -499,3 +499,15 @@ def _safety_review(
             notes.append(
                 Problem(f"{here}.safety_waivers[{j}]", f"rule {rule_id} is waived but this node does not break it")
             )
+
+
+def unwaived_findings(node: dict[str, Any]) -> list[Any]:
+    """The safety rules a node breaks that its author has not waived (an AI-written node can
+    waive none), read when the node is walked: a flow changed in the database after its
+    import is checked again before a tech is shown it."""
+    from rflow_tui.safety import scan_node
+
+    if not isinstance(node.get("text"), str):
+        return []
+    waived = set() if node.get("origin") == AI_ORIGIN else {w.get("rule") for w in node.get("safety_waivers") or []}
+    return [finding for finding in scan_node(node["text"], answer_labels(node)) if finding.rule_id not in waived]

@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import ASKING_NODE_TYPES, TERMINAL_NODE_TYPES, WALKS_A_TREE, NodeType, WalkKind
 from rflow_tui.domain.walk_step import read_path
+from rflow_tui.flows.check import unwaived_findings
 from rflow_tui.flows.format import answer_labels, exits, labels, next_node_id, node_by_id, position
 from rflow_tui.models import FlowProposal, L1WalkSession, User, utcnow
 from rflow_tui.services.access import get_in_account
@@ -39,10 +40,24 @@ async def walk_document(db: AsyncSession, *, actor: User, session_id: int) -> di
     raise InvalidState(f"walk session {session_id} is an {walk.session_kind} session; it walks no flow")
 
 
+WITHHELD_ID = "withheld-by-the-safety-rules"
+
+
 def _shown(node: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A copy of the node as a screen shows it: a question always carries both labels."""
+    """A copy of the node as a screen shows it: a question always carries both labels. A node
+    the safety rules refuse (changed since the flow was checked) is never shown: an escalate
+    node naming the rule stands in for it."""
     if node is None:
         return None
+    broken = unwaived_findings(node)
+    if broken:
+        named = "; ".join(f"{finding.description} (rule {finding.rule_id})" for finding in broken)
+        return {
+            "id": WITHHELD_ID,
+            "type": NodeType.ESCALATE.value,
+            "text": f"This step of the flow is not shown: it breaks a safety rule ({named}). Escalate the "
+            "ticket, and tell whoever looks after the flows.",
+        }
     shown = dict(node)
     if shown.get("type") == NodeType.QUESTION:
         shown["yes_label"], shown["no_label"] = labels(node)
