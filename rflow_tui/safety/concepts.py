@@ -180,8 +180,15 @@ class _Matcher:
             return word.startswith(stem) or (fuzzy and len(stem) >= 6 and self._near(stem, word, prefix=True))
         return word == pattern or (fuzzy and len(pattern) >= 6 and self._near(pattern, word))
 
-    def fuzzy_only(self, pattern: str, word: str) -> bool:
-        return not self.part(pattern, word, fuzzy=False)
+    def later_part(self, pattern: str, word: str, fuzzy: bool) -> bool:
+        """A word after a term's first: the words before it vouch for it, so five letters may take a typo."""
+        if self.part(pattern, word, fuzzy=False):
+            return True
+        if not fuzzy or pattern.endswith("*") or pattern.startswith("*") or len(pattern) < 5 or len(word) < 4:
+            return self.part(pattern, word, fuzzy) if fuzzy else False
+        from rapidfuzz.distance import OSA
+
+        return word[:2] == pattern[:2] and OSA.distance(word, pattern, score_cutoff=1) <= 1
 
     def _near(self, target: str, word: str, prefix: bool = False) -> bool:
         """One typo from five letters, two from ten; the first two letters must agree."""
@@ -208,7 +215,7 @@ class _Matcher:
 
     def _known(self, word: str) -> bool:
         """A word some term spells exactly is that word, not a typo of another ('recovery' is not 'remove')."""
-        return any(len(t.parts[0].strip("*")) >= 5 for t in self._exact_heads(word))
+        return any(not t.parts[0].endswith("*") or len(t.parts[0]) > 6 for t in self._exact_heads(word))
 
     def heads(self, word: str) -> tuple[tuple[Term, bool], ...]:
         """Terms whose first part this word can be, exactly (by word, stem or tail) or a typo away (True)."""
@@ -279,7 +286,7 @@ def _match_rest(matcher: _Matcher, term: Term, words: list[str], at: int) -> int
             continue
         stop = min(len(words), pos + (_GAP + 1 if gap else 1))
         fuzzy = term.kind in ("a", "o")
-        found = next((j for j in range(pos, stop) if matcher.part(part, words[j], fuzzy)), None)
+        found = next((j for j in range(pos, stop) if matcher.later_part(part, words[j], fuzzy)), None)
         if found is None:
             return None
         pos, gap = found + 1, False
@@ -364,7 +371,7 @@ class _Step:
                 return False
             if obj is not None and obj in sent.hits and _before(sent.of("negation", langs), obj.start, 4):
                 return False  # 'install the driver updates but skip any BIOS update'
-        if sent.asks and not requested:
+        if sent.asks and not requested and not sent.of("cancel", langs):
             return False  # 'Did the user turn it off?', 'Czy użytkownik wyłączył ...?'
         first = min((h.start for h in sent.hits), default=0)
         if any(h.start <= 1 and h.start <= first for h in sent.of("check", langs)) and not requested:
@@ -410,8 +417,8 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
     excuse: set[str] = set()
     unpaired: set[str] = set()
     for idx, sent in enumerate(sents):
-        actions = sent.of("a", langs)
-        objects = sent.of("o", langs)
+        actions = sorted(sent.of("a", langs), key=lambda h: h.term.language not in langs)
+        objects = sorted(sent.of("o", langs), key=lambda h: h.term.language not in langs)
         if not objects and actions and idx > 0 and (not sents[idx - 1].asks or _offers_choice(sents[idx - 1], langs)):
             objects = sents[idx - 1].of("o", langs)  # 'Open Security. Turn it off.', 'What now? Disable it.'
         sent_concepts = {h.term.concept for h in sent.hits if _usable(h, langs)}
@@ -427,7 +434,7 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
             if hazard.requires and not hazard.requires & in_step:
                 continue
             for a in actions:
-                for o in _in_reach(sent, a, objects):
+                for o in _in_reach(sent, a, objects, langs):
                     if (a.term.concept, o.term.concept) not in hazard.pairs or o.start <= a.start < o.end:
                         continue
                     if (
@@ -437,6 +444,12 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
                     ):
                         continue  # 'If the installer says the antivirus must go, stop and escalate'
 
+                    if o.end == a.start and a.term.language == "en" and o in sent.hits:
+                        continue  # 'a recovery key request', 'the firewall update': a noun, not an order
+                    if a.term.concept == "off" and not (
+                        a.start > 0 and sent.clause[a.start - 1] != sent.clause[a.start]
+                    ):
+                        continue  # 'Defender: off' is an order; 'off' inside a sentence is a particle
                     if a.term.concept == "ask" and _asks_to_do(sent, a, o, langs):
                         excuse.add(hazard.rule)
                         continue
@@ -458,15 +471,18 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
     return list(found.values()), excuse - set(found) - unpaired, langs
 
 
-def _in_reach(sent: Sentence, action: Hit, objects: list[Hit]) -> list[Hit]:
-    """The objects of the action's clause; when it names none ('then turn it off'), the sentence's."""
+def _in_reach(sent: Sentence, action: Hit, objects: list[Hit], langs: frozenset[str]) -> list[Hit]:
+    """The objects of the action's clause; when it names none ('then turn it off'), the sentence's. An object
+    after 'before' or 'after' is a time ('suspend it before the BIOS update'), not what the action acts on."""
     here = [o for o in objects if o in sent.hits]
     if not here:
         return objects  # the object was in the sentence before
+    times = [h for h in sent.of("subordinate", langs) if h.start >= action.end]
+    here = [
+        o for o in here if not any(h.end <= o.start and sent.clause[h.start] == sent.clause[o.start] for h in times)
+    ]
     own = [o for o in here if sent.clause[o.start] == sent.clause[action.start]]
-    if own or any(h.term.kind == "o" and sent.clause[h.start] == sent.clause[action.start] for h in sent.hits):
-        return own
-    return here
+    return own or here
 
 
 def _offers_choice(question: Sentence, langs: frozenset[str]) -> bool:
