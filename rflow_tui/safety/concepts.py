@@ -76,6 +76,7 @@ class Concepts:
     suffix: list[Term] = field(default_factory=list)
     vocabulary: dict[str, list[str]] = field(default_factory=dict)  # first two letters -> words, for typos
     fuzzy: bool = True
+    dictionary: bool = True  # a word the English dictionary knows is never a typo
 
     def add(self, term: Term) -> None:
         head = term.parts[0]
@@ -107,7 +108,7 @@ def _fold_term(text: str) -> tuple[str, ...]:
     return tuple(parts)
 
 
-def load(directory: Path = CONCEPT_DIR, fuzzy: bool = True) -> Concepts:
+def load(directory: Path = CONCEPT_DIR, fuzzy: bool = True, dictionary: bool = True) -> Concepts:
     """Read every language file in ``directory`` with its vendors and hazards."""
     hazards_raw = json.loads((directory / "hazards.json").read_text(encoding="utf-8"))
     hazards = [
@@ -120,7 +121,7 @@ def load(directory: Path = CONCEPT_DIR, fuzzy: bool = True) -> Concepts:
         )
         for h in hazards_raw["hazards"]
     ]
-    concepts = Concepts({}, {}, hazards, fuzzy=fuzzy)
+    concepts = Concepts({}, {}, hazards, fuzzy=fuzzy, dictionary=dictionary)
     vendors = json.loads((directory / "vendors.json").read_text(encoding="utf-8"))
     for concept, names in vendors["objects"].items():
         for name in names:
@@ -152,6 +153,15 @@ def default_concepts() -> Concepts:
 # --- matching ------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=8192)
+def _real_word(word: str) -> bool:
+    """Whether simplemma's English dictionary knows the word (loaded on the first typo check: 0.25 s, 40 MB;
+    the other languages' dictionaries cost up to 4.5 s and 420 MB each, so they are not loaded)."""
+    import simplemma
+
+    return bool(simplemma.is_known(word, lang="en"))
+
+
 def _typo_budget(length: int) -> int:
     return 0 if length < 5 else 1 if length < 10 else 2
 
@@ -177,7 +187,7 @@ class _Matcher:
             return word.endswith(pattern[1:]) and len(word) > len(pattern) - 1
         if pattern.endswith("*"):
             stem = pattern[:-1]
-            return word.startswith(stem) or (fuzzy and len(stem) >= 6 and self._near(stem, word, prefix=True))
+            return word.startswith(stem) or (fuzzy and len(stem) >= 7 and self._near(stem, word, prefix=True))
         return word == pattern or (fuzzy and len(pattern) >= 6 and self._near(pattern, word))
 
     def later_part(self, pattern: str, word: str, fuzzy: bool) -> bool:
@@ -194,6 +204,10 @@ class _Matcher:
         """One typo from five letters, two from ten; the first two letters must agree."""
         if not self.c.fuzzy or word[:2] != target[:2] or self._known(word):
             return False
+        if word.startswith(target) or (target.startswith(word) and not prefix):
+            return False  # 'devices' is an inflection of 'device', not a typo: the term lists say which they mean
+        if self.c.dictionary and _real_word(word):
+            return False  # 'driver' is a word, not a typo of 'drives'; 'prompt' is not 'promote'
         budget = _typo_budget(len(target) + (2 if prefix else 0))
         if not budget:
             return False
@@ -205,6 +219,17 @@ class _Matcher:
                 for n in range(len(target) - 1, len(target) + 2)
             )
         return abs(len(word) - len(target)) <= budget and OSA.distance(word, target, score_cutoff=budget) <= budget
+
+    def spelled(self, term: Term, word: str) -> str:
+        """How ``word``, a typo of the term's first part, is spelled right ('dissable' -> 'disable')."""
+        target = term.parts[0]
+        if not target.endswith("*"):
+            return target
+        stem = target[:-1]
+        from rapidfuzz.distance import OSA
+
+        n = min(range(len(stem) - 1, len(stem) + 2), key=lambda k: OSA.distance(word[:k], stem))
+        return stem + word[n:]
 
     def _exact_heads(self, word: str) -> list[Term]:
         c = self.c
@@ -325,10 +350,14 @@ def sentences(text: str, matcher: _Matcher) -> list[Sentence]:
 # --- language and mood ---------------------------------------------------------------------------
 
 
+def _scores(concepts: Concepts, sents: Sequence[Sentence]) -> dict[str, int]:
+    words = [w for s in sents for w in s.words]
+    return {code: sum(w in markers for w in words) for code, markers in concepts.markers.items()}
+
+
 def guess_languages(concepts: Concepts, sents: Sequence[Sentence]) -> frozenset[str]:
     """The languages whose function words the step uses most; all of them when it uses none."""
-    words = [w for s in sents for w in s.words]
-    scores = {code: sum(w in markers for w in words) for code, markers in concepts.markers.items()}
+    scores = _scores(concepts, sents)
     best = max(scores.values(), default=0)
     if best == 0:
         return frozenset(concepts.languages) | {"vendor"}
@@ -504,6 +533,41 @@ def _asks_to_do(sent: Sentence, ask: Hit, obj: Hit, langs: frozenset[str]) -> bo
     if not between:
         return False
     return not any(h.start > ask.start for h in sent.of("disclose", own))
+
+
+# What a product name is, in words the English sentence rules know.
+_GENERIC = {
+    "security_tool": "antivirus",
+    "mdm": "antivirus",
+    "encryption": "bitlocker",
+    "mfa": "mfa",
+    "remote_tool": "teamviewer",
+}
+
+
+def english_view(text: str, concepts: Concepts | None = None) -> str | None:
+    """For an English step: the text with its typos spelled right and product names said generically
+    ('Dissable the Crowdstrke sensor' -> 'disable the antivirus sensor'), so the English sentence rules
+    can judge it; None when the step is not mainly English or nothing needed rewriting."""
+    concepts = concepts or default_concepts()
+    matcher = _matcher(concepts)
+    sents = sentences(text, matcher)
+    scores = _scores(concepts, sents)
+    if not sents or scores.get("en", 0) < max(scores.values(), default=0) or not scores.get("en"):
+        return None
+    swaps: dict[str, str] = {}
+    for sent in sents:
+        for hit in sent.hits:
+            if hit.term.language == "vendor" and hit.term.concept in _GENERIC:
+                swaps[" ".join(sent.words[hit.start : hit.end])] = _GENERIC[hit.term.concept]
+            elif hit.typo and hit.term.kind in ("a", "o") and hit.term.language in ("en", "vendor"):
+                swaps[sent.words[hit.start]] = matcher.spelled(hit.term, sent.words[hit.start])
+    if not swaps:
+        return None
+    view = _READ_ONLY.sub(" readonlycmd ", fold(text))
+    for old in sorted(swaps, key=len, reverse=True):
+        view = re.sub(rf"\b{re.escape(old)}\b", swaps[old], view)
+    return view
 
 
 def describe(match: Match, concepts: Concepts | None = None) -> str:

@@ -876,6 +876,9 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
             prose = _scan_prose(group, cat)
             # The English sentence model does not know another language's mood; there the concepts decide.
             hits |= prose if "en" in languages else prose - excused
+            english = concepts.english_view(group)
+            if english is not None:  # typos and product names, said so the English sentence model knows them
+                hits |= _scan_prose(english, cat)
     return [
         Finding(rule.info.id, rule.info.description, details.get(rule.info.id, ""))
         for rule in cat.rules
