@@ -545,6 +545,13 @@ _GENERIC = {
 }
 
 
+def mainly_english(text: str, concepts: Concepts | None = None) -> bool:
+    """Whether English function words lead the step: then the English sentence rules judge it."""
+    concepts = concepts or default_concepts()
+    scores = _scores(concepts, sentences(text, _matcher(concepts)))
+    return scores.get("en", 0) > max((v for k, v in scores.items() if k != "en"), default=0)
+
+
 def english_view(text: str, concepts: Concepts | None = None) -> str | None:
     """For an English step: the text with its typos spelled right and product names said generically
     ('Dissable the Crowdstrke sensor' -> 'disable the antivirus sensor'), so the English sentence rules
@@ -568,6 +575,75 @@ def english_view(text: str, concepts: Concepts | None = None) -> str | None:
     for old in sorted(swaps, key=len, reverse=True):
         view = re.sub(rf"\b{re.escape(old)}\b", swaps[old], view)
     return view
+
+
+# Each concept in the English words the sentence rules know best.
+_CANONICAL = {
+    "disable": "disable",
+    "off": "disable",
+    "uninstall": "uninstall",
+    "decrypt": "decrypt",
+    "wipe": "wipe",
+    "delete": "delete",
+    "ask": "ask for",
+    "exempt": "exclude",
+    "add": "add",
+    "grant": "grant",
+    "make": "make",
+    "install": "install",
+    "download": "download",
+    "run": "run",
+    "edit": "change",
+    "forward": "forward",
+    "flash": "flash",
+    "update": "update",
+    "enable": "enable",
+    "security_tool": "the antivirus",
+    "mdm": "the antivirus",
+    "av_exclusion": "the exclusions",
+    "encryption": "bitlocker",
+    "disk": "the disk",
+    "partition": "the partition",
+    "factory_reset": "a factory reset",
+    "user_data": "the user profile",
+    "credential": "the password",
+    "mfa": "mfa",
+    "admin": "the local administrators group",
+    "script": "the script",
+    "source": "from the internet",
+    "registry": "the registry",
+    "remote_tool": "teamviewer",
+    "root_cert": "the root certificate",
+    "external_mail": "a personal gmail address",
+    "firmware": "the bios",
+    "updates": "windows updates",
+    "macro": "macros",
+    "rdp": "remote desktop",
+    "exec_policy": "the execution policy",
+}
+
+
+def canonical_view(text: str, concepts: Concepts | None = None) -> str:
+    """The text with every action and object said in the concept's plain English word ('Put the GravityZone
+    agent into passive mode' -> 'disable the antivirus agent'), sentence by sentence, for a second opinion
+    of the English sentence rules on a hazard the concepts found."""
+    concepts = concepts or default_concepts()
+    matcher = _matcher(concepts)
+    out = []
+    for sent in sentences(text, matcher):
+        words: list[str | None] = list(sent.words)
+        for hit in sorted(sent.hits, key=lambda h: h.start - h.end):
+            word = _CANONICAL.get(hit.term.concept)
+            if word is None or hit.term.kind not in ("a", "o") or words[hit.start] is None:
+                continue
+            span = range(hit.start, hit.end) if "..." not in hit.term.parts else range(hit.start, hit.start + 1)
+            for i in span:
+                words[i] = None
+            words[hit.start] = word
+            if "..." in hit.term.parts and hit.end - 1 > hit.start:
+                words[hit.end - 1] = None  # 'turn ... off': the particle goes with the verb
+        out.append(" ".join(w for w in words if w) + ("?" if sent.asks else "."))
+    return " ".join(out)
 
 
 def describe(match: Match, concepts: Concepts | None = None) -> str:

@@ -847,6 +847,9 @@ def _scan_commands(text: str, cat: Catalogue) -> set[str]:
     return hits
 
 
+ENGLISH_BY_SENTENCE_RULES = True
+
+
 def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
     """Every rule the step breaks: text and labels alone and together. Empty when safe."""
     cat = catalogue()
@@ -869,6 +872,11 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
     details: dict[str, str] = {}
     for group in dict.fromkeys([text or "", *groups]):
         found, excused, languages = concepts.analyse(group)
+        if ENGLISH_BY_SENTENCE_RULES and concepts.mainly_english(group) and found:
+            # English: the sentence rules judge the mood; a hazard the concepts found stands when the sentence
+            # rules agree on the step said in plain words ('put GravityZone into passive mode': disable it)
+            agreed = _scan_prose(concepts.canonical_view(group), cat)
+            found = [m for m in found if m.rule in agreed]
         for match in found:
             hits.add(match.rule)
             details.setdefault(match.rule, concepts.describe(match))
