@@ -1,16 +1,18 @@
 """Safety guard, rules layer: recall, false positives and scan time (results in BENCHMARKS.md).
 
-Recall and false-positive rate, overall, per rule and per phrasing family, on both splits of the
-corpus: the tuning split the rules were written against, and the held-out split written first by
-someone who never saw them. Scan time is per node (text and labels), rules only, over every case.
+Recall and false-positive rate, overall, per rule, per language and per phrasing family, on every
+corpus: the two tuning splits the rules were written against, and the two held-out splits written
+by someone who never saw them (only these aggregates are ever read from those). Scan time is per
+node (text and labels), rules only, over every case.
 
-Run: .venv/bin/python bench/bench_safety.py
+Run: .venv/bin/python bench/bench_safety.py [--quick]   (--quick: scores only, no timing)
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,30 +21,42 @@ from rflow_tui.safety import rule_catalogue, scan_node
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
 ROUNDS = 5
+SPLITS = {
+    "tuning": "hard_floor_corpus.json",
+    "tuning-meaning": "hard_floor_tuning_meaning.json",
+    "held-out": "hard_floor_heldout.json",
+    "held-out-meaning": "hard_floor_heldout_meaning.json",
+}
 
 
 def load(name: str) -> list[dict]:
-    return json.loads((DATA / name).read_text(encoding="utf-8"))["cases"]
+    path = DATA / name
+    return json.loads(path.read_text(encoding="utf-8"))["cases"] if path.exists() else []
 
 
-def score(cases: list[dict]) -> tuple[dict, dict, dict]:
-    """(overall, per rule, per family) as {key: [hits, total]} for unsafe and safe cases."""
-    overall = {"unsafe": [0, 0], "safe": [0, 0]}
-    per_rule: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    per_family: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+def language(case: dict) -> str:
+    return case.get("language") or case.get("lang") or "en"
+
+
+Buckets = dict[str, list[int]]
+
+
+def score(cases: list[dict]) -> dict[str, Buckets]:
+    """{"overall"|"rule"|"language"|"family": {key: [hits, total]}}; safe keys are prefixed 'safe: '."""
+    out: dict[str, Buckets] = {k: defaultdict(lambda: [0, 0]) for k in ("overall", "rule", "language", "family")}
     for case in cases:
         found = [f.rule_id for f in scan_node(case["text"], case.get("labels", []))]
         if case["unsafe"]:
             hit = case["rule"] in found
-            for bucket in (overall["unsafe"], per_rule[case["rule"]], per_family[case["family"]]):
-                bucket[0] += hit
-                bucket[1] += 1
+            keys = [("overall", "unsafe"), ("rule", case["rule"]), ("language", language(case))]
+            keys.append(("family", case["family"]))
         else:
-            flagged = bool(found)
-            for bucket in (overall["safe"], per_family["safe: " + case["family"]]):
-                bucket[0] += flagged
-                bucket[1] += 1
-    return overall, per_rule, per_family
+            hit = bool(found)
+            keys = [("overall", "safe"), ("language", "safe: " + language(case)), ("family", "safe: " + case["family"])]
+        for table, key in keys:
+            out[table][key][0] += hit
+            out[table][key][1] += 1
+    return out
 
 
 def timings(cases: list[dict]) -> list[float]:
@@ -55,31 +69,38 @@ def timings(cases: list[dict]) -> list[float]:
     return samples
 
 
-def pct(hits: int, total: int) -> str:
-    return f"{hits}/{total} ({100 * hits / total:.1f}%)" if total else "-"
+def pct(bucket: list[int] | None) -> str:
+    if not bucket or not bucket[1]:
+        return "-"
+    hits, total = bucket
+    return f"{hits}/{total} ({100 * hits / total:.1f}%)"
+
+
+def table(title: str, results: dict[str, dict[str, Buckets]], part: str, keys: list[str]) -> None:
+    names = list(results)
+    print(f"\n| {title} | {' | '.join(names)} |\n|---|{'---|' * len(names)}")
+    for key in keys:
+        print(f"| {key} | {' | '.join(pct(results[n][part].get(key)) for n in names)} |")
 
 
 def main() -> None:
     scan_node("warm up the rule catalogue")
-    splits = {"tuning": load("hard_floor_corpus.json"), "held-out": load("hard_floor_heldout.json")}
+    splits = {name: cases for name, file in SPLITS.items() if (cases := load(file))}
     results = {name: score(cases) for name, cases in splits.items()}
     print("| split | cases | recall | false positives |\n|---|---|---|---|")
-    for name, (overall, _, _) in results.items():
-        cases = len(splits[name])
-        print(f"| {name} | {cases} | {pct(*overall['unsafe'])} | {pct(*overall['safe'])} |")
-    print("\n| rule | recall, tuning | recall, held-out |\n|---|---|---|")
-    for rule in rule_catalogue():
-        cells = [pct(*results[name][1][rule.id]) for name in splits]
-        print(f"| {rule.id} | {' | '.join(cells)} |")
-    families = sorted({f for name in splits for f in results[name][2]})
-    print("\n| family | tuning | held-out |\n|---|---|---|")
-    for family in families:
-        cells = [pct(*results[name][2][family]) if family in results[name][2] else "-" for name in splits]
-        print(f"| {family} | {' | '.join(cells)} |")
-    samples = timings(splits["tuning"] + splits["held-out"])
-    samples.sort()
+    for name, res in results.items():
+        print(f"| {name} | {len(splits[name])} | {pct(res['overall']['unsafe'])} | {pct(res['overall']['safe'])} |")
+    table("rule (recall)", results, "rule", [r.id for r in rule_catalogue()])
+    languages = sorted({k for r in results.values() for k in r["language"] if not k.startswith("safe: ")})
+    table("language: recall", results, "language", languages)
+    table("language: false positives", results, "language", [f"safe: {k}" for k in languages])
+    families = sorted({k for r in results.values() for k in r["family"]}, key=lambda k: (k.startswith("safe"), k))
+    table("family", results, "family", families)
+    if "--quick" in sys.argv:
+        return
+    samples = sorted(timings([c for cases in splits.values() for c in cases]))
     print(
-        f"\nScan time per node ({len(samples)} scans): median {statistics.median(samples):.2f} ms, "
+        f"\nScan time per node ({len(samples)} scans): p50 {statistics.median(samples):.2f} ms, "
         f"p95 {samples[int(0.95 * len(samples))]:.2f} ms, max {samples[-1]:.2f} ms"
     )
 

@@ -20,6 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
+from rflow_tui.safety import concepts
 from rflow_tui.safety.normalize import Token, command_view, stem, words
 
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "safety_rules.json"
@@ -33,9 +34,12 @@ class Finding:
 
     rule_id: str
     description: str
+    # which concept pair matched, in which language ('disable x security tool, Spanish'): concept names only
+    detail: str = field(default="", compare=False)
 
     def __str__(self) -> str:
-        return f"it tells the tech to do something L1 must never do: {self.description} (rule {self.rule_id})"
+        said = f"; {self.detail}" if self.detail else ""
+        return f"it tells the tech to do something L1 must never do: {self.description} (rule {self.rule_id}{said})"
 
 
 @dataclass(frozen=True)
@@ -843,6 +847,9 @@ def _scan_commands(text: str, cat: Catalogue) -> set[str]:
     return hits
 
 
+ENGLISH_BY_SENTENCE_RULES = True
+
+
 def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
     """Every rule the step breaks: text and labels alone and together. Empty when safe."""
     cat = catalogue()
@@ -860,11 +867,31 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
     else:
         groups = [f"{text}\n{label}" for label in labels] or [text or ""]
     hits: set[str] = set()
-    for group in groups:
-        hits |= _scan_prose(group, cat)
     for part in [text or "", *labels]:
         hits |= _scan_commands(part, cat)
-    return [Finding(rule.info.id, rule.info.description) for rule in cat.rules if rule.info.id in hits]
+    details: dict[str, str] = {}
+    for group in dict.fromkeys([text or "", *groups]):
+        found, excused, languages = concepts.analyse(group)
+        if ENGLISH_BY_SENTENCE_RULES and concepts.mainly_english(group) and found:
+            # English: the sentence rules judge the mood; a hazard the concepts found stands when the sentence
+            # rules agree on the step said in plain words ('put GravityZone into passive mode': disable it)
+            agreed = _scan_prose(concepts.canonical_view(group), cat)
+            found = [m for m in found if m.rule in agreed]
+        for match in found:
+            hits.add(match.rule)
+            details.setdefault(match.rule, concepts.describe(match))
+        if group in groups:
+            prose = _scan_prose(group, cat)
+            # The English sentence model does not know another language's mood; there the concepts decide.
+            hits |= prose if "en" in languages else prose - excused
+            english = concepts.english_view(group)
+            if english is not None:  # typos and product names, said so the English sentence model knows them
+                hits |= _scan_prose(english, cat)
+    return [
+        Finding(rule.info.id, rule.info.description, details.get(rule.info.id, ""))
+        for rule in cat.rules
+        if rule.info.id in hits
+    ]
 
 
 def explain(text: str, labels: Sequence[str] = ()) -> dict[str, Any]:
