@@ -61,39 +61,50 @@ class Drained:
     waiting: int
 
 
-async def deliver_due(
-    db: AsyncSession, *, actor: User, adapter: PsaAdapter, statuses: dict[str, str], now: datetime | None = None
-) -> Drained:
-    """Deliver every item of the actor's account that is due now, for this adapter's PSA.
-
-    ``statuses``: the PSA status to set for each outcome ("" or missing: leave it as it is).
-    """
+async def due_items(db: AsyncSession, *, actor: User, system: str, now: datetime | None = None) -> list[int]:
+    """The ids of the actor's account's items for this PSA that are due now, oldest first."""
     await authorize(db, actor, Need.MEMBER, "deliver notes to the PSA")
-    now = now or utcnow()
     due = await db.exec(
-        select(PsaOutboxItem)
+        select(PsaOutboxItem.id)
         .where(
             PsaOutboxItem.account_id == actor.account_id,
             PsaOutboxItem.state == PENDING,
-            PsaOutboxItem.psa_system == adapter.name,
-            col(PsaOutboxItem.next_attempt_at) <= now,
+            PsaOutboxItem.psa_system == system,
+            col(PsaOutboxItem.next_attempt_at) <= (now or utcnow()),
         )
         .order_by(col(PsaOutboxItem.id))
     )
-    delivered = failed = waiting = 0
-    for item_id in [item.id for item in due]:
-        outcome = await _deliver_one(db, actor, adapter, statuses, item_id or 0, now)
-        delivered += outcome == DELIVERED
-        failed += outcome == FAILED
-        waiting += outcome == PENDING
-    return Drained(delivered, failed, waiting)
+    return [item_id for item_id in due if item_id is not None]
 
 
-async def _deliver_one(
-    db: AsyncSession, actor: User, adapter: PsaAdapter, statuses: dict[str, str], item_id: int, now: datetime
+async def deliver_due(
+    db: AsyncSession, *, actor: User, adapter: PsaAdapter, statuses: dict[str, str], now: datetime | None = None
+) -> Drained:
+    """Deliver every item of the actor's account that is due now, for this adapter's PSA, one
+    at a time (``services/psa_delivery.py`` runs several at once).
+
+    ``statuses``: the PSA status to set for each outcome ("" or missing: leave it as it is).
+    """
+    now = now or utcnow()
+    outcomes = [
+        await deliver_one(db, actor=actor, adapter=adapter, statuses=statuses, item_id=item_id, now=now)
+        for item_id in await due_items(db, actor=actor, system=adapter.name, now=now)
+    ]
+    return Drained(outcomes.count(DELIVERED), outcomes.count(FAILED), outcomes.count(PENDING))
+
+
+async def deliver_one(
+    db: AsyncSession,
+    *,
+    actor: User,
+    adapter: PsaAdapter,
+    statuses: dict[str, str],
+    item_id: int,
+    now: datetime | None = None,
 ) -> str:
     """Claim the item (a lease, committed), call the PSA outside any transaction (a slow PSA
-    never holds the desk's write lock), then record what happened."""
+    never holds the desk's write lock), then record what happened: its state afterwards."""
+    now = now or utcnow()
     async with write_transaction(db):
         item = await _item(db, actor, item_id)
         if item.state != PENDING or item.next_attempt_at > now:
