@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-from rflow_tui.migrations.rls import protect_account_tables
+from rflow_tui.migrations.rls import PEOPLE_ROLE, protect_account_tables
 
 revision = "0011"
 down_revision = "0010"
@@ -37,7 +37,8 @@ def downgrade() -> None:
     if conn.dialect.name == "postgresql":
         for command in ("insert", "update"):
             conn.exec_driver_sql(f'DROP POLICY IF EXISTS rflow_role_{command} ON "psa_outbox"')
-        conn.exec_driver_sql('GRANT UPDATE ON "psa_outbox" TO rflow_people')
+        if conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{PEOPLE_ROLE}'").first():
+            conn.exec_driver_sql(f'GRANT UPDATE ON "psa_outbox" TO {PEOPLE_ROLE}')
     op.drop_column("ticket", "psa_updated_at")
     op.drop_column("ticket", "psa_url")
     op.drop_column("ticket", "priority")
