@@ -83,6 +83,11 @@ class Ticket(SQLModel, table=True):
     resolution_notes: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # What a PSA said of a pulled ticket (``rflow psa pull``): its priority, the way back to
+    # it, and when the PSA last changed it (an unchanged ticket is not written again).
+    priority: str = Field(default="", max_length=80)
+    psa_url: str | None = Field(default=None, max_length=1000)
+    psa_updated_at: datetime | None = None
 
 
 class Flow(SQLModel, table=True):

@@ -3,14 +3,18 @@
 They keep tickets and notes in memory, check credentials like the vendor does, page the
 way the vendor pages, and take injected faults: a status (401, 429 with Retry-After,
 500, 404), or ``hang`` seconds *after* committing a write (the client times out though
-the note exists). ``requests`` records every request, for counting and for asserting
-what was sent. Used by tests/ and bench/.
+the note exists); a fault may strike only a share of matching requests (``chance``, from a
+seeded generator, for the benchmark's "10 % fail"). ``latency`` slows every answer and
+``peak`` is the most requests in flight at once (a cap on concurrency is seen here).
+``requests`` records every request, with its time, for counting and for asserting what
+was sent. Used by tests/ and bench/.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import random
 import re
 import threading
 import time
@@ -29,6 +33,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     times: int = 1
     hang: float = 0.0  # > 0: do the request, then wait this long before answering (a timeout after commit)
+    chance: float = 1.0  # the share of matching requests it strikes (times counts only those)
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Seen:
     query: dict[str, list[str]]
     headers: dict[str, str]
     body: Any
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 def stamp(when: datetime) -> str:
@@ -56,6 +62,10 @@ class FakeApi:
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
         self.clock = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+        self.latency = 0.0
+        self.in_flight = 0
+        self.peak = 0
+        self.random = random.Random(20)
 
     @property
     def url(self) -> str:
@@ -83,6 +93,8 @@ class FakeApi:
         with self.lock:
             for fault in self.faults:
                 if fault.method == method and re.fullmatch(fault.path, path) and fault.times > 0:
+                    if fault.chance < 1.0 and self.random.random() >= fault.chance:
+                        continue
                     fault.times -= 1
                     return fault
         return None
@@ -97,6 +109,18 @@ class FakeApi:
                 pass
 
             def _serve(self) -> None:
+                with api.lock:
+                    api.in_flight += 1
+                    api.peak = max(api.peak, api.in_flight)
+                try:
+                    if api.latency:
+                        time.sleep(api.latency)
+                    self._answer()
+                finally:
+                    with api.lock:
+                        api.in_flight -= 1
+
+            def _answer(self) -> None:
                 parts = urlsplit(self.path)
                 path = unquote(parts.path)
                 if not path.startswith(api.base):
@@ -107,7 +131,7 @@ class FakeApi:
                 body = json.loads(raw) if raw else None
                 query = parse_qs(parts.query)
                 with api.lock:
-                    api.requests.append(Seen(self.command, path, query, dict(self.headers), body))
+                    api.requests.append(Seen(self.command, path, query, dict(self.headers), body, time.monotonic()))
                 fault = api._fault(self.command, path)
                 if fault is not None and not fault.hang:
                     return self._send(fault.status, {"message": f"injected {fault.status}"}, fault.headers)
@@ -180,6 +204,16 @@ class FakeConnectWise(FakeApi):
 
     def authorized(self, headers: Any) -> bool:
         return _basic(headers) == self.login and headers.get("clientId") == self.client_id
+
+    def change_ticket(self, ticket_id: int, **fields: Any) -> None:
+        """What a person does in Manage: the fields change, and so does lastUpdated."""
+        with self.lock:
+            self.tickets[ticket_id].update(fields)
+            self.tickets[ticket_id]["_info"]["lastUpdated"] = self.tick()
+
+    def delete_ticket(self, ticket_id: int) -> None:
+        with self.lock:
+            del self.tickets[ticket_id]
 
     def _matches(self, ticket: dict[str, Any], conditions: str) -> bool:
         board = re.search(r'board/name="((?:[^"\\]|\\.)*)"', conditions)

@@ -595,3 +595,94 @@ async def test_the_dba_binds_a_role_they_made_and_it_logs_in_as_that_person(db_u
         assert ctx.user.id == desk.tech.id
     finally:
         await ctx.engine.dispose()
+
+
+# --- the PSA outbox: what the desk's keys will post is written only as the services write it ---
+
+OUTBOX_INSERT = """INSERT INTO psa_outbox (account_id, session_id, psa_system, ticket_id, outcome, note,
+    idempotency_key, state, attempts, next_attempt_at, created_at)
+    VALUES ($1, $2, 'connectwise', $3, 'escalated', 'forged words', 'k', 'pending', 0, now(), now())"""
+
+
+async def _psa_walk(db, actor, ticket_id: str, *, end: bool = True) -> L1WalkSession:
+    walk = await walk_start.start_adhoc_session(db, actor=actor, ticket_id=ticket_id, ticket_kind="psa")
+    if end:
+        walk = await walk_endings.escalate(db, actor=actor, session_id=walk.id, reason="r", reason_category="other")
+    return walk
+
+
+@pytest.mark.postgres_only
+async def test_a_tech_queues_only_their_own_walks_note_and_delivering_never_rewrites_it(db_url, db, desk):
+    """psa_outbox: the walk's end queues its row and a push delivers it on the tech's own role;
+    a forged row (a colleague's walk, an open one, a second one, another ticket or account)
+    is refused, the note and ticket never change after queueing, nobody deletes a row, a
+    delivered row stays as it is and only a reviewer re-queues a failed one."""
+    from rflow_tui.config import PsaSettings
+    from rflow_tui.models import PsaOutboxItem
+    from rflow_tui.psa.registry import make_adapter
+    from rflow_tui.services import psa_outbox
+    from rflow_tui.services.psa_delivery import drain
+    from rflow_tui.services.tickets import add_ticket
+    from tests.fake_psa import FakeConnectWise
+
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    for n in ("501", "502", "503", "504"):
+        await add_ticket(db, actor=desk.owner, ticket_id=n, subject=n, ticket_kind="psa", psa_system="connectwise")
+    api = FakeConnectWise()
+    for n in (501, 504):
+        api.add_ticket(n, str(n))
+    keys = {"RFLOW_PSA_PUBLIC_KEY": "pub", "RFLOW_PSA_PRIVATE_KEY": "priv", "RFLOW_PSA_CLIENT_ID": "cid"}
+    adapter = make_adapter(PsaSettings(kind="connectwise", api_url=api.url, company="contoso", board="x"), keys)
+    tech_url = await person(db, db_url, desk.owner, desk.tech)
+    engineer_url = await person(db, db_url, desk.owner, desk.engineer)
+    tech = await as_person(tech_url)
+    try:
+        async with tech.open_db() as tdb:
+            mine = await _psa_walk(tdb, tech.user, "501")
+            failing = await _psa_walk(tdb, tech.user, "504")
+        api.fail("POST", "/service/tickets/504/notes", 401)
+        drained = await drain(tech.open_db, actor=tech.user, adapter=adapter, statuses={"escalated": "L2"})
+        assert (drained.delivered, drained.failed) == (1, 1)
+    finally:
+        await tech.engine.dispose()
+        await adapter.aclose()
+        api.close()
+    theirs = await _psa_walk(db, desk.coverage, "502")
+    active = await _psa_walk(db, desk.tech, "503", end=False)
+    await db.rollback()
+    rows = {row.session_id: row for row in await db.exec(select(PsaOutboxItem))}
+    delivered, failed = rows[mine.id], rows[failing.id]
+    assert (delivered.state, failed.state, len(api.notes[501])) == ("delivered", "failed", 1)
+    conn = await asyncpg.connect(tech_url)
+    try:
+        for account_id, walk, ticket in (
+            (desk.tech.account_id, theirs, "502"),  # a colleague's ended walk
+            (desk.tech.account_id, active, "503"),  # one's own walk, still open
+            (desk.tech.account_id, mine, "501"),  # a second note for one's own walk
+            (desk.tech.account_id, mine, "502"),  # one's own walk, onto another ticket
+            (other.owner.account_id, mine, "501"),  # filed under another account
+        ):
+            with pytest.raises(REFUSED):
+                await conn.execute(OUTBOX_INSERT, account_id, walk.id, ticket)
+        for statement in (
+            "UPDATE psa_outbox SET note = 'rewritten' WHERE id = $1",
+            "UPDATE psa_outbox SET ticket_id = '502' WHERE id = $1",
+            "UPDATE psa_outbox SET idempotency_key = 'other' WHERE id = $1",
+            "DELETE FROM psa_outbox WHERE id = $1",
+        ):
+            with pytest.raises(REFUSED):
+                await conn.execute(statement, failed.id)
+        for row in (delivered, failed):  # delivered: nobody's; failed: a reviewer's to re-queue
+            assert await conn.execute("UPDATE psa_outbox SET state = 'pending' WHERE id = $1", row.id) == "UPDATE 0"
+    finally:
+        await conn.close()
+    engineer = await as_person(engineer_url)
+    try:
+        async with engineer.open_db() as edb:
+            await psa_outbox.retry(edb, actor=engineer.user, item_id=failed.id)
+    finally:
+        await engineer.engine.dispose()
+    after = {row.id: row for row in await db.exec(select(PsaOutboxItem).execution_options(populate_existing=True))}
+    assert [row.session_id for row in after.values()].count(mine.id) == 1 and len(after) == 3
+    assert after[failed.id].state == "pending" and after[failed.id].note == failed.note
+    assert after[delivered.id].state == "delivered"

@@ -27,6 +27,13 @@ async def store(settings, what: str = "this") -> AsyncIterator[Any]:
     set-up command run while techs work waits for the lock instead of failing. What the
     server refuses this role (``what``: the command, in words) is said, with who may do it.
     """
+    async with sessions(settings, what) as open_db, open_db() as db:
+        yield db
+
+
+@asynccontextmanager
+async def sessions(settings, what: str = "this") -> AsyncIterator[Any]:
+    """Like ``store``, but the session factory, for a command that works on several at once."""
     from sqlalchemy.exc import DBAPIError
 
     from rflow_tui.commands.refusals import refused_by_server
@@ -34,8 +41,7 @@ async def store(settings, what: str = "this") -> AsyncIterator[Any]:
 
     engine, _ = await open_store(settings.resolved_database_url)
     try:
-        async with lock_first_session_factory(engine)() as db:
-            yield db
+        yield lock_first_session_factory(engine)
     except DBAPIError as exc:
         message = await refused_by_server(engine, exc, what)
         if message is None:

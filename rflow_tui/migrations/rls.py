@@ -37,6 +37,23 @@ _OWN_ACTIVE_WALK = (
     f" AND w.created_by_user_id = {_ME} AND w.status = 'active')"
 )
 
+# An outbox row is queued by the end of a walk its writer may end, for that walk's ticket,
+# as new (pending, never tried), and only one per walk: a tech cannot queue words of their
+# own onto a colleague's ticket, nor a second note onto their own.
+_ENDED_WALK_OF_MINE = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = psa_outbox.session_id"
+    " AND w.account_id = psa_outbox.account_id AND w.ticket_id = psa_outbox.ticket_id"
+    " AND w.ticket_kind = 'psa' AND w.status IN ('resolved', 'escalated')"
+    f" AND (w.created_by_user_id = {_ME} OR {_MY_ROLE} IN {REVIEWERS}))"
+)
+_FIRST_OF_ITS_WALK = (
+    "NOT EXISTS (SELECT 1 FROM psa_outbox o WHERE o.session_id = psa_outbox.session_id AND o.id <> psa_outbox.id)"
+)
+# Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered.
+UPDATABLE_COLUMNS = {
+    "psa_outbox": ("state", "attempts", "next_attempt_at", "last_error", "psa_note_id", "delivered_at"),
+}
+
 # Within the account, what each role may write (RESTRICTIVE: on top of the account policy),
 # as the services say: (table, command, the rows it may touch, what they may become); an
 # UPDATE's second condition defaults to its first, as PostgreSQL's does.
@@ -59,6 +76,20 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
     # (what may change is walk_step_sql.py's trigger), and nobody deletes one (no grant).
     ("walk_step", "INSERT", _OWN_ACTIVE_WALK),
     ("walk_step", "UPDATE", f"NOT undone AND {_OWN_ACTIVE_WALK}", f"undone AND {_OWN_ACTIVE_WALK}"),
+    (
+        "psa_outbox",
+        "INSERT",
+        "state = 'pending' AND attempts = 0 AND delivered_at IS NULL AND psa_note_id IS NULL"
+        f" AND {_ENDED_WALK_OF_MINE} AND {_FIRST_OF_ITS_WALK}",
+    ),
+    # Any member delivers what is pending (rflow psa push); re-queueing a failed one is a
+    # reviewer's (rflow psa retry); a delivered one stays as it was.
+    (
+        "psa_outbox",
+        "UPDATE",
+        f"state = 'pending' OR (state = 'failed' AND {_MY_ROLE} IN {REVIEWERS})",
+        "state IN ('pending', 'delivered', 'failed')",
+    ),
     (
         "notification",
         "UPDATE",
@@ -192,6 +223,10 @@ def _grant(conn) -> None:
             privileges = "SELECT"
         elif table in WRITE_ONCE:
             privileges = "SELECT, INSERT"
+        elif table in UPDATABLE_COLUMNS:
+            privileges = "SELECT, INSERT"
+            columns = ", ".join(f'"{column}"' for column in UPDATABLE_COLUMNS[table])
+            conn.exec_driver_sql(f'GRANT UPDATE ({columns}) ON "{table}" TO {PEOPLE_ROLE}')
         else:
             privileges = "SELECT, INSERT, UPDATE"
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')

@@ -62,6 +62,22 @@ class Drained:
     waiting: int
 
 
+async def due_items(db: AsyncSession, *, actor: User, system: str, now: datetime | None = None) -> list[int]:
+    """The ids of the actor's account's items for this PSA that are due now, oldest first."""
+    await authorize(db, actor, Need.MEMBER, "deliver notes to the PSA")
+    due = await db.exec(
+        select(PsaOutboxItem.id)
+        .where(
+            PsaOutboxItem.account_id == actor.account_id,
+            PsaOutboxItem.state == PENDING,
+            PsaOutboxItem.psa_system == system,
+            col(PsaOutboxItem.next_attempt_at) <= (now or utcnow()),
+        )
+        .order_by(col(PsaOutboxItem.id))
+    )
+    return [item_id for item_id in due if item_id is not None]
+
+
 async def deliver_due(
     db: AsyncSession,
     *,
@@ -71,43 +87,35 @@ async def deliver_due(
     privacy: Privacy = DEFAULT_PRIVACY,
     now: datetime | None = None,
 ) -> Drained:
-    """Deliver every item of the actor's account that is due now, for this adapter's PSA.
+    """Deliver every item of the actor's account that is due now, for this adapter's PSA, one
+    at a time (``services/psa_delivery.py`` runs several at once).
 
     ``statuses``: the PSA status to set for each outcome ("" or missing: leave it as it is).
     ``privacy``: the desk's ``[privacy]``; secrets in a note never leave unasked.
     """
-    await authorize(db, actor, Need.MEMBER, "deliver notes to the PSA")
     now = now or utcnow()
-    due = await db.exec(
-        select(PsaOutboxItem)
-        .where(
-            PsaOutboxItem.account_id == actor.account_id,
-            PsaOutboxItem.state == PENDING,
-            PsaOutboxItem.psa_system == adapter.name,
-            col(PsaOutboxItem.next_attempt_at) <= now,
+    outcomes = [
+        await deliver_one(
+            db, actor=actor, adapter=adapter, statuses=statuses, privacy=privacy, item_id=item_id, now=now
         )
-        .order_by(col(PsaOutboxItem.id))
-    )
-    delivered = failed = waiting = 0
-    for item_id in [item.id for item in due]:
-        outcome = await _deliver_one(db, actor, adapter, statuses, privacy, item_id or 0, now)
-        delivered += outcome == DELIVERED
-        failed += outcome == FAILED
-        waiting += outcome == PENDING
-    return Drained(delivered, failed, waiting)
+        for item_id in await due_items(db, actor=actor, system=adapter.name, now=now)
+    ]
+    return Drained(outcomes.count(DELIVERED), outcomes.count(FAILED), outcomes.count(PENDING))
 
 
-async def _deliver_one(
+async def deliver_one(
     db: AsyncSession,
+    *,
     actor: User,
     adapter: PsaAdapter,
     statuses: dict[str, str],
-    privacy: Privacy,
     item_id: int,
-    now: datetime,
+    privacy: Privacy = DEFAULT_PRIVACY,
+    now: datetime | None = None,
 ) -> str:
     """Claim the item (a lease, committed), call the PSA outside any transaction (a slow PSA
-    never holds the desk's write lock), then record what happened."""
+    never holds the desk's write lock), then record what happened: its state afterwards."""
+    now = now or utcnow()
     async with write_transaction(db):
         item = await _item(db, actor, item_id)
         if item.state != PENDING or item.next_attempt_at > now:
