@@ -44,6 +44,7 @@ CUE_KINDS = (
     "disclose",
     "choice",
     "subordinate",
+    "then",
 )
 
 
@@ -395,7 +396,12 @@ class _Step:
         requested = sent.of("request", langs)
         if not sent.of("cancel", langs):
             after = [h for h in sent.of("negation_after", langs) if sent.clause[h.start] == sent.clause[at]]
-            negations = [h for h in sent.of("negation", langs) if sent.clause.count(sent.clause[h.start]) > 1]
+            negations = [
+                h
+                for h in sent.of("negation", langs)
+                if sent.clause.count(sent.clause[h.start]) > 1  # a lone 'No:' answers; it forbids nothing
+                and (sent.clause[h.start] == sent.clause[at] or len(h.term.parts[0]) >= 4 or len(h.term.parts) > 1)
+            ]
             if _before(negations, at, 6) or after:  # a lone 'No:' answers; it forbids nothing
                 return False
             if obj is not None and obj in sent.hits and _before(sent.of("negation", langs), obj.start, 4):
@@ -403,7 +409,9 @@ class _Step:
         if sent.asks and not requested and not sent.of("cancel", langs):
             return False  # 'Did the user turn it off?', 'Czy użytkownik wyłączył ...?'
         first = min((h.start for h in sent.hits), default=0)
-        if any(h.start <= 1 and h.start <= first for h in sent.of("check", langs)) and not requested:
+        checks = [h for h in sent.of("check", langs) if h.start <= 1 and h.start <= first]
+        thens = [h.start for h in sent.of("then", langs)]
+        if any(not any(c.end <= t < at for t in thens) for c in checks) and not requested:
             return False  # 'Verify that BitLocker is on', 'Sprawdź, czy zapora jest włączona'
         if _before(sent.of("state", langs), at, 0) and not sent.of("modal", langs):
             return False  # 'the firewall is disabled': a state, unless it must be
@@ -491,7 +499,7 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
                     break
             if hazard.rule in found:
                 continue
-            for o in objects:
+            for o in objects if sent.of("a", langs) else ():
                 if o.term.concept in hazard.alone:
                     if step.instruction(idx, o, None):
                         found[hazard.rule] = Match(hazard.rule, "", o.term.concept, o.term.language)
@@ -642,7 +650,12 @@ def canonical_view(text: str, concepts: Concepts | None = None) -> str:
             words[hit.start] = word
             if "..." in hit.term.parts and hit.end - 1 > hit.start:
                 words[hit.end - 1] = None  # 'turn ... off': the particle goes with the verb
-        out.append(" ".join(w for w in words if w) + ("?" if sent.asks else "."))
+        said = [
+            ("," if i and sent.clause[i] != sent.clause[i - 1] else "") + " " + w  # clauses stay clauses
+            for i, w in enumerate(words)
+            if w
+        ]
+        out.append("".join(said).strip(" ,") + ("?" if sent.asks else "."))
     return " ".join(out)
 
 
