@@ -104,6 +104,9 @@ class FakeApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Headers and body in one write: unbuffered, they go as two segments and a keep-alive
+            # client waits out delayed ACK (~40 ms a request on loopback, which no PSA adds).
+            wbufsize = -1
 
             def log_message(self, *args: Any) -> None:
                 pass

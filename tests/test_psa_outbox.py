@@ -72,8 +72,9 @@ async def test_escalating_queues_the_note_and_status_in_the_same_transaction_wit
     walk_id = await escalated_psa_walk(db, desk)
     [item] = await items(db)
     assert (item.session_id, item.ticket_id, item.outcome, item.state) == (walk_id, "101", "escalated", "pending")
-    # the tech's words as text, never markup: the reason's "<b>" arrives escaped
-    assert "profile corrupt \\<b\\>x\\</b\\>" in item.note and "Outlook will not open" in item.note
+    # the tech's words as plain text, as typed: no markup to read them as, no escapes to clutter them
+    assert "Reason: profile corrupt <b>x</b>" in item.note and "Subject: Outlook will not open" in item.note
+    assert "**" not in item.note and "\\" not in item.note
     assert cw_api.requests == []  # a PSA that is down cannot hold up the escalation
 
 

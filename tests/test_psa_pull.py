@@ -5,6 +5,7 @@ updates it without touching its walks, a ticket closed or deleted upstream leave
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -182,6 +183,13 @@ def test_the_cli_pulls_and_says_the_counts(db_url, desk, cw_api, tmp_path, monke
     assert capsys.readouterr().out.strip() == "new 7, updated 0, skipped 0, closed 0"
     assert main(["psa", "pull", "--json", "--user", desk.tech.email]) == 0
     assert '"skipped": 7' in capsys.readouterr().out
+    assert main(["tickets", "list", "--sort", "id", "--user", desk.tech.email]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["101", "connectwise", "open", "Priority"] and "Outlook will not open" in lines[0]
+    assert [line.split()[:2] for line in lines if line.startswith("T-1 ")] == [["T-1", "internal"]]
+    assert main(["tickets", "list", "--json", "--search", "outlook", "--user", desk.tech.email]) == 0
+    rows = {row["ticket_id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert set(rows) == {"101", "T-1"} and "service_recid=101" in rows["101"]["link"] and rows["T-1"]["link"] is None
 
 
 @pytest.mark.parametrize(

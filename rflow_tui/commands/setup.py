@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store
+from rflow_tui.commands.common import CommandError, acting_user, load, run_async, store, whole_number
 from rflow_tui.commands.output import say
+from rflow_tui.commands.tickets import cmd_tickets_list
 from rflow_tui.domain.enums import Role, TicketKind
 
 
@@ -83,6 +84,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = tickets.add_parser("reopen", help="reopen a resolved or escalated ticket so it can be walked again")
     p.add_argument("ticket_id")
     p.set_defaults(handler=cmd_tickets_reopen)
+    p = tickets.add_parser("list", help="the open queue, with each ticket's source (internal or its PSA)")
+    p.add_argument("--json", action="store_true", help="as JSON")
+    p.add_argument("--search", metavar="TEXT", help="only tickets whose id, subject, requester or category has it")
+    p.add_argument("--sort", choices=("age", "newest", "id", "subject", "requester", "status"), default="age")
+    p.add_argument("--limit", type=whole_number, default=200, help="at most this many (200)")
+    p.set_defaults(handler=cmd_tickets_list)
 
 
 def add_binding_options(p: argparse.ArgumentParser) -> None:

@@ -24,7 +24,7 @@ from rflow_tui.services.access import Need, acting_as, authorize, in_account
 from rflow_tui.services.errors import (
     ValidationFailed,
 )
-from rflow_tui.services.export import transcript_markdown
+from rflow_tui.services.psa_note import transcript_text
 from rflow_tui.services.walks.core import (
     TEXT_CAP,
     TITLE_CAP,
@@ -103,7 +103,7 @@ async def resolve(
 async def _tell_the_psa(db: AsyncSession, actor: User, walk: L1WalkSession) -> None:
     """A walk on a PSA ticket owes it the transcript and a status: queued in this same transaction."""
     if walk.ticket_kind == TicketKind.PSA:
-        note = transcript_markdown(await transcript_of(db, actor, walk))
+        note = transcript_text(await transcript_of(db, actor, walk))
         await psa_outbox.enqueue_walk_end(db, walk, note)
 
 
