@@ -350,3 +350,18 @@ class FakeZendesk(FakeApi):
             ticket["updated_at"] = self.tick()
             return 200, {"ticket": ticket, "audit": {"events": events}}
         return 405, {"error": "method not allowed"}
+
+
+CW_ENV = {"RFLOW_PSA_PUBLIC_KEY": "pub", "RFLOW_PSA_PRIVATE_KEY": "priv", "RFLOW_PSA_CLIENT_ID": "cid"}
+"""The fake ConnectWise's keys, as the environment gives them to the adapter."""
+
+
+def connectwise_adapter(api: FakeConnectWise, **settings: Any) -> Any:
+    """The real ConnectWise adapter pointed at ``api`` (board "Help Desk"), retrying fast."""
+    from rflow_tui.config import PsaSettings
+    from rflow_tui.psa.registry import make_adapter
+
+    base = {"kind": "connectwise", "api_url": api.url, "company": "contoso", "board": "Help Desk"}
+    adapter = make_adapter(PsaSettings(**{**base, **settings}), CW_ENV)
+    adapter.http.backoff = 0.01
+    return adapter

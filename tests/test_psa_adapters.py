@@ -26,9 +26,8 @@ from rflow_tui.psa.base import (
 from rflow_tui.psa.connectwise import ConnectWiseAdapter
 from rflow_tui.psa.registry import NoPsaConfigured, make_adapter
 from rflow_tui.psa.zendesk import ZendeskAdapter
-from tests.fake_psa import FakeConnectWise, FakeZendesk
+from tests.fake_psa import CW_ENV, FakeConnectWise, FakeZendesk
 
-CW_ENV = {"RFLOW_PSA_PUBLIC_KEY": "pub", "RFLOW_PSA_PRIVATE_KEY": "priv", "RFLOW_PSA_CLIENT_ID": "cid"}
 ZD_ENV = {"RFLOW_PSA_EMAIL": "agent@contoso.test", "RFLOW_PSA_TOKEN": "tok"}
 
 

@@ -5,23 +5,19 @@ concurrency capped, a 500 retried, a 401 failed for good, statuses set per outco
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
-from rflow_tui.config import PsaSettings
 from rflow_tui.models import PsaOutboxItem, utcnow
 from rflow_tui.psa.base import MARKER_PREFIX
-from rflow_tui.psa.registry import make_adapter
 from rflow_tui.services.psa_delivery import drain
 from rflow_tui.services.tickets import add_ticket
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
-from tests.fake_psa import FakeConnectWise
+from tests.fake_psa import FakeConnectWise, connectwise_adapter
 
-CW_ENV = {"RFLOW_PSA_PUBLIC_KEY": "pub", "RFLOW_PSA_PRIVATE_KEY": "priv", "RFLOW_PSA_CLIENT_ID": "cid"}
 STATUSES = {"resolved": "Completed", "escalated": "Escalated to L2"}
 ANY_NOTES = r"/service/tickets/\d+/notes"
 TICKETS = range(301, 313)
@@ -38,9 +34,7 @@ def cw_api():
 
 @pytest.fixture
 async def cw(cw_api):
-    settings = PsaSettings(kind="connectwise", api_url=cw_api.url, company="contoso", board="Help Desk")
-    adapter = make_adapter(replace(settings, timeout_seconds=0.5, max_concurrency=3), CW_ENV)
-    adapter.http.backoff = 0.01
+    adapter = connectwise_adapter(cw_api, timeout_seconds=0.5, max_concurrency=3)
     yield adapter
     await adapter.aclose()
 

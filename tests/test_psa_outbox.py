@@ -4,24 +4,20 @@ loopback ConnectWise: once, whatever the PSA does in between."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
-from rflow_tui.config import PsaSettings
 from rflow_tui.models import PsaOutboxItem, utcnow
 from rflow_tui.psa.base import marker
-from rflow_tui.psa.registry import make_adapter
 from rflow_tui.services import psa_outbox
 from rflow_tui.services.errors import InvalidState
 from rflow_tui.services.tickets import add_ticket
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
-from tests.fake_psa import FakeConnectWise
+from tests.fake_psa import CW_ENV, FakeConnectWise, connectwise_adapter
 
-CW_ENV = {"RFLOW_PSA_PUBLIC_KEY": "pub", "RFLOW_PSA_PRIVATE_KEY": "priv", "RFLOW_PSA_CLIENT_ID": "cid"}
 STATUSES = {"resolved": "Completed", "escalated": "Escalated to L2"}
 NOTES = r"/service/tickets/101/notes"
 
@@ -36,9 +32,7 @@ def cw_api():
 
 @pytest.fixture
 async def cw(cw_api):
-    settings = PsaSettings(kind="connectwise", api_url=cw_api.url, company="contoso", board="Help Desk")
-    adapter = make_adapter(replace(settings, timeout_seconds=0.5), CW_ENV)
-    adapter.http.backoff = 0.01
+    adapter = connectwise_adapter(cw_api, timeout_seconds=0.5)
     yield adapter
     await adapter.aclose()
 

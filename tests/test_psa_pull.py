@@ -11,21 +11,17 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 
 import pytest
 from sqlmodel import select
 
-from rflow_tui.config import PsaSettings
 from rflow_tui.models import L1WalkSession, PsaOutboxItem, Ticket
-from rflow_tui.psa.registry import make_adapter
 from rflow_tui.services import psa_pull
 from rflow_tui.services.tickets import add_ticket, list_open_tickets
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
-from tests.fake_psa import FakeConnectWise
+from tests.fake_psa import CW_ENV, FakeConnectWise, connectwise_adapter
 
-CW_ENV = {"RFLOW_PSA_PUBLIC_KEY": "pub", "RFLOW_PSA_PRIVATE_KEY": "priv", "RFLOW_PSA_CLIENT_ID": "cid"}
 QUEUE = "/service/tickets"
 
 
@@ -43,9 +39,7 @@ def cw_api():
 
 @pytest.fixture
 async def cw(cw_api):
-    settings = PsaSettings(kind="connectwise", api_url=cw_api.url, company="contoso", board="Help Desk")
-    adapter = make_adapter(replace(settings, timeout_seconds=2), CW_ENV)
-    adapter.http.backoff = 0.01
+    adapter = connectwise_adapter(cw_api, timeout_seconds=2)
     yield adapter
     await adapter.aclose()
 

@@ -18,15 +18,20 @@ async def fresh(db, model, **where):
     return list(await db.exec(query))
 
 
+async def open_abandon_dialog(pilot, app) -> None:
+    """Resume the walk, then press a on its answers."""
+    await open_resumed_walk(pilot, app)
+    app.screen.query_one("#answers").focus()
+    await pilot.press("a")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "AbandonDialog")
+
+
 async def test_abandon_keeps_the_reason_and_puts_the_ticket_back_in_the_queue(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-900", "Mouse double-clicks", "Al")])
     walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-900")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
-        await open_resumed_walk(pilot, app)
-        app.screen.query_one("#answers").focus()
-        await pilot.press("a")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "AbandonDialog")
+        await open_abandon_dialog(pilot, app)
         app.screen.query_one("#abandon-reason").text = "opened the wrong ticket"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
@@ -42,10 +47,7 @@ async def test_abandon_and_walk_it_another_way_offers_the_ways_to_walk_the_same_
     await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-901")
     app = make_app(store, desk.tech)
     async with app.run_test(size=(130, 40)) as pilot:
-        await open_resumed_walk(pilot, app)
-        app.screen.query_one("#answers").focus()
-        await pilot.press("a")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "AbandonDialog")
+        await open_abandon_dialog(pilot, app)
         app.screen.query_one("#abandon-reason").text = "a flow fits better"
         await pilot.click("#switch")
         # the ways to walk it: the start dialog, or (no flow matches, no AI here) the no-knowledge one
