@@ -35,15 +35,22 @@ class StoreGuard:
             result = work() if callable(work) else work
             return await result if hasattr(result, "__await__") else result
         except NoMatches:
-            if getattr(self, "is_current", True) and self.is_running:  # type: ignore[attr-defined]
-                raise  # a widget missing from the screen on show is a bug
-            return None  # the screen closed while the worker awaited the store: nothing to show it on
+            return self._closed_meanwhile()
         except Exception as exc:
             error = exc if isinstance(exc, ServiceError) else store_error(exc)
             if error is None:
                 raise
-            self.store_failed(error)
+            try:
+                self.store_failed(error)
+            except NoMatches:  # the refusal closed the screen (rights revoked) before it could say so
+                return self._closed_meanwhile()
             return None
+
+    def _closed_meanwhile(self) -> None:
+        """A widget gone from a screen that is still shown is a bug; from a closing one, nothing to do."""
+        if getattr(self, "is_current", True) and self.is_running:  # type: ignore[attr-defined]
+            raise
+        return None  # the screen closed while the worker awaited the store: nothing to show it on
 
     def store_failed(self, error: ServiceError) -> None:
         self.notify(str(error), severity="error", timeout=8, markup=False)  # type: ignore[attr-defined]
