@@ -186,6 +186,21 @@ async def test_adhoc_walk_autosaves_notes_and_escalates(store, db, desk):
     assert audit.details["session_kind"] == "adhoc"
 
 
+async def test_an_adhoc_walks_keys_stay_in_its_notes_once_it_has_loaded(store, db, desk):
+    """The walk's own settling after the load must not hand the keys to the answers: "e" typed
+    into the notes would open the escalate dialog instead."""
+    await seed_tickets(db, desk.tech.account_id, [("T-460", "Noise", "Di")])
+    await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-460")
+    app = make_app(store, desk.tech)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "ResumeDialog" and app.screen.active)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "WalkScreen" and not app.screen.busy)
+        await pilot.press(*"fan noise")
+        await wait_for(pilot, lambda: app.screen.query_one("#session-notes").text.endswith("fan noise"))
+        assert app.screen.__class__.__name__ == "WalkScreen"
+
+
 async def test_cancelled_dialog_keeps_what_was_typed(store, db, desk):
     await seed_tickets(db, desk.tech.account_id, [("T-450", "Mouse", "Di")])
     await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-450")

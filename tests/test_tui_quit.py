@@ -52,7 +52,6 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
     import asyncio
     import os
     import signal
-    import time
 
     from rflow_tui.db import open_store
     from tests.conftest import make_desk
@@ -84,8 +83,7 @@ def test_sigterm_mid_sentence_saves_the_notes_and_exits_cleanly(tmp_path, db_url
         term.read_until(b"Pick up where you left off")
         term.read_until(" · Ad-hoc · ".encode())  # the list is shown, so Enter acts on it
         term.send(b"\r")  # resume the ad-hoc walk: its notes pane has the focus
-        term.read_until(b"Ad-hoc walk")
-        time.sleep(0.5)
+        term.read_until(b"Ad-hoc walk")  # the notes have the focus from the walk's mount on
         term.send(b"fan noise, no POST")
         term.read_until(b"POST")
         term.proc.send_signal(signal.SIGTERM)

@@ -157,8 +157,13 @@ class WalkScreen(StoreGuard, Screen):
 
     def _settle_focus(self) -> None:
         """After every change of state the single keys must work: the answers take the
-        focus, unless the tech is typing in a note (Esc brings them back)."""
-        if not isinstance(self.focused, (Input, TextArea)):
+        focus, unless the tech is typing in a note (Esc brings them back). An ad-hoc walk's
+        notes keep the focus they were given (Textual applies a focus later, so a settle that
+        ran before it would otherwise take the keys away from the notes and give "e" to escalate)."""
+        if self.walk.session_kind == WalkKind.ADHOC:
+            if self.focused is None:
+                self.notes.focus_editor()
+        elif not isinstance(self.focused, (Input, TextArea)):
             self.answers.focus()
 
     def _set_busy(self, busy: bool) -> None:
