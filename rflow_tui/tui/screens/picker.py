@@ -236,16 +236,18 @@ class PickerScreen(StoreGuard, Screen):
     def on_key(self, event) -> None:
         """Typing anywhere on the picker goes to the filter.
 
-        Every printable key, not only letters: focus moves after the keys already
-        queued, so a fast "wi-fi" would otherwise lose its hyphen.
+        Every printable key, not only letters, whatever has the focus by now: the filter
+        stops the keys it takes, so one that reaches the screen was sent to the table before
+        the focus moved (a fast "wi-fi" would otherwise lose a letter).
         """
         filter_input = self.query_one("#filter", Input)
         if event.key == "down" and filter_input.has_focus:  # from the filter straight into the queue
             self.query_one(DataTable).focus()
             event.stop()
             return
-        if event.is_printable and event.character and not filter_input.has_focus:
-            filter_input.focus()
+        if event.is_printable and event.character:
+            if not filter_input.has_focus:
+                filter_input.focus()
             if filter_input.selection.is_empty:
                 filter_input.insert_text_at_cursor(event.character)
             else:  # the search was selected (back from a walk): a new one replaces it
