@@ -142,8 +142,6 @@ class PickerScreen(StoreGuard, Screen):
         page = await self.ctx.call(
             ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=limit
         )
-        if reset:
-            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
         if not self.query(DataTable):  # the screen closed (app quitting) while the page loaded
             return
         table = self.query_one(DataTable)
@@ -162,10 +160,14 @@ class PickerScreen(StoreGuard, Screen):
                 ids = [t.ticket_id for t in self.loaded]
                 restore_place(table, ids.index(at) if at in ids else row, scroll_y)
         table.loading = False
-        self._show_status()
         if reset and self._open_when_loaded:
             self._open_when_loaded = False
             self.action_open_ticket()
+        if reset:  # the rows first, the count (a scan of every match) after them
+            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
+            if not self.query(DataTable):
+                return
+        self._show_status()
 
     @staticmethod
     def _add_row(table: DataTable[Any], ticket, index: int) -> None:
