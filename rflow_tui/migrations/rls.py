@@ -79,6 +79,30 @@ UPDATABLE_COLUMNS = {
         "resolution_notes",
         "updated_at",
     ),
+    # A walk keeps its ticket, kind, flow, problem and start; the rest is its progress and end.
+    "l1_walk_session": (
+        "created_by_user_id",
+        "acting_as",
+        "status",
+        "step_count",
+        "pending_node",
+        "current_node_id",
+        "walk_notes",
+        "step_note_draft",
+        "helpful",
+        "resolution_notes",
+        "escalation_reason",
+        "escalation_reason_category",
+        "last_step_at",
+        "resolved_at",
+        "version",
+        "claimed_by_user_id",
+        "claimed_at",
+        "closed_by_user_id",
+        "closed_at",
+        "outcome",
+        "outcome_notes",
+    ),
 }
 
 # Within the account, what each role may write (RESTRICTIVE: on top of the account policy),
@@ -96,18 +120,23 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
     # A ticket comes in open (add, import, a PSA pull); only a walk's end or a reopen moves it on.
     ("ticket", "INSERT", "status = 'open' AND resolution_notes IS NULL"),
     # A walk is born active, or escalated with no steps (escalating without a walk). A tech
-    # changes only their own walk, and only while it is open, or takes over a colleague's
+    # changes only their own walk, and only while it is open (or in the transaction that wrote
+    # it), or takes over a colleague's
     # active one (it becomes theirs); engineers work escalations. What a change to someone
     # else's walk may touch: migration 0012's trigger.
     (
         "l1_walk_session",
         "INSERT",
-        f"created_by_user_id = {_ME} AND (status = 'active' OR (status = 'escalated' AND session_kind = 'adhoc'))",
+        f"created_by_user_id = {_ME} AND (status = 'active' OR (status = 'escalated' AND session_kind = 'adhoc'))"
+        f" AND {_MY_ROLE} IN ('l1_tech', 'engineer')"
+        f" AND acting_as IS NOT DISTINCT FROM (CASE WHEN {_MY_ROLE} = 'engineer' THEN 'l1_coverage' END)",
     ),
     (
         "l1_walk_session",
         "UPDATE",
-        f"{_MY_ROLE} IN {REVIEWERS} OR (status = 'active' AND (created_by_user_id = {_ME} OR {_MY_ROLE} = 'l1_tech'))",
+        f"{_MY_ROLE} IN {REVIEWERS} OR (status = 'active' AND (created_by_user_id = {_ME} OR {_MY_ROLE} = 'l1_tech'))"
+        # escalating without a walk: the walk born escalated is finished in the transaction that wrote it
+        f" OR (created_by_user_id = {_ME} AND xmin = pg_current_xact_id()::xid)",
         f"{_MY_ROLE} IN {REVIEWERS} OR created_by_user_id = {_ME}",
     ),
     # A step goes only into one's own active walk; marking it undone is the only update

@@ -30,7 +30,10 @@ to (people: the schema owner, the DBA, stays the desk's administrator):
 With them, rls.py's ``ROLE_RULES`` now say a walk is born active (or escalated with no
 steps), a ticket comes in open, comments are engineers', a walker's notification is their
 own escalation's and their proposal their own helpful AI build's (each written in the same
-transaction); and a column grant keeps a ticket's id, kind, PSA and account as they are.
+transaction), and only those who may walk start walks, tagged as who they are; column
+grants keep a ticket's id, kind, PSA and account, and a walk's ticket, kind, flow, problem
+and start, as they were. A PSA ticket's change time is never set in the future (it would
+blind ``rflow psa pull --watch``).
 A refusal is SQLSTATE 42501 (insufficient_privilege), as a refused policy is.
 """
 
@@ -73,6 +76,9 @@ BEGIN
        AND EXISTS (SELECT 1 FROM unnest(texts) t WHERE to_jsonb(NEW) -> t IS DISTINCT FROM to_jsonb(OLD) -> t) THEN
         RAISE EXCEPTION 'only a PSA pull changes what a ticket says, and only a PSA ticket''s'
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.psa_updated_at > now() + interval '1 day' THEN  -- would blind `rflow psa pull --watch`
+        RAISE EXCEPTION 'a PSA ticket''s change time is never in the future' USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF NEW.status IS NOT DISTINCT FROM OLD.status
        AND NEW.resolution_notes IS NOT DISTINCT FROM OLD.resolution_notes THEN
