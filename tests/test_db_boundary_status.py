@@ -213,9 +213,9 @@ async def test_the_servers_own_tricks_hold_for_a_persons_role(db_url, db, desk, 
         await theirs.execute(secret)  # their session's last query text stays theirs
         mine = desk.tech.account_id
         my_role, their_role = await conn.fetchval("SELECT session_user"), await theirs.fetchval("SELECT session_user")
-        await conn.execute(
-            f"CREATE FUNCTION pg_temp.rflow_session_account() RETURNS int LANGUAGE sql AS 'SELECT {other.owner.account_id}'"
-        )
+        theirs_id = other.owner.account_id
+        shadow = f"RETURNS int LANGUAGE sql AS 'SELECT {theirs_id}'"
+        await conn.execute(f"CREATE FUNCTION pg_temp.rflow_session_account() {shadow}")
         await conn.execute("CREATE FUNCTION pg_temp.yes(int, int) RETURNS bool LANGUAGE sql AS 'SELECT true'")
         await conn.execute("CREATE OPERATOR pg_temp.= (leftarg = int, rightarg = int, function = pg_temp.yes)")
         await conn.execute(

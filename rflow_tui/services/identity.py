@@ -330,7 +330,8 @@ async def role_problems(db: AsyncSession, *, actor: User, users: list[User]) -> 
 def _role_problem(user: User, row: Any) -> str | None:
     role, email = user.db_role, user.email
     if not role:
-        return f"no database role: cannot log in; `rflow users bind {email} --db-role {default_db_role(email)}` makes one"
+        fix = f"rflow users bind {email} --db-role {default_db_role(email)}"
+        return f"no database role: cannot log in; `{fix}` makes one (or prints the SQL a DBA runs)"
     if row is None:
         return (
             f"database role {role} was never made: cannot log in until it is; `rflow users bind {email} "
@@ -343,7 +344,8 @@ def _role_problem(user: User, row: Any) -> str | None:
             f"they record it: INSERT INTO {ROLE_CLAIMS} (role_name, account_id) VALUES ('{role}', {user.account_id});"
         )
     if not row.in_people:
-        return f"database role {role} is not in {PEOPLE_ROLE}: it sees nothing; a DBA runs GRANT {PEOPLE_ROLE} TO {role};"
+        grant = f"GRANT {PEOPLE_ROLE} TO {role};"
+        return f"database role {role} is not in {PEOPLE_ROLE}, so it sees nothing: a DBA runs {grant}"
     if not row.can_login:
         return f"database role {role} may not log in: a DBA runs ALTER ROLE {role} LOGIN;"
     return None
