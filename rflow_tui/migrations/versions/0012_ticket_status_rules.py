@@ -148,7 +148,7 @@ def upgrade() -> None:
     protect_account_tables(conn)  # the new role rules and the ticket's column grant
     if conn.dialect.name != "postgresql":
         return
-    schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+    schema = str(conn.exec_driver_sql("SELECT current_schema()").scalar())
     quoted = '"' + schema.replace('"', '""') + '"'
     conn.exec_driver_sql(_TICKET_FUNCTION.replace("SCHEMA", quoted))
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {TICKET_GUARD} ON ticket")
