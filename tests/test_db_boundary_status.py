@@ -250,6 +250,12 @@ async def test_the_servers_own_tricks_hold_for_a_persons_role(db_url, db, desk, 
             (f'GRANT "{my_role}" TO "{their_role}"',),  # lending one's login to another account
             ("CREATE EXTENSION dblink",),
         )
+        tables = [r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        for table in tables:  # a table every account shares is locked by no person (it would stop every desk)
+            for mode in ("ACCESS EXCLUSIVE", "EXCLUSIVE", "SHARE"):
+                with pytest.raises(REFUSED):
+                    async with conn.transaction():
+                        await conn.execute(f'LOCK TABLE "{table}" IN {mode} MODE NOWAIT')
         acl = "SELECT relacl::text FROM pg_class WHERE oid = 'ticket'::regclass"
         before = await conn.fetchval(acl)
         await conn.execute("GRANT ALL ON ticket TO PUBLIC")  # a warning, no privilege: not the owner's

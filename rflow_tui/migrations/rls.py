@@ -11,8 +11,10 @@ narrow what each role may write within it, and only ``rflow_audit_append``
 owner (the role that runs migrations) owns the tables and so is not subject to the
 policies: it stays the desk's administrator.
 
-A migration that adds an account-scoped table calls ``protect_account_tables`` again
-(it is idempotent); tests/test_identity_postgres.py fails for any table it missed.
+A migration that adds an account-scoped table, or a column to one, calls
+``protect_account_tables`` again (it is idempotent): people may UPDATE only the columns
+granted when it last ran (column grants, so that no person may LOCK a shared table);
+tests/test_identity.py fails for any table it missed.
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ UPDATABLE_COLUMNS = {
         "resolution_notes",
         "updated_at",
     ),
+    # A notification is only ever marked read: what it says and to whom stays.
+    "notification": ("read_at",),
     # A walk keeps its ticket, kind, flow, problem and start; the rest is its progress and end.
     "l1_walk_session": (
         "created_by_user_id",
@@ -109,8 +113,9 @@ UPDATABLE_COLUMNS = {
 # as the services say: (table, command, the rows it may touch, what they may become); an
 # UPDATE's second condition defaults to its first, as PostgreSQL's does.
 ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
-    ("user", "INSERT", f"{_MY_ROLE} IN {ADMINS}"),
-    ("user", "UPDATE", f"{_MY_ROLE} IN {ADMINS}"),
+    # Only an owner makes, changes or unmakes an owner (services/users.py).
+    ("user", "INSERT", f"{_MY_ROLE} IN {ADMINS} AND ({_MY_ROLE} = 'owner' OR account_role <> 'owner')"),
+    ("user", "UPDATE", f"{_MY_ROLE} IN {ADMINS} AND ({_MY_ROLE} = 'owner' OR account_role <> 'owner')"),
     ("flow", "INSERT", f"{_MY_ROLE} IN {REVIEWERS}"),
     ("flow", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
     ("flowproposal", "INSERT", f"{_MY_ROLE} IN {REVIEWERS} OR (source = 'ai_realtime_l1' AND {_MY_HELPFUL_BUILD_NOW})"),
@@ -309,13 +314,14 @@ def _grant(conn) -> None:
             privileges = "SELECT"
         elif table in WRITE_ONCE:
             privileges = "SELECT, INSERT"
-        elif table in UPDATABLE_COLUMNS:
-            privileges = "SELECT, INSERT"
-            have = set(_columns(conn, table))  # an earlier migration: columns added later are not there yet
-            columns = ", ".join(f'"{column}"' for column in UPDATABLE_COLUMNS[table] if column in have)
-            conn.exec_driver_sql(f'GRANT UPDATE ({columns}) ON "{table}" TO {PEOPLE_ROLE}')
         else:
-            privileges = "SELECT, INSERT, UPDATE"
+            # UPDATE by column, never on the table: a table-level UPDATE would also let a person
+            # LOCK the table that every account shares (ACCESS EXCLUSIVE), stopping every desk.
+            privileges = "SELECT, INSERT"
+            have = _columns(conn, table)  # an earlier migration: columns added later are not there yet
+            updatable = [c for c in UPDATABLE_COLUMNS.get(table, have) if c in have and c != "id"]
+            columns = ", ".join(f'"{column}"' for column in updatable)
+            conn.exec_driver_sql(f'GRANT UPDATE ({columns}) ON "{table}" TO {PEOPLE_ROLE}')
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')
     conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {PEOPLE_ROLE}")
     for name, _, _ in SESSION_FUNCTIONS:

@@ -30,9 +30,10 @@ to (people: the schema owner, the DBA, stays the desk's administrator):
 With them, rls.py's ``ROLE_RULES`` now say a walk is born active (or escalated with no
 steps), a ticket comes in open, comments are engineers', a walker's notification is their
 own escalation's and their proposal their own helpful AI build's (each written in the same
-transaction), and only those who may walk start walks, tagged as who they are; column
-grants keep a ticket's id, kind, PSA and account, and a walk's ticket, kind, flow, problem
-and start, as they were. A PSA ticket's change time is never set in the future (it would
+transaction), only those who may walk start walks, tagged as who they are, and only an
+owner makes, changes or unmakes an owner; column grants keep a ticket's id, kind, PSA and
+account, a walk's ticket, kind, flow, problem and start, and everything of a notification
+but when it was read, as they were. A PSA ticket's change time is never set in the future (it would
 blind ``rflow psa pull --watch``).
 A refusal is SQLSTATE 42501 (insufficient_privilege), as a refused policy is.
 """
