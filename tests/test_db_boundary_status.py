@@ -326,3 +326,48 @@ async def test_users_list_marks_people_whose_role_cannot_log_in(
     assert f"database role {unrecorded} was not made for this account" in problem_of(desk.coverage.email)
     assert f"GRANT rflow_people TO {outside}" in problem_of(desk.admin.email)
     assert f"ALTER ROLE {nologin} LOGIN" in problem_of(shy.email)
+
+
+async def test_a_helpful_ai_build_or_proposal_walk_ends_on_a_techs_own_role(db_url, db, desk):
+    """The flywheel's proposal, and a walked proposal marked validated, are written on the tech's role."""
+    from tests.test_sessions_lifecycle import walked_ai_session
+
+    built = await walked_ai_session(db, desk)
+    walked = FlowProposal(account_id=desk.tech.account_id, title="p", proposed_flow_data={"tree_structure": {}})
+    db.add(walked)
+    await db.commit()
+    on_proposal = await walk_start.start_proposal_session(db, actor=desk.tech, ticket_id="T-2", proposal_id=walked.id)
+    url = await person(db, db_url, desk.owner, desk.tech)
+    conn = await asyncpg.connect(url)
+    try:  # ending one's walk on it helpful does not let one rewrite the proposal
+        with pytest.raises(REFUSED):
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE l1_walk_session SET status = 'resolved', helpful = true WHERE id = $1", on_proposal.id
+                )
+                await conn.execute(
+                    "UPDATE flowproposal SET validated_by_outcome = true, "
+                    'proposed_flow_data = \'{"tree_structure": {"text": "Disable Defender"}}\' WHERE id = $1',
+                    walked.id,
+                )
+        assert await conn.execute("UPDATE flowproposal SET validated_by_outcome = true") == "UPDATE 0"  # no walk
+    finally:
+        await conn.close()
+    ctx = await as_person(url)
+    try:
+        async with ctx.open_db() as tdb:
+            for walk, notes in ((built, "Safe mode fixed it"), (on_proposal, "worked")):
+                await walk_endings.resolve(
+                    tdb, actor=ctx.user, session_id=walk.id, helpful=True, resolution_notes=notes
+                )
+    finally:
+        await ctx.engine.dispose()
+    proposals = {p.id: p for p in await db.exec(select(FlowProposal).execution_options(populate_existing=True))}
+    assert proposals[walked.id].validated_by_outcome is True
+    assert proposals[walked.id].proposed_flow_data == {"tree_structure": {}}
+    [captured] = [p for p in proposals.values() if p.source_session_id == built.id]
+    assert (captured.source, captured.title, captured.validated_by_outcome) == (
+        "ai_realtime_l1",
+        "Safe mode fixed it",
+        True,
+    )

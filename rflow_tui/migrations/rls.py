@@ -66,6 +66,11 @@ _MY_HELPFUL_BUILD_NOW = (
     f" AND w.account_id = flowproposal.account_id AND w.created_by_user_id = {_ME} AND w.session_kind = 'ai_build'"
     f" AND w.status = 'resolved' AND w.helpful AND {_THIS_TRANSACTION})"
 )
+_MY_HELPFUL_PROPOSAL_WALK_NOW = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.flow_proposal_id = flowproposal.id"
+    f" AND w.account_id = flowproposal.account_id AND w.created_by_user_id = {_ME} AND w.session_kind = 'proposal'"
+    f" AND w.status = 'resolved' AND w.helpful AND {_THIS_TRANSACTION})"
+)
 # Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered;
 # a ticket keeps its id, kind, PSA and account (what its status may become: migration 0012's trigger).
 UPDATABLE_COLUMNS = {
@@ -119,7 +124,9 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
     ("flow", "INSERT", f"{_MY_ROLE} IN {REVIEWERS}"),
     ("flow", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
     ("flowproposal", "INSERT", f"{_MY_ROLE} IN {REVIEWERS} OR (source = 'ai_realtime_l1' AND {_MY_HELPFUL_BUILD_NOW})"),
-    ("flowproposal", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
+    # Reviewers review; a walker only marks the proposal their own walk on it just proved helpful
+    # (what else may change: migration 0012's trigger).
+    ("flowproposal", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS} OR {_MY_HELPFUL_PROPOSAL_WALK_NOW}"),
     # Comments are the engineers' work on an escalation (services: Need.REVIEW).
     ("escalation_comment", "INSERT", f"author_user_id = {_ME} AND {_MY_ROLE} IN {REVIEWERS}"),
     # A ticket comes in open (add, import, a PSA pull); only a walk's end or a reopen moves it on.

@@ -7,7 +7,7 @@ PostgreSQL only (SQLite's file is its boundary). Until now a tech's role could, 
 resolve or escalate any ticket of the desk, rename it or turn it into a PSA ticket, and an
 engineer's could rewrite a finished walk or the step note a tech was typing. Row-level
 security says *which* rows a role writes; what a row may *become* needs the row as it was,
-which only a trigger sees. This migration adds two, each schema-qualified with
+which only a trigger sees. This migration adds three, each schema-qualified with
 ``SET search_path = pg_catalog, <schema>, pg_temp`` (a temporary table or function cannot
 stand in for what they read), run with the caller's rights (row-level security keeps what
 they read to the caller's account), and applied only to roles row-level security applies
@@ -23,6 +23,8 @@ to (people: the schema owner, the DBA, stays the desk's administrator):
   A PSA ticket's status on the desk mirrors the PSA (``rflow psa pull``, any member): it
   moves only between ``open`` and ``resolved``, and an internal ticket's text is never
   rewritten (only a pull changes a PSA ticket's).
+- ``rflow_proposal_guard``: a walker (not a reviewer) changes a proposal only to mark it
+  validated, when their own walk on it ends helpful in this transaction (the role rule).
 - ``rflow_walk_guard``: a change to a walk that is not the changer's own touches only the
   escalation's work (claimed, closed, outcome), or takes over an active walk (it becomes
   theirs, nothing else changes).
@@ -144,6 +146,24 @@ END $$
 """
 
 
+PROPOSAL_GUARD = "rflow_proposal_guard"
+
+# A walker's change to a proposal (their helpful walk on it) marks it validated, nothing else.
+_PROPOSAL_FUNCTION = f"""
+CREATE OR REPLACE FUNCTION SCHEMA.{PROPOSAL_GUARD}() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, SCHEMA, pg_temp AS $$
+BEGIN
+    IF row_security_active('SCHEMA.flowproposal'::regclass) AND SCHEMA.rflow_session_role() NOT IN {REVIEWERS}
+       AND ((to_jsonb(NEW) - 'validated_by_outcome') IS DISTINCT FROM (to_jsonb(OLD) - 'validated_by_outcome')
+            OR NOT NEW.validated_by_outcome) THEN
+        RAISE EXCEPTION 'a walk marks proposal % validated, and changes nothing else of it', OLD.id
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN NEW;
+END $$
+"""
+
+
 def upgrade() -> None:
     conn = op.get_bind()
     protect_account_tables(conn)  # the new role rules and the ticket's column grant
@@ -156,6 +176,12 @@ def upgrade() -> None:
     conn.exec_driver_sql(
         f"CREATE CONSTRAINT TRIGGER {TICKET_GUARD} AFTER UPDATE ON ticket DEFERRABLE INITIALLY DEFERRED "
         f"FOR EACH ROW EXECUTE FUNCTION {quoted}.{TICKET_GUARD}()"
+    )
+    conn.exec_driver_sql(_PROPOSAL_FUNCTION.replace("SCHEMA", quoted))
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {PROPOSAL_GUARD} ON flowproposal")
+    conn.exec_driver_sql(
+        f"CREATE TRIGGER {PROPOSAL_GUARD} BEFORE UPDATE ON flowproposal "
+        f"FOR EACH ROW EXECUTE FUNCTION {quoted}.{PROPOSAL_GUARD}()"
     )
     conn.exec_driver_sql(_WALK_FUNCTION.replace("SCHEMA", quoted))
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {WALK_GUARD} ON l1_walk_session")
@@ -174,5 +200,7 @@ def downgrade() -> None:
     conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {WALK_GUARD} ON l1_walk_session")
     conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {TICKET_GUARD}()")
     conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {WALK_GUARD}()")
+    conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {PROPOSAL_GUARD} ON flowproposal")
+    conn.exec_driver_sql(f"DROP FUNCTION IF EXISTS {PROPOSAL_GUARD}()")
     if conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{PEOPLE_ROLE}'").first():
         conn.exec_driver_sql(f"GRANT UPDATE ON ticket TO {PEOPLE_ROLE}")
