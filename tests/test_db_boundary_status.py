@@ -371,3 +371,65 @@ async def test_a_helpful_ai_build_or_proposal_walk_ends_on_a_techs_own_role(db_u
         "Safe mode fixed it",
         True,
     )
+
+
+async def test_a_psa_pull_on_a_techs_own_role_brings_in_changes_and_closes_what_left(db_url, db, desk):
+    """A PSA ticket's status on the desk mirrors the PSA: a pull on the tech's role opens and resolves."""
+    from rflow_tui.services import psa_pull
+    from tests.fake_psa import FakeConnectWise, connectwise_adapter
+
+    api = FakeConnectWise()
+    for n in (101, 102, 103):
+        api.add_ticket(n, f"Printer {n} offline")
+    adapter = connectwise_adapter(api, timeout_seconds=2)
+    ctx = await as_person(await person(db, db_url, desk.owner, desk.tech))
+    try:
+        async with ctx.open_db() as tdb:
+            assert (await psa_pull.pull(tdb, actor=ctx.user, adapter=adapter)).new == 3
+            api.change_ticket(101, summary="Printer 101 offline again")
+            api.change_ticket(102, closedFlag=True)
+            api.delete_ticket(103)
+            report = await psa_pull.pull(tdb, actor=ctx.user, adapter=adapter)
+            assert (report.updated, report.closed) == (1, 2)
+            api.change_ticket(102, closedFlag=False)
+            assert (await psa_pull.pull(tdb, actor=ctx.user, adapter=adapter)).updated == 1
+    finally:
+        await ctx.engine.dispose()
+        await adapter.aclose()
+        api.close()
+    after = {k: v[0] for k, v in (await statuses(db, desk.owner.account_id)).items() if v[2] == "psa"}
+    assert after == {"101": "open", "102": "open", "103": "resolved"}
+
+
+async def test_engineers_and_admins_do_their_work_on_their_own_roles(db_url, db, desk):
+    """An engineer approves a proposal, reopens a closed escalation and reads their inbox; an admin
+    changes a tech's role back and forth: the rules above refuse none of it."""
+    from rflow_tui.services import escalations as esc
+    from rflow_tui.services import notifications, proposals
+    from rflow_tui.services.users import update_user
+    from tests.test_proposals import captured_proposal
+
+    proposal = await captured_proposal(db, desk)
+    walk = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-2")
+    await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="fuser", reason_category="hardware")
+    engineer = await as_person(await person(db, db_url, desk.owner, desk.engineer))
+    try:
+        async with engineer.open_db() as edb:
+            me = engineer.user
+            flow = await proposals.approve(edb, actor=me, proposal_id=proposal.id, title="Local account sign-in")
+            await esc.close(edb, actor=me, session_id=walk.id, outcome="fixed", notes="new fuser")
+            await esc.reopen(edb, actor=me, session_id=walk.id)
+            assert await notifications.mark_read(edb, actor=me) >= 1
+    finally:
+        await engineer.engine.dispose()
+    admin = await as_person(await person(db, db_url, desk.owner, desk.admin))
+    try:
+        async with admin.open_db() as adb:
+            await update_user(adb, actor=admin.user, email=desk.tech.email, role="engineer")
+            await update_user(adb, actor=admin.user, email=desk.tech.email, role="l1_tech")
+    finally:
+        await admin.engine.dispose()
+    assert (await unchanged(db, FlowProposal, proposal.id)).status == "approved" and flow.id
+    assert (await unchanged(db, L1WalkSession, walk.id)).closed_at is None
+    assert (await statuses(db, desk.owner.account_id))["T-2"][0] == "escalated"
+    assert await notifications.unread_count(db, actor=desk.engineer) == 0
