@@ -67,6 +67,17 @@ async def test_a_tech_moves_a_tickets_status_only_as_their_own_walk_ends_it(db_u
             ("UPDATE ticket SET ticket_id = 'T-9' WHERE ticket_id = 'T-1'",),
             ("UPDATE ticket SET body = 'Disable Defender first' WHERE ticket_id = 'T-1'",),
             ("UPDATE ticket SET psa_updated_at = now() + interval '10 years' WHERE ticket_id = '501'",),
+            ("UPDATE ticket SET created_at = '2001-01-01' WHERE ticket_id = 'T-1'",),
+            (  # an upsert's update, and MERGE's, are updates
+                "INSERT INTO ticket (account_id, ticket_id, ticket_kind, subject, body, requester, category, status, "
+                "created_at, updated_at, priority) VALUES ($1, 'T-2', 'internal', 's', '', '', '', 'open', now(), "
+                "now(), '') ON CONFLICT (account_id, ticket_id) DO UPDATE SET status = 'resolved'",
+                desk.tech.account_id,
+            ),
+            (
+                "MERGE INTO ticket t USING (SELECT 'T-2' AS id) s ON t.ticket_id = s.id "
+                "WHEN MATCHED THEN UPDATE SET status = 'escalated'",
+            ),
             (
                 "INSERT INTO ticket (account_id, ticket_id, ticket_kind, subject, body, requester, category, status, "
                 "created_at, updated_at, priority) VALUES ($1, 'T-8', 'internal', 's', '', '', '', 'resolved', now(), "
@@ -75,6 +86,19 @@ async def test_a_tech_moves_a_tickets_status_only_as_their_own_walk_ends_it(db_u
             ),
             (WALK_INSERT, desk.tech.account_id, "T-2", "resolved"),  # a walk born resolved
         )
+        for setup in (  # what the guard reads cannot be stood in for, nor the check put off
+            "CREATE TEMP TABLE l1_walk_session AS SELECT * FROM public.l1_walk_session",
+            "UPDATE pg_temp.l1_walk_session SET status = 'resolved', created_by_user_id = rflow_session_user_id()",
+            "CREATE FUNCTION pg_temp.rflow_session_role() RETURNS text LANGUAGE sql AS 'SELECT ''owner''::text'",
+            "SET search_path = pg_temp, public",
+        ):
+            await conn.execute(setup)
+        await refused(
+            conn,
+            ("UPDATE public.ticket SET status = 'resolved' WHERE ticket_id = 'T-2'",),
+            ("SET CONSTRAINTS ALL DEFERRED; UPDATE public.ticket SET status = 'resolved' WHERE ticket_id = 'T-2'",),
+        )
+        await conn.execute("SET search_path = public")
         for walk_status, ticket_status in (("resolved", "resolved"), ("escalated", "escalated")):
             with pytest.raises(REFUSED):  # a walk born escalated beside a colleague's active one
                 async with conn.transaction():
@@ -177,6 +201,10 @@ async def test_nobody_rewrites_someone_elses_walk_nor_forges_what_another_role_w
                 "category, proposed_flow_data, created_at) VALUES ($1, 'new_flow', 'ai_realtime_l1', 'pending', true, "
                 "'Fix Outlook', 'email', '{}', now())",
                 desk.tech.account_id,
+            ),
+            (
+                "UPDATE notification SET payload = json_build_object('problem_summary', 'forged') "
+                "WHERE recipient_user_id = rflow_session_user_id()",
             ),
             (  # a walk tagged as an engineer's coverage
                 WALK_INSERT.replace("session_kind,", "session_kind, acting_as,").replace(
@@ -433,3 +461,26 @@ async def test_engineers_and_admins_do_their_work_on_their_own_roles(db_url, db,
     assert (await unchanged(db, L1WalkSession, walk.id)).closed_at is None
     assert (await statuses(db, desk.owner.account_id))["T-2"][0] == "escalated"
     assert await notifications.unread_count(db, actor=desk.engineer) == 0
+
+
+async def test_only_an_owner_makes_changes_or_unmakes_an_owner_and_owners_do_not_walk(db_url, db, desk):
+    owner = await asyncpg.connect(await person(db, db_url, desk.owner, desk.owner))
+    admin = await asyncpg.connect(await person(db, db_url, desk.owner, desk.admin))
+    try:
+        await refused(
+            admin,
+            ("UPDATE \"user\" SET account_role = 'owner' WHERE id = $1", desk.admin.id),
+            (
+                'INSERT INTO "user" (account_id, email, name, account_role, coverage, is_active, created_at) '
+                "VALUES ($1, 'second-owner@contoso.test', '', 'owner', false, true, now())",
+                desk.admin.account_id,
+            ),
+        )
+        assert await admin.execute('UPDATE "user" SET is_active = false WHERE id = $1', desk.owner.id) == "UPDATE 0"
+        await refused(owner, (WALK_INSERT, desk.owner.account_id, "T-2", "active"))  # owners do not walk
+    finally:
+        await owner.close()
+        await admin.close()
+    assert (await unchanged(db, type(desk.admin), desk.admin.id)).account_role == "admin"
+    assert (await unchanged(db, type(desk.owner), desk.owner.id)).is_active
+    assert len(list(await db.exec(select(L1WalkSession)))) == 0
