@@ -182,6 +182,14 @@ async def test_nobody_rewrites_someone_elses_walk_nor_forges_what_another_role_w
                 colleague.id,
             ),
             ("UPDATE l1_walk_session SET ticket_id = 'T-2' WHERE id = $1", draft.id),
+            (  # an upsert does not revive a finished walk
+                "INSERT INTO l1_walk_session (id, account_id, created_by_user_id, ticket_id, ticket_kind, "
+                "session_kind, status, walk_notes, created_at, last_step_at, step_count, version) VALUES ($1, $2, "
+                "rflow_session_user_id(), 'T-3', 'internal', 'adhoc', 'active', '[]', now(), now(), 0, 1) "
+                "ON CONFLICT (id) DO UPDATE SET helpful = true, status = 'active'",
+                done.id,
+                desk.tech.account_id,
+            ),
             (
                 "INSERT INTO escalation_comment (account_id, session_id, author_user_id, body, created_at) "
                 "VALUES ($1, $2, rflow_session_user_id(), 'nothing wrong, closing', now())",
@@ -219,6 +227,7 @@ async def test_nobody_rewrites_someone_elses_walk_nor_forges_what_another_role_w
         await engineer.close()
         await tech.close()
     kept = await unchanged(db, L1WalkSession, done.id)
+    assert (kept.status, kept.helpful) == ("escalated", None)
     assert (kept.escalation_reason, kept.created_by_user_id, kept.claimed_by_user_id) == (
         "disk",
         desk.tech.id,
