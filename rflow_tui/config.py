@@ -83,6 +83,9 @@ class PsaSettings:
     log_time: bool = False
     timeout_seconds: float = 15.0  # one HTTP request
     max_concurrency: int = 4  # concurrent calls per endpoint
+    deliver_from_app: bool = True  # the app delivers what walks owe the PSA while it runs
+    pull_on_start: bool = False  # the app pulls the board's changes when it starts
+    app_sync_seconds: float = 60.0  # how often the app delivers what is due (and retries)
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "ui.escalation_bell_gap_seconds": (0, 3600),
     "psa.timeout_seconds": (1, 120),
     "psa.max_concurrency": (1, 32),
+    "psa.app_sync_seconds": (5, 3600),
 }
 
 

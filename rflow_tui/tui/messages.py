@@ -22,3 +22,7 @@ class ResumeRequested(Message):
     def __init__(self, active: Any = None) -> None:
         super().__init__()
         self.active = active
+
+
+class WalkEnded(Message):
+    """A walk was resolved, escalated or abandoned: what it owes the PSA is due now."""
