@@ -49,9 +49,18 @@ _ENDED_WALK_OF_MINE = (
 _FIRST_OF_ITS_WALK = (
     "NOT EXISTS (SELECT 1 FROM psa_outbox o WHERE o.session_id = psa_outbox.session_id AND o.id <> psa_outbox.id)"
 )
+# An alert is queued by the escalation of a walk its writer escalated (or a reviewer), for that
+# walk's ticket, as new: nobody queues an alert for a colleague's walk or a walk not escalated,
+# and one per walk (a unique session_id).
+_ESCALATED_WALK_OF_MINE = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = alert_outbox.session_id"
+    " AND w.account_id = alert_outbox.account_id AND w.ticket_id = alert_outbox.ticket_id"
+    f" AND w.status = 'escalated' AND (w.created_by_user_id = {_ME} OR {_MY_ROLE} IN {REVIEWERS}))"
+)
 # Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered.
 UPDATABLE_COLUMNS = {
     "psa_outbox": ("state", "attempts", "next_attempt_at", "last_error", "psa_note_id", "delivered_at"),
+    "alert_outbox": ("state", "attempts", "next_attempt_at", "last_error", "sent_to", "delivered_at"),
 }
 
 # Within the account, what each role may write (RESTRICTIVE: on top of the account policy),
@@ -89,6 +98,20 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
         "UPDATE",
         f"state = 'pending' OR (state = 'failed' AND {_MY_ROLE} IN {REVIEWERS})",
         "state IN ('pending', 'delivered', 'failed')",
+    ),
+    (
+        "alert_outbox",
+        "INSERT",
+        "state = 'pending' AND attempts = 0 AND delivered_at IS NULL AND sent_to::text = '{}'"
+        f" AND {_ESCALATED_WALK_OF_MINE}",
+    ),
+    # As the PSA outbox: any member delivers what is pending, a reviewer re-queues a failed
+    # one, and a delivered or skipped one (no destination wanted it) stays as it was.
+    (
+        "alert_outbox",
+        "UPDATE",
+        f"state = 'pending' OR (state = 'failed' AND {_MY_ROLE} IN {REVIEWERS})",
+        "state IN ('pending', 'delivered', 'failed', 'skipped')",
     ),
     (
         "notification",
