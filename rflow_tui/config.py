@@ -308,7 +308,9 @@ def _check_alerts(path: Path, alerts: AlertSettings) -> None:
             )
     for url in alerts.urls:
         if "://" not in url:
-            raise ConfigError(f"{path}: key 'alerts.urls' holds {safe_url(url)[:60]!r}, not an apprise URL (scheme://...)")
+            raise ConfigError(
+                f"{path}: key 'alerts.urls' holds {safe_url(url)[:60]!r}, not an apprise URL (scheme://...)"
+            )
     if alerts.ticket_link and not alerts.ticket_link.startswith(("https://", "http://")):
         raise ConfigError(f"{path}: key 'alerts.ticket_link' must be an http(s) URL, got {alerts.ticket_link!r}")
 

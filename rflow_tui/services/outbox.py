@@ -128,16 +128,17 @@ async def requeue(
     item_id: int,
     doing: str,
     action: str,
-    changes: dict[str, Any] | None = None,
+    reset: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Row:
-    """Queue a failed row again, due now (after its keys, URL or ticket were fixed): a reviewer's."""
+    """Queue a failed row again, due now (after its keys, URL or ticket were fixed): a reviewer's.
+    ``reset``: the other columns to set, from the row as it is (an alert's unconfirmed sends)."""
     async with write_transaction(db):
         await authorize(db, actor, Need.REVIEW, doing)
         item: Any = await locked(db, model, actor, item_id)
         if item.state != FAILED:
             raise InvalidState(f"outbox item {item_id} is {item.state}, not failed: nothing to retry")
         item.state, item.next_attempt_at = PENDING, utcnow()
-        for column, value in (changes or {}).items():
+        for column, value in (reset(item) if reset else {}).items():
             setattr(item, column, value)
         db.add(item)
         await audit.record_change(db, actor, action, str(model.__tablename__), item.id, ticket_id=item.ticket_id)
@@ -182,4 +183,6 @@ async def drain(
 
 
 def counted(outcomes: list[str]) -> Drained:
-    return Drained(outcomes.count(DELIVERED), outcomes.count(FAILED), outcomes.count(PENDING), outcomes.count("skipped"))
+    """The states rows were left in, counted."""
+    count = outcomes.count
+    return Drained(count(DELIVERED), count(FAILED), count(PENDING), count("skipped"))
