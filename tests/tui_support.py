@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from rflow_tui.config import LLMSettings, Settings, UISettings
+from rflow_tui.config import AlertSettings, LLMSettings, Settings, UISettings
 from rflow_tui.models import Ticket
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
@@ -83,6 +83,7 @@ def make_app(
     generator_error: str | None = None,
     judge=None,
     llm: LLMSettings | None = None,
+    alerts: AlertSettings | None = None,
 ) -> RflowApp:
     """An app on the test store. With a generator and no ``judge``, every step is judged safe.
 
@@ -90,7 +91,11 @@ def make_app(
     the order a walk asks for them, and prefetching both answers would take them early.
     """
     _engine, open_db = store
-    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2), llm=llm or LLMSettings(prefetch=False))
+    settings = Settings(
+        ui=replace(UISettings(), autosave_seconds=0.2),
+        llm=llm or LLMSettings(prefetch=False),
+        alerts=alerts or AlertSettings(),
+    )
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator

@@ -126,10 +126,7 @@ def cmd_alerts_test(args) -> int:
         key = secrets.token_hex(16)
         targets = destinations(settings.alerts)
         results = await asyncio.gather(
-            *(
-                send(t, alert, key=destination_key(key, t), timeout=settings.alerts.timeout_seconds)
-                for t in targets
-            )
+            *(send(t, alert, key=destination_key(key, t), timeout=settings.alerts.timeout_seconds) for t in targets)
         )
         for n, (target, result) in enumerate(zip(targets, results, strict=True), start=1):
             name = f"#{n} {target.kind} ({target.fingerprint[:8]})"

@@ -33,7 +33,6 @@ from rflow_tui.models import AlertOutboxItem, L1WalkSession, Ticket, User, utcno
 from rflow_tui.redact import DEFAULT_PRIVACY, Privacy
 from rflow_tui.services import audit
 from rflow_tui.services import outbox as lifecycle
-from rflow_tui.services.access import Need, authorize, in_account
 from rflow_tui.services.errors import InvalidState
 from rflow_tui.services.outbox import DELIVERED, FAILED, PENDING, Drained, OpenDb
 
@@ -208,16 +207,12 @@ async def drain(
     return await lifecycle.drain(open_db, due, deliver, concurrency=concurrency)
 
 
-async def alert_of(db: AsyncSession, *, actor: User, session_id: int) -> AlertOutboxItem | None:
-    """The alert an escalation queued (None: escalated before alerts existed)."""
-    await authorize(db, actor, Need.REVIEW, "see escalations")
-    return await in_account(db, AlertOutboxItem, actor.account_id, session_id=session_id)
-
-
-def status_line(item: AlertOutboxItem | None) -> tuple[str, str] | None:
+def status_line(item: AlertOutboxItem | None, *, configured: bool = True) -> tuple[str, str] | None:
     """What became of an escalation's alert, in a few words, with its state ("sent",
-    "pending", "failed", "skipped"), for the escalations screen; None: there is no alert."""
-    if item is None:
+    "pending", "failed", "skipped"), for the escalations screen; None: nothing to say (no
+    alert, or one never tried where this rflow has no ``[alerts] urls``: likely a desk that
+    does not send alerts, so "queued" would only be noise)."""
+    if item is None or (not configured and item.state == PENDING and not item.attempts):
         return None
     if item.state == DELIVERED:
         count = len(item.sent_to or {})

@@ -66,7 +66,9 @@ def backoff(attempts: int) -> timedelta:
     return min(FIRST_BACKOFF * (1 << min(max(attempts - 1, 0), 20)), MAX_BACKOFF)
 
 
-async def due(db: AsyncSession, model: Any, *, actor: User, doing: str, now: datetime, where: tuple = ()) -> list[int]:
+async def due(
+    db: AsyncSession, model: Any, *, actor: User, doing: str, now: datetime, where: tuple[Any, ...] = ()
+) -> list[int]:
     """The ids of the actor's account's rows of ``model`` due now, oldest first."""
     await authorize(db, actor, Need.MEMBER, doing)
     rows = await db.exec(
@@ -142,7 +144,8 @@ async def requeue(
             setattr(item, column, value)
         db.add(item)
         await audit.record_change(db, actor, action, str(model.__tablename__), item.id, ticket_id=item.ticket_id)
-    return item
+    requeued: Row = item
+    return requeued
 
 
 async def newest(db: AsyncSession, model: Any, *, actor: User, doing: str, limit: int = 200) -> list[Any]:
