@@ -7,6 +7,7 @@ import json
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,9 +36,11 @@ class Plan:
 
 
 class FakeWebhook:
-    """``json://`` at 127.0.0.1. ``plan(...)`` queues the next answers; then 200s."""
+    """``json://`` at 127.0.0.1. ``plan(...)`` queues the next answers; then ``decide()``'s
+    (a benchmark's random faults), else 200s."""
 
-    def __init__(self) -> None:
+    def __init__(self, decide: Callable[[], Plan] | None = None) -> None:
+        self.decide = decide
         self.received: list[Received] = []
         self._plans: deque[Plan] = deque()
         self._lock = threading.Lock()
@@ -48,16 +51,19 @@ class FakeWebhook:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with hook._lock:
-                    plan = hook._plans.popleft() if hook._plans else Plan()
+                    plan = hook._next()
                     hook.received.append(Received(dict(self.headers), body, plan.status))
                 if plan.delay:
                     time.sleep(plan.delay)
-                self.send_response(plan.status)
-                for name, value in plan.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
+                try:
+                    self.send_response(plan.status)
+                    for name, value in plan.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the sender stopped waiting (a held answer): what it sent is recorded
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -66,6 +72,11 @@ class FakeWebhook:
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
+
+    def _next(self) -> Plan:
+        if self._plans:
+            return self._plans.popleft()
+        return self.decide() if self.decide else Plan()
 
     @property
     def port(self) -> int:

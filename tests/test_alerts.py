@@ -259,3 +259,20 @@ async def test_an_alert_waits_when_no_urls_are_configured_and_the_screen_line_sa
         "pending",
         "Alert queued: rflow alerts push sends it",
     )
+
+
+async def test_an_unconfirmed_send_keeps_the_alert_failed_when_the_other_destination_gets_it_later(db, desk, hook):
+    other = FakeWebhook()
+    try:
+        alerts = alerts_to(hook.url(), other.url("second"))
+        session_id = await escalate(db, desk)
+        hook.plan(Plan(delay=2.5))
+        other.plan(Plan(status=502))
+        now = utcnow()
+        assert await deliver(db, desk, alerts, session_id, at=now) == "pending"  # the 502 may pass
+        assert await deliver(db, desk, alerts, session_id, at=now + timedelta(minutes=1)) == "failed"
+        assert (len(hook.received), len(other.accepted)) == (1, 1)
+        state, line = alert_outbox.status_line(await the_alert(db, session_id))
+        assert state == "failed" and "may have arrived" in line
+    finally:
+        other.close()

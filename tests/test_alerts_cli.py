@@ -92,7 +92,7 @@ def test_push_without_urls_says_where_to_put_them(tmp_path, monkeypatch, capsys,
         ('[alerts]\ncategories = ["hardwear"]\n', "'hardwear'; the categories are needs_admin, hardware"),
         ('[alerts]\nurls = ["hooks.slack.com/x"]\n', "not an apprise URL"),
         ('[alerts]\ninclude_notes = "yes"\n', "'alerts.include_notes' must be true or false"),
-        ('[alerts]\ntimeout_seconds = 0\n', "'alerts.timeout_seconds' must be from 1 to 120"),
+        ("[alerts]\ntimeout_seconds = 0\n", "'alerts.timeout_seconds' must be from 1 to 120"),
         ('[alerts]\nticket_link = "desk/{ticket_id}"\n', "'alerts.ticket_link' must be an http(s) URL"),
     ],
 )
@@ -104,15 +104,23 @@ def test_a_bad_alerts_table_stops_rflow_naming_the_key(tmp_path, body, says):
     assert says in str(refused.value)
 
 
-def test_the_example_config_documents_every_alerts_key():
+def test_the_example_config_shows_every_alerts_key_commented_with_its_default():
+    import tomllib
     from dataclasses import fields
     from pathlib import Path
 
     from rflow_tui.config import AlertSettings
 
     example = (Path(__file__).parent.parent / "config.example.toml").read_text()
-    section = example[example.index("# [alerts]") :]
-    assert all(f"# {f.name} = " in section for f in fields(AlertSettings))
+    start = example.index("# [alerts]")
+    end = example.find("\n# [", start + 1)
+    lines = example[start : end if end > 0 else None].splitlines()
+    shown = tomllib.loads("\n".join(line.removeprefix("# ") for line in lines if " = " in line))
+    defaults = AlertSettings()
+    assert set(shown) == {f.name for f in fields(AlertSettings)}
+    for f in fields(AlertSettings):
+        value = shown[f.name]
+        assert (tuple(value) if isinstance(value, list) else value) == getattr(defaults, f.name), f.name
 
 
 def test_apprise_is_imported_only_when_an_alert_is_sent():

@@ -133,14 +133,22 @@ async def deliver_one(
         if result.outcome in (Outcome.SENT, Outcome.UNCONFIRMED):
             at = utcnow().isoformat()
             sent_to[target.fingerprint] = {"kind": target.kind, "state": result.outcome.value, "at": at}
+            if result.outcome is Outcome.UNCONFIRMED:
+                sent_to[target.fingerprint]["detail"] = result.detail
             await _note_sent(db, actor, item_id, sent_to)
-        if result.outcome is Outcome.SENT:
             continue
         problems.append(f"{target.kind}: {result.detail}")
         if result.outcome is Outcome.RATE_LIMITED:
             waits.append(max(RATE_LIMIT_WAIT, lifecycle.backoff(item.attempts)))
         elif result.outcome is Outcome.RETRY:
             waits.append(lifecycle.backoff(item.attempts))
+    # An unconfirmed send (this try's or an earlier one's) keeps the alert from counting as
+    # delivered: nobody knows it arrived, and the screen should say so.
+    problems += [
+        f"{sent['kind']}: {sent.get('detail') or 'no answer after sending (it may have arrived)'}"
+        for sent in sent_to.values()
+        if sent.get("state") == Outcome.UNCONFIRMED.value
+    ]
     if problems:
         retry_at = now + max(waits) if waits else None
         return await lifecycle.record_failure(
