@@ -9,7 +9,8 @@ after the first as if the backoff had passed (``now`` moved on two hours: the fi
 work, not the waiting). Injected at random (seeded) on each POST: 6 % a 500, 2 % a 429 with
 Retry-After, 2 % an answer held 1.5 s after the request was read (apprise gives up at 1 s:
 the alert arrived but nobody was told). Duplicates: an idempotency key the receiver took in
-(answered 2xx, held answers included) more than once; must be 0. The held ones end ``failed`` as "may have arrived" (they did).
+(answered 2xx, held answers included) more than once; must be 0. The held ones end
+``failed`` as "may have arrived" (they did).
 """
 
 from __future__ import annotations

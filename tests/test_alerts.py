@@ -29,6 +29,13 @@ def hook():
     receiver.close()
 
 
+@pytest.fixture
+def second_hook():
+    receiver = FakeWebhook()
+    yield receiver
+    receiver.close()
+
+
 def alerts_to(*urls: str, **settings) -> AlertSettings:
     return AlertSettings(urls=urls, timeout_seconds=1.0, **settings)
 
@@ -137,20 +144,16 @@ async def test_no_answer_after_the_receiver_took_it_is_not_sent_again_until_some
         await alert_outbox.retry(db, actor=desk.engineer, item_id=item.id)
 
 
-async def test_two_destinations_each_get_it_once_when_one_of_them_fails_first(db, desk, hook):
-    other = FakeWebhook()
-    try:
-        alerts = alerts_to(hook.url(), other.url("teams"))
-        session_id = await escalate(db, desk)
-        other.plan(Plan(status=503))
-        now = utcnow()
-        assert await deliver(db, desk, alerts, session_id, at=now) == "pending"
-        assert await deliver(db, desk, alerts, session_id, at=now + timedelta(minutes=1)) == "delivered"
-        assert (len(hook.received), len(other.received), len(other.accepted)) == (1, 2, 1)
-        assert hook.received[0].key != other.received[0].key  # a key per escalation and destination
-        assert alert_outbox.status_line(await the_alert(db, session_id)) == ("sent", "Alert sent to 2 destinations")
-    finally:
-        other.close()
+async def test_two_destinations_each_get_it_once_when_one_of_them_fails_first(db, desk, hook, second_hook):
+    alerts = alerts_to(hook.url(), second_hook.url("teams"))
+    session_id = await escalate(db, desk)
+    second_hook.plan(Plan(status=503))
+    now = utcnow()
+    assert await deliver(db, desk, alerts, session_id, at=now) == "pending"
+    assert await deliver(db, desk, alerts, session_id, at=now + timedelta(minutes=1)) == "delivered"
+    assert (len(hook.received), len(second_hook.received), len(second_hook.accepted)) == (1, 2, 1)
+    assert hook.received[0].key != second_hook.received[0].key  # a key per escalation and destination
+    assert alert_outbox.status_line(await the_alert(db, session_id)) == ("sent", "Alert sent to 2 destinations")
 
 
 async def test_a_url_that_refuses_for_good_fails_the_alert_with_the_reason(db, desk, hook):
@@ -261,18 +264,14 @@ async def test_an_alert_waits_when_no_urls_are_configured_and_the_screen_line_sa
     )
 
 
-async def test_an_unconfirmed_send_keeps_the_alert_failed_when_the_other_destination_gets_it_later(db, desk, hook):
-    other = FakeWebhook()
-    try:
-        alerts = alerts_to(hook.url(), other.url("second"))
-        session_id = await escalate(db, desk)
-        hook.plan(Plan(delay=2.5))
-        other.plan(Plan(status=502))
-        now = utcnow()
-        assert await deliver(db, desk, alerts, session_id, at=now) == "pending"  # the 502 may pass
-        assert await deliver(db, desk, alerts, session_id, at=now + timedelta(minutes=1)) == "failed"
-        assert (len(hook.received), len(other.accepted)) == (1, 1)
-        state, line = alert_outbox.status_line(await the_alert(db, session_id))
-        assert state == "failed" and "may have arrived" in line
-    finally:
-        other.close()
+async def test_an_unconfirmed_send_keeps_the_alert_failed_though_the_other_url_gets_it(db, desk, hook, second_hook):
+    alerts = alerts_to(hook.url(), second_hook.url("second"))
+    session_id = await escalate(db, desk)
+    hook.plan(Plan(delay=2.5))
+    second_hook.plan(Plan(status=502))
+    now = utcnow()
+    assert await deliver(db, desk, alerts, session_id, at=now) == "pending"  # the 502 may pass
+    assert await deliver(db, desk, alerts, session_id, at=now + timedelta(minutes=1)) == "failed"
+    assert (len(hook.received), len(second_hook.accepted)) == (1, 1)
+    state, line = alert_outbox.status_line(await the_alert(db, session_id))
+    assert state == "failed" and "may have arrived" in line

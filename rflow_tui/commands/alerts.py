@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 
-from rflow_tui.commands.common import CommandError, acting_user, load, run_async, sessions, store, whole_number
-from rflow_tui.commands.output import emit, say
+from rflow_tui.commands.common import CommandError, acting_user, load, run_async, sessions, whole_number
+from rflow_tui.commands.output import say
 from rflow_tui.commands.psa import poll_seconds
 
 
@@ -67,44 +66,31 @@ def cmd_alerts_push(args) -> int:
 
 
 def cmd_alerts_status(args) -> int:
-    settings = load(args)
+    from rflow_tui.commands.outbox import show_status
+    from rflow_tui.services.alert_outbox import as_row, outbox
 
-    async def go() -> int:
-        from rflow_tui.services.alert_outbox import as_row, outbox
+    def what(row: dict) -> str:
+        reached = f" reached {len(row['sent_to'])}" if row["sent_to"] else ""
+        return f"ticket {row['ticket']} ({row['reason_category']}){reached}"
 
-        async with store(settings) as db:
-            items = await outbox(db, actor=await acting_user(db, settings))
-        rows = [as_row(item) for item in items]
-        if args.json:
-            emit(json.dumps(rows, indent=2))
-            return 0
-        if not rows:
-            say("no alerts yet: nothing has been escalated since alerts came in")
-        for row in rows:
-            when = f" next try {row['next_attempt_at']}" if row["next_attempt_at"] else ""
-            error = f" · {row['last_error']}" if row["last_error"] else ""
-            reached = f" reached {len(row['sent_to'])}" if row["sent_to"] else ""
-            say(
-                f"#{row['id']:<5} {row['state']:<9} ticket {row['ticket']} ({row['reason_category']}) "
-                f"tries {row['attempts']}{reached}{when}{error}"
-            )
-        return 0
-
-    return run_async(go)
+    return show_status(
+        args,
+        listing=outbox,
+        as_row=as_row,
+        what=what,
+        empty="no alerts yet: nothing has been escalated since alerts came in",
+    )
 
 
 def cmd_alerts_retry(args) -> int:
-    settings = load(args)
+    from rflow_tui.commands.outbox import requeue
+    from rflow_tui.services.alert_outbox import retry
 
-    async def go() -> int:
-        from rflow_tui.services.alert_outbox import retry
-
-        async with store(settings) as db:
-            item = await retry(db, actor=await acting_user(db, settings), item_id=args.item_id)
-        say(f"alert #{item.id} (ticket {item.ticket_id}) is queued again: rflow alerts push sends it")
-        return 0
-
-    return run_async(go)
+    return requeue(
+        args,
+        retry=retry,
+        said=lambda item: f"alert #{item.id} (ticket {item.ticket_id}) is queued again: rflow alerts push sends it",
+    )
 
 
 def cmd_alerts_test(args) -> int:
