@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from rflow_tui.commands.common import CommandError, acting_user, load, run_async, sessions, whole_number
+from rflow_tui.commands.common import CommandError, acting_user, load, run_async, run_watching, sessions, whole_number
 from rflow_tui.commands.output import say
 from rflow_tui.commands.psa import poll_seconds
 
@@ -56,13 +56,7 @@ def cmd_alerts_push(args) -> int:
                     return 1 if drained.failed else 0
                 await asyncio.sleep(args.every)
 
-    try:
-        return run_async(go)
-    except KeyboardInterrupt:
-        if not args.watch:
-            raise
-        say("stopped watching")
-        return 0
+    return run_watching(args, go)
 
 
 def cmd_alerts_status(args) -> int:

@@ -7,7 +7,16 @@ import json
 import sys
 from typing import Any
 
-from rflow_tui.commands.common import CommandError, acting_user, load, run_async, sessions, store, whole_number
+from rflow_tui.commands.common import (
+    CommandError,
+    acting_user,
+    load,
+    run_async,
+    run_watching,
+    sessions,
+    store,
+    whole_number,
+)
 from rflow_tui.commands.output import emit, say
 
 WATCH_BOUNDS = (5, 3600)
@@ -136,13 +145,7 @@ def cmd_psa_pull(args) -> int:
             say(psa_pull.summary(report))
         return 0
 
-    try:
-        return run_async(go)
-    except KeyboardInterrupt:
-        if not args.watch:
-            raise
-        say("stopped watching")
-        return 0
+    return run_watching(args, go)
 
 
 class _progress:
