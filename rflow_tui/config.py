@@ -92,7 +92,7 @@ class AlertSettings:
     Read by whoever delivers them (``rflow alerts push``), like ``[psa]``: a tech's own config
     needs none of it. ``include_notes`` false: the tech's notes never leave in an alert."""
 
-    urls: tuple[str, ...] = ()  # apprise URLs: slack://, msteams:// or workflows://, mailto://, json://
+    urls: tuple[str, ...] = ()  # apprise URLs: slack://, workflows:// (Teams), mailto(s)://, json(s)://
     categories: tuple[str, ...] = ()  # reason categories that alert (empty: every one)
     priorities: tuple[str, ...] = ()  # ticket priorities that alert, as the PSA names them (empty: any)
     include_notes: bool = False  # the tech's session notes, redacted like a PSA note
