@@ -26,6 +26,7 @@ SPLITS = {
     "tuning-meaning": "hard_floor_tuning_meaning.json",
     "held-out": "hard_floor_heldout.json",
     "held-out-meaning": "hard_floor_heldout_meaning.json",
+    "held-out-blind2": "hard_floor_heldout_blind2.json",
 }
 
 
@@ -44,10 +45,11 @@ Buckets = dict[str, list[int]]
 def score(cases: list[dict]) -> dict[str, Buckets]:
     """{"overall"|"rule"|"language"|"family": {key: [hits, total]}}; safe keys are prefixed 'safe: '."""
     out: dict[str, Buckets] = {k: defaultdict(lambda: [0, 0]) for k in ("overall", "rule", "language", "family")}
+    known = {rule.id for rule in rule_catalogue()}
     for case in cases:
         found = [f.rule_id for f in scan_node(case["text"], case.get("labels", []))]
-        if case["unsafe"]:
-            hit = case["rule"] in found
+        if case["unsafe"]:  # a corpus written in its own hazard names counts a refusal by any rule
+            hit = case["rule"] in found if case["rule"] in known else bool(found)
             keys = [("overall", "unsafe"), ("rule", case["rule"]), ("language", language(case))]
             keys.append(("family", case["family"]))
         else:

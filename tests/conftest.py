@@ -65,8 +65,8 @@ def pg_server():
 
 @pytest.fixture
 def db_url(backend, request, tmp_path):
-    """A fresh database at the schema head: a new SQLite file (migrated on first open), or
-    a PostgreSQL database copied from the migrated template and dropped afterwards."""
+    """A fresh database at the schema head, copied from a migrated template: a SQLite file,
+    or a PostgreSQL database dropped afterwards."""
     yield from fresh_database(backend, request, tmp_path / "rflow.sqlite3", migrated=True)
 
 
@@ -76,8 +76,28 @@ def empty_db_url(backend, request, tmp_path):
     yield from fresh_database(backend, request, tmp_path / "empty.sqlite3", migrated=False)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory):
+    """One SQLite file migrated to the head per worker, copied for each test: migrating a new
+    file costs about 200 ms, a copy about 1 ms, and the opened copy is the same database."""
+    import asyncio
+
+    path = tmp_path_factory.mktemp("template") / "rflow.sqlite3"
+
+    async def migrate() -> None:
+        engine, _ = await open_store(f"sqlite+aiosqlite:///{path}")
+        await engine.dispose()  # the last connection checkpoints the WAL into the file
+
+    asyncio.run(migrate())
+    return path
+
+
 def fresh_database(backend: str, request, sqlite_file, migrated: bool):
     if backend == "sqlite":
+        if migrated:
+            import shutil
+
+            shutil.copy2(request.getfixturevalue("sqlite_template"), sqlite_file)
         yield f"sqlite+aiosqlite:///{sqlite_file}"
         return
     server = request.getfixturevalue("pg_server")

@@ -95,3 +95,22 @@ def test_the_sdk_client_never_retries_on_its_own():
     """The SDK would obey any retry-after; rflow retries itself, inside the deadline."""
     gen = AnthropicGenerator(api_key="sk-test", base_url="http://127.0.0.1:9", max_retries=3)
     assert gen.client().max_retries == 0 and gen.max_retries == 3
+
+
+async def test_no_request_is_sent_with_too_little_of_the_step_left():
+    """A request sent with a moment left could not bring a node back: the tech gets the
+    timeout message at once, and the service is not called for nothing."""
+    from rflow_tui.ai import retry
+    from rflow_tui.ai.deadline import MIN_REQUEST_SECONDS, step_deadline
+
+    sent = []
+
+    async def request(timeout: float) -> dict:
+        sent.append(timeout)
+        return NODE
+
+    with pytest.raises(GenerationTimeoutError, match="The AI took too long"):
+        async with step_deadline(DEADLINE):
+            await asyncio.sleep(DEADLINE - MIN_REQUEST_SECONDS / 2)
+            await retry.within_deadline(request, timeout=20.0, max_retries=1, retry_wait=lambda exc, attempt: None)
+    assert sent == []

@@ -133,3 +133,28 @@ async def test_a_rate_limit_past_the_deadline_counts_down_and_t_spends_no_call_u
         await wait_for(pilot, lambda: app.screen.query("#acknowledge"))
     walk = await stored(db, session_id)
     assert walk.pending_node["id"] == "i1" and [step["id"] for step in (await path_of(db, walk))] == ["q1"]
+
+
+async def test_the_ai_sdk_is_made_ready_while_the_tech_reads_the_start_dialog(store, db, desk):
+    """The first AI step must not wait seconds for the SDK import: the generator's and the
+    judge's clients are built once the start dialog opens, not at app start."""
+    from rflow_tui.ai.anthropic_judge import AnthropicJudge
+
+    await seed_tickets(db, desk.tech.account_id, [("T-960", "Outlook will not open", "Bob")])
+    generator = AnthropicGenerator(api_key="sk-test", base_url="http://127.0.0.1:9")
+    judge = AnthropicJudge(api_key="sk-test", base_url="http://127.0.0.1:9")
+    app = make_app(store, desk.tech, generator=generator, judge=judge)
+    async with app.run_test(size=(130, 40)) as pilot:
+        await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count > 0)
+        assert generator._client is None and judge._client is None  # nothing at start-up
+        app.screen.query_one("DataTable").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "StartDialog")
+        await wait_for(pilot, lambda: generator._client is not None and judge._client is not None)
+        client = generator._client
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "PickerScreen")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "StartDialog")
+        await pilot.pause()
+        assert generator.client() is client  # built once, and the one the steps use

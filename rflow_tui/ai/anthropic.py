@@ -31,6 +31,7 @@ class AnthropicGenerator(ModelCaller):
 
     default_model = DEFAULT_MODEL
     default_timeout = 20.0
+    sdk_client = staticmethod(sdk_client)
 
     @classmethod
     def from_settings(cls, llm: Any) -> AnthropicGenerator:
@@ -44,11 +45,6 @@ class AnthropicGenerator(ModelCaller):
             timeout=llm.timeout_seconds,
             max_retries=llm.max_retries,
         )
-
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = sdk_client(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout)
-        return self._client
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
         return await self.stream(context, lambda partial: None)

@@ -30,6 +30,7 @@ class AnthropicJudge(ModelCaller):
 
     default_model = DEFAULT_JUDGE_MODEL
     default_timeout = 10.0
+    sdk_client = staticmethod(sdk_client)
 
     @classmethod
     def from_settings(cls, llm: Any) -> AnthropicJudge:
@@ -49,11 +50,6 @@ class AnthropicJudge(ModelCaller):
             timeout=llm.judge_timeout_seconds,
             max_retries=llm.max_retries,
         )
-
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = sdk_client(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout)
-        return self._client
 
     async def judge(self, node: CandidateNode) -> Verdict:
         client = self.client()

@@ -35,6 +35,17 @@ def capped(seconds: float) -> float:
     return seconds if left is None else min(seconds, left)
 
 
+MIN_REQUEST_SECONDS = 0.5
+"""Less than this left of a step, no new request is sent: no model answers that fast."""
+
+
+def can_start(expected_seconds: float | None = None) -> bool:
+    """Whether a request expected to take ``expected_seconds`` (None: unknown) can still
+    finish inside the current step; outside a step, always."""
+    left = remaining()
+    return left is None or left >= max(MIN_REQUEST_SECONDS, expected_seconds or 0.0)
+
+
 def too_long() -> GenerationTimeoutError:
     return GenerationTimeoutError("The AI took too long to answer. Try again, or escalate the ticket.")
 

@@ -30,3 +30,19 @@ class ModelCaller:
         self._client = client
         self.last_usage: dict[str, int] | None = None
         self.last_latency_ms: int | None = None
+
+    @staticmethod
+    def sdk_client(*, api_key: str, base_url: str | None, timeout: float) -> Any:
+        """Subclasses: their SDK's client (``anthropic_client`` / ``openai_client.sdk_client``)."""
+        raise NotImplementedError
+
+    def client(self) -> Any:
+        """The SDK client, built (and the SDK imported) on first use, never at app start."""
+        if self._client is None:
+            self._client = self.sdk_client(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout)
+        return self._client
+
+    def warm_up(self) -> None:
+        """Import the SDK and build the client now: the app runs this in a worker thread while
+        the tech reads the start dialog, so the first step does not wait seconds for the import."""
+        self.client()

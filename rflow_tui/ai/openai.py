@@ -80,6 +80,7 @@ class OpenAIGenerator(ModelCaller):
 
     default_model = DEFAULT_MODEL
     default_timeout = 20.0
+    sdk_client = staticmethod(sdk_client)
     mode = JSON_SCHEMA  # until a server refuses it (then per instance)
 
     @classmethod
@@ -100,11 +101,6 @@ class OpenAIGenerator(ModelCaller):
             timeout=llm.timeout_seconds,
             max_retries=llm.max_retries,
         )
-
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = sdk_client(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout)
-        return self._client
 
     async def generate(self, context: NodeContext) -> dict[str, Any]:
         return await self.stream(context, lambda partial: None)

@@ -39,6 +39,7 @@ class OpenAIJudge(ModelCaller):
 
     default_model = DEFAULT_MODEL
     default_timeout = 10.0
+    sdk_client = staticmethod(sdk_client)
     mode = JSON_SCHEMA  # until a server refuses it (then per instance)
 
     @classmethod
@@ -60,11 +61,6 @@ class OpenAIJudge(ModelCaller):
             timeout=llm.judge_timeout_seconds,
             max_retries=llm.max_retries,
         )
-
-    def client(self) -> Any:
-        if self._client is None:
-            self._client = sdk_client(api_key=self.api_key, base_url=self.base_url, timeout=self.timeout)
-        return self._client
 
     async def judge(self, node: CandidateNode) -> Verdict:
         client = self.client()

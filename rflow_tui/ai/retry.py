@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from random import random
 from typing import Any, TypeVar
 
-from rflow_tui.ai.deadline import capped, remaining, too_long
+from rflow_tui.ai.deadline import MIN_REQUEST_SECONDS, can_start, capped, remaining, too_long
 
 T = TypeVar("T")
 RetryWait = Callable[[Exception, int], "float | None"]
@@ -31,17 +31,20 @@ async def within_deadline(
     """``request(timeout)``, retried up to ``max_retries`` times when ``retry_wait`` says a retry
     may help. Each attempt's timeout and each wait (the server's retry-after too) is capped
     by what is left of the step (``ai.deadline``): a wait that would pass the deadline
-    ends the step now, with the timeout message, instead of sleeping through it."""
+    ends the step now, with the timeout message, instead of sleeping through it, and no
+    request is sent with too little of the step left to answer in."""
     attempt = 0
     while True:
+        if not can_start():
+            raise too_long()  # a request sent now could not come back in time
         try:
-            return await request(max(0.01, capped(timeout)))
+            return await request(capped(timeout))
         except Exception as exc:
             wait = retry_wait(exc, attempt) if attempt < max_retries else None
             if wait is None:
                 raise
             left = remaining()
-            if left is not None and wait >= left:
+            if left is not None and wait + MIN_REQUEST_SECONDS >= left:
                 if server_wait(exc) is not None:
                     raise  # the service asked for longer than the step has left: the caller names that wait
                 raise too_long() from exc

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
-from rflow_tui.ai.deadline import step_deadline
+from rflow_tui.ai.deadline import can_start, step_deadline, too_long
 from rflow_tui.ai.errors import GenerationError
 from rflow_tui.ai.generate import CheckedNode, checked_node
 from rflow_tui.ai.judge import NodeJudge
@@ -47,10 +47,18 @@ async def next_node(
                     return await prefetch.result(listener)
                 except GenerationError:
                     _clear(listener)
+                if not can_start(_last_latency(generator)):
+                    raise too_long()  # the prefetch took the time a new request would need
             return await checked_node(generator, context, judge, deadline_seconds=deadline_seconds, on_preview=listener)
     except BaseException:
         _clear(listener)
         raise
+
+
+def _last_latency(generator: NodeGenerator) -> float | None:
+    """How long the generator's last call took, in seconds (None: it does not say)."""
+    milliseconds = getattr(generator, "last_latency_ms", None)
+    return milliseconds / 1000 if isinstance(milliseconds, (int, float)) else None
 
 
 def _counting(on_progress: ProgressListener | None) -> PreviewListener | None:

@@ -96,6 +96,12 @@ class AppContext:
         self.generator()
         return self._generator_error
 
+    def model_warm_ups(self) -> list[Callable[[], None]]:
+        """The configured generator's and judge's ``warm_up`` (import the SDK, build the
+        client), for a worker thread; a model without one (the demo's recording) has none."""
+        warm_ups = (getattr(model, "warm_up", None) for model in (self.generator(), self.judge()))
+        return [warm for warm in warm_ups if warm is not None]
+
     @property
     def judge_off(self) -> bool:
         """The desk turned the safety judge off: AI steps are checked by the rules alone."""

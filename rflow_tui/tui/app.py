@@ -3,6 +3,8 @@ right first screen for the user (techs: resume or picker; engineers: escalations
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterable
 from typing import Any
 
@@ -40,6 +42,7 @@ class RflowApp(GuardedApp):
         self.ctx = context
         self.start = start
         self.ready = False  # the first screen is chosen (tests and the palette wait for it)
+        self._models_warm = False
         self._quit_anyway = False
         self._rights_changed = False  # the kept screens were built for the rights the user had
 
@@ -167,6 +170,7 @@ class RflowApp(GuardedApp):
         from rflow_tui.tui.screens.start import StartDialog
 
         self.push_screen(StartDialog(self.ctx, ticket), self._open_walk)
+        self.warm_up_models()
 
     @on(TicketChosen)
     def _ticket_chosen(self, message: TicketChosen) -> None:
@@ -180,6 +184,18 @@ class RflowApp(GuardedApp):
         from rflow_tui.tui.screens.resume import ResumeDialog
 
         self.push_screen(ResumeDialog(self.ctx, active), self._open_walk)
+        self.warm_up_models()
+
+    @work(group="warm-up", exclusive=True)
+    async def warm_up_models(self) -> None:
+        """While the tech reads the dialog, import the AI SDKs (seconds) in a thread, once,
+        so an AI step does not wait for them. A failure here is the step's to report."""
+        if self._models_warm:
+            return
+        self._models_warm = True
+        for warm_up in self.ctx.model_warm_ups():
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(warm_up)
 
     def _open_walk(self, walk) -> None:
         if walk is not None:

@@ -142,8 +142,6 @@ class PickerScreen(StoreGuard, Screen):
         page = await self.ctx.call(
             ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=limit
         )
-        if reset:
-            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
         if not self.query(DataTable):  # the screen closed (app quitting) while the page loaded
             return
         table = self.query_one(DataTable)
@@ -162,10 +160,14 @@ class PickerScreen(StoreGuard, Screen):
                 ids = [t.ticket_id for t in self.loaded]
                 restore_place(table, ids.index(at) if at in ids else row, scroll_y)
         table.loading = False
-        self._show_status()
         if reset and self._open_when_loaded:
             self._open_when_loaded = False
             self.action_open_ticket()
+        if reset:  # the rows first, the count (a scan of every match) after them
+            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
+            if not self.query(DataTable):
+                return
+        self._show_status()
 
     @staticmethod
     def _add_row(table: DataTable[Any], ticket, index: int) -> None:
@@ -236,16 +238,18 @@ class PickerScreen(StoreGuard, Screen):
     def on_key(self, event) -> None:
         """Typing anywhere on the picker goes to the filter.
 
-        Every printable key, not only letters: focus moves after the keys already
-        queued, so a fast "wi-fi" would otherwise lose its hyphen.
+        Every printable key, not only letters, whatever has the focus by now: the filter
+        stops the keys it takes, so one that reaches the screen was sent to the table before
+        the focus moved (a fast "wi-fi" would otherwise lose a letter).
         """
         filter_input = self.query_one("#filter", Input)
         if event.key == "down" and filter_input.has_focus:  # from the filter straight into the queue
             self.query_one(DataTable).focus()
             event.stop()
             return
-        if event.is_printable and event.character and not filter_input.has_focus:
-            filter_input.focus()
+        if event.is_printable and event.character:
+            if not filter_input.has_focus:
+                filter_input.focus()
             if filter_input.selection.is_empty:
                 filter_input.insert_text_at_cursor(event.character)
             else:  # the search was selected (back from a walk): a new one replaces it

@@ -183,7 +183,7 @@ class WalkScreen(StoreGuard, Screen):
                 "s session notes · Esc back to the keys · r resolve · e escalate",
             )
             await self.answers.offer_endings()
-            self.notes.focus_editor()  # the notes are the whole walk
+            self._settle_focus()  # the notes have had the focus since the mount, unless the tech moved it
             return
         if node is None:
             self.card.show_message(

@@ -1,13 +1,14 @@
 """the alert outbox: what an escalation owes the desk's alert destinations, each sent once
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 
 One row per escalation (a unique ``session_id``), written in the escalation's transaction:
 the facts the alert is made of, its key, and which destinations (fingerprints of their
 URLs, never the URLs) have it. On PostgreSQL it is account-scoped like every such table, and
 its role rules (rls.py ``ROLE_RULES``) let a person queue a row only for a walk they
-escalated, as new, and change afterwards only its delivery columns (a column grant).
+escalate in that same transaction, as new, and change afterwards only its delivery columns
+(a column grant).
 """
 
 import sqlalchemy as sa
@@ -16,8 +17,8 @@ from alembic import op
 
 from rflow_tui.migrations.rls import protect_account_tables
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
