@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from rflow_tui.config import LLMSettings, PsaSettings, Settings, UISettings
+from rflow_tui.config import AlertSettings, LLMSettings, PsaSettings, Settings, UISettings
 from rflow_tui.models import Ticket
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
@@ -84,6 +84,7 @@ def make_app(
     judge=None,
     llm: LLMSettings | None = None,
     psa: PsaSettings | None = None,
+    alerts: AlertSettings | None = None,
 ) -> RflowApp:
     """An app on the test store. With a generator and no ``judge``, every step is judged safe.
 
@@ -92,7 +93,10 @@ def make_app(
     """
     _engine, open_db = store
     settings = Settings(
-        ui=replace(UISettings(), autosave_seconds=0.2), llm=llm or LLMSettings(prefetch=False), psa=psa or PsaSettings()
+        ui=replace(UISettings(), autosave_seconds=0.2),
+        llm=llm or LLMSettings(prefetch=False),
+        psa=psa or PsaSettings(),
+        alerts=alerts or AlertSettings(),
     )
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:

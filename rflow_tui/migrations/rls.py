@@ -71,10 +71,19 @@ _MY_HELPFUL_PROPOSAL_WALK_NOW = (
     f" AND w.account_id = flowproposal.account_id AND w.created_by_user_id = {_ME} AND w.session_kind = 'proposal'"
     f" AND w.status = 'resolved' AND w.helpful AND {_THIS_TRANSACTION})"
 )
+# An alert is queued by the escalation of the writer's own walk, in the transaction that escalated
+# it, for that walk's ticket, as new: nobody queues an alert for a colleague's walk, a walk not
+# escalated or one escalated last week, and one per walk (a unique session_id).
+_ESCALATED_WALK_OF_MINE_NOW = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = alert_outbox.session_id"
+    " AND w.account_id = alert_outbox.account_id AND w.ticket_id = alert_outbox.ticket_id"
+    f" AND w.status = 'escalated' AND w.created_by_user_id = {_ME} AND {_THIS_TRANSACTION})"
+)
 # Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered;
 # a ticket keeps its id, kind, PSA and account (what its status may become: migration 0012's trigger).
 UPDATABLE_COLUMNS = {
     "psa_outbox": ("state", "attempts", "next_attempt_at", "last_error", "psa_note_id", "delivered_at"),
+    "alert_outbox": ("state", "attempts", "next_attempt_at", "last_error", "sent_to", "delivered_at"),
     "ticket": (
         "subject",
         "body",
@@ -174,6 +183,20 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
         "notification",
         "INSERT",
         f"{_MY_ROLE} IN {REVIEWERS} OR (kind = 'l1.session.escalated' AND {_MY_ESCALATION_NOW})",
+    ),
+    (
+        "alert_outbox",
+        "INSERT",
+        "state = 'pending' AND attempts = 0 AND delivered_at IS NULL AND sent_to::text = '{}'"
+        f" AND {_ESCALATED_WALK_OF_MINE_NOW}",
+    ),
+    # As the PSA outbox: any member delivers what is pending, a reviewer re-queues a failed
+    # one, and a delivered or skipped one (no destination wanted it) stays as it was.
+    (
+        "alert_outbox",
+        "UPDATE",
+        f"state = 'pending' OR (state = 'failed' AND {_MY_ROLE} IN {REVIEWERS})",
+        "state IN ('pending', 'delivered', 'failed', 'skipped')",
     ),
     (
         "notification",
