@@ -15,7 +15,7 @@ from rflow_tui.services.tickets import add_ticket
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
 from tests.fake_psa import CW_ENV, FakeConnectWise
-from tests.tui_support import make_app, open_resumed_walk, wait_for
+from tests.tui_support import fill_escalation, make_app, open_resumed_walk, wait_for
 
 
 @pytest.fixture
@@ -81,10 +81,7 @@ async def test_a_walk_escalated_in_the_app_reaches_the_psa_without_rflow_psa_pus
     app = make_app(store, desk.tech, psa=psa_settings(cw_api, app_sync_seconds=3600))
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
-        await pilot.press("escape", "e")
-        await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
-        app.screen.query_one("Select").value = "hardware"
-        app.screen.query_one("#escalation-reason").text = "Fan failing, needs replacement"
+        await fill_escalation(pilot, app, reason="Fan failing, needs replacement")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: len(cw_api.notes.get(501, [])) == 1)
     assert "Fan failing, needs replacement" in cw_api.notes[501][0]["text"]

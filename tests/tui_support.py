@@ -143,3 +143,15 @@ async def resume_walk_with_focus_on_answers(pilot, app) -> None:
     await open_resumed_walk(pilot, app)
     await wait_for(pilot, lambda: app.screen.query("#answers Button"))
     app.screen.query_one("#answers").focus()
+
+
+async def fill_escalation(pilot, app, *, reason: str | None = None, category: str = "hardware"):
+    """From the walk: open the escalate dialog and, with a ``reason``, fill it in (not sent)."""
+    if app.screen.focused is not None and app.screen.focused.id in ("session-notes", "step-note"):
+        await pilot.press("escape")  # out of the text field, so "e" is the key and not a letter
+    await pilot.press("e")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
+    if reason is not None:
+        app.screen.query_one("#reason-category").value = category
+        app.screen.query_one("#escalation-reason").text = reason
+        await pilot.pause()

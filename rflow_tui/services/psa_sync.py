@@ -18,7 +18,6 @@ from typing import Any
 from rflow_tui.models import User
 from rflow_tui.psa.base import PsaAdapter, PsaError, PsaRateLimited
 from rflow_tui.psa.registry import NoPsaConfigured, make_adapter
-from rflow_tui.redact import DEFAULT_PRIVACY, Privacy
 from rflow_tui.services import psa_pull
 from rflow_tui.services.psa_delivery import drain
 from rflow_tui.services.psa_outbox import Drained
@@ -37,22 +36,20 @@ class Synced:
     wait_seconds: float = 0.0  # the PSA asked for this long before the next call (429)
 
 
-async def sync(
-    open_db: OpenDb,
-    *,
-    actor: User,
-    adapter: PsaAdapter,
-    statuses: dict[str, str],
-    privacy: Privacy = DEFAULT_PRIVACY,
-    concurrency: int = 4,
-    deliver: bool = True,
-    pull: bool = False,
-) -> Synced:
-    """Deliver every item that is due (if asked); then, if asked, pull what changed on the board."""
+async def sync(open_db: OpenDb, *, actor: User, adapter: PsaAdapter, settings: Any, pull: bool = False) -> Synced:
+    """Deliver every item that is due (unless ``[psa] deliver_from_app`` is off); then, if
+    asked, pull what changed on the board."""
+    psa = settings.psa
     drained = Drained(0, 0, 0)
-    if deliver:
+    if psa.deliver_from_app:
+        statuses = {"resolved": psa.resolved_status, "escalated": psa.escalated_status}
         drained = await drain(
-            open_db, actor=actor, adapter=adapter, statuses=statuses, privacy=privacy, concurrency=concurrency
+            open_db,
+            actor=actor,
+            adapter=adapter,
+            statuses=statuses,
+            privacy=settings.privacy.policy(),
+            concurrency=psa.max_concurrency,
         )
     if not pull:
         return Synced(drained)
@@ -79,22 +76,12 @@ async def keep_in_sync(
     except (PsaError, NoPsaConfigured) as exc:
         tell(f"PSA delivery is off: {exc}")
         return
-    statuses = {"resolved": psa.resolved_status, "escalated": psa.escalated_status}
     pull, told = psa.pull_on_start, ""
     try:
         while True:
             wait = psa.app_sync_seconds
             try:
-                synced = await sync(
-                    open_db,
-                    actor=user(),
-                    adapter=adapter,
-                    statuses=statuses,
-                    privacy=settings.privacy.policy(),
-                    concurrency=psa.max_concurrency,
-                    deliver=psa.deliver_from_app,
-                    pull=pull,
-                )
+                synced = await sync(open_db, actor=user(), adapter=adapter, settings=settings, pull=pull)
             except Exception as exc:  # the store away, rights changed: said once, tried again later
                 news = f"PSA delivery is waiting: {exc}"
             else:
