@@ -68,22 +68,14 @@ def cmd_psa_push(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.services.psa_delivery import drain
+        from rflow_tui.services.psa_delivery import drain_as_configured
 
         adapter = _adapter(settings)
-        statuses = {"resolved": settings.psa.resolved_status, "escalated": settings.psa.escalated_status}
         try:
             async with sessions(settings, "deliver notes to the PSA") as open_db:
                 async with open_db() as db:
                     actor = await acting_user(db, settings)
-                drained = await drain(
-                    open_db,
-                    actor=actor,
-                    adapter=adapter,
-                    statuses=statuses,
-                    privacy=settings.privacy.policy(),
-                    concurrency=settings.psa.max_concurrency,
-                )
+                drained = await drain_as_configured(open_db, actor=actor, adapter=adapter, settings=settings)
         finally:
             await adapter.aclose()
         say(f"delivered {drained.delivered}, failed {drained.failed}, waiting to retry {drained.waiting}")

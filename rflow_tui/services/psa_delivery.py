@@ -10,6 +10,7 @@ whatever calls it.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -44,3 +45,16 @@ async def drain(
         )
 
     return await outbox.drain(open_db, due, deliver, concurrency=concurrency)
+
+
+async def drain_as_configured(open_db: OpenDb, *, actor: User, adapter: PsaAdapter, settings: Any) -> outbox.Drained:
+    """``drain`` with the desk's ``[psa]`` statuses and concurrency and its ``[privacy]``."""
+    psa = settings.psa
+    return await drain(
+        open_db,
+        actor=actor,
+        adapter=adapter,
+        statuses={"resolved": psa.resolved_status, "escalated": psa.escalated_status},
+        privacy=settings.privacy.policy(),
+        concurrency=psa.max_concurrency,
+    )

@@ -19,7 +19,7 @@ from rflow_tui.models import User
 from rflow_tui.psa.base import PsaAdapter, PsaError, PsaRateLimited
 from rflow_tui.psa.registry import NoPsaConfigured, make_adapter
 from rflow_tui.services import psa_pull
-from rflow_tui.services.psa_delivery import drain
+from rflow_tui.services.psa_delivery import drain_as_configured
 from rflow_tui.services.psa_outbox import Drained
 
 OpenDb = Callable[[], Any]
@@ -39,18 +39,9 @@ class Synced:
 async def sync(open_db: OpenDb, *, actor: User, adapter: PsaAdapter, settings: Any, pull: bool = False) -> Synced:
     """Deliver every item that is due (unless ``[psa] deliver_from_app`` is off); then, if
     asked, pull what changed on the board."""
-    psa = settings.psa
     drained = Drained(0, 0, 0)
-    if psa.deliver_from_app:
-        statuses = {"resolved": psa.resolved_status, "escalated": psa.escalated_status}
-        drained = await drain(
-            open_db,
-            actor=actor,
-            adapter=adapter,
-            statuses=statuses,
-            privacy=settings.privacy.policy(),
-            concurrency=psa.max_concurrency,
-        )
+    if settings.psa.deliver_from_app:
+        drained = await drain_as_configured(open_db, actor=actor, adapter=adapter, settings=settings)
     if not pull:
         return Synced(drained)
     try:
