@@ -1,4 +1,4 @@
-"""The running app delivers what walks owe the PSA (``services.psa_sync``), against the
+"""The running app delivers what walks owe the PSA (``services.psa_sync``) and their alerts, against the
 loopback ConnectWise: no tech has to run ``rflow psa push``, a note is posted once, a walk
 that ends is delivered at once, and a PSA that cannot be used is said in words."""
 
@@ -90,3 +90,22 @@ async def test_a_walk_escalated_in_the_app_reaches_the_psa_without_rflow_psa_pus
 async def _until(predicate) -> None:
     while not predicate():
         await asyncio.sleep(0.02)
+
+
+async def test_an_app_whose_config_has_alert_urls_sends_the_alert_of_a_walk_it_escalates(store, db, desk):
+    """No `rflow alerts push` running: the escalating app's own pass sends it, once."""
+    from rflow_tui.config import AlertSettings
+    from tests.fake_alerts import FakeWebhook
+
+    hook = FakeWebhook()
+    try:
+        await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-1")
+        app = make_app(store, desk.tech, alerts=AlertSettings(urls=(hook.url(),), timeout_seconds=1.0))
+        async with app.run_test(size=(130, 40)) as pilot:
+            await open_resumed_walk(pilot, app)
+            await fill_escalation(pilot, app, reason="Disk clicking on boot")
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: len(hook.accepted) == 1)
+        assert len(hook.accepted) == 1 and "Disk clicking on boot" in hook.accepted[0].message
+    finally:
+        hook.close()

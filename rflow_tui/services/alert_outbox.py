@@ -19,7 +19,9 @@ it again on purpose. A 429 waits ``RATE_LIMIT_WAIT`` (apprise does not pass on R
 
 from __future__ import annotations
 
+import asyncio
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -247,3 +249,21 @@ def as_row(item: AlertOutboxItem) -> dict[str, Any]:
         "last_error": item.last_error,
         "sent_to": [{"kind": sent.get("kind"), "state": sent.get("state")} for sent in (item.sent_to or {}).values()],
     }
+
+
+APP_PASS_SECONDS = 30.0  # the app's pass for alerts waiting to retry (their backoff starts at 30 s)
+
+
+async def keep_sending(
+    open_db: OpenDb, *, user: Callable[[], User], settings: Any, wake: asyncio.Event, tell: Callable[[str], None]
+) -> None:
+    """The running app sends the alerts that are due, where its config has ``[alerts] urls``:
+    at once, each time ``wake`` is set (a walk ended) and every APP_PASS_SECONDS, until cancelled."""
+
+    async def one_pass() -> tuple[str, float]:
+        drained = await drain(open_db, actor=user(), alerts=settings.alerts, privacy=settings.privacy.policy())
+        if drained.failed:
+            return f"{drained.failed} escalation alert(s) could not be sent: `rflow alerts status` says why", 0.0
+        return "", 0.0
+
+    await lifecycle.keep_delivering(one_pass, every=APP_PASS_SECONDS, wake=wake, tell=tell, what="Sending alerts")

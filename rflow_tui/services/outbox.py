@@ -189,3 +189,32 @@ def counted(outcomes: list[str]) -> Drained:
     """The states rows were left in, counted."""
     count = outcomes.count
     return Drained(count(DELIVERED), count(FAILED), count(PENDING), count("skipped"))
+
+
+Pass = Callable[[], Awaitable[tuple[str, float]]]
+"""One delivery pass: what to tell the tech ("" for nothing), and how long the far side asked to wait."""
+
+
+async def keep_delivering(
+    one_pass: Pass, *, every: float, wake: asyncio.Event, tell: Callable[[str], None], what: str, once: bool = False
+) -> None:
+    """The running app's delivery, until cancelled: a pass now, then one each time ``wake`` is
+    set (a walk ended) and every ``every`` seconds for retries, longer when the far side asks.
+    ``tell`` gets each new piece of news once; a failed pass is said and tried again later,
+    never raised into the app. ``once``: the first pass only."""
+    told = ""
+    while True:
+        wait = every
+        try:
+            news, asked = await one_pass()
+            wait = max(wait, asked)
+        except Exception as exc:  # the store away, rights changed: said once, tried again later
+            news = f"{what} is waiting: {exc}"
+        if news and news != told:
+            tell(news)
+        told = news or told
+        if once:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), timeout=wait)
+        wake.clear()

@@ -10,7 +10,6 @@ note twice. What went wrong is returned in words, for the tech to be told once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from rflow_tui.models import User
 from rflow_tui.psa.base import PsaAdapter, PsaError, PsaRateLimited
 from rflow_tui.psa.registry import NoPsaConfigured, make_adapter
 from rflow_tui.services import psa_pull
+from rflow_tui.services.outbox import keep_delivering
 from rflow_tui.services.psa_delivery import drain_as_configured
 from rflow_tui.services.psa_outbox import Drained
 
@@ -67,26 +67,23 @@ async def keep_in_sync(
     except (PsaError, NoPsaConfigured) as exc:
         tell(f"PSA delivery is off: {exc}")
         return
-    pull, told = psa.pull_on_start, ""
+    pull = psa.pull_on_start
+
+    async def one_pass() -> tuple[str, float]:
+        nonlocal pull
+        synced = await sync(open_db, actor=user(), adapter=adapter, settings=settings, pull=pull)
+        pull = False
+        return _news(synced), synced.wait_seconds
+
     try:
-        while True:
-            wait = psa.app_sync_seconds
-            try:
-                synced = await sync(open_db, actor=user(), adapter=adapter, settings=settings, pull=pull)
-            except Exception as exc:  # the store away, rights changed: said once, tried again later
-                news = f"PSA delivery is waiting: {exc}"
-            else:
-                wait = max(wait, synced.wait_seconds)
-                news = _news(synced)
-            if news and news != told:
-                tell(news)
-            told = news or told
-            pull = False
-            if not psa.deliver_from_app:
-                return
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=wait)
-            wake.clear()
+        await keep_delivering(
+            one_pass,
+            every=psa.app_sync_seconds,
+            wake=wake,
+            tell=tell,
+            what="PSA delivery",
+            once=not psa.deliver_from_app,
+        )
     finally:
         await adapter.aclose()
 
