@@ -25,6 +25,7 @@ NODE = {**NODE, "yes_label": "Microsoft account", "no_label": "Local account"}
 CONTEXT = NodeContext(problem_text="Outlook keeps asking for my password", category="email")
 SAFE = {"verdict": "safe", "rule": "", "reason": "routine"}
 DEADLINE = 1.0
+JUDGE_DEADLINE = 2.5  # the node must come back with more than MIN_REQUEST_SECONDS left for the judge, under load too
 GUARD = 15.0  # far above the deadline, far below any wait the deadline must cut short
 
 
@@ -78,7 +79,7 @@ async def test_the_judge_waits_inside_the_same_deadline():
     judge_standin = StandIn(Stall())
     judge = AnthropicJudge(api_key="sk-test", client=judge_standin.client(), timeout=10.0, max_retries=1)
     with pytest.raises(GenerationTimeoutError, match="The AI took too long"):
-        await step(generator(StandIn(NODE)), judge=judge)
+        await step(generator(StandIn(NODE)), judge=judge, deadline=JUDGE_DEADLINE)
     assert len(judge_standin.requests) == 1
 
 
@@ -86,7 +87,7 @@ async def test_the_judge_obeys_a_retry_after_only_within_what_is_left_and_names_
     judge_standin = StandIn(Status(429, {"retry-after": "90"}), SAFE)
     judge = AnthropicJudge(api_key="sk-test", client=judge_standin.client(), timeout=10.0, max_retries=1)
     with pytest.raises(JudgeRateLimitedError, match="asks us to wait 90 s") as raised:
-        await step(generator(StandIn(NODE)), judge=judge)
+        await step(generator(StandIn(NODE)), judge=judge, deadline=JUDGE_DEADLINE)
     assert raised.value.retry_after == pytest.approx(90, abs=1)
     assert len(judge_standin.requests) == 1
 
