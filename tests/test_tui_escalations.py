@@ -10,7 +10,7 @@ from rflow_tui.services import escalations as esc
 from rflow_tui.services.library import import_flow_doc
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
-from tests.tui_support import SMALL_FLOW, make_app, wait_for
+from tests.tui_support import SMALL_FLOW, make_app, seed_tickets, wait_for
 
 SIZE = (130, 40)
 
@@ -352,21 +352,25 @@ async def test_the_pane_says_whether_each_escalations_alert_went_out(store, db, 
             item_id = (await esc.escalation_detail(db, actor=desk.engineer, session_id=walk.id)).alert.id
             await db.rollback()
             await alert_outbox.deliver_one(db, actor=desk.engineer, alerts=alerts, item_id=item_id)
-        app = make_app(store, desk.engineer, alerts=alerts)
+        app = make_app(store, desk.engineer, alerts=alerts)  # its config has the URL: it sends what is due
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+            await wait_for(pilot, lambda: len(hook.accepted) == 2)  # the queued one, by the app itself
             for walk, words in (
                 (sent, "✉ Alert sent to 1 destination"),
                 (refused, "✗ Alert failed: json: Failed to send JSON POST notification: error=403"),
-                (queued, "… Alert queued: rflow alerts push sends it"),
+                (queued, "✉ Alert sent to 1 destination"),
             ):
                 await select_walk(pilot, app, walk.id)
                 await wait_for(pilot, lambda words=words: text_of(app, "#escalation-alert").startswith(words))
+        await db.rollback()
+        await seed_tickets(db, desk.tech.account_id, [("T-4", "Dock flickers", "Ann")])
+        untried = await one_escalation(db, desk, "T-4")
         quiet = make_app(store, desk.engineer)  # no [alerts] here: an alert never tried is not worth a line
         async with quiet.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: quiet.screen.__class__.__name__ == "EscalationsScreen")
-            await select_walk(pilot, quiet, queued.id)
-            await wait_for(pilot, lambda: "T-3" in text_of(quiet, "#ticket-subject"))
+            await select_walk(pilot, quiet, untried.id)
+            await wait_for(pilot, lambda: "T-4" in text_of(quiet, "#ticket-subject"))
             await pilot.pause()
             assert not quiet.screen.query_one("#escalation-alert").display
             await select_walk(pilot, quiet, sent.id)
