@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, LoadingIndicator, Static, TextArea
 
-from rflow_tui.tui.messages import ResumeRequested, TicketChosen
+from rflow_tui.tui.messages import ReopenRequested, ResumeRequested, TicketChosen
 from rflow_tui.tui.palette import RflowCommands
 from rflow_tui.tui.safe import GuardedApp, plain
 
@@ -175,6 +175,17 @@ class RflowApp(GuardedApp):
     @on(TicketChosen)
     def _ticket_chosen(self, message: TicketChosen) -> None:
         self.open_ticket(message.ticket)
+
+    @on(ReopenRequested)
+    def _reopen_requested(self, message: ReopenRequested) -> None:
+        """A closed ticket (picker or palette): confirmed, reopened, and the queue shows it open."""
+        from rflow_tui.tui.screens.reopen import ReopenDialog
+
+        def reopened(ticket) -> None:
+            if ticket is not None:
+                self.notify(f"{ticket.ticket_id} is open again: it is back in the queue", markup=False)
+
+        self.push_screen(ReopenDialog(self.ctx, message.ticket), reopened)
 
     @on(ResumeRequested)
     def _resume_requested(self, message: ResumeRequested) -> None:

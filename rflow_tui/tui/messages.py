@@ -22,3 +22,11 @@ class ResumeRequested(Message):
     def __init__(self, active: Any = None) -> None:
         super().__init__()
         self.active = active
+
+
+class ReopenRequested(Message):
+    """The tech asked to reopen a resolved or escalated ticket: the app asks them to confirm."""
+
+    def __init__(self, ticket: Any) -> None:
+        super().__init__()
+        self.ticket = ticket
