@@ -243,12 +243,20 @@ class RflowApp(GuardedApp):
             self.notify(message, severity="warning", markup=False)
         return allowed
 
-    def action_show_picker(self) -> None:
-        if self.ctx is None or not self._require(
+    def _may_walk(self) -> bool:
+        return self.ctx is not None and self._require(
             self.ctx.is_l1, "Only L1 techs and engineers with coverage walk tickets"
-        ):
-            return
-        self._switch("tickets")
+        )
+
+    def action_show_picker(self) -> None:
+        if self._may_walk():
+            self._switch("tickets")
+
+    def action_show_closed_tickets(self) -> None:
+        """The picker on its closed tickets (the palette's "Closed tickets")."""
+        if self._may_walk():
+            self.kept_screen("tickets").show_closed(True)  # type: ignore[attr-defined]
+            self._switch("tickets")
 
     def action_show_escalations(self) -> None:
         """Engineers see the desk's escalations; an L1 tech sees their own finished walks."""

@@ -56,7 +56,7 @@ class RflowCommands(Provider):
                 Command(
                     "Closed tickets",
                     "Resolved and escalated tickets, to find and reopen one (Ctrl+O on the tickets screen)",
-                    self._closed_tickets,
+                    app.action_show_closed_tickets,
                     "reopen resolved escalated finished",
                 ),
             ]
@@ -78,19 +78,6 @@ class RflowCommands(Provider):
                 )
             )
         return commands
-
-    def _closed_tickets(self) -> None:
-        """The picker, showing its closed tickets."""
-        from rflow_tui.tui.screens.picker import PickerScreen
-
-        app: Any = self.app
-        app.action_show_picker()
-
-        def show_closed() -> None:
-            if isinstance(app.screen, PickerScreen):
-                app.screen.action_show_closed()
-
-        app.call_after_refresh(show_closed)
 
     def _escalation_commands(self) -> list[Command]:
         """Working the selected escalation, offered on the escalations screen only."""

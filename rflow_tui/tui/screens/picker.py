@@ -257,16 +257,18 @@ class PickerScreen(StoreGuard, Screen):
 
     def action_show_closed(self) -> None:
         """The resolved and escalated tickets, with their status: find one and reopen it."""
-        self._show_closed(True)
+        self.show_closed(True)
 
     def action_show_open(self) -> None:
-        self._show_closed(False)
+        self.show_closed(False)
 
-    def _show_closed(self, closed: bool) -> None:
+    def show_closed(self, closed: bool) -> None:
+        """The closed tickets or the open queue; before the screen is mounted, what it first loads."""
         self.closed = closed
-        self.refresh_bindings()
-        self.query_one(DataTable).loading = True
-        self.reload()
+        if self.is_mounted:
+            self.refresh_bindings()
+            self.query_one(DataTable).loading = True
+            self.reload()
 
     def on_key(self, event) -> None:
         """Typing anywhere on the picker goes to the filter.
