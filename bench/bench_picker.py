@@ -125,11 +125,12 @@ def _subjects(table) -> list[str]:
 
 
 def _ready(app) -> bool:
+    """Rows on screen, as the tech sees them (the match count may still be on its way)."""
     try:
         table = _table(app)
     except Exception:
         return False
-    return table.row_count > 0 and not table.loading and not _busy(app)
+    return table.row_count > 0 and not table.loading
 
 
 def _busy(app) -> bool:

@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "rflow_tui.commands.safety",
     "rflow_tui.commands.audit",
     "rflow_tui.commands.psa",
+    "rflow_tui.commands.alerts",
 )
 
 

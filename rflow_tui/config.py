@@ -83,6 +83,24 @@ class PsaSettings:
     log_time: bool = False
     timeout_seconds: float = 15.0  # one HTTP request
     max_concurrency: int = 4  # concurrent calls per endpoint
+    deliver_from_app: bool = True  # the app delivers what walks owe the PSA while it runs
+    pull_on_start: bool = False  # the app pulls the board's changes when it starts
+    app_sync_seconds: float = 60.0  # how often the app delivers what is due (and retries)
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Escalation alerts outside rflow (``rflow alerts``): apprise URLs and which escalations go.
+
+    Read by whoever delivers them (``rflow alerts push``), like ``[psa]``: a tech's own config
+    needs none of it. ``include_notes`` false: the tech's notes never leave in an alert."""
+
+    urls: tuple[str, ...] = ()  # apprise URLs: slack://, workflows:// (Teams), mailto(s)://, json(s)://
+    categories: tuple[str, ...] = ()  # reason categories that alert (empty: every one)
+    priorities: tuple[str, ...] = ()  # ticket priorities that alert, as the PSA names them (empty: any)
+    include_notes: bool = False  # the tech's session notes, redacted like a PSA note
+    ticket_link: str = ""  # a link for a ticket without a PSA link back, "{ticket_id}" filled in
+    timeout_seconds: float = 10.0  # one delivery to one URL
 
 
 @dataclass(frozen=True)
@@ -104,6 +122,7 @@ class Settings:
     ui: UISettings = field(default_factory=UISettings)
     psa: PsaSettings = field(default_factory=PsaSettings)
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
     config_path: Path | None = None
 
     @property
@@ -111,7 +130,13 @@ class Settings:
         return self.database_url or default_database_url()
 
 
-_SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings, "privacy": PrivacySettings}
+_SECTIONS = {
+    "llm": LLMSettings,
+    "ui": UISettings,
+    "psa": PsaSettings,
+    "privacy": PrivacySettings,
+    "alerts": AlertSettings,
+}
 
 # The range every number a setting holds must fall in (inclusive): a poll of 0 s would spin,
 # a 10-minute LLM timeout would freeze a walk, and TOML allows nan and inf.
@@ -125,6 +150,8 @@ BOUNDS: dict[str, tuple[float, float]] = {
     "ui.escalation_bell_gap_seconds": (0, 3600),
     "psa.timeout_seconds": (1, 120),
     "psa.max_concurrency": (1, 32),
+    "psa.app_sync_seconds": (5, 3600),
+    "alerts.timeout_seconds": (1, 120),
 }
 
 
@@ -204,6 +231,7 @@ def load_settings(
     _check_generator(path, settings.llm.generator)
     _check_psa(path, settings.psa)
     _check_privacy(path, settings.privacy)
+    _check_alerts(path, settings.alerts)
     db = database_url or env.get("RFLOW_DATABASE_URL")
     if db:
         settings = replace(settings, database_url=normalize_database_url(db))
@@ -270,6 +298,25 @@ def _check_privacy(path: Path, privacy: PrivacySettings) -> None:
         compile_extra(privacy.extra_patterns)
     except PatternError as exc:
         raise ConfigError(f"{path}: key 'privacy.extra_patterns': {exc}") from exc
+
+
+def _check_alerts(path: Path, alerts: AlertSettings) -> None:
+    """A category misspelt would silence every alert it meant to let through: refuse it now."""
+    from rflow_tui.domain.enums import ReasonCategory
+
+    known = tuple(ReasonCategory)
+    for category in alerts.categories:
+        if category not in known:
+            raise ConfigError(
+                f"{path}: key 'alerts.categories' holds {category!r}; the categories are {', '.join(known)}"
+            )
+    for url in alerts.urls:
+        if "://" not in url:
+            raise ConfigError(
+                f"{path}: key 'alerts.urls' holds {safe_url(url)[:60]!r}, not an apprise URL (scheme://...)"
+            )
+    if alerts.ticket_link and not alerts.ticket_link.startswith(("https://", "http://")):
+        raise ConfigError(f"{path}: key 'alerts.ticket_link' must be an http(s) URL, got {alerts.ticket_link!r}")
 
 
 def safe_url(text: str) -> str:

@@ -133,11 +133,18 @@ def _keep_private(db_file: Path) -> None:
             return  # a read-only or foreign file: opening it says what is wrong
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         # Let us issue BEGIN ourselves (the driver's implicit BEGIN is always DEFERRED).
         dbapi_connection.isolation_level = None
+        # Text another tool stored as invalid UTF-8 reads with replacement characters instead
+        # of failing every query that touches the row.
+        dbapi_connection.driver_connection.text_factory = _lenient_text
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
@@ -196,7 +203,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0013"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -290,3 +290,35 @@ class PsaOutboxItem(SQLModel, table=True):
     psa_note_id: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
     delivered_at: datetime | None = None
+
+
+class AlertOutboxItem(SQLModel, table=True):
+    """The alert an escalation owes the desk's alert destinations (``[alerts] urls``), written in
+    the same transaction as the escalation and delivered later, once per destination: ``sent_to``
+    holds each destination's fingerprint (a hash of its URL, never the URL) once it is sent.
+
+    ``facts`` is what the message is made of, as the escalation knew it (ticket subject, reason,
+    who escalated, the link back, the tech's notes); whoever delivers decides, by their own
+    ``[alerts]``, where it goes and whether the notes go with it."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        Index("ix_alert_outbox_due", "account_id", "state", "next_attempt_at"),
+        UniqueConstraint("session_id", name="uq_alert_outbox_session"),  # one alert per escalation
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    session_id: int = Field(foreign_key="l1_walk_session.id")
+    ticket_id: str = Field(max_length=64)
+    reason_category: str = Field(max_length=40)
+    priority: str = Field(default="", max_length=80)
+    facts: dict[str, Any] | None = _json(nullable=False)
+    idempotency_key: str = Field(max_length=64)
+    state: str = Field(default="pending", max_length=10)  # pending, delivered, failed, skipped
+    attempts: int = 0
+    next_attempt_at: datetime = Field(default_factory=utcnow)
+    last_error: str | None = None
+    sent_to: dict[str, Any] | None = _json(nullable=False)  # fingerprint -> {"kind", "state", "at"}
+    created_at: datetime = Field(default_factory=utcnow)
+    delivered_at: datetime | None = None

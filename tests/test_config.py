@@ -73,8 +73,8 @@ def test_example_config_documents_every_setting_with_its_default():
     example = tomllib.loads((Path(__file__).parent.parent / "config.example.toml").read_text())
     defaults = Settings()
     for f in fields(Settings):
-        # [psa] is shown commented out: tests/test_psa_config.py
-        if f.name in ("llm", "ui", "psa", "privacy", "config_path"):
+        # [psa] and [alerts] are shown commented out: tests/test_psa_config.py, tests/test_alerts_cli.py
+        if f.name in ("llm", "ui", "psa", "privacy", "alerts", "config_path"):
             continue
         assert example[f.name] == getattr(defaults, f.name), f.name
     for section, cls in (("llm", LLMSettings), ("ui", UISettings), ("privacy", PrivacySettings)):

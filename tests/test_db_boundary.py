@@ -686,3 +686,70 @@ async def test_a_tech_queues_only_their_own_walks_note_and_delivering_never_rewr
     assert [row.session_id for row in after.values()].count(mine.id) == 1 and len(after) == 3
     assert after[failed.id].state == "pending" and after[failed.id].note == failed.note
     assert after[delivered.id].state == "delivered"
+
+
+# --- the alert outbox: an escalation's alert is queued only as the escalation queues it ---
+
+ALERT_INSERT = """INSERT INTO alert_outbox (account_id, session_id, ticket_id, reason_category, priority, facts,
+    idempotency_key, state, attempts, next_attempt_at, sent_to, created_at)
+    VALUES ($1, $2, $3, 'security', '', '{"reason": "call 555-0100"}', 'k', $4, 0, now(), '{}', now())"""
+
+
+@pytest.mark.postgres_only
+async def test_a_tech_queues_only_their_own_escalations_alert_and_sending_never_rewrites_it(db_url, db, desk):
+    """alert_outbox: escalating on the tech's own role queues the alert and a push on that role
+    sends it; a forged row (a colleague's walk, an open one, a second one, another account) is
+    refused, its words and ticket never change, nobody deletes one, and a
+    delivered one stays as it is."""
+    from rflow_tui.config import AlertSettings
+    from rflow_tui.models import AlertOutboxItem
+    from rflow_tui.services import alert_outbox
+    from tests.fake_alerts import FakeWebhook
+
+    other = await make_desk(db, "Fabrikam", "fabrikam.test")
+    hook = FakeWebhook()
+    tech_url = await person(db, db_url, desk.owner, desk.tech)
+    tech = await as_person(tech_url)
+    try:
+        async with tech.open_db() as tdb:
+            walk = await walk_start.start_adhoc_session(tdb, actor=tech.user, ticket_id="T-1")
+            mine = await walk_endings.escalate(
+                tdb, actor=tech.user, session_id=walk.id, reason="disk clicking", reason_category="hardware"
+            )
+        drained = await alert_outbox.drain(tech.open_db, actor=tech.user, alerts=AlertSettings(urls=(hook.url(),)))
+        assert drained.delivered == 1 and len(hook.accepted) == 1
+    finally:
+        await tech.engine.dispose()
+        hook.close()
+    theirs = await walk_start.start_adhoc_session(db, actor=desk.coverage, ticket_id="T-2")
+    theirs = await walk_endings.escalate(
+        db, actor=desk.coverage, session_id=theirs.id, reason="r", reason_category="other"
+    )
+    active = await walk_start.start_adhoc_session(db, actor=desk.tech, ticket_id="T-3")
+    await db.rollback()
+    [row] = [r for r in await db.exec(select(AlertOutboxItem)) if r.session_id == mine.id]
+    assert row.state == "delivered"
+    conn = await asyncpg.connect(tech_url)
+    try:
+        for account_id, walk_id, ticket in (
+            (desk.tech.account_id, theirs.id, "T-2"),  # a colleague's escalation
+            (desk.tech.account_id, active.id, "T-3"),  # one's own walk, not escalated
+            (other.owner.account_id, mine.id, "T-1"),  # filed under another account
+            (desk.tech.account_id, mine.id, "T-1"),  # a second alert for one's own, earlier escalation
+        ):
+            with pytest.raises(REFUSED):
+                await conn.execute(ALERT_INSERT, account_id, walk_id, ticket, "pending")
+        for statement in (
+            'UPDATE alert_outbox SET facts = \'{"reason": "rewritten"}\' WHERE id = $1',
+            "UPDATE alert_outbox SET ticket_id = 'T-2' WHERE id = $1",
+            "UPDATE alert_outbox SET idempotency_key = 'other' WHERE id = $1",
+            "DELETE FROM alert_outbox WHERE id = $1",
+        ):
+            with pytest.raises(REFUSED):
+                await conn.execute(statement, row.id)
+        assert await conn.execute("UPDATE alert_outbox SET state = 'pending' WHERE id = $1", row.id) == "UPDATE 0"
+    finally:
+        await conn.close()
+    after = [r for r in await db.exec(select(AlertOutboxItem).execution_options(populate_existing=True))]
+    assert sorted(r.session_id for r in after) == sorted([mine.id, theirs.id])
+    assert next(r for r in after if r.session_id == mine.id).state == "delivered"

@@ -55,7 +55,8 @@ def test_bad_psa_settings_are_refused_at_start(tmp_path, text, message):
 def test_example_shows_every_psa_key_commented_with_its_default():
     example = (Path(__file__).parent.parent / "config.example.toml").read_text()
     start = example.index("# [psa]")
-    block = "\n".join(line.removeprefix("# ") for line in example[start:].splitlines() if " = " in line)
+    end = example.find("\n# [", start + 1)  # the next commented-out table, if any
+    block = "\n".join(line.removeprefix("# ") for line in example[start:end].splitlines() if " = " in line)
     shown = tomllib.loads(block)
     assert set(shown) == {f.name for f in fields(PsaSettings)}
     defaults = PsaSettings()

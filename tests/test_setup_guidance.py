@@ -13,7 +13,16 @@ from dataclasses import fields
 import pytest
 
 from rflow_tui.cli import main
-from rflow_tui.config import BOUNDS, ConfigError, LLMSettings, PsaSettings, UISettings, load_settings, safe_url
+from rflow_tui.config import (
+    BOUNDS,
+    AlertSettings,
+    ConfigError,
+    LLMSettings,
+    PsaSettings,
+    UISettings,
+    load_settings,
+    safe_url,
+)
 
 SECRET = "s3/cr@t-pw"
 
@@ -121,7 +130,7 @@ def test_config_path_honours_rflow_config(blank, capsys, monkeypatch):
 # --- numbers in range, generators that exist ---------------------------------------------------
 
 
-SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings}
+SECTIONS = {"llm": LLMSettings, "ui": UISettings, "psa": PsaSettings, "alerts": AlertSettings}
 
 
 def is_whole_number(key: str) -> bool:

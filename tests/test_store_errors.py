@@ -88,3 +88,19 @@ def test_a_full_disk_is_named_full_not_an_unreachable_database(tmp_path):
 
 def test_text_that_only_mentions_a_full_disk_is_not_a_store_failure():
     assert store.store_error(ValueError("database or disk is full")) is None
+
+
+@pytest.mark.sqlite_only
+async def test_text_another_tool_stored_as_invalid_utf8_reads_with_replacement_characters(db, desk):
+    """A SQLite desk edited by another tool: the row is still listed, its bad bytes shown as
+    replacement characters, instead of every query on it failing as "cannot reach the database"."""
+    from sqlalchemy import text
+
+    from rflow_tui.services.tickets import list_open_tickets
+    from tests.tui_support import seed_tickets
+
+    await seed_tickets(db, desk.tech.account_id, [("T-77", "Printer", "Ann")])
+    await db.exec(text("UPDATE ticket SET subject = CAST(X'5072696e74ff6572' AS TEXT) WHERE ticket_id = 'T-77'"))
+    await db.commit()
+    [ticket] = await list_open_tickets(db, actor=desk.tech, search="T-77")
+    assert ticket.subject == "Print\ufffder"

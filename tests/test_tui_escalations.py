@@ -336,3 +336,40 @@ async def test_another_engineers_claim_and_comment_show_live(store, db, desk):
         await wait_for(pilot, lambda: "On my way to the 3rd floor" in text_of(app, "#escalation-comments"))
         await esc.close(db, actor=desk.admin, session_id=walk.id, outcome="fixed", notes="New fan")
         await wait_for(pilot, lambda: on_it_cell(app, walk.id) == "✓ closed")
+
+
+async def test_the_pane_says_whether_each_escalations_alert_went_out(store, db, desk):
+    from rflow_tui.config import AlertSettings
+    from rflow_tui.services import alert_outbox
+    from tests.fake_alerts import FakeWebhook, Plan
+
+    hook = FakeWebhook()
+    try:
+        alerts = AlertSettings(urls=(hook.url(),), timeout_seconds=1.0)
+        sent, refused, queued = [await one_escalation(db, desk, ticket_id) for ticket_id in ("T-1", "T-2", "T-3")]
+        hook.plan(Plan(status=200), Plan(status=403))
+        for walk in (sent, refused):
+            item_id = (await esc.escalation_detail(db, actor=desk.engineer, session_id=walk.id)).alert.id
+            await db.rollback()
+            await alert_outbox.deliver_one(db, actor=desk.engineer, alerts=alerts, item_id=item_id)
+        app = make_app(store, desk.engineer, alerts=alerts)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalationsScreen")
+            for walk, words in (
+                (sent, "✉ Alert sent to 1 destination"),
+                (refused, "✗ Alert failed: json: Failed to send JSON POST notification: error=403"),
+                (queued, "… Alert queued: rflow alerts push sends it"),
+            ):
+                await select_walk(pilot, app, walk.id)
+                await wait_for(pilot, lambda words=words: text_of(app, "#escalation-alert").startswith(words))
+        quiet = make_app(store, desk.engineer)  # no [alerts] here: an alert never tried is not worth a line
+        async with quiet.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: quiet.screen.__class__.__name__ == "EscalationsScreen")
+            await select_walk(pilot, quiet, queued.id)
+            await wait_for(pilot, lambda: "T-3" in text_of(quiet, "#ticket-subject"))
+            await pilot.pause()
+            assert not quiet.screen.query_one("#escalation-alert").display
+            await select_walk(pilot, quiet, sent.id)
+            await wait_for(pilot, lambda: text_of(quiet, "#escalation-alert").startswith("✉ Alert sent"))
+    finally:
+        hook.close()

@@ -21,7 +21,7 @@ from rflow_tui.services.walks import start as walk_start
 from tests import pg_cluster
 from tests.conftest import make_desk
 from tests.fakes import ScriptedGenerator
-from tests.tui_support import SMALL_FLOW, make_app, open_resumed_walk, seed_tickets, wait_for
+from tests.tui_support import SMALL_FLOW, fill_escalation, make_app, open_resumed_walk, seed_tickets, wait_for
 from tests.walk_paths import path_of
 
 
@@ -61,17 +61,6 @@ def notified(app, words: str) -> bool:
 
 def status(app, selector: str) -> str:
     return str(app.screen.query_one(selector).render())
-
-
-async def fill_escalation(pilot, app, *, reason: str | None = None, category: str = "hardware"):
-    if app.screen.focused is not None and app.screen.focused.id in ("session-notes", "step-note"):
-        await pilot.press("escape")  # out of the text field, so "e" is the key and not a letter
-    await pilot.press("e")
-    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
-    if reason is not None:
-        app.screen.query_one("#reason-category").value = category
-        app.screen.query_one("#escalation-reason").text = reason
-        await pilot.pause()
 
 
 # --- PostgreSQL: a server restart -------------------------------------------------------
@@ -162,8 +151,10 @@ async def test_the_escalations_feed_reconnects_through_a_restart_and_misses_noth
         await wait_for(pilot, lambda: app.screen.query_one("DataTable").row_count == 1)
         await wait_for(pilot, lambda: app.screen.sub_title.endswith(" · live"))
         cluster.stop()
-        await wait_for(pilot, lambda: app.screen.sub_title.endswith(" · reconnecting"))
-        assert notified(app, "Cannot reach the database")
+        await wait_for(
+            pilot,
+            lambda: app.screen.sub_title.endswith(" · reconnecting") and notified(app, "Cannot reach the database"),
+        )
         await pilot.pause(0.5)  # several reconnects fail
         assert still_running(app) and app.screen.query_one("DataTable").row_count == 1
 

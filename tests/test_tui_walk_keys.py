@@ -10,6 +10,7 @@ import pytest
 from sqlmodel import select
 
 from rflow_tui.ai.errors import GenerationError
+from rflow_tui.config import LLMSettings
 from rflow_tui.models import L1WalkSession, Ticket
 from rflow_tui.services.library import import_flow_doc
 from rflow_tui.services.walks import start as walk_start
@@ -455,7 +456,10 @@ async def test_in_every_state_each_footer_key_does_what_the_footer_says(store, d
     first_step = asyncio.Event()
     generator = Steps(first_step, ACCOUNT_Q, GenerationError("The AI service is overloaded."), FIXED)
     everything = {"resolve", "escalate", "focus_notes", "leave", "key_sheet", "command_palette", "quit"}
-    app = make_app(store, desk.tech, generator=generator)
+    # the first step is held for the whole sweep of its keys, which on a loaded machine lasts
+    # longer than the default 20 s step deadline: the step must still be writing at the end
+    llm = LLMSettings(prefetch=False, step_deadline_seconds=600.0)
+    app = make_app(store, desk.tech, generator=generator, llm=llm)
     async with app.run_test(size=(130, 40)) as pilot:
         await open_resumed_walk(pilot, app)
 

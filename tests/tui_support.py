@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from rflow_tui.config import LLMSettings, Settings, UISettings
+from rflow_tui.config import AlertSettings, LLMSettings, PsaSettings, Settings, UISettings
 from rflow_tui.models import Ticket
 from rflow_tui.services.app_context import AppContext
 from rflow_tui.tui.app import RflowApp
@@ -83,6 +83,8 @@ def make_app(
     generator_error: str | None = None,
     judge=None,
     llm: LLMSettings | None = None,
+    psa: PsaSettings | None = None,
+    alerts: AlertSettings | None = None,
 ) -> RflowApp:
     """An app on the test store. With a generator and no ``judge``, every step is judged safe.
 
@@ -90,7 +92,12 @@ def make_app(
     the order a walk asks for them, and prefetching both answers would take them early.
     """
     _engine, open_db = store
-    settings = Settings(ui=replace(UISettings(), autosave_seconds=0.2), llm=llm or LLMSettings(prefetch=False))
+    settings = Settings(
+        ui=replace(UISettings(), autosave_seconds=0.2),
+        llm=llm or LLMSettings(prefetch=False),
+        psa=psa or PsaSettings(),
+        alerts=alerts or AlertSettings(),
+    )
     ctx = AppContext(settings=settings, engine=None, open_db=open_db, user=user)
     if generator is not None:
         ctx._generator = generator
@@ -136,3 +143,15 @@ async def resume_walk_with_focus_on_answers(pilot, app) -> None:
     await open_resumed_walk(pilot, app)
     await wait_for(pilot, lambda: app.screen.query("#answers Button"))
     app.screen.query_one("#answers").focus()
+
+
+async def fill_escalation(pilot, app, *, reason: str | None = None, category: str = "hardware"):
+    """From the walk: open the escalate dialog and, with a ``reason``, fill it in (not sent)."""
+    if app.screen.focused is not None and app.screen.focused.id in ("session-notes", "step-note"):
+        await pilot.press("escape")  # out of the text field, so "e" is the key and not a letter
+    await pilot.press("e")
+    await wait_for(pilot, lambda: app.screen.__class__.__name__ == "EscalateDialog")
+    if reason is not None:
+        app.screen.query_one("#reason-category").value = category
+        app.screen.query_one("#escalation-reason").text = reason
+        await pilot.pause()

@@ -61,6 +61,19 @@ def run_async(fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
     return asyncio.run(fn()) or 0
 
 
+def run_watching(args: argparse.Namespace, fn: Callable[[], Coroutine[Any, Any, int | None]]) -> int:
+    """``run_async``, where Ctrl+C ends a ``--watch`` quietly (and anything else as usual)."""
+    from rflow_tui.commands.output import say
+
+    try:
+        return run_async(fn)
+    except KeyboardInterrupt:
+        if not args.watch:
+            raise
+        say("stopped watching")
+        return 0
+
+
 LARGEST_NUMBER = 2**31 - 1  # the largest id or count every store takes (PostgreSQL's integer)
 
 

@@ -7,7 +7,16 @@ import json
 import sys
 from typing import Any
 
-from rflow_tui.commands.common import CommandError, acting_user, load, run_async, sessions, store, whole_number
+from rflow_tui.commands.common import (
+    CommandError,
+    acting_user,
+    load,
+    run_async,
+    run_watching,
+    sessions,
+    store,
+    whole_number,
+)
 from rflow_tui.commands.output import emit, say
 
 WATCH_BOUNDS = (5, 3600)
@@ -59,22 +68,14 @@ def cmd_psa_push(args) -> int:
     settings = load(args)
 
     async def go() -> int:
-        from rflow_tui.services.psa_delivery import drain
+        from rflow_tui.services.psa_delivery import drain_as_configured
 
         adapter = _adapter(settings)
-        statuses = {"resolved": settings.psa.resolved_status, "escalated": settings.psa.escalated_status}
         try:
             async with sessions(settings, "deliver notes to the PSA") as open_db:
                 async with open_db() as db:
                     actor = await acting_user(db, settings)
-                drained = await drain(
-                    open_db,
-                    actor=actor,
-                    adapter=adapter,
-                    statuses=statuses,
-                    privacy=settings.privacy.policy(),
-                    concurrency=settings.psa.max_concurrency,
-                )
+                drained = await drain_as_configured(open_db, actor=actor, adapter=adapter, settings=settings)
         finally:
             await adapter.aclose()
         say(f"delivered {drained.delivered}, failed {drained.failed}, waiting to retry {drained.waiting}")
@@ -84,43 +85,29 @@ def cmd_psa_push(args) -> int:
 
 
 def cmd_psa_status(args) -> int:
-    settings = load(args)
+    from rflow_tui.commands.outbox import show_status
+    from rflow_tui.services.psa_outbox import as_row, outbox
 
-    async def go() -> int:
-        from rflow_tui.services.psa_outbox import as_row, outbox
-
-        async with store(settings) as db:
-            items = await outbox(db, actor=await acting_user(db, settings))
-        rows = [as_row(item) for item in items]
-        if args.json:
-            emit(json.dumps(rows, indent=2))
-            return 0
-        if not rows:
-            say("the PSA outbox is empty: no walk on a PSA ticket has ended yet")
-        for row in rows:
-            when = f" next try {row['next_attempt_at']}" if row["next_attempt_at"] else ""
-            error = f" · {row['last_error']}" if row["last_error"] else ""
-            say(
-                f"#{row['id']:<5} {row['state']:<9} {row['psa']} ticket {row['ticket']} ({row['outcome']}) "
-                f"tries {row['attempts']}{when}{error}"
-            )
-        return 0
-
-    return run_async(go)
+    return show_status(
+        args,
+        listing=outbox,
+        as_row=as_row,
+        what=lambda row: f"{row['psa']} ticket {row['ticket']} ({row['outcome']})",
+        empty="the PSA outbox is empty: no walk on a PSA ticket has ended yet",
+    )
 
 
 def cmd_psa_retry(args) -> int:
-    settings = load(args)
+    from rflow_tui.commands.outbox import requeue
+    from rflow_tui.services.psa_outbox import retry
 
-    async def go() -> int:
-        from rflow_tui.services.psa_outbox import retry
-
-        async with store(settings) as db:
-            item = await retry(db, actor=await acting_user(db, settings), item_id=args.item_id)
-        say(f"outbox item #{item.id} (ticket {item.ticket_id}) is queued again: rflow psa push delivers it")
-        return 0
-
-    return run_async(go)
+    return requeue(
+        args,
+        retry=retry,
+        said=lambda item: (
+            f"outbox item #{item.id} (ticket {item.ticket_id}) is queued again: rflow psa push delivers it"
+        ),
+    )
 
 
 def cmd_psa_pull(args) -> int:
@@ -150,13 +137,7 @@ def cmd_psa_pull(args) -> int:
             say(psa_pull.summary(report))
         return 0
 
-    try:
-        return run_async(go)
-    except KeyboardInterrupt:
-        if not args.watch:
-            raise
-        say("stopped watching")
-        return 0
+    return run_watching(args, go)
 
 
 class _progress:

@@ -256,18 +256,25 @@ def cmd_users_list(args) -> int:
     settings = load(args)
 
     async def go() -> int:
+        from rflow_tui.services.identity import role_problems
         from rflow_tui.services.users import list_users
 
         async with store(settings) as db:
             actor = await acting_user(db, settings)
-            for u in await list_users(db, actor=actor):
+            users = await list_users(db, actor=actor)
+            problems = await role_problems(db, actor=actor, users=users)
+            for u in users:
                 flags = [
                     f
                     for f, on in (("coverage", u.coverage), ("inactive", not u.is_active), ("deleted", u.deleted_at))
                     if on
                 ]
                 flags += [f"{kind}:{name}" for kind, name in (("db-role", u.db_role), ("os-login", u.os_login)) if name]
+                if u.id in problems:
+                    flags.append("cannot-log-in")
                 say(f"{u.email:40} {u.account_role:9} {u.name:24} {' '.join(flags)}".rstrip())
+                if u.id in problems:
+                    say(f"    ! {problems[u.id]}")
         return 0
 
     return run_async(go)

@@ -11,8 +11,10 @@ narrow what each role may write within it, and only ``rflow_audit_append``
 owner (the role that runs migrations) owns the tables and so is not subject to the
 policies: it stays the desk's administrator.
 
-A migration that adds an account-scoped table calls ``protect_account_tables`` again
-(it is idempotent); tests/test_identity_postgres.py fails for any table it missed.
+A migration that adds an account-scoped table, or a column to one, calls
+``protect_account_tables`` again (it is idempotent): people may UPDATE only the columns
+granted when it last ran (column grants, so that no person may LOCK a shared table);
+tests/test_identity.py fails for any table it missed.
 """
 
 from __future__ import annotations
@@ -49,27 +51,113 @@ _ENDED_WALK_OF_MINE = (
 _FIRST_OF_ITS_WALK = (
     "NOT EXISTS (SELECT 1 FROM psa_outbox o WHERE o.session_id = psa_outbox.session_id AND o.id <> psa_outbox.id)"
 )
-# Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered.
+# Written in this same transaction: the walk a ticket's status, a notification or a proposal
+# follows from is the one being ended now, not one that ended last week.
+_THIS_TRANSACTION = "w.xmin = pg_current_xact_id()::xid"
+# A notification a walker sends is the escalation of their own walk, escalated in this transaction.
+_MY_ESCALATION_NOW = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.account_id = notification.account_id"
+    " AND w.id::text = (notification.payload::jsonb ->> 'session_id')"
+    f" AND w.created_by_user_id = {_ME} AND w.status = 'escalated' AND {_THIS_TRANSACTION})"
+)
+# A proposal a walker writes is the flywheel's: their own AI build, resolved as helpful now.
+_MY_HELPFUL_BUILD_NOW = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = flowproposal.source_session_id"
+    f" AND w.account_id = flowproposal.account_id AND w.created_by_user_id = {_ME} AND w.session_kind = 'ai_build'"
+    f" AND w.status = 'resolved' AND w.helpful AND {_THIS_TRANSACTION})"
+)
+_MY_HELPFUL_PROPOSAL_WALK_NOW = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.flow_proposal_id = flowproposal.id"
+    f" AND w.account_id = flowproposal.account_id AND w.created_by_user_id = {_ME} AND w.session_kind = 'proposal'"
+    f" AND w.status = 'resolved' AND w.helpful AND {_THIS_TRANSACTION})"
+)
+# An alert is queued by the escalation of the writer's own walk, in the transaction that escalated
+# it, for that walk's ticket, as new: nobody queues an alert for a colleague's walk, a walk not
+# escalated or one escalated last week, and one per walk (a unique session_id).
+_ESCALATED_WALK_OF_MINE_NOW = (
+    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = alert_outbox.session_id"
+    " AND w.account_id = alert_outbox.account_id AND w.ticket_id = alert_outbox.ticket_id"
+    f" AND w.status = 'escalated' AND w.created_by_user_id = {_ME} AND {_THIS_TRANSACTION})"
+)
+# Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered;
+# a ticket keeps its id, kind, PSA and account (what its status may become: migration 0012's trigger).
 UPDATABLE_COLUMNS = {
     "psa_outbox": ("state", "attempts", "next_attempt_at", "last_error", "psa_note_id", "delivered_at"),
+    "alert_outbox": ("state", "attempts", "next_attempt_at", "last_error", "sent_to", "delivered_at"),
+    "ticket": (
+        "subject",
+        "body",
+        "requester",
+        "priority",
+        "psa_url",
+        "psa_updated_at",
+        "status",
+        "resolution_notes",
+        "updated_at",
+    ),
+    # A notification is only ever marked read: what it says and to whom stays.
+    "notification": ("read_at",),
+    # A walk keeps its ticket, kind, flow, problem and start; the rest is its progress and end.
+    "l1_walk_session": (
+        "created_by_user_id",
+        "acting_as",
+        "status",
+        "step_count",
+        "pending_node",
+        "current_node_id",
+        "walk_notes",
+        "step_note_draft",
+        "helpful",
+        "resolution_notes",
+        "escalation_reason",
+        "escalation_reason_category",
+        "last_step_at",
+        "resolved_at",
+        "version",
+        "claimed_by_user_id",
+        "claimed_at",
+        "closed_by_user_id",
+        "closed_at",
+        "outcome",
+        "outcome_notes",
+    ),
 }
 
 # Within the account, what each role may write (RESTRICTIVE: on top of the account policy),
 # as the services say: (table, command, the rows it may touch, what they may become); an
 # UPDATE's second condition defaults to its first, as PostgreSQL's does.
 ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
-    ("user", "INSERT", f"{_MY_ROLE} IN {ADMINS}"),
-    ("user", "UPDATE", f"{_MY_ROLE} IN {ADMINS}"),
+    # Only an owner makes, changes or unmakes an owner (services/users.py).
+    ("user", "INSERT", f"{_MY_ROLE} IN {ADMINS} AND ({_MY_ROLE} = 'owner' OR account_role <> 'owner')"),
+    ("user", "UPDATE", f"{_MY_ROLE} IN {ADMINS} AND ({_MY_ROLE} = 'owner' OR account_role <> 'owner')"),
     ("flow", "INSERT", f"{_MY_ROLE} IN {REVIEWERS}"),
     ("flow", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
-    ("flowproposal", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
-    ("escalation_comment", "INSERT", f"author_user_id = {_ME}"),
-    # A tech changes only their own walk, and only while it is open; engineers work escalations.
-    ("l1_walk_session", "INSERT", f"created_by_user_id = {_ME}"),
+    ("flowproposal", "INSERT", f"{_MY_ROLE} IN {REVIEWERS} OR (source = 'ai_realtime_l1' AND {_MY_HELPFUL_BUILD_NOW})"),
+    # Reviewers review; a walker only marks the proposal their own walk on it just proved helpful
+    # (what else may change: migration 0012's trigger).
+    ("flowproposal", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS} OR {_MY_HELPFUL_PROPOSAL_WALK_NOW}"),
+    # Comments are the engineers' work on an escalation (services: Need.REVIEW).
+    ("escalation_comment", "INSERT", f"author_user_id = {_ME} AND {_MY_ROLE} IN {REVIEWERS}"),
+    # A ticket comes in open (add, import, a PSA pull); only a walk's end or a reopen moves it on.
+    ("ticket", "INSERT", "status = 'open' AND resolution_notes IS NULL"),
+    # A walk is born active, or escalated with no steps (escalating without a walk). A tech
+    # changes only their own walk, and only while it is open (or in the transaction that wrote
+    # it), or takes over a colleague's
+    # active one (it becomes theirs); engineers work escalations. What a change to someone
+    # else's walk may touch: migration 0012's trigger.
+    (
+        "l1_walk_session",
+        "INSERT",
+        f"created_by_user_id = {_ME} AND (status = 'active' OR (status = 'escalated' AND session_kind = 'adhoc'))"
+        f" AND {_MY_ROLE} IN ('l1_tech', 'engineer')"
+        f" AND acting_as IS NOT DISTINCT FROM (CASE WHEN {_MY_ROLE} = 'engineer' THEN 'l1_coverage' END)",
+    ),
     (
         "l1_walk_session",
         "UPDATE",
-        f"{_MY_ROLE} IN {REVIEWERS} OR (created_by_user_id = {_ME} AND status = 'active')",
+        f"{_MY_ROLE} IN {REVIEWERS} OR (status = 'active' AND (created_by_user_id = {_ME} OR {_MY_ROLE} = 'l1_tech'))"
+        # escalating without a walk: the walk born escalated is finished in the transaction that wrote it
+        f" OR (created_by_user_id = {_ME} AND xmin = pg_current_xact_id()::xid)",
         f"{_MY_ROLE} IN {REVIEWERS} OR created_by_user_id = {_ME}",
     ),
     # A step goes only into one's own active walk; marking it undone is the only update
@@ -89,6 +177,26 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
         "UPDATE",
         f"state = 'pending' OR (state = 'failed' AND {_MY_ROLE} IN {REVIEWERS})",
         "state IN ('pending', 'delivered', 'failed')",
+    ),
+    # A walker's notification is their escalation's; engineers and admins tell people about their work.
+    (
+        "notification",
+        "INSERT",
+        f"{_MY_ROLE} IN {REVIEWERS} OR (kind = 'l1.session.escalated' AND {_MY_ESCALATION_NOW})",
+    ),
+    (
+        "alert_outbox",
+        "INSERT",
+        "state = 'pending' AND attempts = 0 AND delivered_at IS NULL AND sent_to::text = '{}'"
+        f" AND {_ESCALATED_WALK_OF_MINE_NOW}",
+    ),
+    # As the PSA outbox: any member delivers what is pending, a reviewer re-queues a failed
+    # one, and a delivered or skipped one (no destination wanted it) stays as it was.
+    (
+        "alert_outbox",
+        "UPDATE",
+        f"state = 'pending' OR (state = 'failed' AND {_MY_ROLE} IN {REVIEWERS})",
+        "state IN ('pending', 'delivered', 'failed', 'skipped')",
     ),
     (
         "notification",
@@ -167,6 +275,19 @@ def account_tables(conn) -> list[str]:
     return [row[0] for row in rows]
 
 
+def _columns(conn, table: str) -> list[str]:
+    from sqlalchemy import text
+
+    rows = conn.execute(
+        text(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+            "AND table_name = :table"
+        ),
+        {"table": table},
+    )
+    return [row[0] for row in rows]
+
+
 def protect_account_tables(conn) -> None:
     """Policies, grants and the people role, for every account-scoped table there is now."""
     if conn.dialect.name != "postgresql":
@@ -223,12 +344,14 @@ def _grant(conn) -> None:
             privileges = "SELECT"
         elif table in WRITE_ONCE:
             privileges = "SELECT, INSERT"
-        elif table in UPDATABLE_COLUMNS:
-            privileges = "SELECT, INSERT"
-            columns = ", ".join(f'"{column}"' for column in UPDATABLE_COLUMNS[table])
-            conn.exec_driver_sql(f'GRANT UPDATE ({columns}) ON "{table}" TO {PEOPLE_ROLE}')
         else:
-            privileges = "SELECT, INSERT, UPDATE"
+            # UPDATE by column, never on the table: a table-level UPDATE would also let a person
+            # LOCK the table that every account shares (ACCESS EXCLUSIVE), stopping every desk.
+            privileges = "SELECT, INSERT"
+            have = _columns(conn, table)  # an earlier migration: columns added later are not there yet
+            updatable = [c for c in UPDATABLE_COLUMNS.get(table, have) if c in have and c != "id"]
+            columns = ", ".join(f'"{column}"' for column in updatable)
+            conn.exec_driver_sql(f'GRANT UPDATE ({columns}) ON "{table}" TO {PEOPLE_ROLE}')
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')
     conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {PEOPLE_ROLE}")
     for name, _, _ in SESSION_FUNCTIONS:

@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from rflow_tui.db import write_transaction
 from rflow_tui.domain.enums import EscalationOutcome, TicketKind, TicketStatus, WalkStatus, values
 from rflow_tui.domain.walk_step import WalkStep
-from rflow_tui.models import EscalationComment, L1WalkSession, Ticket, User, row_id, utcnow
+from rflow_tui.models import AlertOutboxItem, EscalationComment, L1WalkSession, Ticket, User, row_id, utcnow
 from rflow_tui.services import notifications, tickets
 from rflow_tui.services.access import Need, authorize, get_in_account, in_account
 from rflow_tui.services.errors import InvalidState, PayloadTooLarge, ValidationFailed
@@ -51,6 +51,7 @@ class EscalationDetail:
     ticket: Ticket | None
     comments: list[EscalationComment] = field(default_factory=list)
     steps: list[WalkStep] = field(default_factory=list)
+    alert: AlertOutboxItem | None = None  # the alert it queued (``alert_outbox``); None before alerts came in
 
 
 async def _escalated(db: AsyncSession, actor: User, session_id: int, *, lock: bool = False) -> L1WalkSession:
@@ -103,7 +104,10 @@ async def escalation_detail(db: AsyncSession, *, actor: User, session_id: int) -
         .where(EscalationComment.account_id == actor.account_id, EscalationComment.session_id == session_id)
         .order_by(col(EscalationComment.id))
     )
-    return EscalationDetail(walk=walk, ticket=ticket, comments=list(comments), steps=await walk_steps_of(db, walk))
+    alert = await in_account(db, AlertOutboxItem, actor.account_id, session_id=session_id)
+    return EscalationDetail(
+        walk=walk, ticket=ticket, comments=list(comments), steps=await walk_steps_of(db, walk), alert=alert
+    )
 
 
 def _person(user: User) -> str:

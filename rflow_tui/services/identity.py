@@ -296,3 +296,56 @@ def scram_verifier(password: str, iterations: int = 4096) -> str:
         return base64.b64encode(raw).decode()
 
     return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(hashlib.sha256(client_key).digest())}:{b64(server_key)}"
+
+
+# --- who could not log in (PostgreSQL) -----------------------------------------------------
+
+# pg_roles is every login's to read; which account a role was made for, row-level security shows
+# only for the reader's own account, so "not made for this account" says nothing of any other.
+_ROLE_STANDING = f"""
+SELECT r.rolname AS name, r.rolcanlogin AS can_login, pg_has_role(r.oid, '{PEOPLE_ROLE}', 'MEMBER') AS in_people,
+       EXISTS (SELECT 1 FROM {ROLE_CLAIMS} k WHERE k.role_name = r.rolname AND k.account_id = :account) AS ours
+FROM pg_roles r WHERE r.rolname = ANY(:names)
+"""
+
+
+async def role_problems(db: AsyncSession, *, actor: User, users: list[User]) -> dict[int, str]:
+    """PostgreSQL: for each active person of ``users`` whose database role would not let them in
+    (never bound, never made, not made for this account, outside the people group, no login),
+    what is wrong and what to do, by user id. Empty on SQLite (OS logins are not roles)."""
+    if not is_postgres(db):
+        return {}
+    people = [u for u in users if u.is_active and u.deleted_at is None and u.account_id == actor.account_id]
+    names = sorted({u.db_role for u in people if u.db_role})
+    rows = (await _sql(db, _ROLE_STANDING, account=actor.account_id, names=names)).all() if names else []
+    found = {row.name: row for row in rows}
+    problems: dict[int, str] = {}
+    for user in people:
+        problem = _role_problem(user, found.get(user.db_role) if user.db_role else None)
+        if problem:
+            problems[int(user.id or 0)] = problem
+    return problems
+
+
+def _role_problem(user: User, row: Any) -> str | None:
+    role, email = user.db_role, user.email
+    if not role:
+        fix = f"rflow users bind {email} --db-role {default_db_role(email)}"
+        return f"no database role: cannot log in; `{fix}` makes one (or prints the SQL a DBA runs)"
+    if row is None:
+        return (
+            f"database role {role} was never made: cannot log in until it is; `rflow users bind {email} "
+            f"--db-role {role}` makes it (or prints the SQL a DBA runs)"
+        )
+    if not row.ours:
+        return (
+            f"database role {role} was not made for this account: it logs in as nobody here; bind another "
+            f"name (`rflow users bind {email} --db-role NEW_NAME`), or, if the DBA made it for this account, "
+            f"they record it: INSERT INTO {ROLE_CLAIMS} (role_name, account_id) VALUES ('{role}', {user.account_id});"
+        )
+    if not row.in_people:
+        grant = f"GRANT {PEOPLE_ROLE} TO {role};"
+        return f"database role {role} is not in {PEOPLE_ROLE}, so it sees nothing: a DBA runs {grant}"
+    if not row.can_login:
+        return f"database role {role} may not log in: a DBA runs ALTER ROLE {role} LOGIN;"
+    return None

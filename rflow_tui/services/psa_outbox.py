@@ -7,17 +7,16 @@ at a time: a note carries its item's marker, so an item tried before (a timeout 
 server may have committed, a push that died) has the ticket's notes searched for it before
 anything is posted again. A 429 waits what its Retry-After says; other passing failures
 back off exponentially; a refusal that will not pass (bad keys, a ticket gone, a request
-refused as it is) marks the item failed until someone re-queues it (``retry``).
+refused as it is) marks the item failed until someone re-queues it (``retry``). The lease,
+the backoff and the re-queueing are the outbox's (``services/outbox.py``).
 """
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
@@ -26,14 +25,10 @@ from rflow_tui.models import L1WalkSession, PsaOutboxItem, User, utcnow
 from rflow_tui.psa.base import PsaAdapter, PsaError, PsaRateLimited, find_marked_note, with_marker
 from rflow_tui.redact import DEFAULT_PRIVACY, Privacy, redact_for_psa
 from rflow_tui.services import audit
-from rflow_tui.services.access import Need, authorize, get_in_account
-from rflow_tui.services.errors import InvalidState
+from rflow_tui.services import outbox as lifecycle
+from rflow_tui.services.outbox import DELIVERED, FAILED, PENDING, Drained
 
-PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
-FIRST_BACKOFF = timedelta(seconds=30)
-MAX_BACKOFF = timedelta(hours=1)
-MAX_ERROR = 500
-LEASE = timedelta(minutes=5)  # a claimed item is another push's again after this (a push that died)
+__all__ = ["DELIVERED", "FAILED", "PENDING", "Drained"]
 
 
 async def enqueue_walk_end(db: AsyncSession, walk: L1WalkSession, note: str) -> PsaOutboxItem:
@@ -55,27 +50,16 @@ async def enqueue_walk_end(db: AsyncSession, walk: L1WalkSession, note: str) -> 
     return item
 
 
-@dataclass(frozen=True)
-class Drained:
-    delivered: int
-    failed: int
-    waiting: int
-
-
 async def due_items(db: AsyncSession, *, actor: User, system: str, now: datetime | None = None) -> list[int]:
     """The ids of the actor's account's items for this PSA that are due now, oldest first."""
-    await authorize(db, actor, Need.MEMBER, "deliver notes to the PSA")
-    due = await db.exec(
-        select(PsaOutboxItem.id)
-        .where(
-            PsaOutboxItem.account_id == actor.account_id,
-            PsaOutboxItem.state == PENDING,
-            PsaOutboxItem.psa_system == system,
-            col(PsaOutboxItem.next_attempt_at) <= (now or utcnow()),
-        )
-        .order_by(col(PsaOutboxItem.id))
+    return await lifecycle.due(
+        db,
+        PsaOutboxItem,
+        actor=actor,
+        doing="deliver notes to the PSA",
+        now=now or utcnow(),
+        where=(PsaOutboxItem.psa_system == system,),
     )
-    return [item_id for item_id in due if item_id is not None]
 
 
 async def deliver_due(
@@ -100,7 +84,7 @@ async def deliver_due(
         )
         for item_id in await due_items(db, actor=actor, system=adapter.name, now=now)
     ]
-    return Drained(outcomes.count(DELIVERED), outcomes.count(FAILED), outcomes.count(PENDING))
+    return lifecycle.counted(outcomes)
 
 
 async def deliver_one(
@@ -116,13 +100,9 @@ async def deliver_one(
     """Claim the item (a lease, committed), call the PSA outside any transaction (a slow PSA
     never holds the desk's write lock), then record what happened: its state afterwards."""
     now = now or utcnow()
-    async with write_transaction(db):
-        item = await _item(db, actor, item_id)
-        if item.state != PENDING or item.next_attempt_at > now:
-            return str(item.state)  # delivered, failed, or another push holds its lease
-        item.attempts += 1
-        item.next_attempt_at = now + LEASE
-        db.add(item)
+    item, claimed = await lifecycle.claim(db, PsaOutboxItem, actor=actor, item_id=item_id, now=now)
+    if not claimed:
+        return str(item.state)  # delivered, failed, or another push holds its lease
     tried_before = item.attempts > 1
     try:
         note = await find_marked_note(adapter, item.ticket_id, item.idempotency_key) if tried_before else None
@@ -133,17 +113,12 @@ async def deliver_one(
         if status:
             await adapter.set_status(item.ticket_id, status)
     except PsaError as exc:
-        async with write_transaction(db):
-            item = await _item(db, actor, item_id)
-            item.last_error = str(exc)[:MAX_ERROR]
-            if exc.retryable:
-                item.next_attempt_at = now + _wait(exc, item.attempts)
-            else:
-                item.state = FAILED
-            db.add(item)
-        return str(item.state)
+        retry_at = now + _wait(exc, item.attempts) if exc.retryable else None
+        return await lifecycle.record_failure(
+            db, PsaOutboxItem, actor=actor, item_id=item_id, error=str(exc), retry_at=retry_at
+        )
     async with write_transaction(db):
-        item = await _item(db, actor, item_id)
+        item = await lifecycle.locked(db, PsaOutboxItem, actor, item_id)
         item.state, item.delivered_at, item.psa_note_id, item.last_error = DELIVERED, utcnow(), note.id, None
         db.add(item)
         await audit.record_change(
@@ -152,41 +127,22 @@ async def deliver_one(
     return DELIVERED
 
 
-async def _item(db: AsyncSession, actor: User, item_id: int) -> PsaOutboxItem:
-    return await get_in_account(
-        db, PsaOutboxItem, actor.account_id, missing=f"no outbox item {item_id}", lock=True, id=item_id
-    )
-
-
 def _wait(exc: PsaError, attempts: int) -> timedelta:
     if isinstance(exc, PsaRateLimited):
         return timedelta(seconds=max(exc.retry_after, 1.0))
-    return min(FIRST_BACKOFF * (1 << min(max(attempts - 1, 0), 20)), MAX_BACKOFF)
+    return lifecycle.backoff(attempts)
 
 
 async def outbox(db: AsyncSession, *, actor: User, limit: int = 200) -> list[PsaOutboxItem]:
     """The account's outbox, newest first: what is pending, delivered and failed, with the last error."""
-    await authorize(db, actor, Need.MEMBER, "see the PSA outbox")
-    rows = await db.exec(
-        select(PsaOutboxItem)
-        .where(PsaOutboxItem.account_id == actor.account_id)
-        .order_by(col(PsaOutboxItem.id).desc())
-        .limit(limit)
-    )
-    return list(rows)
+    return await lifecycle.newest(db, PsaOutboxItem, actor=actor, doing="see the PSA outbox", limit=limit)
 
 
 async def retry(db: AsyncSession, *, actor: User, item_id: int) -> PsaOutboxItem:
     """Queue a failed item again, due now (after the keys or the ticket were fixed)."""
-    async with write_transaction(db):
-        await authorize(db, actor, Need.REVIEW, "re-queue PSA notes")
-        item = await _item(db, actor, item_id)
-        if item.state != FAILED:
-            raise InvalidState(f"outbox item {item_id} is {item.state}, not failed: nothing to retry")
-        item.state, item.next_attempt_at = PENDING, utcnow()
-        db.add(item)
-        await audit.record_change(db, actor, "psa.retry", "psa_outbox", item.id, ticket_id=item.ticket_id)
-    return item
+    return await lifecycle.requeue(
+        db, PsaOutboxItem, actor=actor, item_id=item_id, doing="re-queue PSA notes", action="psa.retry"
+    )
 
 
 def as_row(item: PsaOutboxItem) -> dict[str, Any]:
@@ -198,7 +154,7 @@ def as_row(item: PsaOutboxItem) -> dict[str, Any]:
         "outcome": item.outcome,
         "state": item.state,
         "attempts": item.attempts,
-        "next_attempt_at": item.next_attempt_at.isoformat() if item.state == PENDING else None,
+        "next_attempt_at": lifecycle.when_due(item),
         "last_error": item.last_error,
         "psa_note_id": item.psa_note_id,
     }

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, LoadingIndicator, Static, TextArea
 
-from rflow_tui.tui.messages import ReopenRequested, ResumeRequested, TicketChosen
+from rflow_tui.tui.messages import ReopenRequested, ResumeRequested, TicketChosen, WalkEnded
 from rflow_tui.tui.palette import RflowCommands
 from rflow_tui.tui.safe import GuardedApp, plain
 
@@ -43,6 +43,8 @@ class RflowApp(GuardedApp):
         self.start = start
         self.ready = False  # the first screen is chosen (tests and the palette wait for it)
         self._models_warm = False
+        self._psa_due = asyncio.Event()  # a walk ended: what it owes the PSA is delivered now
+        self._alerts_due = asyncio.Event()  # ... and its escalation's alert sent now
         self._quit_anyway = False
         self._rights_changed = False  # the kept screens were built for the rights the user had
 
@@ -143,6 +145,42 @@ class RflowApp(GuardedApp):
                 self.notify("Escalations are for owners, admins and engineers: here are your tickets.", markup=False)
             self.action_show_picker()
         self.ready = True
+        psa = self.settings.psa
+        if psa.kind and (psa.deliver_from_app or psa.pull_on_start):
+            self.keep_psa_in_sync()
+        if self.settings.alerts.urls:
+            self.keep_alerts_going()
+
+    @work(group="psa", exclusive=True)
+    async def keep_psa_in_sync(self) -> None:
+        """Deliver what walks owe the PSA while the app runs (``services.psa_sync``)."""
+        from rflow_tui.services.psa_sync import keep_in_sync
+
+        await keep_in_sync(
+            self.ctx.open_db,
+            user=lambda: self.ctx.user,
+            settings=self.settings,
+            wake=self._psa_due,
+            tell=lambda news: self.notify(news, timeout=8, markup=False),
+        )
+
+    @work(group="alerts", exclusive=True)
+    async def keep_alerts_going(self) -> None:
+        """Send the escalation alerts that are due while the app runs (its config has the URLs)."""
+        from rflow_tui.services.alert_outbox import keep_sending
+
+        await keep_sending(
+            self.ctx.open_db,
+            user=lambda: self.ctx.user,
+            settings=self.settings,
+            wake=self._alerts_due,
+            tell=lambda news: self.notify(news, timeout=8, markup=False),
+        )
+
+    @on(WalkEnded)
+    def _walk_ended(self) -> None:
+        self._psa_due.set()
+        self._alerts_due.set()
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         """Textual's own commands, less the two rflow replaces (theme and keys)."""

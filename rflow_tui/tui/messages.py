@@ -30,3 +30,7 @@ class ReopenRequested(Message):
     def __init__(self, ticket: Any) -> None:
         super().__init__()
         self.ticket = ticket
+
+
+class WalkEnded(Message):
+    """A walk was resolved, escalated or abandoned: what it owes the PSA is due now."""

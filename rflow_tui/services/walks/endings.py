@@ -19,7 +19,7 @@ from rflow_tui.domain.enums import (
 )
 from rflow_tui.flows.walked_path import normalize_walked_path
 from rflow_tui.models import FlowProposal, L1WalkSession, User, row_id
-from rflow_tui.services import notifications, psa_outbox, tickets
+from rflow_tui.services import alert_outbox, notifications, psa_outbox, tickets
 from rflow_tui.services.access import Need, acting_as, authorize, in_account
 from rflow_tui.services.errors import (
     ValidationFailed,
@@ -100,11 +100,21 @@ async def resolve(
     return walk
 
 
-async def _tell_the_psa(db: AsyncSession, actor: User, walk: L1WalkSession) -> None:
+async def _tell_the_psa(
+    db: AsyncSession, actor: User, walk: L1WalkSession, transcript: dict[str, Any] | None = None
+) -> None:
     """A walk on a PSA ticket owes it the transcript and a status: queued in this same transaction."""
     if walk.ticket_kind == TicketKind.PSA:
-        note = transcript_text(await transcript_of(db, actor, walk))
+        note = transcript_text(transcript or await transcript_of(db, actor, walk))
         await psa_outbox.enqueue_walk_end(db, walk, note)
+
+
+def _notes_of(transcript: dict[str, Any]) -> list[str]:
+    """The tech's notes (session notes, then each step's), for an alert that may carry them."""
+    steps = [
+        f"Step {n}: {step['note']}" for n, step in enumerate(transcript.get("steps") or [], start=1) if step.get("note")
+    ]
+    return [*(transcript.get("notes") or []), *steps]
 
 
 def _served_resolution(walk: L1WalkSession) -> dict[str, Any] | None:
@@ -152,7 +162,11 @@ async def _after_escalation(
     if walk.ticket_kind == TicketKind.INTERNAL:
         await tickets.set_internal_status(db, actor.account_id, walk.ticket_id, TicketStatus.ESCALATED)
     await audit_walk(db, actor, walk, action, reason_category=reason_category, acting_as=acting_as(actor))
-    await _tell_the_psa(db, actor, walk)
+    transcript = await transcript_of(db, actor, walk)
+    await _tell_the_psa(db, actor, walk, transcript)
+    alert_outbox.enqueue_escalation(
+        db, walk, ticket=ticket, escalated_by=actor.name or actor.email, notes=_notes_of(transcript)
+    )
     await notifications.notify_escalation(
         db,
         actor.account_id,

@@ -74,6 +74,19 @@ def work_state(walk, names: dict) -> Text:
     return Text(clean(f"On it: {who} · since {since(walk.claimed_at)}", single_line=True), style="bold")
 
 
+ALERT_STYLES = {"sent": "green", "pending": "yellow", "failed": "bold red", "skipped": "dim"}
+ALERT_MARKS = {"sent": "✉ ", "pending": "… ", "failed": "✗ ", "skipped": "· "}
+
+
+def alert_text(line: tuple[str, str] | None) -> Text:
+    """Whether the escalation's alert went out (``alert_outbox.status_line``); the reason is
+    a server's or the desk's words: plain text."""
+    if line is None:
+        return Text()
+    state, words = line
+    return Text(ALERT_MARKS.get(state, "") + clean(words, single_line=True), style=ALERT_STYLES.get(state, ""))
+
+
 def on_it(walk, names: dict) -> Text:
     if walk.closed_at is not None:
         return Text("✓ closed", style="green")
@@ -143,6 +156,7 @@ class EscalationsScreen(StoreGuard, Screen):
                 yield TicketHeader("", "", id="escalation-ticket")
                 yield Static("Select an escalation to see its ticket and transcript.", id="escalation-body")
                 yield Static(id="escalation-work")
+                yield Static(id="escalation-alert")
                 yield Static("Transcript", classes="section-title")
                 yield Transcript(id="escalation-transcript")
                 yield Static("Session notes", classes="section-title")
@@ -347,6 +361,7 @@ class EscalationsScreen(StoreGuard, Screen):
     @work(exclusive=True, group="detail")
     async def load_detail(self, session_id: int) -> None:
         """The selected escalation's ticket (subject, requester, description) and comments."""
+        from rflow_tui.services.alert_outbox import status_line
         from rflow_tui.services.escalations import escalation_detail
 
         detail = await self.ctx.call(escalation_detail, session_id=session_id)
@@ -356,6 +371,10 @@ class EscalationsScreen(StoreGuard, Screen):
         self.query_one(TicketHeader).show_ticket(detail.ticket)
         self.query_one(Transcript).show(detail.steps)
         self.query_one("#escalation-comments", Static).update(comments_text(detail.comments, self.names))
+        alert = status_line(detail.alert, configured=bool(self.ctx.settings.alerts.urls))
+        shown = self.query_one("#escalation-alert", Static)
+        shown.update(alert_text(alert))
+        shown.display = alert is not None
 
     # --- working it -------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from rflow_tui.services.walks import ai_steps
 from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import reads as walk_reads
 from rflow_tui.services.walks import steps as walk_steps
-from rflow_tui.tui.messages import TicketChosen
+from rflow_tui.tui.messages import TicketChosen, WalkEnded
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.widgets import AnswerBar, NodeCard, SessionNotes, StepNote, TicketHeader, Transcript
@@ -533,6 +533,7 @@ class WalkScreen(StoreGuard, Screen):
             self.notify(str(exc), severity="error", timeout=8, markup=False)
             return False
         self.notify(f"{self.walk.ticket_id} {done}", markup=False)
+        self.app.post_message(WalkEnded())
         self.dismiss()
         return True
 
