@@ -11,6 +11,7 @@ import pytest
 from rflow_tui.tui.app import RflowApp
 from rflow_tui.tui.screens.dialogs import ResolveDialog
 from rflow_tui.tui.screens.escalations import EscalationsScreen
+from rflow_tui.tui.screens.finished_walk import FinishedWalkScreen
 from rflow_tui.tui.screens.flow_map import FlowMapScreen
 from rflow_tui.tui.screens.inbox import InboxScreen
 from rflow_tui.tui.screens.keys import KeySheet, key_label, own_bindings
@@ -35,6 +36,7 @@ ROWS = {
     "escalations": EscalationsScreen,
     "inbox": InboxScreen,
     "my walks": MyWalksScreen,
+    "finished walk": FinishedWalkScreen,
     "proposals": ProposalsScreen,
     "flow map": FlowMapScreen,
     "key sheet": KeySheet,

@@ -72,6 +72,7 @@ class TicketStatus(StrEnum):
 
 
 OPEN_TICKET_STATUSES = (TicketStatus.OPEN, TicketStatus.IN_PROGRESS)
+CLOSED_TICKET_STATUSES = (TicketStatus.RESOLVED, TicketStatus.ESCALATED)  # reopened before they are walked again
 
 
 class ProposalStatus(StrEnum):

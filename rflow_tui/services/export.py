@@ -12,19 +12,23 @@ import re
 from datetime import datetime
 from typing import Any
 
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.domain.enums import (
     ASKING_NODE_TYPES,
     TERMINAL_NODE_TYPES,
+    EscalationOutcome,
     ReasonCategory,
     WalkKind,
     WalkStatus,
 )
+from rflow_tui.domain.walk_names import escalated_without_walk, kind_name
 from rflow_tui.domain.walk_step import WalkStep
-from rflow_tui.models import Flow, FlowProposal, L1WalkSession, User
+from rflow_tui.models import AuditLog, EscalationComment, Flow, FlowProposal, L1WalkSession, User
 from rflow_tui.services import tickets
 from rflow_tui.services.access import in_account
+from rflow_tui.services.feed import WALK_TARGET
 from rflow_tui.text import clean, inert_json
 
 
@@ -96,6 +100,8 @@ async def walk_transcript(
     return {
         "session_id": walk.id,
         "kind": walk.session_kind,
+        "kind_label": kind_name(walk),
+        "without_walk": escalated_without_walk(walk),
         "status": walk.status,
         "ticket": {
             "id": _text(walk.ticket_id),
@@ -131,6 +137,77 @@ async def walk_transcript(
             if walk.status == WalkStatus.ESCALATED
             else None
         ),
+        "abandoned": {"reason": _text(walk.resolution_notes)} if walk.status == WalkStatus.ABANDONED else None,
+    }
+
+
+# What the audit log tells of an escalation's fate, in the words a person reads.
+FATE_EVENTS = {
+    "escalation.claim": "claimed it",
+    "escalation.release": "let it go",
+    "escalation.close": "closed it",
+    "escalation.reopen": "reopened it",
+}
+
+
+async def escalation_fate(db: AsyncSession, actor: User, walk: L1WalkSession) -> dict[str, Any]:
+    """What became of an escalation since: who is on it, how it was closed, its comments and
+    every claim, close and reopen in order (the audit log keeps an outcome a reopen cleared)."""
+    names: dict[int | None, str] = {}
+
+    async def name(user_id: int | None) -> str | None:
+        if user_id is None:
+            return None
+        if user_id not in names:
+            user = await in_account(db, User, actor.account_id, id=user_id)
+            names[user_id] = clean(user.name or user.email, single_line=True) if user else "someone"
+        return names[user_id]
+
+    comments = await db.exec(
+        select(EscalationComment)
+        .where(EscalationComment.account_id == actor.account_id, EscalationComment.session_id == walk.id)
+        .order_by(col(EscalationComment.id))
+    )
+    events = await db.exec(
+        select(AuditLog)
+        .where(
+            AuditLog.account_id == actor.account_id,
+            AuditLog.target_type == WALK_TARGET,
+            AuditLog.target_id == str(walk.id),
+            col(AuditLog.action).in_(tuple(FATE_EVENTS)),
+        )
+        .order_by(col(AuditLog.seq))
+    )
+    history = []
+    for event in events:
+        outcome = (event.details or {}).get("outcome") if event.action == "escalation.close" else None
+        history.append(
+            {
+                "what": FATE_EVENTS[event.action],
+                "by": await name(event.actor_user_id),
+                "at": _when(event.created_at),
+                "outcome_label": EscalationOutcome.label_for(outcome),
+            }
+        )
+    closed = (
+        {
+            "by": await name(walk.closed_by_user_id),
+            "at": _when(walk.closed_at),
+            "outcome": walk.outcome,
+            "outcome_label": EscalationOutcome.label_for(walk.outcome) or _text(walk.outcome),
+            "notes": _text(walk.outcome_notes),
+        }
+        if walk.closed_at is not None
+        else None
+    )
+    return {
+        "claimed_by": await name(walk.claimed_by_user_id),
+        "claimed_at": _when(walk.claimed_at),
+        "closed": closed,
+        "history": history,
+        "comments": [
+            {"by": await name(c.author_user_id), "at": _when(c.created_at), "body": _text(c.body)} for c in comments
+        ],
     }
 
 
@@ -158,7 +235,7 @@ def transcript_markdown(t: dict[str, Any]) -> str:
         tech_line = f"{tech_line} ({_md(tech['email'])})".strip()
     if tech.get("acting_as"):
         tech_line += " (engineer covering L1)"
-    walk_line = str(t.get("kind"))
+    walk_line = str(t.get("kind_label") or t.get("kind"))
     walked = t.get("walked")
     if walked:
         walk_line += f': {walked["type"]} "{_md(walked["title"])}"'
@@ -179,7 +256,7 @@ def transcript_markdown(t: dict[str, Any]) -> str:
     lines += ["", "### Steps", ""]
     steps = t.get("steps") or []
     if not steps:
-        lines.append("_No steps were recorded._")
+        lines.append("_Escalated without a walk: no steps._" if t.get("without_walk") else "_No steps were recorded._")
     for n, step in enumerate(steps, start=1):
         if step.get("node_type") in ASKING_NODE_TYPES:
             outcome = f" -> **{_md(step.get('answer_label') or step.get('answer'))}**"
@@ -207,4 +284,30 @@ def transcript_markdown(t: dict[str, Any]) -> str:
         lines += ["", "### Escalation", ""]
         lines.append(f"- **Category:** {_md(esc.get('reason_category_label') or esc.get('reason_category'))}")
         lines.append(f"- **Reason:** {_md(esc.get('reason'))}")
+        lines += _fate_markdown(t.get("engineers"))
+    if t.get("abandoned"):
+        lines += ["", "### Abandoned", "", f"- **Reason:** {_md(t['abandoned'].get('reason'))}"]
     return "\n".join(lines) + "\n"
+
+
+def _fate_markdown(esc: dict[str, Any] | None) -> list[str]:
+    """What the engineers did with it (``escalation_fate``: present when read after the walk ended)."""
+    if not esc:
+        return []
+    closed = esc.get("closed")
+    if closed:
+        state = f"closed by {_md(closed.get('by'))} ({_md(closed.get('outcome_label'))}) at {closed.get('at')}"
+    elif esc.get("claimed_by"):
+        state = f"open, {_md(esc['claimed_by'])} is on it since {esc.get('claimed_at')}"
+    else:
+        state = "open, nobody is on it yet"
+    lines = ["", "### What the engineers did", "", f"- **Now:** {state}"]
+    if closed and closed.get("notes"):
+        lines.append(f"- **What was done:** {_md(closed['notes'])}")
+    for event in esc["history"]:
+        outcome = f" ({_md(event['outcome_label'])})" if event.get("outcome_label") else ""
+        lines.append(f"- {event.get('at')}: {_md(event.get('by'))} {event['what']}{outcome}")
+    if esc.get("comments"):
+        lines += ["", "### Comments", ""]
+        lines += [f"- {_md(c.get('by'))} at {c.get('at')}: {_md(c.get('body'))}" for c in esc["comments"]]
+    return lines

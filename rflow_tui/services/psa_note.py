@@ -30,7 +30,7 @@ def transcript_text(t: dict[str, Any]) -> str:
         who = f"{who} <{tech['email']}>".strip()
     if tech.get("acting_as"):
         who += " (engineer covering L1)"
-    walk = str(t.get("kind"))
+    walk = str(t.get("kind_label") or t.get("kind"))
     walked = t.get("walked")
     if walked:
         walk += f': {walked["type"]} "{walked["title"]}"' + (f" v{walked['version']}" if walked.get("version") else "")

@@ -17,7 +17,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from rflow_tui.db import write_transaction
-from rflow_tui.domain.enums import OPEN_TICKET_STATUSES, TicketKind, TicketStatus, values
+from rflow_tui.domain.enums import CLOSED_TICKET_STATUSES, OPEN_TICKET_STATUSES, TicketKind, TicketStatus, values
 from rflow_tui.files import FileProblem, read_text, text_lines
 from rflow_tui.models import Ticket, User, utcnow
 from rflow_tui.services import audit
@@ -92,10 +92,11 @@ async def ticket_of(db: AsyncSession, *, actor: User, ticket_id: str) -> Ticket 
     return await find_ticket(db, actor.account_id, ticket_id)
 
 
-def _queue_filter(account_id: int, search: str | None) -> list[ColumnElement[bool]]:
+def _queue_filter(account_id: int, search: str | None, closed: bool = False) -> list[ColumnElement[bool]]:
+    """The open queue, or with ``closed`` the resolved and escalated tickets (to find and reopen one)."""
     conds: list[ColumnElement[bool]] = [
         col(Ticket.account_id) == account_id,
-        col(Ticket.status).in_(OPEN_TICKET_STATUSES),
+        col(Ticket.status).in_(CLOSED_TICKET_STATUSES if closed else OPEN_TICKET_STATUSES),
     ]
     if search:
         like = f"%{search.strip().lower()}%"
@@ -128,19 +129,22 @@ async def list_open_tickets(
     sort: str = "age",
     offset: int = 0,
     limit: int = 200,
+    closed: bool = False,
 ) -> list[Ticket]:
-    """One page of the desk's open queue: the picker loads what is visible, not everything."""
+    """One page of the desk's open queue (``closed``: of its resolved and escalated tickets): the
+    picker loads what is visible, not everything."""
     order = SORTS.get(sort)
     if order is None:
         raise ValidationFailed(f"unknown sort '{sort}' (one of {', '.join(SORTS)})")
     await authorize(db, actor, Need.WALK, "walk tickets")
-    stmt = select(Ticket).where(*_queue_filter(actor.account_id, search)).order_by(*order).offset(offset).limit(limit)
+    where = _queue_filter(actor.account_id, search, closed)
+    stmt = select(Ticket).where(*where).order_by(*order).offset(offset).limit(limit)
     return list(await db.exec(stmt))
 
 
-async def count_open_tickets(db: AsyncSession, *, actor: User, search: str | None = None) -> int:
+async def count_open_tickets(db: AsyncSession, *, actor: User, search: str | None = None, closed: bool = False) -> int:
     await authorize(db, actor, Need.WALK, "walk tickets")
-    stmt = select(func.count()).select_from(Ticket).where(*_queue_filter(actor.account_id, search))
+    stmt = select(func.count()).select_from(Ticket).where(*_queue_filter(actor.account_id, search, closed))
     return (await db.exec(stmt)).one()
 
 

@@ -14,7 +14,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Header, Input, LoadingIndicator, Static, TextArea
 
-from rflow_tui.tui.messages import ResumeRequested, TicketChosen, WalkEnded
+from rflow_tui.tui.messages import ReopenRequested, ResumeRequested, TicketChosen, WalkEnded
 from rflow_tui.tui.palette import RflowCommands
 from rflow_tui.tui.safe import GuardedApp, plain
 
@@ -214,6 +214,17 @@ class RflowApp(GuardedApp):
     def _ticket_chosen(self, message: TicketChosen) -> None:
         self.open_ticket(message.ticket)
 
+    @on(ReopenRequested)
+    def _reopen_requested(self, message: ReopenRequested) -> None:
+        """A closed ticket (picker or palette): confirmed, reopened, and the queue shows it open."""
+        from rflow_tui.tui.screens.reopen import ReopenDialog
+
+        def reopened(ticket) -> None:
+            if ticket is not None:
+                self.notify(f"{ticket.ticket_id} is open again: it is back in the queue", markup=False)
+
+        self.push_screen(ReopenDialog(self.ctx, message.ticket), reopened)
+
     @on(ResumeRequested)
     def _resume_requested(self, message: ResumeRequested) -> None:
         self.action_resume_walk(message.active)
@@ -270,12 +281,20 @@ class RflowApp(GuardedApp):
             self.notify(message, severity="warning", markup=False)
         return allowed
 
-    def action_show_picker(self) -> None:
-        if self.ctx is None or not self._require(
+    def _may_walk(self) -> bool:
+        return self.ctx is not None and self._require(
             self.ctx.is_l1, "Only L1 techs and engineers with coverage walk tickets"
-        ):
-            return
-        self._switch("tickets")
+        )
+
+    def action_show_picker(self) -> None:
+        if self._may_walk():
+            self._switch("tickets")
+
+    def action_show_closed_tickets(self) -> None:
+        """The picker on its closed tickets (the palette's "Closed tickets")."""
+        if self._may_walk():
+            self.kept_screen("tickets").show_closed(True)  # type: ignore[attr-defined]
+            self._switch("tickets")
 
     def action_show_escalations(self) -> None:
         """Engineers see the desk's escalations; an L1 tech sees their own finished walks."""

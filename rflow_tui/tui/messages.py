@@ -24,5 +24,13 @@ class ResumeRequested(Message):
         self.active = active
 
 
+class ReopenRequested(Message):
+    """The tech asked to reopen a resolved or escalated ticket: the app asks them to confirm."""
+
+    def __init__(self, ticket: Any) -> None:
+        super().__init__()
+        self.ticket = ticket
+
+
 class WalkEnded(Message):
     """A walk was resolved, escalated or abandoned: what it owes the PSA is due now."""

@@ -1,5 +1,7 @@
 """rflow's own commands in the command palette (Ctrl+P): go to a screen, resume,
-start a walk, show the keys, switch theme, and find an open ticket by id or subject.
+start a walk, show the keys, switch theme, and find a ticket by id or subject (an open one
+to walk, a resolved or escalated one to reopen). A command is found by its title or by the
+words it is known by ("escal" finds the escalations screen and, for a tech, My walks).
 
 The palette runs ``search`` in its own worker, so the ticket query never blocks the
 UI. Ticket text is untrusted: it is shown as plain ``Text`` and never goes through
@@ -13,7 +15,7 @@ from typing import Any, NamedTuple
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from rflow_tui.tui.messages import TicketChosen
+from rflow_tui.tui.messages import ReopenRequested, TicketChosen
 from rflow_tui.tui.safe import plain
 
 TICKET_HITS = 8
@@ -23,6 +25,7 @@ class Command(NamedTuple):
     title: str
     help: str
     run: Callable[[], Any]
+    known_as: str = ""  # other words a user may type for it
 
 
 class RflowCommands(Provider):
@@ -50,16 +53,29 @@ class RflowCommands(Provider):
                     screen.action_open_ticket if isinstance(screen, PickerScreen) else app.action_show_picker,
                 ),
                 Command("Resume a walk", "Your unfinished walks", app.action_resume_walk),
+                Command(
+                    "Closed tickets",
+                    "Resolved and escalated tickets, to find and reopen one (Ctrl+O on the tickets screen)",
+                    app.action_show_closed_tickets,
+                    "reopen resolved escalated finished",
+                ),
             ]
         if ctx.is_engineer:
             commands += [
-                Command("Open escalations", "Escalated walks, live (F3)", app.action_show_escalations),
+                Command(
+                    "Open escalations", "Escalated walks, live (F3)", app.action_show_escalations, "escalated walks"
+                ),
                 Command("Open proposals", "Proposed flows to approve or reject (F4)", app.action_show_proposals),
             ]
             commands += self._escalation_commands()
         elif ctx.is_l1:
             commands.append(
-                Command("My walks", "Your recent resolved and escalated walks (F3)", app.action_show_escalations)
+                Command(
+                    "My walks",
+                    "Your recent resolved, escalated and abandoned walks, and what became of them (F3)",
+                    app.action_show_escalations,
+                    "escalations finished history",
+                )
             )
         return commands
 
@@ -89,6 +105,8 @@ class RflowCommands(Provider):
         matcher = self.matcher(query)
         for command in self._commands():
             score = matcher.match(command.title)
+            if score <= 0 and command.known_as:  # by another name: ranked below a title match
+                score = 0.8 * max(matcher.match(word) for word in command.known_as.split())
             if score > 0:
                 yield Hit(score, matcher.highlight(command.title), command.run, help=command.help)
         async for hit in self._tickets(query):
@@ -105,6 +123,7 @@ class RflowCommands(Provider):
 
         try:
             found = await ctx.call(list_open_tickets, search=query, sort="id", limit=TICKET_HITS)
+            closed = await ctx.call(list_open_tickets, search=query, sort="id", limit=TICKET_HITS, closed=True)
         except ServiceError as exc:
             app.notify(f"Cannot search tickets: {exc}", severity="error", markup=False)
             return
@@ -113,8 +132,15 @@ class RflowCommands(Provider):
                 f"{ticket.ticket_id} · {ticket.subject} · {ticket.requester or 'no requester'}", single_line=True
             )
             # help is parsed as markup by the palette: only our own words go there
-            yield Hit(0.9, title, _open(app, ticket), text=title.plain, help="Start a walk on this ticket")
+            yield Hit(
+                0.9, title, _post(app, TicketChosen(ticket)), text=title.plain, help="Start a walk on this ticket"
+            )
+        for ticket in closed:
+            status = ticket.status.replace("_", " ")
+            title = plain(f"{ticket.ticket_id} · {ticket.subject} · {status}", single_line=True)
+            help = f"Closed ({status}): reopen it to walk it again"
+            yield Hit(0.85, title, _post(app, ReopenRequested(ticket)), text=title.plain, help=help)
 
 
-def _open(app: Any, ticket: Any) -> Callable[[], None]:
-    return lambda: app.post_message(TicketChosen(ticket))
+def _post(app: Any, message: Any) -> Callable[[], None]:
+    return lambda: app.post_message(message)

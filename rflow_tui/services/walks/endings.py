@@ -136,15 +136,27 @@ def _summary(walk: L1WalkSession, subject: str | None) -> str:
     return text.splitlines()[0][:200] if text else f"ticket {walk.ticket_id}"
 
 
-async def _escalate(
-    db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str
-) -> None:
+def _mark_escalated(walk: L1WalkSession, reason: str, reason_category: str) -> None:
     walk.status = WalkStatus.ESCALATED
     walk.escalation_reason = reason.strip()
     walk.escalation_reason_category = reason_category
     mark_moved(walk)
     walk.resolved_at = walk.last_step_at
+
+
+async def _escalate(
+    db: AsyncSession, actor: User, walk: L1WalkSession, reason: str, reason_category: str, action: str
+) -> None:
+    """Escalate an active walk: the walk, then what follows from it."""
+    _mark_escalated(walk, reason, reason_category)
     db.add(walk)
+    await _after_escalation(db, actor, walk, reason_category, action)
+
+
+async def _after_escalation(
+    db: AsyncSession, actor: User, walk: L1WalkSession, reason_category: str, action: str
+) -> None:
+    """The ticket, the audit entry, the PSA and the engineers, for a walk just marked escalated."""
     await db.flush()
     ticket = await tickets.find_ticket(db, actor.account_id, walk.ticket_id)
     if walk.ticket_kind == TicketKind.INTERNAL:
@@ -210,14 +222,15 @@ async def escalate_without_walk(
             ticket_id=ticket_id,
             ticket_kind=ticket_kind,
             session_kind=WalkKind.ADHOC,
-            status=WalkStatus.ESCALATED,  # born closed: never an active walk, even for a moment
             category=category,
             problem_text=problem_text,
             walk_notes=[],
         )
+        _mark_escalated(walk, reason, reason_category)  # born closed: never an active walk, even for a moment
+        # started and ended in one instant: how it is told apart (domain/walk_names.py)
+        walk.created_at = walk.last_step_at or walk.created_at
         db.add(walk)
-        await db.flush()
-        await _escalate(db, actor, walk, reason, reason_category, "l1.session.escalate_no_walk")
+        await _after_escalation(db, actor, walk, reason_category, "l1.session.escalate_no_walk")
     return walk
 
 

@@ -21,6 +21,8 @@ from rflow_tui.services.errors import ServiceError, WalkInProgress
 from rflow_tui.services.walks.core import get_session, refuse_second_walk
 from rflow_tui.services.walks.path import walk_steps_of
 
+FINISHED = (WalkStatus.RESOLVED, WalkStatus.ESCALATED, WalkStatus.ABANDONED)
+
 
 async def walk_with_steps(db: AsyncSession, *, actor: User, session_id: int) -> tuple[L1WalkSession, list[WalkStep]]:
     """The walk and its steps in order, as the walk screen shows them (one store session)."""
@@ -43,17 +45,19 @@ async def active_sessions_for(db: AsyncSession, *, actor: User) -> list[L1WalkSe
     return list(rows)
 
 
-async def my_finished_walks(db: AsyncSession, *, actor: User, limit: int = 100) -> list[L1WalkSession]:
-    """The actor's own resolved and escalated walks, newest first: a tech confirms an escalation went through."""
+async def my_finished_walks(db: AsyncSession, *, actor: User, offset: int = 0, limit: int = 100) -> list[L1WalkSession]:
+    """One page of the actor's own resolved, escalated and abandoned walks, newest first: a tech
+    confirms an escalation went through and opens what became of it."""
     await authorize(db, actor, Need.MEMBER, "read walks")
     stmt = (
         select(L1WalkSession)
         .where(
             L1WalkSession.account_id == actor.account_id,
             L1WalkSession.created_by_user_id == actor.id,
-            col(L1WalkSession.status).in_((WalkStatus.RESOLVED, WalkStatus.ESCALATED)),
+            col(L1WalkSession.status).in_(FINISHED),
         )
         .order_by(col(L1WalkSession.resolved_at).desc(), col(L1WalkSession.id).desc())
+        .offset(offset)
         .limit(limit)
     )
     return list(await db.exec(stmt))
@@ -121,7 +125,12 @@ async def transcript_of(db: AsyncSession, actor: User, walk: L1WalkSession) -> d
 
 
 async def read_transcript(db: AsyncSession, *, actor: User, session_id: int) -> dict[str, Any]:
-    """One walk's transcript, the walk read in the actor's account."""
-    from rflow_tui.services.walks.core import get_session
+    """One walk's transcript, the walk read in the actor's account, with what became of it
+    since it ended (an escalation's comments and who claimed, closed or reopened it)."""
+    from rflow_tui.services.export import escalation_fate
 
-    return await transcript_of(db, actor, await get_session(db, actor=actor, session_id=session_id))
+    walk = await get_session(db, actor=actor, session_id=session_id)
+    transcript = await transcript_of(db, actor, walk)
+    if walk.status == WalkStatus.ESCALATED:
+        transcript["engineers"] = await escalation_fate(db, actor, walk)
+    return transcript

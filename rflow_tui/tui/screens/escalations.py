@@ -15,7 +15,8 @@ from textual.coordinate import Coordinate
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from rflow_tui.domain.enums import WALK_KIND_NAMES, EscalationOutcome, ReasonCategory, WalkStatus
+from rflow_tui.domain.enums import EscalationOutcome, ReasonCategory, WalkStatus
+from rflow_tui.domain.walk_names import NO_WALK, escalated_without_walk, kind_name
 from rflow_tui.services.feed import FeedBatch
 from rflow_tui.services.live_feed import FeedStatus
 from rflow_tui.services.users import list_users
@@ -37,12 +38,15 @@ def category_name(code: str | None) -> str:
 
 def walk_context(walk) -> str:
     """What the ticket header says about the walk: its kind and session."""
-    return f"{WALK_KIND_NAMES.get(walk.session_kind, walk.session_kind)} walk · session {walk.id}"
+    if escalated_without_walk(walk):
+        return f"{NO_WALK} · session {walk.id}"
+    return f"{kind_name(walk)} walk · session {walk.id}"
 
 
 def summary(walk, tech: str) -> Text:
     out = Text()
-    out.append(clean(f"Escalated by {tech} · {since(walk.resolved_at)}", single_line=True) + "\n", style="bold")
+    how = NO_WALK if escalated_without_walk(walk) else "Escalated"
+    out.append(clean(f"{how} by {tech} · {since(walk.resolved_at)}", single_line=True) + "\n", style="bold")
     out.append("Category: ", style="dim")
     out.append(
         clean(ReasonCategory.label_for(walk.escalation_reason_category) or walk.escalation_reason_category) + "\n"

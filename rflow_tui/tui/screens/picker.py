@@ -1,4 +1,5 @@
-"""Ticket picker: the desk's open queue, filtered as you type, loaded a page at a time."""
+"""Ticket picker: the desk's open queue, filtered as you type, loaded a page at a time.
+Ctrl+O shows the closed tickets instead (resolved, escalated), where Enter offers to reopen one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from rflow_tui.services import tickets as ticket_svc
 from rflow_tui.tui.format import age
-from rflow_tui.tui.messages import ResumeRequested, TicketChosen
+from rflow_tui.tui.messages import ReopenRequested, ResumeRequested, TicketChosen
 from rflow_tui.tui.safe import plain
 from rflow_tui.tui.store_guard import StoreGuard
 from rflow_tui.tui.tables import restore_place
@@ -46,7 +47,11 @@ class PickerScreen(StoreGuard, Screen):
     BINDINGS = [
         # priority: Enter in the filter starts the walk too, on the highlighted ticket
         Binding("enter", "open_ticket", "Start walk", priority=True),
+        Binding("enter", "reopen_ticket", "Reopen", priority=True),  # on the closed tickets
         Binding("ctrl+r", "resume", "Resume"),
+        # one key, two ways: the footer names the one that applies (check_action)
+        Binding("ctrl+o", "show_closed", "Closed tickets"),
+        Binding("ctrl+o", "show_open", "Open queue"),
         Binding("ctrl+s", "cycle_sort", "Sort", show=False),
         Binding("ctrl+f", "focus_filter", "Filter", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -58,6 +63,7 @@ class PickerScreen(StoreGuard, Screen):
         self.ctx = ctx
         self.search = ""
         self.sort = "age"
+        self.closed = False  # showing the resolved and escalated tickets, not the open queue
         self.total = 0
         self.loaded: list = []
         self.exhausted = False
@@ -138,9 +144,9 @@ class PickerScreen(StoreGuard, Screen):
 
     @work(exclusive=True, group="picker-load")
     async def load_page(self, reset: bool = False, limit: int = PAGE, keep_place: bool = False) -> None:
-        search, sort, offset = self.search, self.sort, 0 if reset else len(self.loaded)
+        search, sort, offset, closed = self.search, self.sort, 0 if reset else len(self.loaded), self.closed
         page = await self.ctx.call(
-            ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=limit
+            ticket_svc.list_open_tickets, search=search or None, sort=sort, offset=offset, limit=limit, closed=closed
         )
         if not self.query(DataTable):  # the screen closed (app quitting) while the page loaded
             return
@@ -164,7 +170,7 @@ class PickerScreen(StoreGuard, Screen):
             self._open_when_loaded = False
             self.action_open_ticket()
         if reset:  # the rows first, the count (a scan of every match) after them
-            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None)
+            self.total = await self.ctx.call(ticket_svc.count_open_tickets, search=search or None, closed=closed)
             if not self.query(DataTable):
                 return
         self._show_status()
@@ -185,9 +191,12 @@ class PickerScreen(StoreGuard, Screen):
 
     def _show_status(self) -> None:
         self.query_one("#queue-status", Static).remove_class("error")
-        shown = f"{len(self.loaded):,} of {self.total:,} open tickets"
+        which = "closed tickets (resolved or escalated)" if self.closed else "open tickets"
+        shown = f"{len(self.loaded):,} of {self.total:,} {which}"
         where = f" matching “{self.search}”" if self.search else ""
-        self.query_one("#queue-status", Static).update(plain(f"{shown}{where} · sorted by {self.sort} (Ctrl+S)"))
+        then = " · Enter reopens · Ctrl+O the open queue" if self.closed else ""
+        line = f"{shown}{where} · sorted by {self.sort} (Ctrl+S){then}"
+        self.query_one("#queue-status", Static).update(plain(line))
 
     def store_failed(self, error) -> None:
         """The queue stays as loaded; the status line says why and how to retry."""
@@ -235,6 +244,32 @@ class PickerScreen(StoreGuard, Screen):
     def action_reload(self) -> None:
         self.reload()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("show_closed", "open_ticket"):
+            return not self.closed
+        if action in ("show_open", "reopen_ticket"):
+            return self.closed
+        return True
+
+    def action_reopen_ticket(self) -> None:
+        """Enter on the closed tickets: the highlighted one, offered to be reopened."""
+        self.action_open_ticket()
+
+    def action_show_closed(self) -> None:
+        """The resolved and escalated tickets, with their status: find one and reopen it."""
+        self.show_closed(True)
+
+    def action_show_open(self) -> None:
+        self.show_closed(False)
+
+    def show_closed(self, closed: bool) -> None:
+        """The closed tickets or the open queue; before the screen is mounted, what it first loads."""
+        self.closed = closed
+        if self.is_mounted:
+            self.refresh_bindings()
+            self.query_one(DataTable).loading = True
+            self.reload()
+
     def on_key(self, event) -> None:
         """Typing anywhere on the picker goes to the filter.
 
@@ -278,8 +313,10 @@ class PickerScreen(StoreGuard, Screen):
             self._open(table.cursor_row)
 
     def _open(self, row: int) -> None:
+        """An open ticket is walked; a closed one is offered to be reopened first."""
         if 0 <= row < len(self.loaded):
-            self.post_message(TicketChosen(self.loaded[row]))
+            ticket = self.loaded[row]
+            self.post_message(ReopenRequested(ticket) if self.closed else TicketChosen(ticket))
 
     @work(group="resume")
     async def offer_resume(self) -> None:
