@@ -120,7 +120,7 @@ def _final_refusal(error: InvalidNodeError) -> Exception:
     if isinstance(error, SafetyRefusal):
         return UnsafeNodeError(
             f"The AI suggested a step an L1 tech must never be told, twice, so it was not shown ({error}). "
-            "Escalate the ticket or resolve it by hand."
+            "t asks it once more; e escalates, r resolves."
         )
     return UnusableOutputError(
         f"The AI answered twice with something that is not a usable step ({error}). Try again, or escalate the ticket."

@@ -21,6 +21,7 @@ from rflow_tui.ai.generate import CheckedNode, checked_node
 from rflow_tui.ai.judge import NodeJudge
 from rflow_tui.ai.prompt import user_message
 from rflow_tui.ai.stream import PreviewListener
+from rflow_tui.ai.usage import Meter, metered
 
 MAX_IN_FLIGHT = 2
 
@@ -29,14 +30,20 @@ class Prefetch:
     """One answer's next node, being written (or written) in the background."""
 
     def __init__(
-        self, generator: NodeGenerator, context: NodeContext, judge: NodeJudge | None, deadline: float | None
+        self,
+        generator: NodeGenerator,
+        context: NodeContext,
+        judge: NodeJudge | None,
+        deadline: float | None,
+        meter: Meter | None = None,
     ) -> None:
         self.context = context
         self.preview: tuple[str | None, str] = (None, "")
         self._listener: PreviewListener | None = None
-        self.task: asyncio.Task[CheckedNode] = asyncio.ensure_future(
-            checked_node(generator, context, judge, deadline_seconds=deadline, on_preview=self._previewed)
-        )
+        with metered(meter):  # the task copies the context: its calls count for the walk, thrown away or not
+            self.task: asyncio.Task[CheckedNode] = asyncio.ensure_future(
+                checked_node(generator, context, judge, deadline_seconds=deadline, on_preview=self._previewed)
+            )
         self.task.add_done_callback(_seen)
 
     def _previewed(self, kind: str | None, text: str) -> None:
@@ -77,17 +84,20 @@ def _seen(task: asyncio.Task[CheckedNode]) -> None:
 class Prefetcher:
     """The prefetches for the step on screen, keyed by answer (None: an instruction's "done")."""
 
-    def __init__(self, generator: NodeGenerator, judge: NodeJudge | None, deadline: float | None) -> None:
+    def __init__(
+        self, generator: NodeGenerator, judge: NodeJudge | None, deadline: float | None, meter: Meter | None = None
+    ) -> None:
         self.generator = generator
         self.judge = judge
         self.deadline = deadline
+        self.meter = meter
         self.prefetches: dict[Any, Prefetch] = {}
 
     def start(self, contexts: dict[Any, NodeContext]) -> None:
         """Write the next node for each answer (at most two), dropping any earlier prefetch."""
         self.discard()
         for answer, context in list(contexts.items())[:MAX_IN_FLIGHT]:
-            self.prefetches[answer] = Prefetch(self.generator, context, self.judge, self.deadline)
+            self.prefetches[answer] = Prefetch(self.generator, context, self.judge, self.deadline, self.meter)
 
     def ready(self, answer: Any) -> CheckedNode | None:
         """The node prefetched for ``answer`` if it is written and checked (it stays here)."""

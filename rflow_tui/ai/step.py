@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
 from rflow_tui.ai.deadline import can_start, step_deadline, too_long
-from rflow_tui.ai.errors import GenerationError
+from rflow_tui.ai.errors import GenerationError, UnsafeNodeError
 from rflow_tui.ai.generate import CheckedNode, checked_node
 from rflow_tui.ai.judge import NodeJudge
 from rflow_tui.ai.prefetch import Prefetch
@@ -37,7 +37,8 @@ async def next_node(
     """The next node for ``context``, passed by the rules and ``judge`` (None: rules alone).
 
     ``prefetch``, claimed for this very context, is awaited first; if it failed, the node
-    is written now, in what is left of the same deadline.
+    is written now, in what is left of the same deadline, unless both layers already refused
+    it twice: an unsafe step is not asked for a third and fourth time (the tech has Retry).
     """
     listener = on_preview if judge is None else _counting(on_progress)
     try:
@@ -45,6 +46,8 @@ async def next_node(
             if prefetch is not None:
                 try:
                     return await prefetch.result(listener)
+                except UnsafeNodeError:
+                    raise  # refused twice already: two more tries would cost as much and say the same
                 except GenerationError:
                     _clear(listener)
                 if not can_start(_last_latency(generator)):

@@ -76,6 +76,7 @@ class WalkScreen(StoreGuard, Screen):
         self.failed: str | None = None
         self.generation: asyncio.Future[Any] | None = None  # the AI writing the next step (Esc stops it)
         self._prefetcher: Any = None  # ai.prefetch.Prefetcher, made on the first AI step that may use it
+        self._meter: Any = None  # ai.usage.Meter: what this walk's model calls cost since the last node served
         self._stored_walk: Any = None  # (walk, steps) as the last store call left them: no second read to show them
         self.steps: list[WalkStep] | None = None if walk.step_count else []  # None: not read yet
         self.resolve_draft: dict = {}
@@ -259,7 +260,7 @@ class WalkScreen(StoreGuard, Screen):
         judge = self.ctx.step_judge()
         ready = self._prefetcher.ready(answer.get("answer")) if self._prefetcher and answer else None
         step = await self.ctx.call(
-            ai_steps.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
+            ai_steps.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, meter=self.meter, **answer
         )
         self._stored_walk = step.walk, step.context.walked_path
         if step.served is not None:
@@ -274,31 +275,42 @@ class WalkScreen(StoreGuard, Screen):
         checked = await self._generate(step.context, prefetch)
         self._stored_walk = None
         return await self.ctx.call(
-            ai_steps.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge
+            ai_steps.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge, meter=self.meter
         )
+
+    @property
+    def meter(self) -> Any:
+        """Counts the tokens of every model call this screen makes (prefetches too)."""
+        if self._meter is None:
+            from rflow_tui.ai.usage import Meter
+
+            self._meter = Meter()
+        return self._meter
 
     async def _generate(self, context, prefetch=None) -> Any:
         """The next node (``ai.step``), in a task of its own so that Esc (``stop``) cancels
         the generation alone, never a store call."""
         from rflow_tui.ai.errors import GenerationCancelledError
         from rflow_tui.ai.step import next_node
+        from rflow_tui.ai.usage import metered
 
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         self.card.wait_for_ai()
         await self.answers.wait_for_ai()
         self.refresh_bindings()  # resolve and escalate come back to life in the footer while the AI writes
         self._settle_focus()
-        task = asyncio.ensure_future(
-            next_node(
-                generator,
-                context,
-                self.ctx.step_judge(),
-                deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
-                prefetch=prefetch,
-                on_preview=self.card.preview,
-                on_progress=self.card.progress,
+        with metered(self.meter):
+            task = asyncio.ensure_future(
+                next_node(
+                    generator,
+                    context,
+                    self.ctx.step_judge(),
+                    deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
+                    prefetch=prefetch,
+                    on_preview=self.card.preview,
+                    on_progress=self.card.progress,
+                )
             )
-        )
         self.generation = task
         try:
             await asyncio.wait({task})
@@ -319,7 +331,7 @@ class WalkScreen(StoreGuard, Screen):
             from rflow_tui.ai.prefetch import Prefetcher
 
             self._prefetcher = Prefetcher(
-                self.ctx.generator(), self.ctx.step_judge(), self.ctx.settings.llm.step_deadline_seconds
+                self.ctx.generator(), self.ctx.step_judge(), self.ctx.settings.llm.step_deadline_seconds, self.meter
             )
         return self._prefetcher
 
