@@ -53,6 +53,7 @@ CHUNKS = 8
 READ_S = 2.6
 WALK_STEPS = 6
 SIZE = (130, 40)
+JUDGE_PREFETCH = [True]  # [llm] judge_prefetch: --judge-on-claim turns it off
 
 
 # --- the stand-in: an asyncio HTTP/1.1 server in its own process -----------------------------
@@ -237,6 +238,7 @@ def make_app(url: str, email: str, port: int, *, prefetch: bool, path: str = "",
         base_url=f"http://127.0.0.1:{port}{path}",
         judge="anthropic",
         prefetch=prefetch,
+        judge_prefetch=JUDGE_PREFETCH[0],
         step_deadline_seconds=deadline,
     )
     return RflowApp(Settings(database_url=url, user=email, llm=llm))
@@ -485,5 +487,7 @@ if __name__ == "__main__":
         "--cache-minimum", type=int, default=1024, help="the stand-in's minimum cacheable prefix, in tokens"
     )
     parser.add_argument("--walks-only", action="store_true", help="only the prefetch walks and their tokens")
+    parser.add_argument("--judge-on-claim", action="store_true", help="[llm] judge_prefetch = false")
     args = parser.parse_args()
+    JUDGE_PREFETCH[0] = not args.judge_on_claim
     asyncio.run(main(args.rounds, args.cache_minimum, args.walks_only))

@@ -22,7 +22,7 @@ from rflow_tui.services.walks import ai_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks.reads import read_transcript
 from tests import openai_standin
-from tests.messages_standin import PromptCache, StandIn, prompt_text, system_text, tokens
+from tests.messages_standin import PromptCache, StandIn, prompt_text, system_text, tokens, user_text
 from tests.tui_support import ACCOUNT_Q, FIXED, SAFE_MODE
 
 SAFE = {"verdict": "safe", "rule": "", "reason": "routine"}
@@ -167,3 +167,60 @@ def answers_openai():
         return SAFE if "independent safety reviewer" in system else SAFE_MODE
 
     return reply
+
+
+MFA_PUSH = {"id": "i-mfa", "type": "instruction", "text": "Ask the user to approve the sign-in prompt on their phone."}
+
+
+def judge_refusing(text: str, *nodes: dict):
+    """The generator answers ``nodes`` in turn; the judge calls a step holding ``text`` unsafe."""
+    generate = answers(*nodes)
+
+    def reply(body: dict) -> dict:
+        if "independent safety reviewer" not in system_text(body):
+            return generate(body)
+        if text in user_text(body):
+            return {"verdict": "unsafe", "rule": "other", "reason": "an MFA prompt nobody expects"}
+        return SAFE
+
+    return reply
+
+
+def judged_bodies(standin: StandIn) -> list[dict]:
+    return [body for body in standin.requests if "independent safety reviewer" in system_text(body)]
+
+
+async def test_judged_on_claim_the_siblings_cost_no_judge_call_and_the_claimed_one_is_judged_before_it_is_served():
+    standin = StandIn(answers(SAFE_MODE))
+    generator, judge = models(standin)
+    prefetcher = Prefetcher(generator, judge, 20.0, judge_ahead=False)
+    yes = NodeContext(problem_text="Outlook keeps asking", category="email")
+    no = NodeContext(problem_text="Outlook keeps asking, and Teams too", category="email")
+    prefetcher.start({"yes": yes, "no": no})
+    await until(lambda: prefetcher.ready("yes") is not None and prefetcher.ready("no") is not None, "both written")
+    assert judged_bodies(standin) == []  # written and passed by the rules; no judge call yet
+    checked = await next_node(generator, yes, judge, deadline_seconds=20.0, prefetch=prefetcher.claim("yes", yes))
+    assert checked.judge is judge and checked.fits(yes, judge)  # only a node this desk's judge passed is servable
+    assert len(judged_bodies(standin)) == 1
+
+
+async def test_a_claimed_prefetch_the_judge_refuses_never_shows_and_gets_one_more_try():
+    standin = StandIn(judge_refusing("sign-in prompt", MFA_PUSH, SAFE_MODE))
+    generator, judge = models(standin)
+    prefetcher = Prefetcher(generator, judge, 20.0, judge_ahead=False)
+    prefetcher.start({None: CONTEXT})
+    await until(lambda: prefetcher.ready(None) is not None, "the prefetch written")
+    shown: list[str] = []
+    checked = await next_node(
+        generator,
+        CONTEXT,
+        judge,
+        deadline_seconds=20.0,
+        prefetch=prefetcher.claim(None, CONTEXT),
+        on_preview=lambda kind, text: shown.append(text),
+        on_progress=lambda words: None,
+    )
+    assert checked.node["text"] == SAFE_MODE["text"]
+    assert not any("sign-in" in text for text in shown)
+    generated = [body for body in standin.requests if "independent safety reviewer" not in system_text(body)]
+    assert len(generated) == 2 and "rejected by the safety check" in user_text(generated[1])

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from rflow_tui.ai.base import NodeContext, NodeGenerator
 from rflow_tui.ai.deadline import can_start, step_deadline, too_long
 from rflow_tui.ai.errors import GenerationError, UnsafeNodeError
-from rflow_tui.ai.generate import CheckedNode, checked_node
+from rflow_tui.ai.generate import CheckedNode, checked_node, judged
 from rflow_tui.ai.judge import NodeJudge
 from rflow_tui.ai.prefetch import Prefetch
 from rflow_tui.ai.stream import PreviewListener
@@ -45,7 +45,7 @@ async def next_node(
         async with step_deadline(deadline_seconds):
             if prefetch is not None:
                 try:
-                    return await prefetch.result(listener)
+                    return await judged(await prefetch.result(listener), generator, context, judge, listener)
                 except UnsafeNodeError:
                     raise  # refused twice already: two more tries would cost as much and say the same
                 except GenerationError:

@@ -4,7 +4,7 @@ safety layers, and served with a token that a stale window cannot answer."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -171,14 +171,11 @@ async def ai_prefetch_contexts(
     pending = walk.pending_node
     if walk.status != WalkStatus.ACTIVE or walk.session_kind != WalkKind.AI_BUILD or pending is None:
         return {}
-    if pending.get("token") != token or pending.get("type") in TERMINAL_NODE_TYPES:
+    if pending.get("token") != token:
         return {}
-    answers: tuple[str | None, ...] = tuple(Answer) if pending.get("type") == NodeType.QUESTION else (None,)
-    base = await _context(db, walk)
-    return {
-        answer: replace(base, walked_path=[*base.walked_path, WalkStep.answering(StepSource.AI, pending, answer, None)])
-        for answer in answers
-    }
+    from rflow_tui.ai.prefetch import answer_contexts
+
+    return answer_contexts(await _context(db, walk), pending)
 
 
 async def _context(db: AsyncSession, walk: L1WalkSession) -> NodeContext:
