@@ -36,7 +36,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.messages_standin import message, pieces, prompt_text, stream_events, tokens, usage_of
+from tests.messages_standin import (
+    PromptCache,
+    message,
+    pieces,
+    prompt_text,
+    stream_events,
+    system_text,
+    tokens,
+    usage_of,
+)
 
 NODE_SECONDS = 2.0
 FIRST_CHUNK_S = 1.2
@@ -44,6 +53,7 @@ CHUNKS = 8
 READ_S = 2.6
 WALK_STEPS = 6
 SIZE = (130, 40)
+JUDGE_PREFETCH = [True]  # [llm] judge_prefetch: --judge-on-claim turns it off
 
 
 # --- the stand-in: an asyncio HTTP/1.1 server in its own process -----------------------------
@@ -65,10 +75,14 @@ def node_for(body: dict) -> dict:
     }
 
 
+USAGE_FIELDS = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+
+
 class Server:
-    def __init__(self, timeline) -> None:
+    def __init__(self, timeline, cache_minimum: int) -> None:
         self.timeline = timeline  # shared dict: first/last chunk times of the latest node request
-        self.usage = {"input_tokens": 0, "output_tokens": 0}
+        self.cache = PromptCache(cache_minimum)
+        self.usage = dict.fromkeys(USAGE_FIELDS, 0)
         self.output_chars = 0  # what was actually sent: a cancelled stream pays only for that
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -83,7 +97,7 @@ class Server:
                     await self._json(writer, 200, {**self.usage, "output_tokens": tokens("x" * self.output_chars)})
                     continue
                 if path.startswith("/reset"):
-                    self.usage, self.output_chars = {"input_tokens": 0, "output_tokens": 0}, 0
+                    self.usage, self.output_chars = dict.fromkeys(USAGE_FIELDS, 0), 0
                     await self._json(writer, 200, {})
                     continue
                 body = json.loads(body_bytes)
@@ -93,17 +107,22 @@ class Server:
                     error = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}}
                     await self._json(writer, 429, error, {"retry-after": "90"})
                     continue
-                self.usage["input_tokens"] += tokens(prompt_text(body))
-                if "independent safety reviewer" in (body.get("system") or ""):
+                if "independent safety reviewer" in system_text(body):
                     verdict = json.dumps({"verdict": "safe", "rule": "", "reason": "routine"})
                     self.output_chars += len(verdict)
-                    await self._json(writer, 200, message(verdict, usage_of(body, verdict)))
+                    await self._json(writer, 200, message(verdict, self._usage(body, verdict)))
                     continue
                 await self._stream(writer, body)
         except (asyncio.IncompleteReadError, ConnectionResetError, BrokenPipeError):
             pass
         finally:
             writer.close()
+
+    def _usage(self, body: dict, text: str) -> dict[str, int]:
+        usage = usage_of(body, text, self.cache)
+        for name in USAGE_FIELDS:
+            self.usage[name] += usage[name]
+        return usage
 
     async def _json(self, writer, status: int, payload: dict, extra: dict | None = None) -> None:
         data = json.dumps(payload).encode()
@@ -114,7 +133,7 @@ class Server:
 
     async def _stream(self, writer, body: dict) -> None:
         text = json.dumps(node_for(body))
-        usage = usage_of(body, text)
+        usage = self._usage(body, text)
         start, chunks, tail = stream_events(text, usage, CHUNKS)
         texts = pieces(text, CHUNKS)
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
@@ -139,9 +158,9 @@ def _chunked(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-def _serve(ports, timeline) -> None:
+def _serve(ports, timeline, cache_minimum) -> None:
     async def main() -> None:
-        server = Server(timeline)
+        server = Server(timeline, cache_minimum)
         listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
         ports.put(listener.sockets[0].getsockname()[1])
         await listener.serve_forever()
@@ -149,11 +168,11 @@ def _serve(ports, timeline) -> None:
     asyncio.run(main())
 
 
-def standin() -> tuple[multiprocessing.Process, int, dict]:
+def standin(cache_minimum: int) -> tuple[multiprocessing.Process, int, dict]:
     manager = multiprocessing.Manager()
     timeline = manager.dict()
     ports: multiprocessing.Queue = multiprocessing.Queue()
-    process = multiprocessing.Process(target=_serve, args=(ports, timeline), daemon=True)
+    process = multiprocessing.Process(target=_serve, args=(ports, timeline, cache_minimum), daemon=True)
     process.start()
     return process, ports.get(timeout=30), timeline
 
@@ -219,6 +238,7 @@ def make_app(url: str, email: str, port: int, *, prefetch: bool, path: str = "",
         base_url=f"http://127.0.0.1:{port}{path}",
         judge="anthropic",
         prefetch=prefetch,
+        judge_prefetch=JUDGE_PREFETCH[0],
         step_deadline_seconds=deadline,
     )
     return RflowApp(Settings(database_url=url, user=email, llm=llm))
@@ -281,8 +301,22 @@ async def walk_with_reading(url, email, port, *, prefetch: bool, read_s: float, 
             pressed, shown = await press_until(pilot, "1", buttons_for(app, node_id))
             waits.append((shown - pressed) * 1000)
         await asyncio.sleep(0.5)
+        walk_id = app.screen.walk.id
     usage = await server_call(port, "/usage")
-    return {"waits": waits, "usage": usage}
+    return {"waits": waits, "usage": usage, "counted": await counted_tokens(url, email, walk_id)}
+
+
+async def counted_tokens(url: str, email: str, walk_id: int) -> dict:
+    """The walk's tokens as rflow counted them from the API's usage (its JSON export)."""
+    from rflow_tui.db import open_store
+    from rflow_tui.services.users import find_login
+    from rflow_tui.services.walks.reads import read_transcript
+
+    engine, open_db = await open_store(url)
+    async with open_db() as db:
+        transcript = await read_transcript(db, actor=await find_login(db, email), session_id=walk_id)
+    await engine.dispose()
+    return transcript["ai_tokens"]
 
 
 async def streaming_round(url, email, port, timeline, ticket: str = "T-1001") -> list[dict]:
@@ -363,17 +397,40 @@ def summary(values: list[float]) -> str:
     return f"median {statistics.median(values):.0f} ms, p95 {p95:.0f} ms, max {max(values):.0f} ms (n={len(values)})"
 
 
-async def main(rounds: int) -> None:
-    process, port, timeline = standin()
+EMPTY = dict.fromkeys(USAGE_FIELDS, 0)
 
-    ready, plain, tokens_on, tokens_off = [], [], [], []
+
+def billed(row: dict) -> float:
+    """Input as billed, in uncached tokens: a cache write costs 1.25x, a cache read 0.1x."""
+    return row["input_tokens"] + 1.25 * row["cache_creation_input_tokens"] + 0.1 * row["cache_read_input_tokens"]
+
+
+def token_lines(label: str, counted: list[dict]) -> None:
+    def median(role: str, name: str) -> float:
+        return statistics.median(c.get(role, {}).get(name, 0) for c in counted)
+
+    for role in ("generator", "judge", "all"):
+        print(
+            f"  {label}, {role}: calls {median(role, 'calls'):.0f}, input {median(role, 'input_tokens'):.0f}, "
+            f"cache write {median(role, 'cache_creation_input_tokens'):.0f}, "
+            f"cache read {median(role, 'cache_read_input_tokens'):.0f}, output {median(role, 'output_tokens'):.0f}, "
+            f"input as billed {statistics.median(billed(c.get(role) or EMPTY) for c in counted):.0f}"
+        )
+
+
+async def main(rounds: int, cache_minimum: int, walks_only: bool) -> None:
+    process, port, timeline = standin(cache_minimum)
+
+    ready, plain, tokens_on, tokens_off, counted_on, counted_off = [], [], [], [], [], []
     for _ in range(rounds):  # the set-ups take turns, so load drifts hit both alike
         on = await again_on_picker_race(lambda: walk_with_reading_on_a_new_desk(port, prefetch=True, read_s=READ_S))
         ready += on["waits"]
         tokens_on.append(on["usage"])
+        counted_on.append(on["counted"])
         off = await again_on_picker_race(lambda: walk_with_reading_on_a_new_desk(port, prefetch=False, read_s=READ_S))
         plain += off["waits"]
         tokens_off.append(off["usage"])
+        counted_off.append(off["counted"])
     print(f"answer key -> next buttons, prefetch ready (read {READ_S} s): {summary(ready)}")
     print(f"answer key -> next buttons, prefetch off: {summary(plain)}")
     for label, usage in (("with prefetch", tokens_on), ("without prefetch", tokens_off)):
@@ -381,8 +438,14 @@ async def main(rounds: int) -> None:
         outputs = statistics.median(u["output_tokens"] for u in usage)
         print(
             f"tokens per {WALK_STEPS}-step walk {label}: input {inputs:.0f}, output {outputs:.0f}, "
-            f"total {inputs + outputs:.0f} (median of {len(usage)})"
+            f"total {inputs + outputs:.0f} (median of {len(usage)}; the stand-in's count, judge included)"
         )
+    print(f"tokens per walk as rflow counted them from the API's usage (cache minimum {cache_minimum} tokens):")
+    token_lines("with prefetch", counted_on)
+    token_lines("without prefetch", counted_off)
+    if walks_only:
+        process.terminate()
+        return
 
     rows = []
     for _ in range(rounds):
@@ -420,4 +483,11 @@ async def deadline_on_a_new_desk(port, **kwargs) -> float:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    asyncio.run(main(parser.parse_args().rounds))
+    parser.add_argument(
+        "--cache-minimum", type=int, default=1024, help="the stand-in's minimum cacheable prefix, in tokens"
+    )
+    parser.add_argument("--walks-only", action="store_true", help="only the prefetch walks and their tokens")
+    parser.add_argument("--judge-on-claim", action="store_true", help="[llm] judge_prefetch = false")
+    args = parser.parse_args()
+    JUDGE_PREFETCH[0] = not args.judge_on_claim
+    asyncio.run(main(args.rounds, args.cache_minimum, args.walks_only))

@@ -53,6 +53,7 @@ class LLMSettings:
     max_retries: int = 1
     step_deadline_seconds: float = 20.0  # one AI step, every attempt, retry wait and the judge included
     prefetch: bool = True  # write the next node for both answers while the tech reads the question
+    judge_prefetch: bool = True  # judge both prefetched nodes ahead (a hit is instant); false: only the one claimed
     fixture: str = ""  # empty: the shipped demo fixture
     replay_latency: bool = False
     record_to: str = ""  # a path: wrap the generator and record every exchange there

@@ -43,16 +43,73 @@ def tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4))
 
 
+def blocks(body: dict) -> list[dict]:
+    """The request's text blocks in the order the model reads them: the system prompt, then
+    each message's content (a plain string is one block)."""
+    found: list[dict] = []
+    for content in [body.get("system") or "", *(m.get("content") for m in body.get("messages", []))]:
+        if isinstance(content, str):
+            found.append({"type": "text", "text": content})
+        else:
+            found += [b if b.get("type") == "text" else {"text": json.dumps(b)} for b in content or []]
+    return found
+
+
 def prompt_text(body: dict) -> str:
     """The system prompt and every message's text, as the model would read them."""
-    parts = [body.get("system") or ""]
-    for message in body.get("messages", []):
-        content = message.get("content")
-        parts.append(content if isinstance(content, str) else json.dumps(content))
-    return "\n".join(parts)
+    return "\n".join(block.get("text", "") for block in blocks(body))
 
 
-def usage_of(body: dict, text: str) -> dict[str, int]:
+def user_text(body: dict) -> str:
+    """The messages' text alone (no system prompt)."""
+    return prompt_text({"messages": body.get("messages", [])})
+
+
+def system_text(body: dict) -> str:
+    system = body.get("system") or ""
+    return system if isinstance(system, str) else "\n".join(b.get("text", "") for b in system)
+
+
+def breakpoints(body: dict) -> list[str]:
+    """The prompt up to each ``cache_control`` mark, shortest first."""
+    texts, marks = [], []
+    for block in blocks(body):
+        texts.append(block.get("text", ""))
+        if block.get("cache_control"):
+            marks.append("\n".join(texts))
+    return marks
+
+
+class PromptCache:
+    """Prompt caching as the Messages API describes it: a prefix up to a ``cache_control``
+    mark, at least ``minimum`` tokens long, is written on first use (``cache_creation``) and
+    read when a later request repeats it (``cache_read``); the rest is ``input_tokens``."""
+
+    def __init__(self, minimum: int = 1024) -> None:
+        self.minimum = minimum
+        self.prefixes: set[str] = set()
+
+    def usage(self, body: dict, text: str) -> dict[str, int]:
+        whole = tokens(prompt_text(body))
+        read = created = 0
+        marks = [mark for mark in breakpoints(body) if tokens(mark) >= self.minimum]
+        hit = next((mark for mark in reversed(marks) if mark in self.prefixes), None)
+        if hit is not None:
+            read = tokens(hit)
+        if marks and marks[-1] not in self.prefixes:
+            created = tokens(marks[-1]) - read
+            self.prefixes.add(marks[-1])
+        return {
+            "input_tokens": whole - read - created,
+            "output_tokens": tokens(text),
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read,
+        }
+
+
+def usage_of(body: dict, text: str, cache: PromptCache | None = None) -> dict[str, int]:
+    if cache is not None:
+        return cache.usage(body, text)
     return {"input_tokens": tokens(prompt_text(body)), "output_tokens": tokens(text)}
 
 
@@ -83,7 +140,7 @@ def stream_events(
     text: str, usage: dict[str, int], chunks: int, stop_reason: str = "end_turn"
 ) -> tuple[bytes, list[bytes], bytes]:
     """(the opening events, one event per chunk of ``text``, the closing events)."""
-    start = {**message("", {"input_tokens": usage["input_tokens"], "output_tokens": 1}), "stop_reason": None}
+    start = {**message("", {**usage, "output_tokens": 1}), "stop_reason": None}
     start["content"] = []
     head = _event("message_start", {"type": "message_start", "message": start}) + _event(
         "content_block_start",
@@ -130,16 +187,23 @@ class StandIn:
     """
 
     def __init__(
-        self, *replies: Reply, chunks: int = 6, first_chunk_delay: float = 0.0, chunk_delay: float = 0.0
+        self,
+        *replies: Reply,
+        chunks: int = 6,
+        first_chunk_delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        cache: PromptCache | None = None,
     ) -> None:
         self.replies = list(replies)
+        self.cache = cache
+        self.closed_early = 0  # streams the client closed before their last chunk
         self.chunks = chunks
         self.first_chunk_delay = first_chunk_delay
         self.chunk_delay = chunk_delay
         self.requests: list[dict] = []
         self.in_flight = 0
         self.most_in_flight = 0
-        self.usage = {"input_tokens": 0, "output_tokens": 0}
+        self.usage: dict[str, int] = {}
 
     def client(self) -> Any:
         import httpx2
@@ -172,8 +236,8 @@ class StandIn:
             error = {"type": "error", "error": {"type": "rate_limit_error", "message": "stand-in says no"}}
             return httpx2.Response(reply.code, headers=reply.headers, json=error)
         text = reply if isinstance(reply, str) else json.dumps(reply)
-        usage = usage_of(body, text)
-        self.usage = {key: self.usage[key] + usage[key] for key in usage}
+        usage = usage_of(body, text, self.cache)
+        self.usage = {key: self.usage.get(key, 0) + usage[key] for key in usage}
         if not body.get("stream"):
             return httpx2.Response(200, json=message(text, usage))
         return httpx2.Response(200, headers={"content-type": "text/event-stream"}, content=self._stream(text, usage))
@@ -188,11 +252,14 @@ class StandIn:
     async def _stream(self, text: str, usage: dict[str, int]) -> AsyncIterator[bytes]:
         head, body, tail = stream_events(text, usage, self.chunks)
         self._enter()
+        finished = False
         try:
             yield head
             for index, chunk in enumerate(body):
                 await asyncio.sleep(self.first_chunk_delay if index == 0 else self.chunk_delay)
                 yield chunk
             yield tail
+            finished = True
         finally:
+            self.closed_early += not finished
             self._leave()

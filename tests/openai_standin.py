@@ -71,9 +71,16 @@ class StandIn:
     """Scripted replies, used in order, the last one for every request after it."""
 
     def __init__(
-        self, *replies: Reply, chunks: int = 6, first_chunk_delay: float = 0.0, chunk_delay: float = 0.0
+        self,
+        *replies: Reply,
+        chunks: int = 6,
+        first_chunk_delay: float = 0.0,
+        chunk_delay: float = 0.0,
+        cached_tokens: int = 0,
     ) -> None:
         self.replies = list(replies)
+        self.cached_tokens = cached_tokens  # reported as prompt_tokens_details.cached_tokens
+        self.prompt_tokens = 0  # summed over every answered request
         self.chunks = chunks
         self.first_chunk_delay = first_chunk_delay
         self.chunk_delay = chunk_delay
@@ -124,6 +131,9 @@ class StandIn:
             text = reply if isinstance(reply, str) else json.dumps(reply)
         model = body.get("model", "")
         usage = usage_of(body, text or refusal or "")
+        if self.cached_tokens:
+            usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
+        self.prompt_tokens += usage["prompt_tokens"]
         if not body.get("stream"):
             message = {"role": "assistant", "content": text or None, "refusal": refusal}
             completion = {

@@ -33,6 +33,7 @@ from rflow_tui.services.walks import endings as walk_endings
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks import steps as walk_steps
 from tests.fakes import ScriptedGenerator
+from tests.messages_standin import system_text
 from tests.walk_paths import path_of
 
 ACCOUNT_Q = {
@@ -103,7 +104,7 @@ async def test_request_is_structured_output_with_the_rule_catalogue_and_only_the
     assert sent["output_config"]["format"]["type"] == "json_schema"
     assert schema["required"] == ["verdict", "rule", "reason"]
     assert {rule.id for rule in rule_catalogue()} <= set(schema["properties"]["rule"]["enum"])
-    assert all(f"{rule.id}: {rule.description}" in sent["system"] for rule in rule_catalogue())
+    assert all(f"{rule.id}: {rule.description}" in system_text(sent) for rule in rule_catalogue())
     [user] = sent["messages"]
     assert user["content"].startswith("<node>\n<text>Microsoft account or local account?</text>")
     assert "<label>Microsoft account</label>" in user["content"] and "<label>Local account</label>" in user["content"]

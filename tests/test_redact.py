@@ -19,6 +19,7 @@ from rflow_tui.ai.prompt import user_message, withheld
 from rflow_tui.config import ConfigError, load_settings
 from rflow_tui.domain.walk_step import read_path
 from rflow_tui.redact import Privacy, Redactor, find, redact_for_psa, summary
+from tests.messages_standin import system_text, user_text
 
 DATA = Path(__file__).parent / "data"
 CORPUS = json.loads((DATA / "redaction_corpus.json").read_text(encoding="utf-8"))
@@ -108,11 +109,11 @@ async def test_the_request_the_generator_sends_holds_no_secret_only_placeholders
     sent = seen[0].content.decode("utf-8")
     for secret in SECRETS:
         assert secret not in sent and json.dumps(secret)[1:-1] not in sent
-    prompt = json.loads(sent)["messages"][0]["content"]
+    prompt = user_text(json.loads(sent))
     # one value, one placeholder, wherever in the walk it stands
     assert prompt.count("[password-1]") == 2 and prompt.count("[email-1]") == 2
     assert "[code-1]" in prompt and "[phone-1]" in prompt
-    assert "never ask anyone to reveal or read out what it hides" in json.loads(sent)["system"]
+    assert "never ask anyone to reveal or read out what it hides" in system_text(json.loads(sent))
     for look_alike in ("10.20.30.40", "0x80070005", "KB5034441"):
         assert look_alike in prompt
 

@@ -17,7 +17,7 @@ from rflow_tui.services.privacy import transcript_for_psa, withheld_from_ai
 from rflow_tui.services.walks import ai_steps
 from rflow_tui.services.walks import start as walk_start
 from rflow_tui.services.walks.reads import read_transcript
-from tests.messages_standin import stream_events
+from tests.messages_standin import stream_events, user_text
 
 ACCOUNT_Q = {
     "id": "q-account",
@@ -74,7 +74,7 @@ async def test_an_ai_build_never_sends_the_ticket_s_or_the_note_s_secrets(db, de
     for body in bodies:
         for secret in SECRETS:
             assert secret not in body
-    second = json.loads(bodies[1])["messages"][0]["content"]
+    second = user_text(json.loads(bodies[1]))
     assert second.count("[email-1]") == 2  # the ticket's address and the note's: one placeholder
     assert "[withheld-1]" in second and "[password-1]" in second and "[code-1]" in second
     assert "0x80070005" in second and "KB5034441" in second

@@ -176,3 +176,41 @@ async def test_the_walk_screen_says_what_was_withheld_from_the_ai(store, db, des
         said = text(app, "#withheld")
         assert "withheld from the AI" in said and "password" in said and "e-mail address" in said
         assert "Hunter2" not in said
+
+
+async def test_a_hit_answered_at_once_is_stored_after_the_answer_before_it_and_counts_every_call(store, db, desk):
+    """The node a hit shows is stored behind it; an answer given before that write is done
+    waits for it, so both answers are stored in order, and the walk's tokens count the calls."""
+    from rflow_tui.services.walks.reads import read_transcript
+
+    done = {
+        "id": "r-done",
+        "type": "resolution",
+        "text": "Outlook opens: close the ticket.",
+        "yes_label": "",
+        "no_label": "",
+    }
+
+    def walk_on(body: dict):
+        return done if answer_chosen(body) in ("It opens", "Still fails") else by_answer(body)
+
+    session_id = await ai_walk(db, desk, "T-702")
+    standin = StandIn(walk_on, chunks=2)
+    app = app_with(store, desk, standin, prefetch=True, judge_setting="off")
+    async with app.run_test(size=(130, 40)) as pilot:
+        await first_question(pilot, app)
+        prefetcher = app.screen._prefetcher
+        await wait_for(
+            pilot, lambda: len(prefetcher.prefetches) == 2 and all(p.ready for p in prefetcher.prefetches.values())
+        )
+        await pilot.press("2")
+        await wait_for(pilot, lambda: app.screen.node["id"] == "q-profile" and app.screen.query("#answer-yes"))
+        await wait_for(pilot, lambda: prefetcher.ready("yes") is not None)
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.screen.node["id"] == "r-done" and app.screen.node.get("token"))
+    walk = await walk_core.get_session(db, actor=desk.tech, session_id=session_id)
+    assert [s["answer_label"] for s in await path_of(db, walk)] == ["Local account", "It opens"]
+    assert walk.pending_node["id"] == "r-done"
+    tokens = (await read_transcript(db, actor=desk.tech, session_id=session_id))["ai_tokens"]
+    assert tokens["generator"]["calls"] == len(standin.requests)  # the siblings thrown away count too
+    assert tokens["generator"]["input_tokens"] == standin.usage["input_tokens"]

@@ -13,7 +13,8 @@ import os
 import time
 from typing import Any, TypeVar
 
-from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
+from rflow_tui.ai import usage as ai_usage
+from rflow_tui.ai.anthropic_client import cached_text, failure_kind, message_text, sdk_client, within_deadline
 from rflow_tui.ai.base import NodeContext, PartialListener
 from rflow_tui.ai.contract import NODE_SCHEMA
 from rflow_tui.ai.errors import MalformedNodeError, MissingKeyError, RefusalError, TruncatedError
@@ -52,35 +53,41 @@ class AnthropicGenerator(ModelCaller):
     async def stream(self, context: NodeContext, on_partial: PartialListener) -> dict[str, Any]:
         """The node through ``messages.stream``: ``on_partial`` gets the node as parsed so far
         (the SDK's partial JSON) after every chunk, and ``{}`` when a retry starts over."""
-        from rflow_tui.ai.prompt import system_prompt, user_message
+        from rflow_tui.ai.prompt import system_prompt, user_blocks
 
         client = self.client()
         started = time.perf_counter()
+        ticket, walk = user_blocks(context)
 
         async def attempt(timeout: float) -> Any:
             on_partial({})
             async with client.messages.stream(
                 model=self.model,
                 max_tokens=MAX_TOKENS,
-                system=system_prompt(),
-                messages=[{"role": "user", "content": user_message(context)}],
+                # the system prompt and schema, then the ticket: the same in every step of a walk
+                system=cached_text(system_prompt()),
+                messages=[{"role": "user", "content": [*cached_text(ticket), {"type": "text", "text": walk}]}],
                 output_config={"format": {"type": "json_schema", "schema": NODE_SCHEMA}},
                 timeout=timeout,
             ) as stream:
-                async for event in stream:
-                    partial = partial_node(event)
-                    if partial is not None:
-                        on_partial(partial)
-                return await stream.get_final_message()
+                try:
+                    async for event in stream:
+                        partial = partial_node(event)
+                        if partial is not None:
+                            on_partial(partial)
+                    message = await stream.get_final_message()
+                except BaseException:  # cancelled or failed mid-stream: what it read so far was billed
+                    ai_usage.record("generator", ai_usage.anthropic_usage(_snapshot_usage(stream)))
+                    raise
+                ai_usage.record("generator", ai_usage.anthropic_usage(message.usage))
+                return message
 
         try:
             message = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
         except Exception as exc:  # mapped to our own kinds; anything else is re-raised
             raise _translate(exc) from exc
         self.last_latency_ms = round((time.perf_counter() - started) * 1000)
-        usage = getattr(message, "usage", None)
-        if usage is not None:
-            self.last_usage = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        self.last_usage = ai_usage.anthropic_usage(getattr(message, "usage", None))
         if message.stop_reason == "refusal":
             raise RefusalError(
                 "The AI declined to suggest a step for this ticket. t asks it again; e escalates, r resolves."
@@ -108,6 +115,14 @@ def partial_node(event: Any) -> dict[str, Any] | None:
     except ValueError:  # not yet an object (e.g. only whitespace so far)
         return None
     return snapshot if isinstance(snapshot, dict) else None
+
+
+def _snapshot_usage(stream: Any) -> Any:
+    """The usage of a stream so far (from its ``message_start``), None before it started."""
+    try:
+        return stream.current_message_snapshot.usage
+    except Exception:  # no event read yet
+        return None
 
 
 def _translate(exc: Exception) -> Exception:

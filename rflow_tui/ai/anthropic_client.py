@@ -39,6 +39,17 @@ def retry_wait(exc: Exception, attempt: int) -> float | None:
     )
 
 
+CACHED = {"type": "ephemeral"}
+"""Marks the end of a prompt prefix the service may cache (``cache_control``). Below the
+model's minimum cacheable length (1,024 to 4,096 tokens by model, in Anthropic's prompt
+caching guide) the mark is ignored and the prompt billed in full, so it is always set."""
+
+
+def cached_text(text: str) -> list[dict[str, Any]]:
+    """``text`` as one content block whose end is a cache breakpoint."""
+    return [{"type": "text", "text": text, "cache_control": CACHED}]
+
+
 def message_text(message: Any) -> str:
     return "".join(block.text for block in message.content if getattr(block, "type", "") == "text")
 

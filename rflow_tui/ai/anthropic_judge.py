@@ -13,7 +13,8 @@ import os
 import time
 from typing import Any
 
-from rflow_tui.ai.anthropic_client import failure_kind, message_text, sdk_client, within_deadline
+from rflow_tui.ai import usage as ai_usage
+from rflow_tui.ai.anthropic_client import cached_text, failure_kind, message_text, sdk_client, within_deadline
 from rflow_tui.ai.contract import judge_system_prompt, judge_user_message, verdict_schema
 from rflow_tui.ai.errors import JudgeDeclinedError, MalformedVerdictError, NoJudgeError, not_shown
 from rflow_tui.ai.errors import JudgeNetworkError as JudgeNetworkError  # named here by callers that catch it
@@ -56,23 +57,23 @@ class AnthropicJudge(ModelCaller):
         started = time.perf_counter()
 
         async def attempt(timeout: float) -> Any:
-            return await client.messages.create(
+            message = await client.messages.create(
                 model=self.model,
                 max_tokens=MAX_TOKENS,
-                system=judge_system_prompt(),
+                system=cached_text(judge_system_prompt()),  # the rule catalogue: the same for every step
                 messages=[{"role": "user", "content": judge_user_message(node)}],
                 output_config={"format": {"type": "json_schema", "schema": verdict_schema()}},
                 timeout=timeout,
             )
+            ai_usage.record("judge", ai_usage.anthropic_usage(getattr(message, "usage", None)))
+            return message
 
         try:
             message = await within_deadline(attempt, timeout=self.timeout, max_retries=self.max_retries)
         except Exception as exc:  # mapped to the judge's own kinds; anything else is re-raised
             raise judge_failure(exc, failure_kind(exc)) from exc
         self.last_latency_ms = round((time.perf_counter() - started) * 1000)
-        usage = getattr(message, "usage", None)
-        if usage is not None:
-            self.last_usage = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+        self.last_usage = ai_usage.anthropic_usage(getattr(message, "usage", None))
         if message.stop_reason in ("refusal", "max_tokens"):
             raise JudgeDeclinedError(not_shown("The safety judge gave no verdict on the AI's step"))
         try:

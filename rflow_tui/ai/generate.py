@@ -59,6 +59,34 @@ async def checked_node(
     return CheckedNode(node, judge, user_message(context), _SEAL)
 
 
+async def judged(
+    checked: CheckedNode,
+    generator: NodeGenerator,
+    context: NodeContext,
+    judge: NodeJudge | None,
+    on_preview: PreviewListener | None = None,
+) -> CheckedNode:
+    """``checked`` (a prefetch passed by the rules alone) passed by ``judge`` too, now that it
+    is claimed; if the judge refuses it, the one try left, told why (as ``next_valid_node``'s
+    second). Run inside the step's deadline; nothing of it is shown before the judge passes it."""
+    if checked.judge is judge:
+        return checked
+    try:
+        if judge is not None:
+            verdict = await judge.judge(CandidateNode.of(checked.node))
+            if not verdict.safe:
+                raise JudgeRefusal(verdict)
+        return CheckedNode(checked.node, judge, checked.prompt, _SEAL)
+    except InvalidNodeError as first:
+        retry = replace(context, rejection=str(first), rejection_kind=first.rejection_kind)
+        try:
+            node = await _checked_node(generator, retry, judge, on_preview)
+        except InvalidNodeError as second:
+            _clear(on_preview)
+            raise _final_refusal(second) from second
+    return CheckedNode(node, judge, user_message(context), _SEAL)
+
+
 async def next_valid_node(
     generator: NodeGenerator,
     context: NodeContext,
@@ -120,7 +148,7 @@ def _final_refusal(error: InvalidNodeError) -> Exception:
     if isinstance(error, SafetyRefusal):
         return UnsafeNodeError(
             f"The AI suggested a step an L1 tech must never be told, twice, so it was not shown ({error}). "
-            "Escalate the ticket or resolve it by hand."
+            "t asks it once more; e escalates, r resolves."
         )
     return UnusableOutputError(
         f"The AI answered twice with something that is not a usable step ({error}). Try again, or escalate the ticket."

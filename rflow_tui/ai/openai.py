@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from rflow_tui.ai import usage as ai_usage
 from rflow_tui.ai.base import NodeContext, PartialListener
 from rflow_tui.ai.contract import NODE_SCHEMA
 from rflow_tui.ai.errors import (
@@ -127,12 +128,15 @@ class OpenAIGenerator(ModelCaller):
                 **shape,
             )
             answer = Answer()
-            async with stream:
-                async for chunk in stream:
-                    if answer.add(chunk):
-                        partial = partial_object(answer.text)
-                        if partial is not None:
-                            on_partial(partial)
+            try:
+                async with stream:
+                    async for chunk in stream:
+                        if answer.add(chunk):
+                            partial = partial_object(answer.text)
+                            if partial is not None:
+                                on_partial(partial)
+            finally:  # a stream cut off counts what its server reported (usage comes last: often nothing)
+                ai_usage.record("generator", usage_of(answer.usage))
             return answer
 
         try:

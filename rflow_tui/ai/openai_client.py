@@ -165,11 +165,15 @@ def partial_object(text: str) -> dict[str, Any] | None:
 
 
 def usage_of(usage: Any) -> dict[str, int] | None:
-    """Token counts from a completion's ``usage`` (None when the server sent none)."""
+    """Token counts from a completion's ``usage`` (None when the server sent none), in the
+    Messages API's terms: ``prompt_tokens`` includes the cached ones, ``input_tokens`` does not
+    (OpenAI caches long prompts by itself; no mark is needed or possible)."""
     if usage is None:
         return None
-    counts = {"input_tokens": int(usage.prompt_tokens or 0), "output_tokens": int(usage.completion_tokens or 0)}
-    cached = getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None)
-    if cached:
-        counts["cache_read_input_tokens"] = int(cached)
-    return counts
+    cached = int(getattr(getattr(usage, "prompt_tokens_details", None), "cached_tokens", None) or 0)
+    return {
+        "input_tokens": int(usage.prompt_tokens or 0) - cached,
+        "output_tokens": int(usage.completion_tokens or 0),
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+    }

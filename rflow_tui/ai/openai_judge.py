@@ -13,6 +13,7 @@ import json
 import time
 from typing import Any
 
+from rflow_tui.ai import usage as ai_usage
 from rflow_tui.ai.contract import judge_system_prompt, judge_user_message, verdict_schema
 from rflow_tui.ai.errors import JudgeDeclinedError, MalformedVerdictError, NoJudgeError, not_shown
 from rflow_tui.ai.failures import judge_failure
@@ -68,13 +69,15 @@ class OpenAIJudge(ModelCaller):
 
         async def attempt(timeout: float) -> Any:
             system, shape = request_shape(self.mode, "verdict", verdict_schema(), judge_system_prompt())
-            return await client.chat.completions.create(
+            completion = await client.chat.completions.create(
                 model=self.model,
                 messages=[{"role": "system", "content": system}, {"role": "user", "content": judge_user_message(node)}],
                 max_completion_tokens=MAX_TOKENS,
                 timeout=timeout,
                 **shape,
             )
+            ai_usage.record("judge", usage_of(getattr(completion, "usage", None)))
+            return completion
 
         try:
             completion = await structured(self, attempt, timeout=self.timeout, max_retries=self.max_retries)

@@ -81,6 +81,12 @@ def _step_line(number: int, step: WalkStep, redactor: Redactor) -> str:
 
 def user_message(context: NodeContext) -> str:
     """The walk as the model reads it, with secrets and personal data behind placeholders."""
+    return "\n\n".join(user_blocks(context))
+
+
+def user_blocks(context: NodeContext) -> tuple[str, str]:
+    """``user_message`` in two parts: the ticket, the same in every prompt of a walk (so a
+    service may cache the prompt up to its end), and the walk so far with the request."""
     redactor = _walk_redactor(context)
     steps = live_steps(context.walked_path)
     walk = "\n".join(_step_line(i, s, redactor) for i, s in enumerate(steps, start=1))
@@ -93,7 +99,7 @@ def user_message(context: NodeContext) -> str:
     if context.rejection:
         parts.append(_rejection_feedback(context, redactor))
     parts.append("Write the next node.")
-    return "\n\n".join(parts)
+    return parts[0], "\n\n".join(parts[1:])
 
 
 def withheld(context: NodeContext, privacy: Privacy | None = None) -> list[str]:

@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 from rflow_tui.ai.base import NodeContext, NodeGenerator
 from rflow_tui.ai.deadline import can_start, step_deadline, too_long
-from rflow_tui.ai.errors import GenerationError
-from rflow_tui.ai.generate import CheckedNode, checked_node
+from rflow_tui.ai.errors import GenerationError, UnsafeNodeError
+from rflow_tui.ai.generate import CheckedNode, checked_node, judged
 from rflow_tui.ai.judge import NodeJudge
 from rflow_tui.ai.prefetch import Prefetch
 from rflow_tui.ai.stream import PreviewListener
@@ -37,14 +37,17 @@ async def next_node(
     """The next node for ``context``, passed by the rules and ``judge`` (None: rules alone).
 
     ``prefetch``, claimed for this very context, is awaited first; if it failed, the node
-    is written now, in what is left of the same deadline.
+    is written now, in what is left of the same deadline, unless both layers already refused
+    it twice: an unsafe step is not asked for a third and fourth time (the tech has Retry).
     """
     listener = on_preview if judge is None else _counting(on_progress)
     try:
         async with step_deadline(deadline_seconds):
             if prefetch is not None:
                 try:
-                    return await prefetch.result(listener)
+                    return await judged(await prefetch.result(listener), generator, context, judge, listener)
+                except UnsafeNodeError:
+                    raise  # refused twice already: two more tries would cost as much and say the same
                 except GenerationError:
                     _clear(listener)
                 if not can_start(_last_latency(generator)):

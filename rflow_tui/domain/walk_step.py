@@ -58,6 +58,7 @@ class WalkStep:
     undone_at: str | None = None
     options: tuple[str, ...] = ()
     at: str | None = None  # when it was answered (ISO 8601, UTC); None on rows written before it was stored
+    ai_tokens: dict[str, Any] | None = None  # an AI node's cost: tokens by role (``ai.usage``), None elsewhere
 
     # --- constructors: one per kind of step ------------------------------------------
 
@@ -103,7 +104,13 @@ class WalkStep:
 
     @classmethod
     def answering(cls, source: StepSource, node: Mapping[str, Any], answer: str | None, note: str | None) -> WalkStep:
-        """The step that answers ``node`` (a flow node or a served AI node)."""
+        """The step that answers ``node`` (a flow node or a served AI node, with what it cost)."""
+        step = cls._answering(source, node, answer, note)
+        tokens = node.get("ai_tokens")
+        return replace(step, ai_tokens=dict(tokens)) if isinstance(tokens, Mapping) and tokens else step
+
+    @classmethod
+    def _answering(cls, source: StepSource, node: Mapping[str, Any], answer: str | None, note: str | None) -> WalkStep:
         node_id, text = str(node["id"]), node.get("text") or ""
         if node.get("type") == NodeType.CHOICE:
             options = [str(option.get("label", "")) for option in node.get("options") or []]
@@ -174,6 +181,8 @@ class WalkStep:
             data.update(undone=True, undone_at=self.undone_at)
         if self.at:
             data["at"] = self.at
+        if self.ai_tokens:
+            data["ai_tokens"] = self.ai_tokens
         return {key: (value.value if isinstance(value, StrEnum) else value) for key, value in data.items()}
 
     @classmethod
@@ -200,6 +209,8 @@ class WalkStep:
             step = replace(step, undone=True, undone_at=data.get("undone_at"))
         if isinstance(data.get("at"), str):
             step = replace(step, at=data["at"])
+        if isinstance(data.get("ai_tokens"), Mapping):
+            step = replace(step, ai_tokens=dict(data["ai_tokens"]))
         return step
 
 

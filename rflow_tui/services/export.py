@@ -122,6 +122,7 @@ async def walk_transcript(
         "ended_at": _when(walk.resolved_at),
         "steps": [_step(step) for step in steps],
         "current_node": end,
+        **({"ai_tokens": ai_tokens(walk, steps)} if walk.session_kind == WalkKind.AI_BUILD else {}),
         "notes": [_note(n) for n in walk.walk_notes or []],
         "resolution": (
             {"helpful": walk.helpful, "notes": _text(walk.resolution_notes)}
@@ -209,6 +210,16 @@ async def escalation_fate(db: AsyncSession, actor: User, walk: L1WalkSession) ->
             {"by": await name(c.author_user_id), "at": _when(c.created_at), "body": _text(c.body)} for c in comments
         ],
     }
+
+
+def ai_tokens(walk: L1WalkSession, steps: list[WalkStep]) -> dict[str, dict[str, int]]:
+    """What an AI walk's model calls cost, by role (generator, judge, all): each served node's
+    share, kept with the step that answered it and, for the node waiting, with it."""
+    from rflow_tui.ai.usage import total
+
+    pending = (walk.pending_node or {}).get("ai_tokens")
+    shares = [step.ai_tokens for step in steps if step.ai_tokens]
+    return total([*shares, pending] if isinstance(pending, dict) else shares)
 
 
 def transcript_json(t: dict[str, Any]) -> str:

@@ -4,7 +4,7 @@ safety layers, and served with a token that a stale window cannot answer."""
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,6 +41,7 @@ from rflow_tui.services.walks.path import walk_steps_of
 
 if TYPE_CHECKING:
     from rflow_tui.ai.generate import CheckedNode
+    from rflow_tui.ai.usage import Meter
 
 
 async def advance_ai_build(
@@ -73,14 +74,19 @@ async def advance_ai_build(
     ``serve_ai_node``), so a screen can stop the generation without touching the store.
     """
     from rflow_tui.ai.step import next_node
+    from rflow_tui.ai.usage import Meter, metered
 
     step = await answer_ai_node(
         db, actor=actor, session_id=session_id, node_id=node_id, token=token, answer=answer, note=note, version=version
     )
     if step.served is not None:
         return step.served
-    checked = await next_node(generator, step.context, judge, deadline_seconds=deadline_seconds)
-    return await serve_ai_node(db, actor=actor, session_id=session_id, step=step, checked=checked, judge=judge)
+    meter = Meter()
+    with metered(meter):
+        checked = await next_node(generator, step.context, judge, deadline_seconds=deadline_seconds)
+    return await serve_ai_node(
+        db, actor=actor, session_id=session_id, step=step, checked=checked, judge=judge, meter=meter
+    )
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ async def answer_ai_node(
     version: int | None = None,
     prefetched: CheckedNode | None = None,
     judge: NodeJudge | None = None,
+    meter: Meter | None = None,
 ) -> AiStep:
     """Store the answer to the pending node (named by its ``token``), or with no token find
     the pending node to replay. See ``advance_ai_build``.
@@ -114,6 +121,8 @@ async def answer_ai_node(
     ``prefetched``: a node written ahead for this answer. When it fits the context the
     answer leads to (the same prompt, passed by this desk's ``judge``) it is stored as the
     pending node in the same transaction; otherwise it is ignored and the caller generates.
+    ``meter``: what the walk's model calls cost since the last node was served, kept with the
+    node served here (``_serve``).
     """
     note = check_len(note, STEP_NOTE_CAP, "the step note")
     if node_id is not None and token is None:
@@ -143,7 +152,7 @@ async def answer_ai_node(
             await audit_walk(db, actor, walk, "l1.session.step", node_id=node_id, answer=answer, step=seq)
         context = await _context(db, walk)
         if prefetched is not None and _is_checked(prefetched, judge) and prefetched.fits(context, judge):
-            node = await _serve(db, actor, walk, prefetched, prefetched=True)
+            node = await _serve(db, actor, walk, prefetched, prefetched=True, meter=meter)
             return AiStep(node, context, walk.version, walk)
         return AiStep(None, context, walk.version, walk)
 
@@ -162,14 +171,11 @@ async def ai_prefetch_contexts(
     pending = walk.pending_node
     if walk.status != WalkStatus.ACTIVE or walk.session_kind != WalkKind.AI_BUILD or pending is None:
         return {}
-    if pending.get("token") != token or pending.get("type") in TERMINAL_NODE_TYPES:
+    if pending.get("token") != token:
         return {}
-    answers: tuple[str | None, ...] = tuple(Answer) if pending.get("type") == NodeType.QUESTION else (None,)
-    base = await _context(db, walk)
-    return {
-        answer: replace(base, walked_path=[*base.walked_path, WalkStep.answering(StepSource.AI, pending, answer, None)])
-        for answer in answers
-    }
+    from rflow_tui.ai.prefetch import answer_contexts
+
+    return answer_contexts(await _context(db, walk), pending)
 
 
 async def _context(db: AsyncSession, walk: L1WalkSession) -> NodeContext:
@@ -186,8 +192,10 @@ async def serve_ai_node(
     step: AiStep,
     checked: CheckedNode,
     judge: NodeJudge | None,
+    meter: Meter | None = None,
 ) -> dict[str, Any]:
-    """Store ``checked`` as the pending node (with a fresh token) and return it.
+    """Store ``checked`` as the pending node (with a fresh token) and return it, with what
+    ``meter`` counted since the last node was served as its cost.
 
     Only a ``CheckedNode`` passed by this desk's ``judge`` is accepted. If another
     window served or answered a node since ``step``, theirs stands.
@@ -200,7 +208,7 @@ async def serve_ai_node(
             if walk.pending_node is not None:
                 return walk.pending_node
             raise StaleWalk("this walk moved on in another window; refresh it")
-        return await _serve(db, actor, walk, checked, prefetched=False)
+        return await _serve(db, actor, walk, checked, prefetched=False, meter=meter)
 
 
 def _is_checked(checked: Any, judge: NodeJudge | None) -> bool:
@@ -211,15 +219,33 @@ def _is_checked(checked: Any, judge: NodeJudge | None) -> bool:
 
 
 async def _serve(
-    db: AsyncSession, actor: User, walk: L1WalkSession, checked: CheckedNode, *, prefetched: bool
+    db: AsyncSession,
+    actor: User,
+    walk: L1WalkSession,
+    checked: CheckedNode,
+    *,
+    prefetched: bool,
+    meter: Meter | None = None,
 ) -> dict[str, Any]:
-    """Store a checked node as the walk's pending node, with a fresh token (inside the caller's transaction)."""
-    walk.pending_node = node = {**checked.node, "token": _new_token()}
+    """Store a checked node as the walk's pending node, with a fresh token and what it cost
+    (``ai_tokens``: it goes into the step that answers it), inside the caller's transaction."""
+    node = {**checked.node, "token": _new_token()}
+    tokens = meter.take() if meter is not None else {}
+    if tokens:
+        node["ai_tokens"] = tokens
+    walk.pending_node = node
     walk.current_node_id = node["id"]
     mark_moved(walk)
     db.add(walk)
     await audit_walk(
-        db, actor, walk, "l1.session.node", node_id=node["id"], node_type=node.get("type"), prefetched=prefetched
+        db,
+        actor,
+        walk,
+        "l1.session.node",
+        node_id=node["id"],
+        node_type=node.get("type"),
+        prefetched=prefetched,
+        **({"tokens": tokens} if tokens else {}),
     )
     return node
 

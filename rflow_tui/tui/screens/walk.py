@@ -76,6 +76,8 @@ class WalkScreen(StoreGuard, Screen):
         self.failed: str | None = None
         self.generation: asyncio.Future[Any] | None = None  # the AI writing the next step (Esc stops it)
         self._prefetcher: Any = None  # ai.prefetch.Prefetcher, made on the first AI step that may use it
+        self._meter: Any = None  # ai.usage.Meter: what this walk's model calls cost since the last node served
+        self._storing: asyncio.Task[Any] | None = None  # a prefetch hit's answer and node being stored (on screen)
         self._stored_walk: Any = None  # (walk, steps) as the last store call left them: no second read to show them
         self.steps: list[WalkStep] | None = None if walk.step_count else []  # None: not read yet
         self.resolve_draft: dict = {}
@@ -259,7 +261,7 @@ class WalkScreen(StoreGuard, Screen):
         judge = self.ctx.step_judge()
         ready = self._prefetcher.ready(answer.get("answer")) if self._prefetcher and answer else None
         step = await self.ctx.call(
-            ai_steps.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, **answer
+            ai_steps.answer_ai_node, session_id=self.walk.id, prefetched=ready, judge=judge, meter=self.meter, **answer
         )
         self._stored_walk = step.walk, step.context.walked_path
         if step.served is not None:
@@ -274,31 +276,42 @@ class WalkScreen(StoreGuard, Screen):
         checked = await self._generate(step.context, prefetch)
         self._stored_walk = None
         return await self.ctx.call(
-            ai_steps.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge
+            ai_steps.serve_ai_node, session_id=self.walk.id, step=step, checked=checked, judge=judge, meter=self.meter
         )
+
+    @property
+    def meter(self) -> Any:
+        """Counts the tokens of every model call this screen makes (prefetches too)."""
+        if self._meter is None:
+            from rflow_tui.ai.usage import Meter
+
+            self._meter = Meter()
+        return self._meter
 
     async def _generate(self, context, prefetch=None) -> Any:
         """The next node (``ai.step``), in a task of its own so that Esc (``stop``) cancels
         the generation alone, never a store call."""
         from rflow_tui.ai.errors import GenerationCancelledError
         from rflow_tui.ai.step import next_node
+        from rflow_tui.ai.usage import metered
 
         generator = self.ctx.generator() or _Unavailable(self.ctx.generator_error)
         self.card.wait_for_ai()
         await self.answers.wait_for_ai()
         self.refresh_bindings()  # resolve and escalate come back to life in the footer while the AI writes
         self._settle_focus()
-        task = asyncio.ensure_future(
-            next_node(
-                generator,
-                context,
-                self.ctx.step_judge(),
-                deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
-                prefetch=prefetch,
-                on_preview=self.card.preview,
-                on_progress=self.card.progress,
+        with metered(self.meter):
+            task = asyncio.ensure_future(
+                next_node(
+                    generator,
+                    context,
+                    self.ctx.step_judge(),
+                    deadline_seconds=self.ctx.settings.llm.step_deadline_seconds,
+                    prefetch=prefetch,
+                    on_preview=self.card.preview,
+                    on_progress=self.card.progress,
+                )
             )
-        )
         self.generation = task
         try:
             await asyncio.wait({task})
@@ -318,8 +331,13 @@ class WalkScreen(StoreGuard, Screen):
         if self._prefetcher is None and self.ctx.settings.llm.prefetch and self.ctx.generator() is not None:
             from rflow_tui.ai.prefetch import Prefetcher
 
+            llm = self.ctx.settings.llm
             self._prefetcher = Prefetcher(
-                self.ctx.generator(), self.ctx.step_judge(), self.ctx.settings.llm.step_deadline_seconds
+                self.ctx.generator(),
+                self.ctx.step_judge(),
+                llm.step_deadline_seconds,
+                self.meter,
+                judge_ahead=llm.judge_prefetch,
             )
         return self._prefetcher
 
@@ -409,10 +427,14 @@ class WalkScreen(StoreGuard, Screen):
 
     @work(exclusive=True, group="walk")
     async def submit(self, answer: str | None) -> None:
+        if not await self._stored():
+            return
         if self.node is None:  # nothing to answer (AnswerBar offers answers only on a node)
             return
         note = self.query_one("#step-note", Input).value.strip() or None
         node_id, token, version = self.node["id"], self.node.get("token"), self.walk.version
+        if note is None and self.walk.session_kind == WalkKind.AI_BUILD and await self._hit(answer):
+            return
 
         async def fetch():
             if self.walk.session_kind == WalkKind.AI_BUILD:
@@ -427,6 +449,62 @@ class WalkScreen(StoreGuard, Screen):
         await self._run(fetch)
         if self.walk.step_count > before:
             self._note_sent(note)
+
+    # --- a prefetch hit: shown at once, stored behind it --------------------------------------
+
+    async def _hit(self, answer: str | None) -> bool:
+        """Show the node prefetched (and checked by both layers) for ``answer`` now, send the
+        prefetches for its own answers before drawing it, and store the answer with it in the
+        background, in one transaction as before (the answer is never stored after the node).
+        False, with nothing changed, when no checked node is ready for ``answer``."""
+        prefetcher, node = self._prefetcher, self.node
+        ready = prefetcher.ready(answer) if prefetcher is not None else None
+        if ready is None or ready.judge is not self.ctx.step_judge() or node is None or not node.get("token"):
+            return False  # nothing ready, or the claim still has to judge it (``[llm] judge_prefetch = false``)
+        taken = prefetcher.take_ready(answer)
+        if taken is None:
+            return False
+        checked, context = taken
+        from rflow_tui.ai.prefetch import answer_contexts
+
+        served = dict(checked.node)
+        prefetcher.start(answer_contexts(context, served))
+        self._storing = asyncio.ensure_future(
+            self._store_hit(checked, served, node_id=node["id"], token=node["token"], answer=answer)
+        )
+        await self._show_node(served)
+        return True
+
+    async def _store_hit(self, checked: Any, served: dict[str, Any], **answered: Any) -> None:
+        """The answer and the node on screen, stored; the node gets the token its answer needs."""
+        step = await self.ctx.call(
+            ai_steps.answer_ai_node,
+            session_id=self.walk.id,
+            version=self.walk.version,
+            prefetched=checked,
+            judge=checked.judge,
+            meter=self.meter,
+            **answered,
+        )
+        if step.served is None:  # another window moved the walk: this node does not follow its path
+            raise StaleWalk("this walk moved on in another window; showing where it is now")
+        served["token"] = step.served["token"]
+        self.walk, self.steps = step.walk, step.context.walked_path
+        self._refresh_transcript()
+
+    async def _stored(self) -> bool:
+        """Wait for a hit's store write; if it failed, say so and show the walk as stored."""
+        storing, self._storing = self._storing, None
+        if storing is None:
+            return True
+        try:
+            await storing
+        except (ServiceError, DatabaseError) as exc:
+            self._discard_prefetch()
+            self.notify(str(exc), severity="error", timeout=8, markup=False)
+            self.call_later(self.load_node)
+            return False
+        return True
 
     def _note_sent(self, note: str | None) -> None:
         """The note went with a stored answer: clear it, unless the tech has typed on since."""
@@ -520,6 +598,8 @@ class WalkScreen(StoreGuard, Screen):
     async def _finish(self, operation, fields: dict, done: str) -> bool:
         """Resolve or escalate; works while the AI writes (it is stopped: the walk ends here)."""
         self.stop_generation()
+        if not await self._stored():  # the answer last given is stored before the walk ends
+            return False
         if not await self.notes.flush():
             self.notify(
                 f"Session notes are not saved (see under them), so the walk is not {done} yet",
