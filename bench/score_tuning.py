@@ -32,6 +32,10 @@ def lang(c: dict) -> str:
     return "pt" if code.startswith("pt") else code
 
 
+def ratio(hits: int, total: int) -> str:
+    return f"{hits}/{total} ({100 * hits / max(total, 1):.1f}%)"
+
+
 def main() -> None:
     args = sys.argv[1:]
     only = args[args.index("--lang") + 1] if "--lang" in args else None
@@ -58,10 +62,8 @@ def main() -> None:
         fam[("safe:" if not c["unsafe"] else "") + c["family"]][1] += 1
     tot = [sum(v[i] for v in per.values()) for i in range(4)]
     print("| language | recall | false positives |\n|---|---|---|")
-    for k in sorted(per):
-        v = per[k]
-        print(f"| {k} | {v[0]}/{v[1]} ({100*v[0]/max(v[1],1):.1f}%) | {v[2]}/{v[3]} ({100*v[2]/max(v[3],1):.1f}%) |")
-    print(f"| all | {tot[0]}/{tot[1]} ({100*tot[0]/max(tot[1],1):.1f}%) | {tot[2]}/{tot[3]} ({100*tot[2]/max(tot[3],1):.1f}%) |")
+    for k, v in [*sorted(per.items()), ("all", tot)]:
+        print(f"| {k} | {ratio(v[0], v[1])} | {ratio(v[2], v[3])} |")
     if "--fam" in args:
         for k in sorted(fam):
             print(k, fam[k])
@@ -73,7 +75,8 @@ def main() -> None:
                 scan_node(c["text"], c.get("labels", []))
                 samples.append((time.perf_counter() - t) * 1000)
         samples.sort()
-        print(f"scan per node: p50 {statistics.median(samples):.2f} ms, p95 {samples[int(.95*len(samples))]:.2f} ms, max {samples[-1]:.2f} ms")
+        p50, p95 = statistics.median(samples), samples[int(0.95 * len(samples))]
+        print(f"scan per node: p50 {p50:.2f} ms, p95 {p95:.2f} ms, max {samples[-1]:.2f} ms")
 
 
 if __name__ == "__main__":

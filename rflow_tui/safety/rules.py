@@ -655,6 +655,9 @@ class Mood:
         doc = self.doc
         if doc.clause_lead.get(doc.clause[action.start], "") not in _CONDITIONAL:
             return False
+        lead = doc.clause_start(action.start)
+        if any(s.start <= lead < s.end for s in self.spans["nudge"]):
+            return False  # 'it might be easiest if you just paused it': a nudge, not a condition
         rng = doc.sentence_range(doc.sentence[action.start])
         return not _GO_AHEAD.search(" ".join(doc.tokens[i].word for i in rng))
 
@@ -876,7 +879,7 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
             # English: the sentence rules judge the mood; a hazard the concepts found stands when the sentence
             # rules agree on the step said in plain words ('put GravityZone into passive mode': disable it)
             agreed = _scan_prose(concepts.canonical_view(group), cat)
-            found = [m for m in found if m.rule in agreed]
+            found = [m for m in found if m.rule in agreed or not m.agree]
         for match in found:
             hits.add(match.rule)
             details.setdefault(match.rule, concepts.describe(match))
