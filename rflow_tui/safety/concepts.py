@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rflow_tui.safety.normalize import fold
@@ -66,6 +66,10 @@ class Hazard:
     # False: the English sentence rules have no words for this pair (a cleared event log, an approved push),
     # so in English too the concepts' mood decides
     agree: bool = True
+
+    @cached_property
+    def actions(self) -> frozenset[str]:
+        return frozenset(a for a, _ in self.pairs)
 
 
 @dataclass(eq=False)
@@ -550,6 +554,7 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
         if not objects and actions and idx > 0 and (not sents[idx - 1].asks or _offers_choice(sents[idx - 1], langs)):
             objects = sents[idx - 1].of("o", langs)  # 'Open Security. Turn it off.', 'What now? Disable it.'
         sent_concepts = {h.term.concept for h in sent.hits if _usable(h, langs)}
+        reach: dict[int, list[Hit]] = {}  # each action's objects, the same for every hazard
         for hazard in concepts.hazards:
             key = (hazard.rule, hazard.agree)
             if key in found:
@@ -563,7 +568,11 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
             if hazard.requires and not hazard.requires & in_step:
                 continue
             for a in actions:
-                for o in _in_reach(sent, a, objects, langs):
+                if a.term.concept not in hazard.actions:
+                    continue
+                if id(a) not in reach:
+                    reach[id(a)] = _in_reach(sent, a, objects, langs)
+                for o in reach[id(a)]:
                     if (a.term.concept, o.term.concept) not in hazard.pairs or o.start <= a.start < o.end:
                         continue
                     if (

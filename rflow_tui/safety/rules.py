@@ -26,6 +26,7 @@ from rflow_tui.safety.normalize import Token, command_view, stem, words
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "safety_rules.json"
 _GAP = 10  # words allowed between the parts of 'turn ... off'
 _NEGATION_REACH = 4  # words allowed between 'do not' and the action it forbids
+_SEEN_MAX = 20_000  # words a lexicon remembers its candidates for
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Lexicon:
         self.by_stem: dict[str, list[_Entry]] = {}
         self.by_exact: dict[str, list[_Entry]] = {}
         self.by_prefix: dict[str, list[tuple[str, _Entry]]] = {}
+        self._seen: dict[tuple[str, str], tuple[_Entry, ...]] = {}
         for text in entries:
             entry = _entry(text)
             if not entry:
@@ -115,10 +117,18 @@ class Lexicon:
             else:
                 self.by_prefix.setdefault(value[:3], []).append((value, entry))
 
-    def _candidates(self, token: Token) -> list[_Entry]:
-        found = list(self.by_stem.get(token.stem, ()))
-        found += self.by_exact.get(token.word, ())
-        found += [entry for prefix, entry in self.by_prefix.get(token.word[:3], ()) if token.word.startswith(prefix)]
+    def _candidates(self, token: Token) -> tuple[_Entry, ...]:
+        key = (token.word, token.stem)
+        found = self._seen.get(key)
+        if found is None:  # every lexicon meets every word of a step: remember the answer (most are empty)
+            if len(self._seen) > _SEEN_MAX:
+                self._seen.clear()
+            found = (
+                *self.by_stem.get(token.stem, ()),
+                *self.by_exact.get(token.word, ()),
+                *(entry for prefix, entry in self.by_prefix.get(token.word[:3], ()) if token.word.startswith(prefix)),
+            )
+            self._seen[key] = found
         return found
 
     def find(self, doc: _Tokens) -> list[Span]:
