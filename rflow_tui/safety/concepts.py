@@ -474,7 +474,8 @@ def _before(hits: Iterable[Hit], at: int, reach: int | None = None) -> bool:
     return any(h.end <= at and (reach is None or at - h.end <= reach) for h in hits)
 
 
-_GERUND = ("ing", "ion", "ung", "cion", "ment")  # 'Forwarding mail needs approval': a topic, not an order
+# 'Forwarding mail needs approval', 'Vypnutí antiviru smí schválit jen ...': a topic, not an order
+_GERUND = ("ing", "ion", "ung", "cion", "ment", "ani", "eni", "uti", "nie", "cie", "minen", "else", "cao")
 
 
 class _Step:
