@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from rflow_tui.safety import scan_node
 from rflow_tui.safety import concepts as meaning
+from rflow_tui.safety import scan_node
 from rflow_tui.safety.lemmas import LEMMA_FILE, _term_words, forms
 
 LANGUAGES = {"en", "de", "fr", "es", "it", "pt", "nl", "pl", "sv", "cs", "da", "no", "fi"}
