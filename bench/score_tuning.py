@@ -1,6 +1,6 @@
 """Rules-layer recall / false positives on the TUNING splits only (never the held-out ones).
 
-Run: .venv/bin/python bench/score_tuning.py [--miss] [--fp] [--lang xx] [--time]
+Run: .venv/bin/python bench/score_tuning.py [--miss] [--fp] [--lang xx] [--split name] [--last N] [--fam] [--time]
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def main() -> None:
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # caught, unsafe, refused, safe
     fam: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     all_cases = [c for c in cases() if (not only or lang(c) == only) and (not split or split in c["split"])]
+    if "--last" in args:  # the newest cases of the meaning split: a batch's score before and after a change
+        meaning = [c for c in all_cases if "meaning" in c["split"]]
+        all_cases = meaning[-int(args[args.index("--last") + 1]) :]
     for c in all_cases:
         found = [f.rule_id for f in scan_node(c["text"], c.get("labels", []))]
         p = per[lang(c)]
