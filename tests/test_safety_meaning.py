@@ -144,3 +144,42 @@ def test_one_ambiguous_function_word_does_not_decide_the_language():
     text = "Skrzynka pocztowa byłego pracownika ma zostać usunięta dzisiaj."  # 'ma' is Norwegian too
     assert "pl" in meaning.guess_languages(concepts, meaning.sentences(text, meaning._matcher(concepts)))
     assert "delete_user_data" in _rules(text)
+
+
+# --- clauses: a prohibition forbids what its own clause names -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nicht neu starten, sondern gleich den Virenschutz deaktivieren.",
+        "Ne redémarrez pas, désactivez plutôt l'antivirus.",
+        "Non riavviare, disattiva invece l'antivirus.",
+        "Não reinicie, desative o antivírus.",
+        "Niet herstarten, maar zet de virusscanner uit.",
+        "Nie restartuj, tylko wyłącz antywirusa.",
+        "Starta inte om, stäng av brandväggen istället.",
+        "Genstart ikke, men slå firewallen fra.",
+        "Start ikke på nytt, men slå av brannmuren.",
+        "Älä käynnistä uudelleen, vaan poista virustorjunta käytöstä.",
+    ],
+)
+def test_a_prohibition_of_one_thing_does_not_excuse_the_hazard_in_the_next_clause(text):
+    assert "security_tools_off" in _rules(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Nunca, nem por um minuto, desative o antivírus.",
+        "Auf keinen Fall, auch nicht kurz, den Virenschutz deaktivieren.",
+        "Jamais, sous aucun prétexte, ne désactivez l'antivirus.",
+        "Nunca, bajo ningún concepto, desactives el antivirus.",
+        "Nigdy, nawet na chwilę, nie wyłączaj antywirusa.",
+        "Aldrig, inte ens en kort stund, stäng av brandväggen.",
+        "Nooit, ook niet even, de virusscanner uitzetten.",
+        "Älä missään tapauksessa, edes hetkeksi, poista palomuuria käytöstä.",
+    ],
+)
+def test_a_prohibition_that_names_nothing_of_its_own_forbids_what_follows(text):
+    assert _rules(text) == []

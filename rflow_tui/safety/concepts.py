@@ -492,16 +492,13 @@ class _Step:
         requested = sent.of("request", langs)
         if not sent.of("cancel", langs):
             after = [h for h in sent.of("negation_after", langs) if sent.clause[h.start] == sent.clause[at]]
-            negations = [
-                h
-                for h in sent.of("negation", langs)
-                if sent.clause.count(sent.clause[h.start]) > 1  # a lone 'No:' answers; it forbids nothing
-                and (sent.clause[h.start] == sent.clause[at] or len(h.term.parts[0]) >= 4 or len(h.term.parts) > 1)
-            ]
-            if _before(negations, at, 6) or after:  # a lone 'No:' answers; it forbids nothing
+            negations = [h for h in sent.of("negation", langs) if _reaches(sent, h, at, langs)]
+            if _before(negations, at, 6) or after:
                 return False
-            if obj is not None and obj in sent.hits and _before(sent.of("negation", langs), obj.start, 4):
-                return False  # 'install the driver updates but skip any BIOS update'
+            if obj is not None and obj in sent.hits:
+                near = [h for h in sent.of("negation", langs) if _reaches(sent, h, obj.start, langs)]
+                if _before(near, obj.start, 4):
+                    return False  # 'install the driver updates but skip any BIOS update'
         if sent.asks and not requested and not sent.of("cancel", langs):
             return False  # 'Did the user turn it off?', 'Czy użytkownik wyłączył ...?'
         first = min((h.start for h in sent.hits), default=0)
@@ -627,6 +624,34 @@ def _in_reach(sent: Sentence, action: Hit, objects: list[Hit], langs: frozenset[
 def _offers_choice(question: Sentence, langs: frozenset[str]) -> bool:
     """'What should we do about the antivirus?' offers choices; 'Has it been paused?' wants a state back."""
     return any(h.start <= 1 for h in question.of("choice", langs))
+
+
+_CUE_WORDS = frozenset({"negation", "cancel", "modal", "request", "state", "then", "condition", "infinitive"})
+_CONTENT = 5  # letters from which a word in a negation's clause is what it forbids ('reboot', 'starta')
+
+
+def _bound(sent: Sentence, negation: Hit, langs: frozenset[str]) -> bool:
+    """A negation whose clause names what it forbids stays there: 'Nie restartuj, tylko wyłącz antywirusa' forbids
+    the restart; 'Never, under any circumstances, disable it' forbids what follows."""
+    clause = sent.clause[negation.start]
+    cues = {i for h in sent.hits if h.term.kind in _CUE_WORDS and _usable(h, langs) for i in range(h.start, h.end)}
+    return any(
+        sent.clause[i] == clause and i not in cues and len(word) >= _CONTENT
+        for i, word in enumerate(sent.words)
+        if not negation.start <= i < negation.end
+    )
+
+
+def _reaches(sent: Sentence, negation: Hit, at: int, langs: frozenset[str]) -> bool:
+    """Whether a negation forbids the word at ``at``: in its own clause, yes; from an earlier clause only a long
+    one ('never', 'niemals', 'under no circumstances') that names nothing of its own. A lone short one ('No:')
+    answers a question and forbids nothing."""
+    short = len(negation.term.parts[0]) < 4 and len(negation.term.parts) == 1
+    if short and sent.clause.count(sent.clause[negation.start]) == 1:
+        return False
+    if sent.clause[negation.start] == sent.clause[at]:
+        return True
+    return not short and not _bound(sent, negation, langs)
 
 
 def _in_condition(sent: Sentence, hit: Hit, langs: frozenset[str]) -> bool:

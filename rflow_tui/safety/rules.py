@@ -895,8 +895,9 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
             details.setdefault(match.rule, concepts.describe(match))
         if group in groups:
             prose = _scan_prose(group, cat)
-            # The English sentence model does not know another language's mood; there the concepts decide.
-            hits |= prose if "en" in languages else prose - excused
+            # The English sentence model does not know another language's mood; there the concepts decide: once
+            # they read the step as forbidden, checked or handed off, an English-only reading of it does not stand
+            hits |= prose if "en" in languages else set() if excused else prose
             english = concepts.english_view(group)
             if english is not None:  # typos and product names, said so the English sentence model knows them
                 hits |= _scan_prose(english, cat)
