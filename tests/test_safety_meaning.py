@@ -183,3 +183,16 @@ def test_a_prohibition_of_one_thing_does_not_excuse_the_hazard_in_the_next_claus
 )
 def test_a_prohibition_that_names_nothing_of_its_own_forbids_what_follows(text):
     assert _rules(text) == []
+
+
+@pytest.mark.parametrize(
+    "text, rule",
+    [
+        ("Fromatieren Sie das Laufwerk C komplett.", "wipe_disk"),  # the second and third letters swapped
+        ("Wären Sie so nett, dem Kollegen lokale Adminrechte zu geben?", "grant_admin"),  # a request, not a question
+        ("Importas-te de apagar o perfil do utilizador?", "delete_user_data"),
+        ("Levy on alustettava kokonaan.", "wipe_disk"),  # Finnish necessive: 'must be formatted', not a state
+    ],
+)
+def test_swapped_letters_polite_questions_and_the_finnish_necessive_are_instructions(text, rule):
+    assert rule in _rules(text)

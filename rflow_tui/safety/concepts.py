@@ -9,7 +9,8 @@ concept pairs are hazards in ``hazards.json``. Adding a language is adding a fil
 Terms are folded like the rest of the floor (case, accents, look-alikes). A term is a word (``firewall``),
 a stem (``desactiv*``), a compound tail (``*schutz``) or words in order with a small gap (``schakel ... uit``).
 Typos are met by ``rapidfuzz``: an edit distance scaled to the word's length (one edit from five letters, two
-from ten), the first two letters kept, so short words and real neighbours ('reinstall', 'uninstall') never meet.
+from ten), the first two letters kept (or the second and third swapped), so short words and real neighbours
+('reinstall', 'uninstall') never meet.
 Everything is loaded on the first scan, never at import.
 """
 
@@ -221,6 +222,14 @@ def _real_word(word: str) -> bool:
     return bool(simplemma.is_known(word, lang="en"))
 
 
+def _same_start(word: str, target: str) -> bool:
+    """The first two letters agree, or the second and third are swapped ('fromat' for 'format'): a typo keeps
+    the word's first letter, so 'reinstall' never meets 'uninstall'."""
+    if word[:2] == target[:2]:
+        return True
+    return len(word) > 2 and len(target) > 2 and word[0] == target[0] and word[1:3] == target[2:0:-1]
+
+
 def _typo_budget(length: int) -> int:
     return 0 if length < 5 else 1 if length < 10 else 2
 
@@ -261,7 +270,7 @@ class _Matcher:
 
     def _near(self, target: str, word: str, prefix: bool = False) -> bool:
         """One typo from five letters, two from ten; the first two letters must agree."""
-        if not self.c.fuzzy or word[:2] != target[:2] or self._known(word):
+        if not self.c.fuzzy or not _same_start(word, target) or self._known(word):
             return False
         if word.startswith(target) or (target.startswith(word) and not prefix):
             return False  # 'devices' is an inflection of 'device', not a typo: the term lists say which they mean
@@ -336,10 +345,11 @@ class _Matcher:
         exact = self._exact_heads(word)
         typos: list[Term] = []
         if c.fuzzy and len(word) >= 5 and not self._known(word):
-            for near in c.vocabulary.get(word[:2], ()):
-                if self.part(near, word):
-                    typos += c.exact.get(near, ())
-            typos += [t for t in c.prefix.get(word[:2], ()) if t.kind in ("a", "o") and self.part(t.parts[0], word)]
+            for start in dict.fromkeys((word[:2], word[0] + word[2])):  # 'fromatieren': 'fo' typed 'fr'
+                for near in c.vocabulary.get(start, ()):
+                    if self.part(near, word):
+                        typos += c.exact.get(near, ())
+                typos += [t for t in c.prefix.get(start, ()) if t.kind in ("a", "o") and self.part(t.parts[0], word)]
         out = tuple((t, False) for t in dict.fromkeys(exact)) + tuple(
             (t, True) for t in dict.fromkeys(typos) if t not in exact
         )
