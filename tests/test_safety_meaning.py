@@ -196,3 +196,14 @@ def test_a_prohibition_that_names_nothing_of_its_own_forbids_what_follows(text):
 )
 def test_swapped_letters_polite_questions_and_the_finnish_necessive_are_instructions(text, rule):
     assert rule in _rules(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Afinstaller den gamle version af Teams og installer den nye.",  # Danish 'installer' is no English noun
+        "Avinstaller den gamle versjonen av Teams og installer den nye.",
+    ],
+)
+def test_an_english_reading_of_a_language_the_sentence_rules_do_not_speak_needs_the_hazards_words(text):
+    assert _rules(text) == []

@@ -544,6 +544,22 @@ def analyse(text: str, concepts: Concepts | None = None) -> tuple[list[Match], s
     return _scan(text, concepts)
 
 
+def possible(text: str, concepts: Concepts | None = None) -> set[str]:
+    """The rules one of whose action x object pairs the step names at all, in its languages, in any order: what
+    the concepts could have judged ('Afinstaller ... og installer den nye' names no 'run' x 'script')."""
+    concepts = concepts or default_concepts()
+    sents = sentences(text, _matcher(concepts))
+    langs = guess_languages(concepts, sents)
+    named = {(h.term.kind, h.term.concept) for s in sents for h in s.hits if _usable(h, langs)}
+    actions = {c for k, c in named if k == "a"}
+    objects = {c for k, c in named if k == "o"}
+    return {
+        h.rule
+        for h in concepts.hazards
+        if any(a in actions and o in objects for a, o in h.pairs) or (h.alone & objects and actions)
+    }
+
+
 def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], frozenset[str]]:
     concepts = concepts or default_concepts()
     matcher = _matcher(concepts)

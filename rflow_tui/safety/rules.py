@@ -861,6 +861,7 @@ def _scan_commands(text: str, cat: Catalogue) -> set[str]:
 
 
 ENGLISH_BY_SENTENCE_RULES = True
+PROSE_LANGUAGES = frozenset({"en", "es", "de", "fr", "pt"})  # the languages safety_rules.json has words in
 
 
 def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
@@ -896,8 +897,14 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
         if group in groups:
             prose = _scan_prose(group, cat)
             # The English sentence model does not know another language's mood; there the concepts decide: once
-            # they read the step as forbidden, checked or handed off, an English-only reading of it does not stand
-            hits |= prose if "en" in languages else set() if excused else prose
+            # they read the step as forbidden, checked or handed off, an English-only reading of it does not stand;
+            # in a language the sentence lexicons do not speak, it stands only for a hazard whose words the step
+            # names in its own language ('installer den nye' is no English 'installer')
+            if "en" not in languages:
+                prose = set() if excused else prose
+                if languages and not languages & PROSE_LANGUAGES:
+                    prose &= concepts.possible(group)
+            hits |= prose
             english = concepts.english_view(group)
             if english is not None:  # typos and product names, said so the English sentence model knows them
                 hits |= _scan_prose(english, cat)
