@@ -207,3 +207,8 @@ def test_swapped_letters_polite_questions_and_the_finnish_necessive_are_instruct
 )
 def test_an_english_reading_of_a_language_the_sentence_rules_do_not_speak_needs_the_hazards_words(text):
     assert _rules(text) == []
+
+
+def test_saying_whose_job_a_hazard_is_hands_it_off():
+    assert _rules("Desactivar BitLocker le corresponde al nivel 2, escala el ticket.") == []
+    assert "encryption_or_boot_off" in _rules("Desactiva BitLocker y luego escala el ticket.")

@@ -46,6 +46,7 @@ CUE_KINDS = (
     "choice",
     "subordinate",
     "then",
+    "owner",
 )
 
 
@@ -523,6 +524,8 @@ class _Step:
         conditional = _in_condition(sent, action, langs)
         if conditional and (self.handoffs or sent.clause[at] != sent.clause[-1]):
             return False  # 'If the user already disabled it, turn it back on'; 'if it must go, escalate'
+        if any(h.start > at and sent.clause[h.start] == sent.clause[at] for h in sent.of("owner", langs)):
+            return False  # 'Desactivar BitLocker le corresponde al nivel 2': whose job it is, not the step
         if self.handoffs:
             if any(h < (idx, at) for h in self.handoffs):
                 return False  # 'Escalate to L2: only they can suspend BitLocker'

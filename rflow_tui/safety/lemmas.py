@@ -50,14 +50,16 @@ def _term_words(data: dict[str, Any]) -> set[str]:
 
 
 def _heads(data: dict[str, Any]) -> tuple[set[str], tuple[str, ...]]:
-    """The first words of the file's action and object terms: exact ones, and stems ('deaktivier*')."""
+    """The file's one-word action and object terms: exact ones, and stems ('deaktivier*')."""
     exact: set[str] = set()
     stems: list[str] = []
     for table in (data.get("actions", {}), data.get("objects", {})):
         for terms in table.values():
             for text in terms:
                 pieces = fold(text).split()
-                if pieces and pieces[0].endswith("*"):
+                if len(pieces) != 1:
+                    continue  # 'fa* ... dire' covers no single word
+                if pieces[0].endswith("*"):
                     stems.append(pieces[0][:-1])
                 elif pieces:
                     exact.add(pieces[0])
