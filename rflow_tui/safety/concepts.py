@@ -9,7 +9,8 @@ concept pairs are hazards in ``hazards.json``. Adding a language is adding a fil
 Terms are folded like the rest of the floor (case, accents, look-alikes). A term is a word (``firewall``),
 a stem (``desactiv*``), a compound tail (``*schutz``) or words in order with a small gap (``schakel ... uit``).
 Typos are met by ``rapidfuzz``: an edit distance scaled to the word's length (one edit from five letters, two
-from ten), the first two letters kept, so short words and real neighbours ('reinstall', 'uninstall') never meet.
+from ten), the first two letters kept (or the second and third swapped), so short words and real neighbours
+('reinstall', 'uninstall') never meet.
 Everything is loaded on the first scan, never at import.
 """
 
@@ -19,13 +20,13 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from rflow_tui.safety.normalize import fold
 
 CONCEPT_DIR = Path(__file__).resolve().parent.parent / "data" / "safety"
-_SPECIAL = ("hazards.json", "vendors.json")
+_SPECIAL = ("hazards.json", "vendors.json", "lemmas.json")
 _GAP = 10  # words allowed between the parts of 'schalten ... aus'
 _WORD = re.compile(r"[a-z0-9]+")
 # a sentence ends at . ! ? ; or a new line; a numbered step ('2.', '3)') starts a new one
@@ -45,6 +46,7 @@ CUE_KINDS = (
     "choice",
     "subordinate",
     "then",
+    "owner",
 )
 
 
@@ -63,6 +65,13 @@ class Hazard:
     alone: frozenset[str]  # object concepts that are the hazard with any instruction ('factory reset')
     requires: frozenset[str]  # when set, one of these concepts must appear in the step too
     vetoes: frozenset[str]  # concepts that make the pair something else ('reset your own password')
+    # False: the English sentence rules have no words for this pair (a cleared event log, an approved push),
+    # so in English too the concepts' mood decides
+    agree: bool = True
+
+    @cached_property
+    def actions(self) -> frozenset[str]:
+        return frozenset(a for a, _ in self.pairs)
 
 
 @dataclass(eq=False)
@@ -76,6 +85,8 @@ class Concepts:
     prefix: dict[str, list[Term]] = field(default_factory=dict)  # first two letters -> terms
     suffix: list[Term] = field(default_factory=list)
     vocabulary: dict[str, list[str]] = field(default_factory=dict)  # first two letters -> words, for typos
+    tails: dict[str, list[Term]] = field(default_factory=dict)  # a compound's last part -> its object terms
+    forms: dict[str, set[str]] = field(default_factory=dict)  # an inflected form -> the term words it inflects
     fuzzy: bool = True
     dictionary: bool = True  # a word the English dictionary knows is never a typo
 
@@ -119,6 +130,7 @@ def load(directory: Path = CONCEPT_DIR, fuzzy: bool = True, dictionary: bool = T
             frozenset(h.get("alone", [])),
             frozenset(h.get("requires", [])),
             frozenset(h.get("vetoes", [])),
+            bool(h.get("english_agreement", True)),
         )
         for h in hazards_raw["hazards"]
     ]
@@ -143,7 +155,55 @@ def load(directory: Path = CONCEPT_DIR, fuzzy: bool = True, dictionary: bool = T
                 raise ValueError(f"{path.name}: unknown cue kind {cue!r} (known: {', '.join(CUE_KINDS)})")
             for text in terms:
                 concepts.add(Term(cue, cue, code, _fold_term(text)))
+    _add_forms(concepts, directory / "lemmas.json")
+    _add_tails(concepts)
     return concepts
+
+
+def _add_forms(concepts: Concepts, path: Path) -> None:
+    """Each inflected form simplemma knows for a term's first word is another spelling of it, in the term's
+    language ('antywirusowego' is 'antywirusowy'); later words of a term may be inflected too."""
+    if not path.exists():
+        return
+    table = json.loads(path.read_text(encoding="utf-8"))["forms"]
+    for code, rows in table.items():
+        for form, word in rows.items():
+            concepts.forms.setdefault(form, set()).add(word)
+            for term in list(concepts.exact.get(word, ())):
+                if term.language == code:
+                    concepts.exact.setdefault(form, []).append(
+                        Term(term.kind, term.concept, code, (form, *term.parts[1:]))
+                    )
+
+
+# Languages that write a noun phrase as one word: 'Echtzeitschutz', 'virusscanner', 'palomuuriasetukset'.
+COMPOUNDING = frozenset({"de", "nl", "sv", "da", "no", "fi"})
+_TAIL_MIN, _HEAD_MIN = 4, 3
+_NAME_MIN = 5  # a shorter product name ('Duo', 'AVG') takes no case ending: 'duos' is not Duo
+_ENDING_MAX = 3  # letters a compounding language may add to a compound's tail: '-en', '-et', '-es', '-ne'
+
+
+def _ends_with(word: str, tail: str, language: str) -> bool:
+    """'*beskyttelse' ends 'malwarebeskyttelsen' too, in a language that writes the article on the noun."""
+    if len(word) <= len(tail):
+        return False
+    if word.endswith(tail):
+        return True
+    if language not in COMPOUNDING:
+        return False
+    cut = word.rfind(tail, 0, len(word))
+    return cut > 0 and 0 < len(word) - cut - len(tail) <= _ENDING_MAX and word[cut + len(tail) :].isalpha()
+
+
+def _add_tails(concepts: Concepts) -> None:
+    """A compound is what its last part is ('Echtzeitschutz' is a 'Schutz'): every one-word object term of a
+    compounding language also ends compounds, without the file listing '*schutz'."""
+    for word, terms in concepts.exact.items():
+        if len(word) < _TAIL_MIN:
+            continue
+        for term in terms:
+            if term.kind == "o" and term.language in COMPOUNDING and len(term.parts) == 1:
+                concepts.tails.setdefault(word, []).append(term)
 
 
 @lru_cache(maxsize=1)
@@ -161,6 +221,14 @@ def _real_word(word: str) -> bool:
     import simplemma
 
     return bool(simplemma.is_known(word, lang="en"))
+
+
+def _same_start(word: str, target: str) -> bool:
+    """The first two letters agree, or the second and third are swapped ('fromat' for 'format'): a typo keeps
+    the word's first letter, so 'reinstall' never meets 'uninstall'."""
+    if word[:2] == target[:2]:
+        return True
+    return len(word) > 2 and len(target) > 2 and word[0] == target[0] and word[1:3] == target[2:0:-1]
 
 
 def _typo_budget(length: int) -> int:
@@ -193,7 +261,7 @@ class _Matcher:
 
     def later_part(self, pattern: str, word: str, fuzzy: bool) -> bool:
         """A word after a term's first: the words before it vouch for it, so five letters may take a typo."""
-        if self.part(pattern, word, fuzzy=False):
+        if self.part(pattern, word, fuzzy=False) or pattern in self.c.forms.get(word, ()):
             return True
         if not fuzzy or pattern.endswith("*") or pattern.startswith("*") or len(pattern) < 5 or len(word) < 4:
             return self.part(pattern, word, fuzzy) if fuzzy else False
@@ -203,7 +271,7 @@ class _Matcher:
 
     def _near(self, target: str, word: str, prefix: bool = False) -> bool:
         """One typo from five letters, two from ten; the first two letters must agree."""
-        if not self.c.fuzzy or word[:2] != target[:2] or self._known(word):
+        if not self.c.fuzzy or not _same_start(word, target) or self._known(word):
             return False
         if word.startswith(target) or (target.startswith(word) and not prefix):
             return False  # 'devices' is an inflection of 'device', not a typo: the term lists say which they mean
@@ -236,8 +304,34 @@ class _Matcher:
         c = self.c
         terms = list(c.exact.get(word, ()))
         terms += [t for t in c.prefix.get(word[:2], ()) if word.startswith(t.parts[0][:-1])]
-        terms += [t for t in c.suffix if word.endswith(t.parts[0][1:]) and len(word) > len(t.parts[0]) - 1]
+        terms += [t for t in c.suffix if _ends_with(word, t.parts[0][1:], t.language)]
+        if not terms and len(word) > _NAME_MIN:
+            terms += self._declined_name(word)
+        if len(word) >= _TAIL_MIN + _HEAD_MIN and not terms:
+            terms += self._compound_tail(word)
         return terms
+
+    def _declined_name(self, word: str) -> list[Term]:
+        """A product name with a case ending, as Polish, Czech or Finnish write it ('Blackpointa', 'Sophosem',
+        'Kasperskylla'): the name is a vendor term of five letters or more, the ending at most three letters."""
+        for k in range(1, _ENDING_MAX + 1):
+            stem = word[:-k]
+            if len(stem) < _NAME_MIN:
+                break
+            found = [t for t in self.c.exact.get(stem, ()) if t.language == "vendor" and len(t.parts) == 1]
+            if found:
+                return found
+        return []
+
+    def _compound_tail(self, word: str) -> list[Term]:
+        """The object a compound ends in, its own ending allowed ('skadevarebeskyttelsen' ends in
+        'beskyttelse' + 'n'); the longest tail the files know wins ('virenschutz' is 'schutz', not 'utz')."""
+        for i in range(_HEAD_MIN, len(word) - _TAIL_MIN + 1):
+            for k in range(_ENDING_MAX + 1):
+                found = self.c.tails.get(word[i : len(word) - k]) if len(word) - k - i >= _TAIL_MIN else None
+                if found:
+                    return found
+        return []
 
     def _known(self, word: str) -> bool:
         """A word some term spells exactly is that word, not a typo of another ('recovery' is not 'remove')."""
@@ -252,10 +346,11 @@ class _Matcher:
         exact = self._exact_heads(word)
         typos: list[Term] = []
         if c.fuzzy and len(word) >= 5 and not self._known(word):
-            for near in c.vocabulary.get(word[:2], ()):
-                if self.part(near, word):
-                    typos += c.exact.get(near, ())
-            typos += [t for t in c.prefix.get(word[:2], ()) if t.kind in ("a", "o") and self.part(t.parts[0], word)]
+            for start in dict.fromkeys((word[:2], word[0] + word[2])):  # 'fromatieren': 'fo' typed 'fr'
+                for near in c.vocabulary.get(start, ()):
+                    if self.part(near, word):
+                        typos += c.exact.get(near, ())
+                typos += [t for t in c.prefix.get(start, ()) if t.kind in ("a", "o") and self.part(t.parts[0], word)]
         out = tuple((t, False) for t in dict.fromkeys(exact)) + tuple(
             (t, True) for t in dict.fromkeys(typos) if t not in exact
         )
@@ -352,8 +447,18 @@ def sentences(text: str, matcher: _Matcher) -> list[Sentence]:
 
 
 def _scores(concepts: Concepts, sents: Sequence[Sentence]) -> dict[str, int]:
+    """A vote per language: two for each of its function words, one for each word its action and object terms
+    spell exactly (so 'Skrzynka ... ma zostać usunięta' is Polish, not Norwegian for its one 'ma')."""
     words = [w for s in sents for w in s.words]
-    return {code: sum(w in markers for w in words) for code, markers in concepts.markers.items()}
+    scores = {code: 2 * sum(w in markers for w in words) for code, markers in concepts.markers.items()}
+    for sent in sents:
+        seen: set[tuple[str, int]] = set()
+        for hit in sent.hits:
+            key = (hit.term.language, hit.start)
+            if hit.term.kind in ("a", "o") and not hit.typo and key not in seen and hit.term.language in scores:
+                seen.add(key)
+                scores[hit.term.language] += 1
+    return scores
 
 
 def guess_languages(concepts: Concepts, sents: Sequence[Sentence]) -> frozenset[str]:
@@ -362,7 +467,7 @@ def guess_languages(concepts: Concepts, sents: Sequence[Sentence]) -> frozenset[
     best = max(scores.values(), default=0)
     if best == 0:
         return frozenset(concepts.languages) | {"vendor"}
-    return frozenset(code for code, score in scores.items() if score >= max(1, best - 1)) | {"vendor"}
+    return frozenset(code for code, score in scores.items() if score >= max(1, best - 2)) | {"vendor"}
 
 
 @dataclass(frozen=True)
@@ -373,13 +478,15 @@ class Match:
     action: str
     object: str
     language: str
+    agree: bool = True  # whether the English sentence rules must agree (Hazard.agree)
 
 
 def _before(hits: Iterable[Hit], at: int, reach: int | None = None) -> bool:
     return any(h.end <= at and (reach is None or at - h.end <= reach) for h in hits)
 
 
-_GERUND = ("ing", "ion", "ung", "cion", "ment")  # 'Forwarding mail needs approval': a topic, not an order
+# 'Forwarding mail needs approval', 'Vypnutí antiviru smí schválit jen ...': a topic, not an order
+_GERUND = ("ing", "ion", "ung", "cion", "ment", "ani", "eni", "uti", "nie", "cie", "minen", "else", "cao")
 
 
 class _Step:
@@ -396,16 +503,13 @@ class _Step:
         requested = sent.of("request", langs)
         if not sent.of("cancel", langs):
             after = [h for h in sent.of("negation_after", langs) if sent.clause[h.start] == sent.clause[at]]
-            negations = [
-                h
-                for h in sent.of("negation", langs)
-                if sent.clause.count(sent.clause[h.start]) > 1  # a lone 'No:' answers; it forbids nothing
-                and (sent.clause[h.start] == sent.clause[at] or len(h.term.parts[0]) >= 4 or len(h.term.parts) > 1)
-            ]
-            if _before(negations, at, 6) or after:  # a lone 'No:' answers; it forbids nothing
+            negations = [h for h in sent.of("negation", langs) if _reaches(sent, h, at, langs)]
+            if _before(negations, at, 6) or after:
                 return False
-            if obj is not None and obj in sent.hits and _before(sent.of("negation", langs), obj.start, 4):
-                return False  # 'install the driver updates but skip any BIOS update'
+            if obj is not None and obj in sent.hits:
+                near = [h for h in sent.of("negation", langs) if _reaches(sent, h, obj.start, langs)]
+                if _before(near, obj.start, 4):
+                    return False  # 'install the driver updates but skip any BIOS update'
         if sent.asks and not requested and not sent.of("cancel", langs):
             return False  # 'Did the user turn it off?', 'Czy użytkownik wyłączył ...?'
         first = min((h.start for h in sent.hits), default=0)
@@ -420,6 +524,8 @@ class _Step:
         conditional = _in_condition(sent, action, langs)
         if conditional and (self.handoffs or sent.clause[at] != sent.clause[-1]):
             return False  # 'If the user already disabled it, turn it back on'; 'if it must go, escalate'
+        if any(h.start > at and sent.clause[h.start] == sent.clause[at] for h in sent.of("owner", langs)):
+            return False  # 'Desactivar BitLocker le corresponde al nivel 2': whose job it is, not the step
         if self.handoffs:
             if any(h < (idx, at) for h in self.handoffs):
                 return False  # 'Escalate to L2: only they can suspend BitLocker'
@@ -441,6 +547,22 @@ def analyse(text: str, concepts: Concepts | None = None) -> tuple[list[Match], s
     return _scan(text, concepts)
 
 
+def possible(text: str, concepts: Concepts | None = None) -> set[str]:
+    """The rules one of whose action x object pairs the step names at all, in its languages, in any order: what
+    the concepts could have judged ('Afinstaller ... og installer den nye' names no 'run' x 'script')."""
+    concepts = concepts or default_concepts()
+    sents = sentences(text, _matcher(concepts))
+    langs = guess_languages(concepts, sents)
+    named = {(h.term.kind, h.term.concept) for s in sents for h in s.hits if _usable(h, langs)}
+    actions = {c for k, c in named if k == "a"}
+    objects = {c for k, c in named if k == "o"}
+    return {
+        h.rule
+        for h in concepts.hazards
+        if any(a in actions and o in objects for a, o in h.pairs) or (h.alone & objects and actions)
+    }
+
+
 def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], frozenset[str]]:
     concepts = concepts or default_concepts()
     matcher = _matcher(concepts)
@@ -450,7 +572,7 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
     step = _Step(concepts, sents)
     langs = step.langs
     in_step = {h.term.concept for s in sents for h in s.hits if _usable(h, langs)}
-    found: dict[str, Match] = {}
+    found: dict[tuple[str, bool], Match] = {}  # by rule and whether English must agree: one of each may stand
     excuse: set[str] = set()
     unpaired: set[str] = set()
     for idx, sent in enumerate(sents):
@@ -459,8 +581,10 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
         if not objects and actions and idx > 0 and (not sents[idx - 1].asks or _offers_choice(sents[idx - 1], langs)):
             objects = sents[idx - 1].of("o", langs)  # 'Open Security. Turn it off.', 'What now? Disable it.'
         sent_concepts = {h.term.concept for h in sent.hits if _usable(h, langs)}
+        reach: dict[int, list[Hit]] = {}  # each action's objects, the same for every hazard
         for hazard in concepts.hazards:
-            if hazard.rule in found:
+            key = (hazard.rule, hazard.agree)
+            if key in found:
                 continue
             if not objects and any(a.term.concept == pa for a in actions for pa, _ in hazard.pairs):
                 unpaired.add(hazard.rule)  # an action with no object in reach: the concepts cannot excuse it
@@ -471,7 +595,11 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
             if hazard.requires and not hazard.requires & in_step:
                 continue
             for a in actions:
-                for o in _in_reach(sent, a, objects, langs):
+                if a.term.concept not in hazard.actions:
+                    continue
+                if id(a) not in reach:
+                    reach[id(a)] = _in_reach(sent, a, objects, langs)
+                for o in reach[id(a)]:
                     if (a.term.concept, o.term.concept) not in hazard.pairs or o.start <= a.start < o.end:
                         continue
                     if (
@@ -492,20 +620,20 @@ def _scan(text: str, concepts: Concepts | None) -> tuple[list[Match], set[str], 
                         continue
                     if step.instruction(idx, a, o):
                         lang = a.term.language if a.term.language != "vendor" else o.term.language
-                        found[hazard.rule] = Match(hazard.rule, a.term.concept, o.term.concept, lang)
+                        found[key] = Match(hazard.rule, a.term.concept, o.term.concept, lang, hazard.agree)
                         break
                     excuse.add(hazard.rule)
-                if hazard.rule in found:
+                if key in found:
                     break
-            if hazard.rule in found:
+            if key in found:
                 continue
             for o in objects if sent.of("a", langs) else ():
                 if o.term.concept in hazard.alone:
                     if step.instruction(idx, o, None):
-                        found[hazard.rule] = Match(hazard.rule, "", o.term.concept, o.term.language)
+                        found[key] = Match(hazard.rule, "", o.term.concept, o.term.language, hazard.agree)
                         break
                     excuse.add(hazard.rule)
-    return list(found.values()), excuse - set(found) - unpaired, langs
+    return list(found.values()), excuse - {rule for rule, _ in found} - unpaired, langs
 
 
 def _in_reach(sent: Sentence, action: Hit, objects: list[Hit], langs: frozenset[str]) -> list[Hit]:
@@ -525,6 +653,34 @@ def _in_reach(sent: Sentence, action: Hit, objects: list[Hit], langs: frozenset[
 def _offers_choice(question: Sentence, langs: frozenset[str]) -> bool:
     """'What should we do about the antivirus?' offers choices; 'Has it been paused?' wants a state back."""
     return any(h.start <= 1 for h in question.of("choice", langs))
+
+
+_CUE_WORDS = frozenset({"negation", "cancel", "modal", "request", "state", "then", "condition", "infinitive"})
+_CONTENT = 5  # letters from which a word in a negation's clause is what it forbids ('reboot', 'starta')
+
+
+def _bound(sent: Sentence, negation: Hit, langs: frozenset[str]) -> bool:
+    """A negation whose clause names what it forbids stays there: 'Nie restartuj, tylko wyłącz antywirusa' forbids
+    the restart; 'Never, under any circumstances, disable it' forbids what follows."""
+    clause = sent.clause[negation.start]
+    cues = {i for h in sent.hits if h.term.kind in _CUE_WORDS and _usable(h, langs) for i in range(h.start, h.end)}
+    return any(
+        sent.clause[i] == clause and i not in cues and len(word) >= _CONTENT
+        for i, word in enumerate(sent.words)
+        if not negation.start <= i < negation.end
+    )
+
+
+def _reaches(sent: Sentence, negation: Hit, at: int, langs: frozenset[str]) -> bool:
+    """Whether a negation forbids the word at ``at``: in its own clause, yes; from an earlier clause only a long
+    one ('never', 'niemals', 'under no circumstances') that names nothing of its own. A lone short one ('No:')
+    answers a question and forbids nothing."""
+    short = len(negation.term.parts[0]) < 4 and len(negation.term.parts) == 1
+    if short and sent.clause.count(sent.clause[negation.start]) == 1:
+        return False
+    if sent.clause[negation.start] == sent.clause[at]:
+        return True
+    return not short and not _bound(sent, negation, langs)
 
 
 def _in_condition(sent: Sentence, hit: Hit, langs: frozenset[str]) -> bool:
@@ -638,9 +794,12 @@ def canonical_view(text: str, concepts: Concepts | None = None) -> str:
     concepts = concepts or default_concepts()
     matcher = _matcher(concepts)
     out = []
-    for sent in sentences(text, matcher):
+    sents = sentences(text, matcher)
+    langs = guess_languages(concepts, sents)
+    for sent in sents:
         words: list[str | None] = list(sent.words)
-        for hit in sorted(sent.hits, key=lambda h: h.start - h.end):
+        usable = [h for h in sent.hits if _usable(h, langs)]  # Swedish 'be' (ask) is no English 'be'
+        for hit in sorted(usable, key=lambda h: h.start - h.end):
             word = _CANONICAL.get(hit.term.concept)
             if word is None or hit.term.kind not in ("a", "o") or words[hit.start] is None:
                 continue

@@ -26,6 +26,7 @@ from rflow_tui.safety.normalize import Token, command_view, stem, words
 RULES_FILE = Path(__file__).resolve().parent.parent / "data" / "safety_rules.json"
 _GAP = 10  # words allowed between the parts of 'turn ... off'
 _NEGATION_REACH = 4  # words allowed between 'do not' and the action it forbids
+_SEEN_MAX = 20_000  # words a lexicon remembers its candidates for
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,7 @@ class Lexicon:
         self.by_stem: dict[str, list[_Entry]] = {}
         self.by_exact: dict[str, list[_Entry]] = {}
         self.by_prefix: dict[str, list[tuple[str, _Entry]]] = {}
+        self._seen: dict[tuple[str, str], tuple[_Entry, ...]] = {}
         for text in entries:
             entry = _entry(text)
             if not entry:
@@ -115,10 +117,18 @@ class Lexicon:
             else:
                 self.by_prefix.setdefault(value[:3], []).append((value, entry))
 
-    def _candidates(self, token: Token) -> list[_Entry]:
-        found = list(self.by_stem.get(token.stem, ()))
-        found += self.by_exact.get(token.word, ())
-        found += [entry for prefix, entry in self.by_prefix.get(token.word[:3], ()) if token.word.startswith(prefix)]
+    def _candidates(self, token: Token) -> tuple[_Entry, ...]:
+        key = (token.word, token.stem)
+        found = self._seen.get(key)
+        if found is None:  # every lexicon meets every word of a step: remember the answer (most are empty)
+            if len(self._seen) > _SEEN_MAX:
+                self._seen.clear()
+            found = (
+                *self.by_stem.get(token.stem, ()),
+                *self.by_exact.get(token.word, ()),
+                *(entry for prefix, entry in self.by_prefix.get(token.word[:3], ()) if token.word.startswith(prefix)),
+            )
+            self._seen[key] = found
         return found
 
     def find(self, doc: _Tokens) -> list[Span]:
@@ -655,6 +665,9 @@ class Mood:
         doc = self.doc
         if doc.clause_lead.get(doc.clause[action.start], "") not in _CONDITIONAL:
             return False
+        lead = doc.clause_start(action.start)
+        if any(s.start <= lead < s.end for s in self.spans["nudge"]):
+            return False  # 'it might be easiest if you just paused it': a nudge, not a condition
         rng = doc.sentence_range(doc.sentence[action.start])
         return not _GO_AHEAD.search(" ".join(doc.tokens[i].word for i in rng))
 
@@ -848,6 +861,7 @@ def _scan_commands(text: str, cat: Catalogue) -> set[str]:
 
 
 ENGLISH_BY_SENTENCE_RULES = True
+PROSE_LANGUAGES = frozenset({"en", "es", "de", "fr", "pt"})  # the languages safety_rules.json has words in
 
 
 def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
@@ -876,14 +890,21 @@ def scan_node(text: str, labels: Sequence[str] = ()) -> list[Finding]:
             # English: the sentence rules judge the mood; a hazard the concepts found stands when the sentence
             # rules agree on the step said in plain words ('put GravityZone into passive mode': disable it)
             agreed = _scan_prose(concepts.canonical_view(group), cat)
-            found = [m for m in found if m.rule in agreed]
+            found = [m for m in found if m.rule in agreed or not m.agree]
         for match in found:
             hits.add(match.rule)
             details.setdefault(match.rule, concepts.describe(match))
         if group in groups:
             prose = _scan_prose(group, cat)
-            # The English sentence model does not know another language's mood; there the concepts decide.
-            hits |= prose if "en" in languages else prose - excused
+            # The English sentence model does not know another language's mood; there the concepts decide: once
+            # they read the step as forbidden, checked or handed off, an English-only reading of it does not stand;
+            # in a language the sentence lexicons do not speak, it stands only for a hazard whose words the step
+            # names in its own language ('installer den nye' is no English 'installer')
+            if "en" not in languages:
+                prose = set() if excused else prose
+                if languages and not languages & PROSE_LANGUAGES:
+                    prose &= concepts.possible(group)
+            hits |= prose
             english = concepts.english_view(group)
             if english is not None:  # typos and product names, said so the English sentence model knows them
                 hits |= _scan_prose(english, cat)
