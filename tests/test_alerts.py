@@ -260,7 +260,7 @@ async def test_an_alert_waits_when_no_urls_are_configured_and_the_screen_line_sa
         await alert_outbox.deliver_one(db, actor=desk.engineer, alerts=AlertSettings(), item_id=item.id)
     assert alert_outbox.status_line(await the_alert(db, session_id)) == (
         "pending",
-        "Alert queued: rflow alerts push sends it",
+        "Alert queued: this app sends it within 30 s",
     )
 
 

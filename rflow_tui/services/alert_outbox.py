@@ -233,7 +233,7 @@ def status_line(item: AlertOutboxItem | None, *, configured: bool = True) -> tup
         return "failed", f"Alert failed: {item.last_error}"
     if item.attempts:
         return "pending", f"Alert not out yet (try {item.attempts}, retrying): {item.last_error}"
-    return "pending", "Alert queued: rflow alerts push sends it"
+    return "pending", f"Alert queued: this app sends it within {APP_PASS_SECONDS:g} s"
 
 
 def as_row(item: AlertOutboxItem) -> dict[str, Any]:
