@@ -18,11 +18,10 @@ from rflow_tui.models import User
 from rflow_tui.psa.base import PsaAdapter, PsaError, PsaRateLimited
 from rflow_tui.psa.registry import NoPsaConfigured, make_adapter
 from rflow_tui.services import psa_pull
-from rflow_tui.services.outbox import keep_delivering
+from rflow_tui.services.outbox import OpenDb, keep_delivering
 from rflow_tui.services.psa_delivery import drain_as_configured
 from rflow_tui.services.psa_outbox import Drained
 
-OpenDb = Callable[[], Any]
 Tell = Callable[[str], None]
 
 
