@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 from textual.command import CommandList
+from textual.widgets import Input
 
 from rflow_tui.models import AuditLog, Ticket
 from rflow_tui.services import tickets
@@ -55,7 +56,13 @@ async def choose(pilot, app, typed: str, prompt: str) -> None:
     await pilot.press("ctrl+p")
     await wait_for(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette")
     await pilot.press(*typed)
-    await wait_for(pilot, lambda: prompt in palette_prompts(app))
+    palette = app.screen
+
+    def settled() -> bool:  # the search for the whole text has run to its end: no hit still to come
+        gathering = [w for w in palette.workers if w.group == palette._GATHER_COMMANDS_GROUP and w.is_running]
+        return palette.query_one(Input).value == typed and not gathering and prompt in palette_prompts(app)
+
+    await wait_for(pilot, settled)
     options = app.screen.query_one(CommandList)
 
     def on_it() -> bool:
