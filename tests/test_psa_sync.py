@@ -52,6 +52,7 @@ async def test_the_companion_delivers_what_is_due_at_once_and_each_ended_walk_wh
     )
     try:
         await asyncio.wait_for(_until(lambda: len(cw_api.notes.get(501, [])) == 1), 15)
+        await asyncio.wait_for(_delivered(open_db, 1), 15)  # and recorded: the companion is idle now
         await db.rollback()  # this session's snapshot predates the companion's writes
         walk = await psa_walk(db, desk, "502")
         await walk_endings.escalate(db, actor=desk.tech, session_id=walk.id, reason="disk", reason_category="other")
@@ -109,3 +110,16 @@ async def test_an_app_whose_config_has_alert_urls_sends_the_alert_of_a_walk_it_e
         assert len(hook.accepted) == 1 and "Disk clicking on boot" in hook.accepted[0].message
     finally:
         hook.close()
+
+
+async def _delivered(open_db, count: int) -> None:
+    from sqlmodel import select
+
+    from rflow_tui.models import PsaOutboxItem
+
+    while True:
+        async with open_db() as fresh:
+            states = [item.state for item in await fresh.exec(select(PsaOutboxItem))]
+        if states.count("delivered") == count:
+            return
+        await asyncio.sleep(0.02)
