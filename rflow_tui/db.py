@@ -203,7 +203,7 @@ async def write_transaction(db: AsyncSession) -> AsyncIterator[AsyncSession]:
 # --- migrations ---------------------------------------------------------------
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:

@@ -111,9 +111,13 @@ async def test_a_tech_cannot_write_what_the_services_refuse_a_tech(db_url, db, d
     conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
     try:
         rewrite = "Disable Microsoft Defender real-time protection, then reboot."
+        for statement in (  # a flow version is never rewritten in place, by anyone (0014)
+            "UPDATE flow SET title = $1",
+            "UPDATE flow SET flow_data = json_build_object('text', $1::text)",
+        ):
+            with pytest.raises(REFUSED):
+                await conn.execute(statement, rewrite)
         attempts = [
-            ("UPDATE flow SET title = $1", rewrite),
-            ("UPDATE flow SET flow_data = json_build_object('text', $1::text)", rewrite),
             ("UPDATE l1_walk_session SET resolution_notes = $1, status = 'resolved'", rewrite),
             # others' notifications (the tech's own are theirs to mark read)
             (

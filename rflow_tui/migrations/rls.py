@@ -42,11 +42,15 @@ _OWN_ACTIVE_WALK = (
 # An outbox row is queued by the end of a walk its writer may end, for that walk's ticket,
 # as new (pending, never tried), and only one per walk: a tech cannot queue words of their
 # own onto a colleague's ticket, nor a second note onto their own.
+# Its outcome is the walk's and its PSA the ticket's (migration 0014): an escalated walk's row
+# queued as resolved would close the customer's ticket in the PSA.
 _ENDED_WALK_OF_MINE = (
     "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = psa_outbox.session_id"
     " AND w.account_id = psa_outbox.account_id AND w.ticket_id = psa_outbox.ticket_id"
-    " AND w.ticket_kind = 'psa' AND w.status IN ('resolved', 'escalated')"
+    " AND w.ticket_kind = 'psa' AND w.status IN ('resolved', 'escalated') AND psa_outbox.outcome = w.status"
     f" AND (w.created_by_user_id = {_ME} OR {_MY_ROLE} IN {REVIEWERS}))"
+    " AND psa_outbox.psa_system = coalesce((SELECT t.psa_system FROM ticket t"
+    " WHERE t.account_id = psa_outbox.account_id AND t.ticket_id = psa_outbox.ticket_id), '')"
 )
 _FIRST_OF_ITS_WALK = (
     "NOT EXISTS (SELECT 1 FROM psa_outbox o WHERE o.session_id = psa_outbox.session_id AND o.id <> psa_outbox.id)"
@@ -55,10 +59,21 @@ _FIRST_OF_ITS_WALK = (
 # follows from is the one being ended now, not one that ended last week.
 _THIS_TRANSACTION = "w.xmin = pg_current_xact_id()::xid"
 # A notification a walker sends is the escalation of their own walk, escalated in this transaction.
+# What it says of the escalation is the walk's (its ticket, its category, who escalated it), and
+# it goes to the engineer side or the owner/admin group, as notify_escalation sends it (0014).
+_NOTE = "notification.payload::jsonb"
 _MY_ESCALATION_NOW = (
     "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.account_id = notification.account_id"
-    " AND w.id::text = (notification.payload::jsonb ->> 'session_id')"
-    f" AND w.created_by_user_id = {_ME} AND w.status = 'escalated' AND {_THIS_TRANSACTION})"
+    f" AND w.id::text = ({_NOTE} ->> 'session_id')"
+    f" AND w.created_by_user_id = {_ME} AND w.status = 'escalated' AND {_THIS_TRANSACTION}"
+    f" AND {_NOTE} ->> 'ticket_id' = w.ticket_id"
+    f" AND {_NOTE} ->> 'reason_category' IS NOT DISTINCT FROM w.escalation_reason_category"
+    f" AND {_NOTE} ->> 'escalated_by_user_id' = {_ME}::text"
+    f" AND jsonb_typeof({_NOTE} -> 'problem_summary') = 'string'"
+    f" AND NOT EXISTS (SELECT 1 FROM jsonb_object_keys({_NOTE}) k WHERE k NOT IN"
+    " ('session_id', 'ticket_id', 'problem_summary', 'reason_category', 'escalated_by_user_id', 'fallback')))"
+    ' AND (notification.recipient_user_id IS NULL OR EXISTS (SELECT 1 FROM "user" r'
+    f" WHERE r.id = notification.recipient_user_id AND r.account_role IN {REVIEWERS}))"
 )
 # A proposal a walker writes is the flywheel's: their own AI build, resolved as helpful now.
 _MY_HELPFUL_BUILD_NOW = (
@@ -74,14 +89,49 @@ _MY_HELPFUL_PROPOSAL_WALK_NOW = (
 # An alert is queued by the escalation of the writer's own walk, in the transaction that escalated
 # it, for that walk's ticket, as new: nobody queues an alert for a colleague's walk, a walk not
 # escalated or one escalated last week, and one per walk (a unique session_id).
+# What the alert says is the walk's, its ticket's and the escalating person's, as
+# enqueue_escalation writes it; only the tech's notes are theirs to send (0014). Otherwise a tech
+# pages the engineers with a priority, subject, sender or link of their choosing.
+_ALERT_FACTS = (
+    "jsonb_build_object('ticket_id', w.ticket_id, 'subject', coalesce(t.subject, ''),"
+    " 'priority', coalesce(t.priority, ''), 'reason_category', coalesce(w.escalation_reason_category, ''),"
+    " 'reason', coalesce(w.escalation_reason, ''), 'escalated_by', coalesce(nullif(u.name, ''), u.email),"
+    " 'link', coalesce(t.psa_url, ''))"
+)
 _ESCALATED_WALK_OF_MINE_NOW = (
-    "EXISTS (SELECT 1 FROM l1_walk_session w WHERE w.id = alert_outbox.session_id"
+    "EXISTS (SELECT 1 FROM l1_walk_session w"
+    ' JOIN "user" u ON u.id = w.created_by_user_id'
+    " LEFT JOIN ticket t ON t.account_id = w.account_id AND t.ticket_id = w.ticket_id"
+    " WHERE w.id = alert_outbox.session_id"
     " AND w.account_id = alert_outbox.account_id AND w.ticket_id = alert_outbox.ticket_id"
-    f" AND w.status = 'escalated' AND w.created_by_user_id = {_ME} AND {_THIS_TRANSACTION})"
+    f" AND w.status = 'escalated' AND w.created_by_user_id = {_ME} AND {_THIS_TRANSACTION}"
+    " AND alert_outbox.reason_category = coalesce(w.escalation_reason_category, '')"
+    " AND alert_outbox.priority = coalesce(t.priority, '')"
+    f" AND (alert_outbox.facts::jsonb - 'notes') = {_ALERT_FACTS})"
+    " AND jsonb_typeof(alert_outbox.facts::jsonb -> 'notes') = 'array'"
+    " AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements(alert_outbox.facts::jsonb -> 'notes') n"
+    " WHERE jsonb_typeof(n) <> 'string')"
+)
+# A walk names only a flow and a proposal of its own account (row-level security hides the rest).
+_OWN_FLOW_AND_PROPOSAL = (
+    "(flow_id IS NULL OR EXISTS (SELECT 1 FROM flow f WHERE f.id = l1_walk_session.flow_id))"
+    " AND (flow_proposal_id IS NULL OR EXISTS (SELECT 1 FROM flowproposal p"
+    " WHERE p.id = l1_walk_session.flow_proposal_id))"
 )
 # Columns a person's role may UPDATE (a column grant): delivering never rewrites what is delivered;
 # a ticket keeps its id, kind, PSA and account (what its status may become: migration 0012's trigger).
 UPDATABLE_COLUMNS = {
+    # A flow version, once imported, is never rewritten: a new version is imported (audited) and
+    # the old one stops being current. A proposal changes only as it is reviewed or validated.
+    "flow": ("is_current",),
+    "flowproposal": (
+        "status",
+        "target_flow_id",
+        "reviewed_by_user_id",
+        "reviewed_at",
+        "review_reason",
+        "validated_by_outcome",
+    ),
     "psa_outbox": ("state", "attempts", "next_attempt_at", "last_error", "psa_note_id", "delivered_at"),
     "alert_outbox": ("state", "attempts", "next_attempt_at", "last_error", "sent_to", "delivered_at"),
     "ticket": (
@@ -130,7 +180,7 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
     # Only an owner makes, changes or unmakes an owner (services/users.py).
     ("user", "INSERT", f"{_MY_ROLE} IN {ADMINS} AND ({_MY_ROLE} = 'owner' OR account_role <> 'owner')"),
     ("user", "UPDATE", f"{_MY_ROLE} IN {ADMINS} AND ({_MY_ROLE} = 'owner' OR account_role <> 'owner')"),
-    ("flow", "INSERT", f"{_MY_ROLE} IN {REVIEWERS}"),
+    ("flow", "INSERT", f"{_MY_ROLE} IN {REVIEWERS} AND created_by_user_id = {_ME}"),
     ("flow", "UPDATE", f"{_MY_ROLE} IN {REVIEWERS}"),
     ("flowproposal", "INSERT", f"{_MY_ROLE} IN {REVIEWERS} OR (source = 'ai_realtime_l1' AND {_MY_HELPFUL_BUILD_NOW})"),
     # Reviewers review; a walker only marks the proposal their own walk on it just proved helpful
@@ -150,7 +200,8 @@ ROLE_RULES: tuple[tuple[str, str, str] | tuple[str, str, str, str], ...] = (
         "INSERT",
         f"created_by_user_id = {_ME} AND (status = 'active' OR (status = 'escalated' AND session_kind = 'adhoc'))"
         f" AND {_MY_ROLE} IN ('l1_tech', 'engineer')"
-        f" AND acting_as IS NOT DISTINCT FROM (CASE WHEN {_MY_ROLE} = 'engineer' THEN 'l1_coverage' END)",
+        f" AND acting_as IS NOT DISTINCT FROM (CASE WHEN {_MY_ROLE} = 'engineer' THEN 'l1_coverage' END)"
+        f" AND {_OWN_FLOW_AND_PROPOSAL}",
     ),
     (
         "l1_walk_session",
@@ -335,6 +386,8 @@ def _role_rules(conn) -> None:
 def _grant(conn) -> None:
     """Least privilege: read and write rows (never delete; the audit trail only through the
     server's function; comments only added), no DDL."""
+    from sqlalchemy import text
+
     schema = _schema(conn)
     conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA {schema} TO {PEOPLE_ROLE}")
     conn.exec_driver_sql(f"GRANT SELECT ON account, alembic_version TO {PEOPLE_ROLE}")
@@ -353,7 +406,15 @@ def _grant(conn) -> None:
             columns = ", ".join(f'"{column}"' for column in updatable)
             conn.exec_driver_sql(f'GRANT UPDATE ({columns}) ON "{table}" TO {PEOPLE_ROLE}')
         conn.exec_driver_sql(f'GRANT {privileges} ON "{table}" TO {PEOPLE_ROLE}')
-    conn.exec_driver_sql(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {PEOPLE_ROLE}")
+    # A sequence only for a table people insert into: the audit trail's ids are the server's to
+    # take, and a person drawing them in a loop would stop every desk's audited writes.
+    conn.exec_driver_sql(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {PEOPLE_ROLE}")
+    for table in account_tables(conn):
+        if table in SERVER_WRITTEN:
+            continue
+        sequence = conn.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": f'{schema}."{table}"'}).scalar()
+        if sequence:
+            conn.exec_driver_sql(f"GRANT USAGE ON SEQUENCE {sequence} TO {PEOPLE_ROLE}")
     for name, _, _ in SESSION_FUNCTIONS:
         conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.rflow_session_{name}() TO {PEOPLE_ROLE}")
     conn.exec_driver_sql(f"GRANT EXECUTE ON FUNCTION {schema}.{STANDING}() TO {PEOPLE_ROLE}")
