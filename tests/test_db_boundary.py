@@ -34,8 +34,9 @@ from tests.walk_paths import path_of
 
 REFUSED = (asyncpg.InsufficientPrivilegeError,)
 
-# Every table a SECURITY DEFINER function of rflow's names (migrations/rls.py, audit_sql.py).
-DEFINER_TABLES = ("user", "account", "account_db_role", "audit_log", "audit_head", "ticket", "pg_class")
+# Catalog tables a SECURITY DEFINER function of rflow's reads, beside every table of the schema
+# (read from the catalog in the test, so a table added later is shadowed too).
+CATALOG_TABLES = ("pg_class", "pg_roles", "pg_auth_members", "pg_namespace")
 
 
 async def escalated_walk(db, desk) -> L1WalkSession:
@@ -56,7 +57,9 @@ async def test_a_temporary_table_cannot_stand_in_for_the_tables_a_definer_functi
     conn = await asyncpg.connect(await person(db, db_url, desk.owner, desk.tech))
     try:
         role = await conn.fetchval("SELECT session_user")
-        for table in DEFINER_TABLES:
+        tables = [r[0] for r in await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")]
+        assert {"user", "account", "account_db_role", "audit_log", "audit_head", "ticket"} <= set(tables)
+        for table in (*tables, *CATALOG_TABLES):
             await conn.execute(f'CREATE TEMP TABLE "{table}" (LIKE public."user" INCLUDING DEFAULTS)')
             await conn.execute(f'INSERT INTO pg_temp."{table}" SELECT * FROM public."user" WHERE id = $1', desk.tech.id)
             await conn.execute(
@@ -324,6 +327,27 @@ async def test_a_new_sqlite_desk_is_private_to_its_owner_whatever_the_umask(tmp_
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     files = [p for p in folder.iterdir() if p.name.startswith("rflow.sqlite3")]
     assert files and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), files
+
+
+@pytest.mark.sqlite_only
+async def test_an_older_desk_readable_by_others_is_made_private_when_it_is_opened(tmp_path, backend):
+    import os
+    import stat
+
+    from rflow_tui.db import open_store
+
+    path = tmp_path / "rflow.sqlite3"
+    engine, open_db = await open_store(f"sqlite+aiosqlite:///{path}")
+    await engine.dispose()
+    os.chmod(path, 0o644)  # as rflow before issue 19 left it
+    engine, open_db = await open_store(f"sqlite+aiosqlite:///{path}")
+    try:
+        async with open_db() as session:
+            await make_desk(session)
+        files = [p for p in tmp_path.iterdir() if p.name.startswith("rflow.sqlite3")]
+        assert len(files) >= 2 and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in files), files
+    finally:
+        await engine.dispose()
 
 
 # --- item 4: no squatting, no oracles, no tracebacks ------------------------------------------
