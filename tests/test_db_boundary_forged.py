@@ -276,6 +276,23 @@ async def test_what_else_a_hostile_tech_tried_after_0013_holds(db_url, db, desk,
                 await theirs.fetchval("SELECT session_user"),
             ),
         )
+        await refused_in_savepoints(
+            conn,
+            ("ALTER ROLE CURRENT_USER CREATEDB",),
+            ("ALTER ROLE CURRENT_USER CONNECTION LIMIT 1000",),
+            ("COMMENT ON TABLE ticket IS 'pwned'",),
+            ("CLUSTER ticket",),
+        )
+        await conn.execute(  # a DO block is the person, as any statement is
+            f"DO $$ BEGIN UPDATE ticket SET subject = 'pwned' WHERE account_id = {their_account}; END $$"
+        )
+        # pg_temp is never searched for functions: the audit writer hashes with the real sha256.
+        await conn.execute(
+            "CREATE FUNCTION pg_temp.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$SELECT '\\x00'::bytea$$"
+        )
+        await conn.execute("SET search_path = pg_temp, public")
+        await conn.fetch("SELECT * FROM rflow_audit_append($1, NULL, 'ticket.note', 'ticket', 'T-1', '{}')", mine)
+        await conn.execute("RESET search_path")
         # A role setting of one's own (allowed: it is only one's own sessions) redirects nothing.
         await conn.execute("ALTER ROLE CURRENT_USER SET search_path = pg_temp, public")
     finally:
@@ -293,3 +310,4 @@ async def test_what_else_a_hostile_tech_tried_after_0013_holds(db_url, db, desk,
     await theirs.close()
     assert subject != "pwned"
     assert (await audit.verify(db, actor=other.owner)).intact
+    assert (await audit.verify(db, actor=desk.owner)).intact  # the entry written beside a fake sha256
